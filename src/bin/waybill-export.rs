@@ -1,0 +1,260 @@
+//! waybill-export: dump a MySQL/MariaDB database to typed CSV files and a checksummed
+//! manifest. Prints the dump directory as the last line of stdout.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use regex::Regex;
+use waybill::audit::{AuditLog, Run};
+use waybill::cli::{self, AuditArgs, SourceArgs};
+use waybill::encode::NulPolicy;
+use waybill::export::{self, ExportObserver, ExportPlan};
+use waybill::manifest::Manifest;
+use waybill::report::{self, Progress, Unit};
+use waybill::{Error, interrupt};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "waybill-export",
+    version,
+    about = "Dump a MySQL/MariaDB database to typed CSV files with a checksummed manifest"
+)]
+struct Args {
+    #[command(flatten)]
+    source: SourceArgs,
+
+    /// Directory that receives <database>/<YYYYMMDD_HHMMSS>/ (UTC).
+    #[arg(long, value_name = "DIR", env = "WAYBILL_OUT_DIR", default_value = "csv_exports")]
+    out: PathBuf,
+
+    /// Export only these base tables (comma-separated, exact names).
+    #[arg(long, value_name = "a,b", value_delimiter = ',')]
+    tables: Option<Vec<String>>,
+
+    /// Skip tables whose name matches this regular expression (unanchored; use ^...$).
+    #[arg(long, value_name = "REGEX")]
+    exclude: Option<String>,
+
+    /// Parallel connections (tables and chunks exported at once).
+    #[arg(long, value_name = "N", env = "WAYBILL_JOBS", default_value_t = 4)]
+    jobs: usize,
+
+    /// What to do with NUL bytes in text values, which PostgreSQL cannot store.
+    #[arg(long, value_enum, default_value_t = NulArg::Error)]
+    nul: NulArg,
+
+    /// Split tables larger than this (estimated from the source) into chunk files by
+    /// primary key range; 0 never splits.
+    #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = cli::parse_size)]
+    chunk_size: u64,
+
+    /// Rows per chunk file; overrides --chunk-size.
+    #[arg(long, value_name = "ROWS")]
+    chunk_rows: Option<u64>,
+
+    #[command(flatten)]
+    audit: AuditArgs,
+
+    /// No progress bars and no summary; errors are still printed.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum NulArg {
+    /// Fail, naming table, column and primary key.
+    Error,
+    /// Remove NUL bytes; the manifest counts the values changed.
+    Strip,
+}
+
+fn main() -> ExitCode {
+    interrupt::install();
+    if let Err(e) = cli::load_dotenv() {
+        eprintln!("waybill-export: {e}");
+        return ExitCode::from(2);
+    }
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("waybill-export: error: {e:#}");
+            if matches!(e.downcast_ref::<Error>(), Some(Error::Interrupted)) {
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn plan(args: &Args) -> anyhow::Result<ExportPlan> {
+    Ok(ExportPlan {
+        source: args.source.resolve()?,
+        out_dir: args.out.clone(),
+        tables: args.tables.clone(),
+        exclude: args
+            .exclude
+            .as_deref()
+            .map(Regex::new)
+            .transpose()
+            .context("--exclude is not a valid regular expression")?,
+        jobs: args.jobs.max(1),
+        nul: match args.nul {
+            NulArg::Error => NulPolicy::Error,
+            NulArg::Strip => NulPolicy::Strip,
+        },
+        chunk_bytes: args.chunk_size,
+        chunk_rows: args.chunk_rows,
+    })
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let plan = plan(&args)?;
+    let audit = Run::new(AuditLog::new(&args.audit.audit_log), "export");
+    audit.set_source(plan.source.redacted());
+    audit
+        .write(audit.event("started", format!("export of {} started", plan.source)))
+        .context("cannot write the audit log (use --audit-log or WAYBILL_AUDIT_LOG to put it elsewhere)")?;
+    let progress = Progress::new(args.quiet);
+    let observer = Observer {
+        progress: &progress,
+        audit: &audit,
+        estimates: Mutex::new(HashMap::new()),
+    };
+    match export::run(&plan, &observer) {
+        Ok(out) => {
+            progress.clear();
+            audit.set_manifest_sha256(out.manifest_sha256.clone());
+            let t = &out.manifest.totals;
+            audit.write_or_warn(waybill::audit::Event {
+                rows: Some(t.rows),
+                bytes: Some(t.bytes),
+                ..audit.event(
+                    "completed",
+                    format!(
+                        "export completed: {} tables, {} rows, {} files",
+                        t.tables, t.rows, t.files
+                    ),
+                )
+            });
+            if !args.quiet {
+                eprint!("{}", summary(&out.manifest, &out.dump_dir));
+            }
+            println!("{}", out.dump_dir.display());
+            Ok(())
+        }
+        Err(e) => {
+            progress.clear();
+            let message = match &e {
+                Error::Interrupted => "export interrupted (Ctrl-C); no manifest written".to_string(),
+                e => format!("export failed: {e}"),
+            };
+            audit.write_or_warn(audit.event("failed", message));
+            Err(e.into())
+        }
+    }
+}
+
+struct Observer<'a> {
+    progress: &'a Progress,
+    audit: &'a Run,
+    /// Row estimates from information_schema, for the progress bars.
+    estimates: Mutex<HashMap<String, u64>>,
+}
+
+impl ExportObserver for Observer<'_> {
+    fn started(&self, dump_dir: &Path, tables: &[(String, u64)]) {
+        self.audit.set_dump_dir(dump_dir);
+        self.progress
+            .println(&format!("exporting {} tables to {}", tables.len(), dump_dir.display()));
+        self.estimates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(tables.iter().cloned());
+    }
+
+    fn table_started(&self, table: &str) {
+        let total = self
+            .estimates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(table)
+            .copied()
+            .unwrap_or(0);
+        self.progress.start(table, total, Unit::Rows);
+    }
+
+    fn rows(&self, table: &str, added: u64) {
+        self.progress.inc(table, added);
+    }
+
+    fn table_done(&self, table: &str, rows: u64, bytes: u64, secs: f64) {
+        self.progress.finish(table);
+        self.audit.write_or_warn(waybill::audit::Event {
+            table: Some(table.to_string()),
+            rows: Some(rows),
+            bytes: Some(bytes),
+            ..self
+                .audit
+                .event("in_progress", format!("table exported in {secs:.1}s"))
+        });
+    }
+
+    fn warn(&self, message: &str) {
+        self.progress.println(&format!("warning: {message}"));
+    }
+}
+
+fn summary(m: &Manifest, dir: &Path) -> String {
+    let mut rows: Vec<Vec<String>> = m
+        .tables
+        .iter()
+        .map(|t| {
+            vec![
+                t.name().to_string(),
+                t.rows.to_string(),
+                report::human_bytes(t.bytes),
+                t.files.len().to_string(),
+                format!("{:.2}", t.duration_secs),
+                report::per_second(t.rows, t.duration_secs),
+                t.nulled_values().to_string(),
+            ]
+        })
+        .collect();
+    let tot = &m.totals;
+    rows.push(vec![
+        "TOTAL".into(),
+        tot.rows.to_string(),
+        report::human_bytes(tot.bytes),
+        tot.files.to_string(),
+        format!("{:.2}", tot.duration_secs),
+        report::per_second(tot.rows, tot.duration_secs),
+        tot.converted_to_null.values().sum::<u64>().to_string(),
+    ]);
+    let mut out = report::render_table(
+        &["table", "rows", "size", "files", "seconds", "rows/s", "to NULL"],
+        &rows,
+    );
+    out.push_str(&format!(
+        "snapshot: {} ({}){}\n",
+        if m.snapshot.consistent { "consistent" } else { "NOT consistent" },
+        m.snapshot.method,
+        match (&m.snapshot.binlog_file, m.snapshot.binlog_position) {
+            (Some(f), Some(p)) => format!(", binlog {f}:{p}"),
+            _ => String::new(),
+        }
+    ));
+    if !m.views.is_empty() {
+        out.push_str(&format!(
+            "views not exported (listed in the manifest): {}\n",
+            m.views.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    out.push_str(&format!("dump: {}\n", dir.display()));
+    out
+}

@@ -1,0 +1,168 @@
+//! Command-line pieces shared by the binaries: the connection arguments with their env
+//! fallbacks, the audit-log argument, `.env` loading. These are the only clap types; the
+//! binaries turn them into plain plans before calling an engine.
+//!
+//! Precedence is flag, then environment, then `.env` in the working directory: `.env` is
+//! loaded without overriding variables that are already set, and clap reads flags before
+//! the environment.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::dburl::{DbUrl, Engine};
+use crate::error::{Error, Result};
+
+/// Loads `.env` from the working directory (not from parent directories). A parse error
+/// names the line but never shows it: it may hold a password.
+pub fn load_dotenv() -> Result<()> {
+    match dotenvy::from_path(".env") {
+        Ok(()) => Ok(()),
+        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(dotenvy::Error::LineParse(line, _)) => {
+            let number = std::fs::read_to_string(".env")
+                .ok()
+                .and_then(|text| text.lines().position(|l| l == line))
+                .map(|i| format!(" line {}", i + 1))
+                .unwrap_or_default();
+            Err(Error::config(format!(
+                ".env:{number}: cannot parse this line (its content is not shown, it may hold a secret)"
+            )))
+        }
+        Err(e) => Err(Error::config(format!(".env: {e}"))),
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Builds a URL from `<PREFIX>_HOST`, `_PORT`, `_USER`, `_PASSWORD`, `_DATABASE`.
+fn from_discrete(engine: Engine, prefix: &str) -> Result<Option<DbUrl>> {
+    let var = |k: &str| env(&format!("{prefix}_{k}"));
+    let (host, port, user, database) = (var("HOST"), var("PORT"), var("USER"), var("DATABASE"));
+    if host.is_none() && user.is_none() && database.is_none() {
+        return Ok(None);
+    }
+    let database = database.ok_or_else(|| {
+        Error::config(format!("{prefix}_DATABASE is not set (needed with {prefix}_HOST/{prefix}_USER)"))
+    })?;
+    let user = user.ok_or_else(|| Error::config(format!("{prefix}_USER is not set")))?;
+    let port = match port {
+        Some(p) => p
+            .parse()
+            .map_err(|_| Error::config(format!("{prefix}_PORT is not a port number: {p}")))?,
+        None => match engine {
+            Engine::MySql => 3306,
+            Engine::Postgres => 5432,
+        },
+    };
+    Ok(Some(DbUrl::new(
+        engine,
+        host.unwrap_or_else(|| "127.0.0.1".into()),
+        port,
+        user,
+        var("PASSWORD"),
+        database,
+    )))
+}
+
+fn resolve(
+    engine: Engine,
+    url: Option<&str>,
+    flag: &str,
+    url_env: &str,
+    prefix: &str,
+) -> Result<DbUrl> {
+    let password = env(&format!("{prefix}_PASSWORD"));
+    if let Some(u) = url {
+        return Ok(DbUrl::parse(engine, u, &format!("{flag} (or {url_env})"))?
+            .with_default_password(password));
+    }
+    from_discrete(engine, prefix)?.ok_or_else(|| {
+        Error::config(format!(
+            "no connection given: pass {flag} URL, or set {url_env}, or {prefix}_HOST, \
+             {prefix}_PORT, {prefix}_USER, {prefix}_PASSWORD and {prefix}_DATABASE \
+             (in the environment or in .env)"
+        ))
+    })
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SourceArgs {
+    /// MySQL/MariaDB to export: mysql://USER:PASS@HOST:PORT/DB. Without it:
+    /// WAYBILL_SOURCE, then MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_PASSWORD,
+    /// MYSQL_DATABASE. A URL without a password takes MYSQL_PASSWORD.
+    #[arg(long, value_name = "URL", env = "WAYBILL_SOURCE", hide_env_values = true)]
+    pub source: Option<String>,
+}
+
+impl SourceArgs {
+    pub fn resolve(&self) -> Result<DbUrl> {
+        resolve(Engine::MySql, self.source.as_deref(), "--source", "WAYBILL_SOURCE", "MYSQL")
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TargetArgs {
+    /// PostgreSQL to load into: postgresql://USER:PASS@HOST:PORT/DB. Without it:
+    /// WAYBILL_TARGET, then POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER,
+    /// POSTGRES_PASSWORD, POSTGRES_DATABASE. A URL without a password takes
+    /// POSTGRES_PASSWORD.
+    #[arg(long, value_name = "URL", env = "WAYBILL_TARGET", hide_env_values = true)]
+    pub target: Option<String>,
+}
+
+impl TargetArgs {
+    pub fn resolve(&self) -> Result<DbUrl> {
+        resolve(
+            Engine::Postgres,
+            self.target.as_deref(),
+            "--target",
+            "WAYBILL_TARGET",
+            "POSTGRES",
+        )
+    }
+}
+
+pub const DEFAULT_AUDIT_LOG: &str = "csv_exports/migration_log.jsonl";
+
+#[derive(Args, Debug, Clone)]
+pub struct AuditArgs {
+    /// The audit trail (JSON Lines) this run appends to.
+    #[arg(long, value_name = "PATH", env = "WAYBILL_AUDIT_LOG", default_value = DEFAULT_AUDIT_LOG)]
+    pub audit_log: PathBuf,
+}
+
+/// Parses `64M`, `1G`, `512k`, `1048576` (binary units).
+pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, ""));
+    let n: u64 = num.parse().map_err(|_| format!("not a size: {s}"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().trim_end_matches("ib").trim_end_matches('b') {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        _ => return Err(format!("unknown unit in {s} (use K, M, G or T)")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("size too large: {s}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert_eq!(parse_size("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("0"), Ok(0));
+        assert!(parse_size("12Q").is_err());
+    }
+}

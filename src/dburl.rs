@@ -1,0 +1,226 @@
+//! Database addresses. A password can arrive in a URL or an env var, and must never leave
+//! this module in anything printable: `Display`/`Debug` show `user@host:port/db` only, and
+//! parse errors describe what is wrong without echoing the input.
+
+use std::fmt;
+
+use percent_encoding::percent_decode_str;
+
+use crate::error::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    MySql,
+    Postgres,
+}
+
+impl Engine {
+    fn default_port(self) -> u16 {
+        match self {
+            Engine::MySql => 3306,
+            Engine::Postgres => 5432,
+        }
+    }
+
+    fn example(self) -> &'static str {
+        match self {
+            Engine::MySql => "mysql://USER:PASS@HOST:PORT/DB",
+            Engine::Postgres => "postgresql://USER:PASS@HOST:PORT/DB",
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct DbUrl {
+    pub engine: Engine,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    password: Option<String>,
+    pub database: String,
+}
+
+impl DbUrl {
+    pub fn new(
+        engine: Engine,
+        host: impl Into<String>,
+        port: u16,
+        user: impl Into<String>,
+        password: Option<String>,
+        database: impl Into<String>,
+    ) -> Self {
+        DbUrl {
+            engine,
+            host: host.into(),
+            port,
+            user: user.into(),
+            password: password.filter(|p| !p.is_empty()),
+            database: database.into(),
+        }
+    }
+
+    /// Parses `mysql://` / `mariadb://` or `postgres://` / `postgresql://` URLs.
+    /// `what` names the setting in error messages (e.g. "--source").
+    pub fn parse(engine: Engine, input: &str, what: &str) -> Result<Self> {
+        let bad = |why: &str| {
+            Error::config(format!(
+                "{what}: {why} (expected {}; percent-encode special characters in the password)",
+                engine.example()
+            ))
+        };
+        let url = url::Url::parse(input.trim()).map_err(|e| bad(&format!("not a URL ({e})")))?;
+        let scheme_ok = match engine {
+            Engine::MySql => matches!(url.scheme(), "mysql" | "mariadb"),
+            Engine::Postgres => matches!(url.scheme(), "postgres" | "postgresql"),
+        };
+        if !scheme_ok {
+            return Err(bad(&format!("unsupported scheme `{}`", url.scheme())));
+        }
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| bad("missing host"))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let decode = |s: &str| {
+            percent_decode_str(s)
+                .decode_utf8()
+                .map(|c| c.into_owned())
+                .map_err(|_| bad("user or password is not valid UTF-8 after percent-decoding"))
+        };
+        let user = decode(url.username())?;
+        if user.is_empty() {
+            return Err(bad("missing user"));
+        }
+        let password = url.password().map(decode).transpose()?;
+        let database = decode(url.path().trim_start_matches('/'))?;
+        if database.is_empty() || database.contains('/') {
+            return Err(bad("missing or malformed database name"));
+        }
+        Ok(DbUrl::new(
+            engine,
+            host,
+            url.port().unwrap_or(engine.default_port()),
+            user,
+            password,
+            database,
+        ))
+    }
+
+    pub fn password(&self) -> Option<&str> {
+        self.password.as_deref()
+    }
+
+    pub fn has_password(&self) -> bool {
+        self.password.is_some()
+    }
+
+    /// Fills in a password from elsewhere (an env var) when the URL had none.
+    pub fn with_default_password(mut self, password: Option<String>) -> Self {
+        if self.password.is_none() {
+            self.password = password.filter(|p| !p.is_empty());
+        }
+        self
+    }
+
+    /// The same server, another database.
+    pub fn with_database(&self, database: &str) -> Self {
+        DbUrl {
+            database: database.to_string(),
+            ..self.clone()
+        }
+    }
+
+    /// `user@host:port/db`, the only form that is ever printed or logged.
+    pub fn redacted(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        format!("{}@{}:{}/{}", self.user, host, self.port, self.database)
+    }
+
+    pub fn mysql_opts(&self) -> mysql::OptsBuilder {
+        mysql::OptsBuilder::new()
+            .ip_or_hostname(Some(self.host.clone()))
+            .tcp_port(self.port)
+            .user(Some(self.user.clone()))
+            .pass(self.password.clone())
+            .db_name(Some(self.database.clone()))
+            .prefer_socket(false)
+            .tcp_nodelay(true)
+            .tcp_connect_timeout(Some(std::time::Duration::from_secs(30)))
+            .tcp_keepalive_time_ms(Some(60_000))
+            .stmt_cache_size(Some(0))
+    }
+
+    pub fn postgres_config(&self, application_name: &str) -> postgres::Config {
+        let mut c = postgres::Config::new();
+        c.host(&self.host)
+            .port(self.port)
+            .user(&self.user)
+            .dbname(&self.database)
+            .application_name(application_name)
+            .connect_timeout(std::time::Duration::from_secs(30))
+            .keepalives_idle(std::time::Duration::from_secs(60));
+        if let Some(p) = &self.password {
+            c.password(p);
+        }
+        c
+    }
+}
+
+impl fmt::Display for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Debug for DbUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DbUrl({})", self.redacted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_redacts() {
+        let u = DbUrl::parse(
+            Engine::MySql,
+            "mysql://app:s%40cr%3At@db.example:3307/shop",
+            "--source",
+        )
+        .unwrap();
+        assert_eq!(u.user, "app");
+        assert_eq!(u.password(), Some("s@cr:t"));
+        assert_eq!(u.port, 3307);
+        assert_eq!(u.database, "shop");
+        assert_eq!(u.to_string(), "app@db.example:3307/shop");
+        assert!(!format!("{u:?}").contains("cr"));
+    }
+
+    #[test]
+    fn default_port_and_ipv6() {
+        let u = DbUrl::parse(Engine::Postgres, "postgresql://u:p@[::1]/x", "--target").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("::1", 5432));
+        assert_eq!(u.redacted(), "u@[::1]:5432/x");
+    }
+
+    #[test]
+    fn errors_never_echo_the_password() {
+        for bad in [
+            "mysql://u:hunter2@host",
+            "postgres://u:hunter2@h/db",
+            "mysql://:hunter2@h/db",
+            "mysql://u:hunter2@/db",
+        ] {
+            let e = DbUrl::parse(Engine::MySql, bad, "--source").unwrap_err();
+            assert!(!e.to_string().contains("hunter2"), "{e}");
+        }
+    }
+}

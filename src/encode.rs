@@ -1,0 +1,412 @@
+//! How each MySQL type becomes a CSV cell that PostgreSQL loads unchanged. The choice is
+//! made once per column from information_schema and recorded in the manifest (the
+//! `encoding` of each column), so the import and any reader of the dump know exactly
+//! what was done to the values. Values arrive through the text protocol, as the server
+//! formats them, which keeps decimals, unsigned bigints and fractional seconds exact;
+//! the two exceptions are FLOAT, which MariaDB prints with 6 digits and is therefore read
+//! as a double and printed as the shortest f32 that round-trips, and geometry, which is
+//! selected as (E)WKT text.
+
+use serde::{Deserialize, Serialize};
+
+use crate::pgcsv::CsvWriter;
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// UTF-8 text as stored.
+    Text,
+    /// char(36) or a native uuid: an empty string becomes NULL.
+    UuidText,
+    Integer,
+    /// tinyint(1): the number as stored (normally 0 or 1).
+    BooleanInt,
+    /// Exact decimal text.
+    Decimal,
+    /// FLOAT: shortest decimal that reads back as the same 32-bit float.
+    Float,
+    /// DOUBLE: shortest decimal that reads back as the same 64-bit float.
+    Double,
+    /// bit(n): n digits `0`/`1`, most significant first.
+    BitString,
+    /// YEAR as a plain number.
+    Year,
+    /// YYYY-MM-DD; a zero year, month or day becomes NULL.
+    Date,
+    /// YYYY-MM-DD HH:MM:SS[.ffffff]; zero parts become NULL.
+    Datetime,
+    /// TIMESTAMP read in UTC and written with `+00`; zero becomes NULL.
+    TimestampUtc,
+    /// TIME as text, including values beyond 24h and negative ones.
+    TimeText,
+    EnumText,
+    /// SET as MySQL writes it: members joined by commas.
+    SetText,
+    JsonText,
+    /// `\x` + lowercase hex, PostgreSQL's bytea input.
+    ByteaHex,
+    /// WKT, prefixed `SRID=n;` (EWKT) when the SRID is not 0: loadable into a PostGIS
+    /// geometry column or kept as text.
+    GeometryEwkt,
+}
+
+const GEOMETRY_TYPES: &[&str] = &[
+    "geometry",
+    "point",
+    "linestring",
+    "polygon",
+    "multipoint",
+    "multilinestring",
+    "multipolygon",
+    "geometrycollection",
+    "geomcollection",
+];
+
+impl Encoding {
+    /// Picks the encoding for a column. `is_json` marks MariaDB's JSON alias (a longtext
+    /// with a `json_valid` check).
+    pub fn for_column(
+        data_type: &str,
+        column_type: &str,
+        max_length: Option<u64>,
+        is_json: bool,
+    ) -> Encoding {
+        let dt = data_type.to_ascii_lowercase();
+        let ct = column_type.to_ascii_lowercase();
+        match dt.as_str() {
+            "tinyint" if ct.starts_with("tinyint(1)") => Encoding::BooleanInt,
+            "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" => {
+                Encoding::Integer
+            }
+            "decimal" | "numeric" | "fixed" => Encoding::Decimal,
+            "float" => Encoding::Float,
+            "double" | "real" | "double precision" => Encoding::Double,
+            "bit" => Encoding::BitString,
+            "year" => Encoding::Year,
+            "date" => Encoding::Date,
+            "datetime" => Encoding::Datetime,
+            "timestamp" => Encoding::TimestampUtc,
+            "time" => Encoding::TimeText,
+            "enum" => Encoding::EnumText,
+            "set" => Encoding::SetText,
+            "json" => Encoding::JsonText,
+            "uuid" => Encoding::UuidText,
+            "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
+                Encoding::ByteaHex
+            }
+            t if GEOMETRY_TYPES.contains(&t) => Encoding::GeometryEwkt,
+            _ if is_json => Encoding::JsonText,
+            "char" if max_length == Some(36) => Encoding::UuidText,
+            _ => Encoding::Text,
+        }
+    }
+
+    /// The SELECT expression that reads the column (`col` is already quoted).
+    pub fn select_expr(self, col: &str, mysql8: bool) -> String {
+        match self {
+            Encoding::Float => format!("({col} + 0e0)"),
+            Encoding::GeometryEwkt => {
+                let wkt = if mysql8 {
+                    format!("ST_AsText({col}, 'axis-order=long-lat')")
+                } else {
+                    format!("ST_AsText({col})")
+                };
+                format!("IF(ST_SRID({col}) = 0, {wkt}, CONCAT('SRID=', ST_SRID({col}), ';', {wkt}))")
+            }
+            _ => col.to_string(),
+        }
+    }
+
+    fn is_text(self) -> bool {
+        matches!(
+            self,
+            Encoding::Text
+                | Encoding::UuidText
+                | Encoding::EnumText
+                | Encoding::SetText
+                | Encoding::JsonText
+                | Encoding::GeometryEwkt
+                | Encoding::TimeText
+        )
+    }
+}
+
+/// What the data showed, per column; merged over chunks.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct ColumnStats {
+    /// NULL cells written, conversions included.
+    pub nulls: u64,
+    /// Zero or partly-zero dates written as NULL.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub zero_dates_to_null: u64,
+    /// Empty char(36) values written as NULL.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub empty_uuids_to_null: u64,
+    /// Values that had NUL bytes removed (`--nul strip`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub nul_bytes_stripped: u64,
+    /// Non-empty char(36) values that are not UUIDs.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub invalid_uuids: u64,
+    /// tinyint(1) values other than 0 and 1.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub non_boolean: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl ColumnStats {
+    pub fn merge(&mut self, o: &ColumnStats) {
+        self.nulls += o.nulls;
+        self.zero_dates_to_null += o.zero_dates_to_null;
+        self.empty_uuids_to_null += o.empty_uuids_to_null;
+        self.nul_bytes_stripped += o.nul_bytes_stripped;
+        self.invalid_uuids += o.invalid_uuids;
+        self.non_boolean += o.non_boolean;
+    }
+
+    /// Values that were not NULL in the source but are NULL in the dump.
+    pub fn converted_to_null(&self) -> u64 {
+        self.zero_dates_to_null + self.empty_uuids_to_null
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NulPolicy {
+    /// Stop the export with an error naming table, column and key.
+    #[default]
+    Error,
+    /// Remove NUL bytes and count the values changed.
+    Strip,
+}
+
+/// Why a value could not be written.
+#[derive(Debug)]
+pub enum CellError {
+    Io(std::io::Error),
+    Value(String),
+}
+
+impl From<std::io::Error> for CellError {
+    fn from(e: std::io::Error) -> Self {
+        CellError::Io(e)
+    }
+}
+
+pub fn is_uuid(v: &[u8]) -> bool {
+    v.len() == 36
+        && v.iter().enumerate().all(|(i, &b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+/// `YYYY-MM-DD...` with a zero year, month or day.
+fn is_zero_date(v: &[u8]) -> bool {
+    v.len() >= 10 && (&v[0..4] == b"0000" || &v[5..7] == b"00" || &v[8..10] == b"00")
+}
+
+fn preview(v: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&v[..v.len().min(40)]).into_owned();
+    if v.len() > 40 { format!("{s:?}...") } else { format!("{s:?}") }
+}
+
+/// Writes one column's cells.
+pub struct CellEncoder {
+    pub encoding: Encoding,
+    bit_width: usize,
+    nul: NulPolicy,
+}
+
+impl CellEncoder {
+    pub fn new(encoding: Encoding, bit_width: Option<u64>, nul: NulPolicy) -> Self {
+        CellEncoder {
+            encoding,
+            bit_width: bit_width.unwrap_or(1) as usize,
+            nul,
+        }
+    }
+
+    pub fn write<W: std::io::Write>(
+        &self,
+        value: Option<&[u8]>,
+        out: &mut CsvWriter<W>,
+        stats: &mut ColumnStats,
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), CellError> {
+        let Some(mut v) = value else {
+            stats.nulls += 1;
+            out.null()?;
+            return Ok(());
+        };
+        if self.encoding.is_text() {
+            if memchr::memchr(0, v).is_some() {
+                match self.nul {
+                    NulPolicy::Error => {
+                        return Err(CellError::Value(format!(
+                            "value {} contains a NUL byte, which PostgreSQL text cannot store \
+                             (rerun with --nul strip to remove NUL bytes)",
+                            preview(v)
+                        )));
+                    }
+                    NulPolicy::Strip => {
+                        scratch.clear();
+                        scratch.extend(v.iter().copied().filter(|&b| b != 0));
+                        stats.nul_bytes_stripped += 1;
+                        v = scratch.as_slice();
+                    }
+                }
+            }
+            if std::str::from_utf8(v).is_err() {
+                return Err(CellError::Value(format!(
+                    "value {} is not valid UTF-8",
+                    preview(v)
+                )));
+            }
+        }
+        match self.encoding {
+            Encoding::UuidText => {
+                if v.is_empty() {
+                    stats.empty_uuids_to_null += 1;
+                    stats.nulls += 1;
+                    out.null()?;
+                    return Ok(());
+                }
+                if !is_uuid(v) {
+                    stats.invalid_uuids += 1;
+                }
+                out.text(v)?;
+            }
+            Encoding::BooleanInt => {
+                if v != b"0" && v != b"1" {
+                    stats.non_boolean += 1;
+                }
+                out.text(v)?;
+            }
+            Encoding::Float => {
+                let d: f64 = std::str::from_utf8(v)
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| CellError::Value(format!("float {} unreadable", preview(v))))?;
+                let mut buf = ryu::Buffer::new();
+                out.plain(buf.format_finite(d as f32).as_bytes())?;
+            }
+            Encoding::BitString => {
+                let mut n: u128 = 0;
+                for &b in v {
+                    n = (n << 8) | u128::from(b);
+                }
+                let digits = format!("{n:0width$b}", width = self.bit_width);
+                out.plain(digits.as_bytes())?;
+            }
+            Encoding::Year => {
+                let trimmed = match v.iter().position(|&b| b != b'0') {
+                    Some(i) => &v[i..],
+                    None => b"0",
+                };
+                out.text(trimmed)?;
+            }
+            Encoding::Date | Encoding::Datetime => {
+                if is_zero_date(v) {
+                    stats.zero_dates_to_null += 1;
+                    stats.nulls += 1;
+                    out.null()?;
+                } else {
+                    out.text(v)?;
+                }
+            }
+            Encoding::TimestampUtc => {
+                if is_zero_date(v) {
+                    stats.zero_dates_to_null += 1;
+                    stats.nulls += 1;
+                    out.null()?;
+                } else {
+                    out.plain_parts(&[v, b"+00"])?;
+                }
+            }
+            Encoding::ByteaHex => out.bytea_hex(v)?,
+            Encoding::Text
+            | Encoding::Integer
+            | Encoding::Decimal
+            | Encoding::Double
+            | Encoding::TimeText
+            | Encoding::EnumText
+            | Encoding::SetText
+            | Encoding::JsonText
+            | Encoding::GeometryEwkt => out.text(v)?,
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(enc: Encoding, width: Option<u64>, v: Option<&[u8]>) -> (String, ColumnStats) {
+        let mut out = CsvWriter::new(Vec::new());
+        let mut stats = ColumnStats::default();
+        CellEncoder::new(enc, width, NulPolicy::Error)
+            .write(v, &mut out, &mut stats, &mut Vec::new())
+            .map_err(|e| format!("{e:?}"))
+            .unwrap();
+        (String::from_utf8(out.into_inner()).unwrap(), stats)
+    }
+
+    #[test]
+    fn picks_encodings() {
+        use Encoding::*;
+        let e = |dt, ct, len| Encoding::for_column(dt, ct, len, false);
+        assert_eq!(e("char", "char(36)", Some(36)), UuidText);
+        assert_eq!(e("char", "char(35)", Some(35)), Text);
+        assert_eq!(e("tinyint", "tinyint(1)", None), BooleanInt);
+        assert_eq!(e("tinyint", "tinyint(4)", None), Integer);
+        assert_eq!(e("longblob", "longblob", None), ByteaHex);
+        assert_eq!(e("point", "point", None), GeometryEwkt);
+        assert_eq!(Encoding::for_column("longtext", "longtext", None, true), JsonText);
+    }
+
+    #[test]
+    fn conversions() {
+        use Encoding::*;
+        assert_eq!(cell(UuidText, None, Some(b"")).0, "\\N");
+        assert_eq!(cell(UuidText, None, Some(b"")).1.empty_uuids_to_null, 1);
+        assert_eq!(cell(UuidText, None, Some(b"nope")).1.invalid_uuids, 1);
+        assert_eq!(cell(Date, None, Some(b"0000-00-00")).0, "\\N");
+        assert_eq!(cell(Date, None, Some(b"2024-00-10")).1.zero_dates_to_null, 1);
+        assert_eq!(cell(Date, None, Some(b"0009-05-01")).0, "0009-05-01");
+        assert_eq!(cell(Datetime, None, Some(b"2024-01-00 10:00:00")).0, "\\N");
+        assert_eq!(
+            cell(TimestampUtc, None, Some(b"2024-03-10 07:00:00.250000")).0,
+            "2024-03-10 07:00:00.250000+00"
+        );
+        assert_eq!(cell(BitString, Some(5), Some(&[0b00101])).0, "00101");
+        assert_eq!(cell(BitString, Some(12), Some(&[0x0f, 0xff])).0, "111111111111");
+        assert_eq!(cell(Float, None, Some(b"3.1415927410125732")).0, "3.1415927");
+        assert_eq!(cell(Float, None, Some(b"123456792")).0, "123456790.0");
+        assert_eq!(cell(Year, None, Some(b"0000")).0, "0");
+        assert_eq!(cell(Year, None, Some(b"2006")).0, "2006");
+        assert_eq!(cell(ByteaHex, None, Some(&[0, 255])).0, "\\x00ff");
+        assert_eq!(cell(SetText, None, Some(b"x,y")).0, "\"x,y\"");
+        assert_eq!(cell(BooleanInt, None, Some(b"2")).1.non_boolean, 1);
+        assert_eq!(cell(Text, None, None).1.nulls, 1);
+    }
+
+    #[test]
+    fn nul_bytes() {
+        let mut out = CsvWriter::new(Vec::new());
+        let mut stats = ColumnStats::default();
+        let err = CellEncoder::new(Encoding::Text, None, NulPolicy::Error)
+            .write(Some(b"a\0b"), &mut out, &mut stats, &mut Vec::new())
+            .unwrap_err();
+        assert!(matches!(err, CellError::Value(m) if m.contains("NUL")));
+        CellEncoder::new(Encoding::Text, None, NulPolicy::Strip)
+            .write(Some(b"a\0b"), &mut out, &mut stats, &mut Vec::new())
+            .unwrap();
+        assert_eq!(out.into_inner(), b"ab");
+        assert_eq!(stats.nul_bytes_stripped, 1);
+    }
+}

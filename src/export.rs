@@ -1,0 +1,594 @@
+//! The export engine: one consistent snapshot, tables (and chunks of large tables) streamed
+//! in parallel into CSV files, then the manifest. Rows are never collected: each file is
+//! written row by row through a buffer that hashes as it goes, lands as `*.partial`, is
+//! fsynced and renamed when complete. The manifest (and SHA256SUMS) are written only after
+//! every file is in place, so a dump directory without a manifest is known to be
+//! incomplete, whatever killed the export.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use mysql::Conn;
+use mysql::prelude::Queryable;
+use regex::Regex;
+
+use crate::chunk::{self, KeyRange, KeySpec};
+use crate::dburl::DbUrl;
+use crate::encode::{CellEncoder, CellError, ColumnStats, NulPolicy};
+use crate::error::{Error, Result, ResultExt};
+use crate::hashing::{HashingWriter, sha256_hex};
+use crate::manifest::{
+    self, CsvDialect, ExportOptions, FileEntry, MANIFEST_FILE, Manifest, SUMS_FILE, TableEntry,
+    Tool, Totals,
+};
+use crate::mysql_source::{self, SourceTable, quote_ident};
+use crate::names::{self, FileNamer};
+use crate::pgcsv::CsvWriter;
+use crate::{interrupt, snapshot, timefmt};
+
+/// What to export; built by the CLI from flags and env, or by a test.
+#[derive(Clone, Debug)]
+pub struct ExportPlan {
+    pub source: DbUrl,
+    /// The dump goes to `<out_dir>/<database>/<YYYYMMDD_HHMMSS>/`.
+    pub out_dir: PathBuf,
+    pub tables: Option<Vec<String>>,
+    pub exclude: Option<Regex>,
+    pub jobs: usize,
+    pub nul: NulPolicy,
+    /// Split tables whose estimated size exceeds this into chunks (0: never split).
+    pub chunk_bytes: u64,
+    /// Rows per chunk; overrides `chunk_bytes` when set.
+    pub chunk_rows: Option<u64>,
+}
+
+impl ExportPlan {
+    pub fn new(source: DbUrl, out_dir: impl Into<PathBuf>) -> Self {
+        ExportPlan {
+            source,
+            out_dir: out_dir.into(),
+            tables: None,
+            exclude: None,
+            jobs: 4,
+            nul: NulPolicy::Error,
+            chunk_bytes: 64 << 20,
+            chunk_rows: None,
+        }
+    }
+}
+
+/// Hooks for progress display and the audit trail. All methods may be called from
+/// several threads at once.
+pub trait ExportObserver: Sync {
+    fn started(&self, _dump_dir: &Path, _tables: &[(String, u64)]) {}
+    fn table_started(&self, _table: &str) {}
+    fn rows(&self, _table: &str, _added: u64) {}
+    fn table_done(&self, _table: &str, _rows: u64, _bytes: u64, _secs: f64) {}
+    fn warn(&self, _message: &str) {}
+}
+
+pub struct Quiet;
+impl ExportObserver for Quiet {}
+
+pub struct ExportOutcome {
+    pub dump_dir: PathBuf,
+    pub manifest: Manifest,
+    pub manifest_sha256: String,
+}
+
+struct TableJob {
+    src: SourceTable,
+    base: String,
+    key: Option<KeySpec>,
+    /// Quoted `db`.`table`.
+    table_ref: String,
+    select_list: String,
+    encoders: Vec<CellEncoder>,
+    key_positions: Vec<usize>,
+    state: Mutex<TableState>,
+}
+
+#[derive(Default)]
+struct TableState {
+    files: Vec<(usize, FileEntry)>,
+    stats: Vec<ColumnStats>,
+    rows: u64,
+    bytes: u64,
+    started: Option<Instant>,
+    secs: f64,
+    open: usize,
+    planning: bool,
+}
+
+struct Engine<'a> {
+    plan: &'a ExportPlan,
+    obs: &'a dyn ExportObserver,
+    dir: PathBuf,
+    conns: Mutex<Vec<Conn>>,
+    failure: Mutex<Option<Error>>,
+    abort: AtomicBool,
+}
+
+pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome> {
+    let started_at = timefmt::now();
+    let clock = Instant::now();
+    let mut conn = mysql_source::connect(&plan.source)?;
+    let server = mysql_source::server_info(&mut conn)?;
+    let db = plan.source.database.clone();
+    let catalog = mysql_source::read_catalog(&mut conn, &db, &server)?;
+    for s in &catalog.skipped {
+        obs.warn(&format!("`{s}` is neither a base table nor a view (a sequence?): skipped"));
+    }
+    let selected = select_tables(catalog.tables, plan)?;
+    let dir = create_dump_dir(&plan.out_dir, &db, started_at)?;
+    obs.started(
+        &dir,
+        &selected
+            .iter()
+            .map(|t| (t.schema.name.clone(), t.estimated_rows))
+            .collect::<Vec<_>>(),
+    );
+
+    let snap = snapshot::open(&plan.source, conn, &server, plan.jobs.max(1), &selected)?;
+    for n in &snap.info.notes {
+        obs.warn(n);
+    }
+    let mut namer = FileNamer::new();
+    let jobs: Vec<TableJob> = selected
+        .into_iter()
+        .map(|src| table_job(src, &db, plan, server.mysql8, &mut namer))
+        .collect();
+
+    let workers = snap.conns.len();
+    let engine = Engine {
+        plan,
+        obs,
+        dir: dir.clone(),
+        conns: Mutex::new(snap.conns),
+        failure: Mutex::new(None),
+        abort: AtomicBool::new(false),
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .thread_name(|i| format!("waybill-export-{i}"))
+        .build()
+        .map_err(|e| Error::config(format!("starting worker threads: {e}")))?;
+    let mut order: Vec<&TableJob> = jobs.iter().collect();
+    order.sort_by_key(|t| std::cmp::Reverse(t.src.data_length));
+    pool.scope_fifo(|s| {
+        for t in order {
+            let engine = &engine;
+            s.spawn_fifo(move |s| engine.table(s, t));
+        }
+    });
+    if let Some(e) = engine.failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        remove_partials(&dir);
+        return Err(e);
+    }
+
+    let tables: Vec<TableEntry> = jobs.into_iter().map(finish_table).collect();
+    let mut totals = Totals {
+        tables: tables.len(),
+        views: catalog.views.len(),
+        duration_secs: clock.elapsed().as_secs_f64(),
+        ..Totals::default()
+    };
+    for t in &tables {
+        totals.files += t.files.len();
+        totals.rows += t.rows;
+        totals.bytes += t.bytes;
+        for c in &t.schema.columns {
+            let n = c.stats.converted_to_null();
+            if n > 0 {
+                totals.converted_to_null.insert(format!("{}.{}", t.name(), c.name), n);
+            }
+        }
+    }
+    let m = Manifest {
+        format: manifest::FORMAT.into(),
+        format_version: manifest::FORMAT_VERSION,
+        tool: Tool::current("waybill-export"),
+        created_at: timefmt::rfc3339(started_at),
+        completed_at: timefmt::now_rfc3339(),
+        source: manifest::Source {
+            engine: server.engine.clone(),
+            server_version: server.version.clone(),
+            host: plan.source.host.clone(),
+            port: plan.source.port,
+            database: db,
+            user: plan.source.user.clone(),
+            charset: "utf8mb4".into(),
+            time_zone: "+00:00".into(),
+        },
+        snapshot: snap.info,
+        csv: CsvDialect::default(),
+        options: ExportOptions {
+            nul: plan.nul,
+            chunk_bytes: plan.chunk_bytes,
+            jobs: workers,
+            tables: plan.tables.clone(),
+            exclude: plan.exclude.as_ref().map(|r| r.as_str().to_string()),
+        },
+        tables,
+        views: catalog.views,
+        totals,
+    };
+    let json = m.to_json();
+    let manifest_sha256 = sha256_hex(&json);
+    let mut sums: Vec<(String, String)> = m
+        .files()
+        .map(|(_, f)| (f.sha256.clone(), f.path.clone()))
+        .collect();
+    sums.push((manifest_sha256.clone(), MANIFEST_FILE.into()));
+    manifest::write_atomically(&dir.join(SUMS_FILE), manifest::sums_text(&sums).as_bytes())?;
+    // Last: its presence marks the dump complete.
+    manifest::write_atomically(&dir.join(MANIFEST_FILE), &json)?;
+    manifest::sync_dir(&dir)?;
+    Ok(ExportOutcome {
+        dump_dir: dir,
+        manifest: m,
+        manifest_sha256,
+    })
+}
+
+fn select_tables(all: Vec<SourceTable>, plan: &ExportPlan) -> Result<Vec<SourceTable>> {
+    let mut tables = all;
+    if let Some(wanted) = &plan.tables {
+        let have: HashSet<&str> = tables.iter().map(|t| t.schema.name.as_str()).collect();
+        let missing: Vec<&str> = wanted
+            .iter()
+            .map(String::as_str)
+            .filter(|w| !have.contains(w))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::config(format!(
+                "--tables: no base table named {} in database `{}`",
+                missing.join(", "),
+                plan.source.database
+            )));
+        }
+        tables.retain(|t| wanted.contains(&t.schema.name));
+    }
+    if let Some(re) = &plan.exclude {
+        tables.retain(|t| !re.is_match(&t.schema.name));
+    }
+    if tables.is_empty() {
+        return Err(Error::config(format!(
+            "nothing to export: database `{}` has no base tables left after --tables/--exclude",
+            plan.source.database
+        )));
+    }
+    Ok(tables)
+}
+
+fn create_dump_dir(out: &Path, db: &str, started: time::OffsetDateTime) -> Result<PathBuf> {
+    let parent = out.join(names::component(db));
+    fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    let mut t = started;
+    for _ in 0..5 {
+        let dir = parent.join(timefmt::stamp(t));
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            // Another export in the same second: take the next second.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                std::thread::sleep(std::time::Duration::from_millis(1000));
+                t = timefmt::now();
+            }
+            Err(e) => return Err(Error::io(&dir, e)),
+        }
+    }
+    Err(Error::config(format!(
+        "could not create a fresh dump directory under {}",
+        parent.display()
+    )))
+}
+
+fn table_job(
+    src: SourceTable,
+    db: &str,
+    plan: &ExportPlan,
+    mysql8: bool,
+    namer: &mut FileNamer,
+) -> TableJob {
+    let t = &src.schema;
+    let select_list = t
+        .columns
+        .iter()
+        .map(|c| c.encoding.select_expr(&quote_ident(&c.name), mysql8))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let encoders = t
+        .columns
+        .iter()
+        .map(|c| CellEncoder::new(c.encoding, c.precision, plan.nul))
+        .collect();
+    let key_positions = t
+        .primary_key
+        .iter()
+        .filter_map(|k| t.columns.iter().position(|c| &c.name == k))
+        .collect();
+    TableJob {
+        base: namer.base_for(&t.name),
+        key: KeySpec::for_table(t),
+        table_ref: format!("{}.{}", quote_ident(db), quote_ident(&t.name)),
+        state: Mutex::new(TableState {
+            stats: vec![ColumnStats::default(); t.columns.len()],
+            ..TableState::default()
+        }),
+        select_list,
+        encoders,
+        key_positions,
+        src,
+    }
+}
+
+fn finish_table(job: TableJob) -> TableEntry {
+    let mut state = job.state.into_inner().unwrap_or_else(|p| p.into_inner());
+    state.files.sort_by_key(|(i, _)| *i);
+    let files: Vec<FileEntry> = state.files.into_iter().map(|(_, f)| f).collect();
+    let mut schema = job.src.schema;
+    for (c, s) in schema.columns.iter_mut().zip(state.stats) {
+        c.stats = s;
+    }
+    TableEntry {
+        sha256: (files.len() == 1).then(|| files[0].sha256.clone()),
+        rows: state.rows,
+        bytes: state.bytes,
+        duration_secs: state.secs,
+        files,
+        schema,
+    }
+}
+
+fn remove_partials(dir: &Path) {
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().ends_with(".partial") {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
+impl Engine<'_> {
+    fn stopped(&self) -> bool {
+        self.abort.load(Ordering::Relaxed) || interrupt::is_interrupted()
+    }
+
+    fn fail(&self, e: Error) {
+        self.abort.store(true, Ordering::SeqCst);
+        let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        if f.is_none() || matches!(*f, Some(Error::Interrupted)) {
+            *f = Some(e);
+        }
+    }
+
+    /// Runs `f` on a free connection. A connection that saw an error is closed, not
+    /// reused: its state is unknown.
+    fn with_conn<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
+        let mut conn = self
+            .conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .expect("one connection per worker thread");
+        let r = f(&mut conn);
+        if r.is_ok() {
+            self.conns
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
+        }
+        r
+    }
+
+    fn begin_work(&self, t: &TableJob) {
+        let mut st = t.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.open += 1;
+        if st.started.is_none() {
+            st.started = Some(Instant::now());
+            drop(st);
+            self.obs.table_started(&t.src.schema.name);
+        }
+    }
+
+    fn end_work(&self, t: &TableJob) {
+        let mut st = t.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.open -= 1;
+        if st.open == 0 && !st.planning {
+            st.secs = st.started.map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0);
+            let (rows, bytes, secs) = (st.rows, st.bytes, st.secs);
+            drop(st);
+            if !self.stopped() {
+                self.obs.table_done(&t.src.schema.name, rows, bytes, secs);
+            }
+        }
+    }
+
+    fn chunks_for(&self, t: &TableJob) -> u64 {
+        if t.key.is_none() {
+            return 1;
+        }
+        let est_rows = t.src.estimated_rows.max(1);
+        let rows_per_chunk = match self.plan.chunk_rows {
+            Some(r) => r.max(1),
+            None if self.plan.chunk_bytes == 0 => return 1,
+            None => {
+                let avg = (t.src.data_length / est_rows).max(1);
+                (self.plan.chunk_bytes / avg).max(1)
+            }
+        };
+        est_rows.div_ceil(rows_per_chunk)
+    }
+
+    /// Exports one table: directly, or by planning chunks and spawning a job for each.
+    fn table<'s>(&'s self, scope: &rayon::ScopeFifo<'s>, t: &'s TableJob) {
+        if self.stopped() {
+            return;
+        }
+        self.begin_work(t);
+        let chunks = self.chunks_for(t);
+        let result = match (&t.key, chunks > 1) {
+            (Some(key), true) => {
+                t.state.lock().unwrap_or_else(|p| p.into_inner()).planning = true;
+                let mut index = 0;
+                let est = t.src.estimated_rows;
+                let r = self.with_conn(|conn| {
+                    chunk::plan(conn, &t.table_ref, key, est, chunks, |range| {
+                        if self.stopped() {
+                            return Err(Error::Interrupted);
+                        }
+                        index += 1;
+                        let i = index;
+                        self.begin_work(t);
+                        scope.spawn_fifo(move |_| {
+                            if !self.stopped() {
+                                let r = self.with_conn(|c| self.export_file(c, t, Some(&range), Some(i)));
+                                if let Err(e) = r {
+                                    self.fail(e);
+                                }
+                            }
+                            self.end_work(t);
+                        });
+                        Ok(())
+                    })
+                });
+                t.state.lock().unwrap_or_else(|p| p.into_inner()).planning = false;
+                r
+            }
+            _ => self.with_conn(|conn| self.export_file(conn, t, None, None)),
+        };
+        if let Err(e) = result {
+            self.fail(e);
+        }
+        self.end_work(t);
+    }
+
+    fn export_file(
+        &self,
+        conn: &mut Conn,
+        t: &TableJob,
+        range: Option<&KeyRange>,
+        chunk_index: Option<usize>,
+    ) -> Result<()> {
+        let table = &t.src.schema;
+        let name = names::csv_file(&t.base, chunk_index);
+        let final_path = self.dir.join(&name);
+        let partial = self.dir.join(format!("{name}.partial"));
+        let io_err = |e: std::io::Error| Error::io(&partial, e);
+        let file = File::create(&partial).map_err(io_err)?;
+        let mut csv = CsvWriter::new(BufWriter::with_capacity(1 << 20, HashingWriter::new(file)));
+        csv.header(&table.column_names()).map_err(io_err)?;
+
+        let (filter, order) = match &t.key {
+            Some(k) => (
+                range.map(|r| k.where_clause(r)).transpose()?.unwrap_or_default(),
+                k.order_by(),
+            ),
+            None => (String::new(), String::new()),
+        };
+        let sql = format!("SELECT {} FROM {} {filter} {order}", t.select_list, t.table_ref);
+        let place = match chunk_index {
+            Some(i) => format!("table `{}` (chunk {i})", table.name),
+            None => format!("table `{}`", table.name),
+        };
+        let mut stats = vec![ColumnStats::default(); table.columns.len()];
+        let mut scratch = Vec::new();
+        let mut rows: u64 = 0;
+        let mut unreported: u64 = 0;
+        let mut result = conn.query_iter(sql).ctx(|| format!("reading {place}"))?;
+        let outcome: Result<()> = (|| {
+            while let Some(row) = result.next() {
+                let row = row.ctx(|| format!("reading {place} after {rows} rows"))?;
+                for (i, enc) in t.encoders.iter().enumerate() {
+                    let value = match row.as_ref(i) {
+                        Some(mysql::Value::Bytes(b)) => Some(b.as_slice()),
+                        _ => None,
+                    };
+                    if let Err(e) = enc.write(value, &mut csv, &mut stats[i], &mut scratch) {
+                        return Err(match e {
+                            CellError::Io(e) => io_err(e),
+                            CellError::Value(problem) => Error::Data {
+                                table: table.name.clone(),
+                                column: table.columns[i].name.clone(),
+                                key: describe_key(table, &t.key_positions, &row),
+                                problem,
+                            },
+                        });
+                    }
+                }
+                csv.end_row().map_err(io_err)?;
+                rows += 1;
+                unreported += 1;
+                if unreported == 4096 {
+                    self.obs.rows(&table.name, unreported);
+                    unreported = 0;
+                    if self.stopped() {
+                        return Err(Error::Interrupted);
+                    }
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = outcome {
+            // Dropping the result would read the rest of the table first; abandon it and
+            // let the caller close the connection instead.
+            std::mem::forget(result);
+            drop(csv);
+            let _ = fs::remove_file(&partial);
+            return Err(e);
+        }
+        drop(result);
+        self.obs.rows(&table.name, unreported);
+
+        let buffered = csv.into_inner();
+        let hashing = buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
+        let (file, sha256, bytes) = hashing.finish();
+        file.sync_all().map_err(io_err)?;
+        drop(file);
+        fs::rename(&partial, &final_path).map_err(|e| Error::io(&final_path, e))?;
+
+        let entry = FileEntry {
+            path: name,
+            rows,
+            bytes,
+            sha256,
+            key_range: match (range, &t.key) {
+                (Some(r), Some(k)) => Some(k.describe(r)),
+                _ => None,
+            },
+        };
+        let mut st = t.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.rows += rows;
+        st.bytes += bytes;
+        for (total, s) in st.stats.iter_mut().zip(&stats) {
+            total.merge(s);
+        }
+        st.files.push((chunk_index.unwrap_or(0), entry));
+        Ok(())
+    }
+}
+
+/// `primary key (id=5)` for error messages, or the row's first columns without a key.
+fn describe_key(table: &crate::schema::Table, key: &[usize], row: &mysql::Row) -> String {
+    let show = |i: usize| -> String {
+        let v = match row.as_ref(i) {
+            Some(mysql::Value::Bytes(b)) => {
+                let s = String::from_utf8_lossy(&b[..b.len().min(64)]).into_owned();
+                s.replace('\0', "\\0")
+            }
+            _ => "NULL".into(),
+        };
+        format!("{}={v}", table.columns[i].name)
+    };
+    if key.is_empty() {
+        let first: Vec<String> = (0..table.columns.len().min(3)).map(show).collect();
+        format!("no primary key ({})", first.join(", "))
+    } else {
+        let parts: Vec<String> = key.iter().map(|&i| show(i)).collect();
+        format!("primary key ({})", parts.join(", "))
+    }
+}

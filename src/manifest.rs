@@ -1,0 +1,332 @@
+//! `migration_manifest.json`: the waybill that travels with the CSV files. It is written
+//! last, so its presence means the export finished; it describes every file (rows, bytes,
+//! sha256) and the full source schema, so the dump can be verified and loaded on a host
+//! that cannot reach the source. `SHA256SUMS` repeats the hashes in the format
+//! `sha256sum -c` reads, for people who verify with standard tools.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::schema::{Table, View};
+
+pub const MANIFEST_FILE: &str = "migration_manifest.json";
+pub const SUMS_FILE: &str = "SHA256SUMS";
+pub const FORMAT: &str = "waybill-dump";
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Manifest {
+    pub format: String,
+    pub format_version: u32,
+    pub tool: Tool,
+    /// RFC 3339 UTC: when the export started.
+    pub created_at: String,
+    /// RFC 3339 UTC: when the last file was complete.
+    pub completed_at: String,
+    pub source: Source,
+    pub snapshot: Snapshot,
+    pub csv: CsvDialect,
+    pub options: ExportOptions,
+    pub tables: Vec<TableEntry>,
+    #[serde(default)]
+    pub views: Vec<View>,
+    pub totals: Totals,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+impl Tool {
+    pub fn current(name: &str) -> Self {
+        Tool {
+            name: name.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+/// Where the data came from. Never holds a password.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Source {
+    /// `mariadb` or `mysql`.
+    pub engine: String,
+    pub server_version: String,
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    /// Connection character set: every text value was converted to it by the server.
+    pub charset: String,
+    /// Session time zone the values were read in.
+    pub time_zone: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+pub struct Snapshot {
+    /// True when every table was read from one point in time.
+    pub consistent: bool,
+    /// `global_read_lock` (parallel connections synchronised under FLUSH TABLES WITH
+    /// READ LOCK) or `single_transaction` (one connection, one transaction).
+    pub method: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binlog_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binlog_position: Option<u64>,
+    /// GTID set/position at the snapshot (MySQL `gtid_executed`, MariaDB `gtid_binlog_pos`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtid: Option<String>,
+    /// Tables whose engine does not take part in transactions (MyISAM, Aria, ...): they
+    /// were read outside the snapshot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub non_transactional_tables: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct CsvDialect {
+    pub delimiter: String,
+    pub quote: String,
+    pub escape: String,
+    pub null: String,
+    pub header: bool,
+    pub encoding: String,
+    pub line_terminator: String,
+    /// The options that load a file unchanged with PostgreSQL COPY.
+    pub postgres_copy_options: String,
+}
+
+impl Default for CsvDialect {
+    fn default() -> Self {
+        CsvDialect {
+            delimiter: ",".into(),
+            quote: "\"".into(),
+            escape: "\"".into(),
+            null: "\\N".into(),
+            header: true,
+            encoding: "UTF-8".into(),
+            line_terminator: "\n".into(),
+            postgres_copy_options: COPY_OPTIONS.into(),
+        }
+    }
+}
+
+pub const COPY_OPTIONS: &str = "FORMAT csv, HEADER true, NULL '\\N'";
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+pub struct ExportOptions {
+    pub nul: crate::encode::NulPolicy,
+    /// Tables above this estimated size were split into chunks by primary key (0: never).
+    pub chunk_bytes: u64,
+    pub jobs: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tables: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude: Option<String>,
+}
+
+/// One table: its source schema (flattened in) and its data files.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct TableEntry {
+    #[serde(flatten)]
+    pub schema: Table,
+    /// The data, in order: one file, or chunk files by primary key range.
+    pub files: Vec<FileEntry>,
+    pub rows: u64,
+    pub bytes: u64,
+    /// The file's sha256 when the table is in one file (chunks carry their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    pub duration_secs: f64,
+}
+
+impl TableEntry {
+    pub fn name(&self) -> &str {
+        &self.schema.name
+    }
+
+    pub fn nulled_values(&self) -> u64 {
+        self.schema
+            .columns
+            .iter()
+            .map(|c| c.stats.converted_to_null())
+            .sum()
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Relative to the dump directory.
+    pub path: String,
+    /// Data rows, header not counted.
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+    /// Primary-key range of a chunk: `lower <= key < upper` (absent bound: unbounded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_range: Option<KeyRangeInfo>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct KeyRangeInfo {
+    pub columns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lower: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upper: Option<Vec<String>>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+pub struct Totals {
+    pub tables: usize,
+    pub views: usize,
+    pub files: usize,
+    pub rows: u64,
+    pub bytes: u64,
+    /// Values written as NULL that were not NULL in the source, per `table.column`.
+    pub converted_to_null: BTreeMap<String, u64>,
+    pub duration_secs: f64,
+}
+
+impl Manifest {
+    pub fn files(&self) -> impl Iterator<Item = (&TableEntry, &FileEntry)> {
+        self.tables
+            .iter()
+            .flat_map(|t| t.files.iter().map(move |f| (t, f)))
+    }
+
+    pub fn table(&self, name: &str) -> Option<&TableEntry> {
+        self.tables.iter().find(|t| t.name() == name)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("manifest serializes");
+        v.push(b'\n');
+        v
+    }
+
+    /// Reads a dump's manifest; a missing one means the export never finished.
+    pub fn load(dump_dir: &Path) -> Result<(Manifest, Vec<u8>)> {
+        let path = dump_dir.join(MANIFEST_FILE);
+        if !dump_dir.is_dir() {
+            return Err(Error::config(format!(
+                "dump directory {} does not exist",
+                dump_dir.display()
+            )));
+        }
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let partial = partial_files(dump_dir);
+                let mut msg = format!(
+                    "{} has no {MANIFEST_FILE}: this is an incomplete dump (an export that \
+                     did not finish) or not a waybill dump; refusing to load it",
+                    dump_dir.display()
+                );
+                if !partial.is_empty() {
+                    msg.push_str(&format!(
+                        " ({} unfinished *.partial file(s), e.g. {})",
+                        partial.len(),
+                        partial[0]
+                    ));
+                }
+                return Err(Error::IncompleteDump(msg));
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Verification(vec![format!("{}: not a valid manifest: {e}", path.display())])
+        })?;
+        if m.format != FORMAT || m.format_version > FORMAT_VERSION {
+            return Err(Error::Verification(vec![format!(
+                "{}: format {} version {} is not supported by this waybill (reads {FORMAT} \
+                 up to version {FORMAT_VERSION})",
+                path.display(),
+                m.format,
+                m.format_version
+            )]));
+        }
+        Ok((m, bytes))
+    }
+}
+
+fn partial_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".partial"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// `SHA256SUMS` lines, `<hex>  <name>`, as `sha256sum` writes them.
+pub fn sums_text(entries: &[(String, String)]) -> String {
+    entries
+        .iter()
+        .map(|(hash, name)| format!("{hash}  {name}\n"))
+        .collect()
+}
+
+/// Parses `SHA256SUMS` into (name, hex) pairs; text or binary mode markers accepted.
+pub fn parse_sums(text: &str) -> std::result::Result<Vec<(String, String)>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            let (hash, rest) = line
+                .split_once(' ')
+                .ok_or_else(|| format!("line {}: not `<sha256>  <file>`", i + 1))?;
+            let name = rest.strip_prefix(' ').or_else(|| rest.strip_prefix('*'));
+            match name {
+                Some(n) if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                    Ok((n.to_string(), hash.to_ascii_lowercase()))
+                }
+                _ => Err(format!("line {}: not `<sha256>  <file>`", i + 1)),
+            }
+        })
+        .collect()
+}
+
+/// Writes `bytes` to `path` via a temporary file, fsync and rename, so a reader sees the
+/// old content or the new, never a torn file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("partial");
+    let mut f = fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::io(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// fsync a directory so the renames in it survive a crash.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_round_trip() {
+        let h = "a".repeat(64);
+        let text = sums_text(&[(h.clone(), "t.csv".into())]);
+        assert_eq!(text, format!("{h}  t.csv\n"));
+        assert_eq!(parse_sums(&text).unwrap(), vec![("t.csv".to_string(), h.clone())]);
+        assert_eq!(parse_sums(&format!("{h} *t.csv")).unwrap()[0].0, "t.csv");
+        assert!(parse_sums("zz  t.csv").is_err());
+    }
+}

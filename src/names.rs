@@ -1,0 +1,184 @@
+//! File names for tables. A dump is copied between hosts, so a name must be valid on
+//! every filesystem and map back to exactly one table: anything outside
+//! `[A-Za-z0-9_.-]` is percent-encoded, and on top of that
+//! - Windows device names (`con`, `nul`, `com1`, ...) and a leading `.` get their first
+//!   character encoded;
+//! - a name ending in `.<digits>` gets that dot encoded, so chunk files
+//!   (`<base>.<NNNN>.csv`) never look like another table's single file;
+//! - a name equal to an earlier one ignoring case (`Foo` and `foo`, distinct tables in
+//!   MySQL on Linux, one file on macOS and Windows) gets every letter encoded;
+//! - an encoded name over 200 bytes is cut and given a hash suffix.
+//!
+//! The manifest records the name of every file, so nothing ever has to decode these.
+
+use std::collections::HashSet;
+
+use sha2::{Digest, Sha256};
+
+const MAX_BASE: usize = 200;
+
+fn is_safe(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+}
+
+fn push_escaped(out: &mut String, b: u8) {
+    out.push_str(&format!("%{b:02X}"));
+}
+
+/// Percent-encodes every byte outside `[A-Za-z0-9_.-]`.
+pub fn percent_encode(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for &b in name.as_bytes() {
+        if is_safe(b) {
+            out.push(b as char);
+        } else {
+            push_escaped(&mut out, b);
+        }
+    }
+    out
+}
+
+fn is_windows_device(stem: &str) -> bool {
+    let s = stem.to_ascii_lowercase();
+    matches!(s.as_str(), "con" | "prn" | "aux" | "nul")
+        || ((s.starts_with("com") || s.starts_with("lpt"))
+            && s.len() == 4
+            && s.as_bytes()[3].is_ascii_digit())
+}
+
+/// The encoded form of one path component (a table or database name).
+pub fn component(name: &str) -> String {
+    let mut out = percent_encode(name);
+    let stem = out.split('.').next().unwrap_or("").to_string();
+    if out.starts_with('.') || is_windows_device(&stem) {
+        let first = out.as_bytes()[0];
+        let mut fixed = String::new();
+        push_escaped(&mut fixed, first);
+        fixed.push_str(&out[1..]);
+        out = fixed;
+    }
+    out
+}
+
+fn encode_letters(name: &str) -> String {
+    let mut out = String::new();
+    for &b in name.as_bytes() {
+        if is_safe(b) && !b.is_ascii_alphabetic() {
+            out.push(b as char);
+        } else {
+            push_escaped(&mut out, b);
+        }
+    }
+    out
+}
+
+fn ends_with_dot_digits(s: &str) -> Option<usize> {
+    let dot = s.rfind('.')?;
+    let tail = &s[dot + 1..];
+    (!tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit())).then_some(dot)
+}
+
+fn shorten(base: String, name: &str) -> String {
+    if base.len() <= MAX_BASE {
+        return base;
+    }
+    let mut cut = MAX_BASE - 17;
+    // never cut inside a %XX escape
+    while cut > 0 && base[..cut].rfind('%').is_some_and(|p| p + 3 > cut) {
+        cut -= 1;
+    }
+    let digest = hex::encode(Sha256::digest(name.as_bytes()));
+    format!("{}_{}", &base[..cut], &digest[..16])
+}
+
+/// Hands out unique base names for the tables of one dump.
+#[derive(Default)]
+pub struct FileNamer {
+    used: HashSet<String>,
+}
+
+impl FileNamer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A base name unique within this dump, compared without case.
+    pub fn base_for(&mut self, table: &str) -> String {
+        let mut base = component(table);
+        if let Some(dot) = ends_with_dot_digits(&base) {
+            base = format!("{}%2E{}", &base[..dot], &base[dot + 1..]);
+        }
+        let mut base = shorten(base, table);
+        if self.used.contains(&base.to_ascii_lowercase()) {
+            base = shorten(encode_letters(table), table);
+        }
+        let mut n = 2;
+        let original = base.clone();
+        while self.used.contains(&base.to_ascii_lowercase()) {
+            // Only reachable through a hash collision of shortened names.
+            base = format!("{original}_{n}");
+            n += 1;
+        }
+        self.used.insert(base.to_ascii_lowercase());
+        base
+    }
+}
+
+/// `<base>.csv` for a table in one file, `<base>.<NNNN>.csv` for chunk `index` (from 1).
+pub fn csv_file(base: &str, chunk: Option<usize>) -> String {
+    match chunk {
+        None => format!("{base}.csv"),
+        Some(i) => format!("{base}.{i:04}.csv"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_unsafe_bytes() {
+        assert_eq!(component("order items"), "order%20items");
+        assert_eq!(component("a/b\\c:d"), "a%2Fb%5Cc%3Ad");
+        assert_eq!(component("café"), "caf%C3%A9");
+        assert_eq!(component("plain_Name-1.x"), "plain_Name-1.x");
+    }
+
+    #[test]
+    fn windows_devices_and_dots() {
+        assert_eq!(component("con"), "%63on");
+        assert_eq!(component("NUL.x"), "%4EUL.x");
+        assert_eq!(component("com1"), "%63om1");
+        assert_eq!(component("console"), "console");
+        assert_eq!(component(".hidden"), "%2Ehidden");
+    }
+
+    #[test]
+    fn unique_ignoring_case_and_chunk_suffixes() {
+        let mut n = FileNamer::new();
+        let a = n.base_for("Foo");
+        let b = n.base_for("foo");
+        let c = n.base_for("FOO");
+        let d = n.base_for("t.0001");
+        let e = n.base_for("t");
+        let all = [&a, &b, &c, &d, &e];
+        let lower: HashSet<String> = all.iter().map(|s| s.to_ascii_lowercase()).collect();
+        assert_eq!(lower.len(), 5, "{all:?}");
+        assert_eq!(d, "t%2E0001");
+        assert_ne!(csv_file(&d, None), csv_file(&e, Some(1)));
+    }
+
+    #[test]
+    fn long_names_are_shortened() {
+        let name = "é".repeat(64);
+        let mut n = FileNamer::new();
+        let b = n.base_for(&name);
+        assert!(b.len() <= MAX_BASE, "{}", b.len());
+        let bytes = b.as_bytes();
+        for (i, _) in b.match_indices('%') {
+            assert!(i + 2 < bytes.len() && bytes[i + 1].is_ascii_hexdigit(), "cut escape in {b}");
+        }
+        let other = n.base_for(&format!("{}x", "é".repeat(63)));
+        assert_ne!(b, other);
+    }
+}

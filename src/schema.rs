@@ -1,0 +1,189 @@
+//! The source schema as the dump records it. Everything the target side needs to create
+//! tables or map columns is here, so the import never has to reach the MySQL server.
+
+use serde::{Deserialize, Serialize};
+
+use crate::encode::{ColumnStats, Encoding};
+
+/// A column default as MySQL/MariaDB reports it, with MariaDB's quoting undone.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnDefault {
+    Null,
+    /// A constant, unquoted (`abc`, `0`, `0000-00-00 00:00:00`).
+    Literal(String),
+    /// An expression in MySQL syntax (`current_timestamp()`, `uuid()`, `b'0'`).
+    Expression(String),
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Generated {
+    pub expression: String,
+    pub stored: bool,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Column {
+    pub name: String,
+    pub column_type: String,
+    pub data_type: String,
+    pub nullable: bool,
+    /// How the values are written in the CSV.
+    pub encoding: Encoding,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<ColumnDefault>,
+    #[serde(default)]
+    pub auto_increment: bool,
+    #[serde(default)]
+    pub unsigned: bool,
+    /// `ON UPDATE ...` in MySQL syntax.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_update: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated: Option<Generated>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datetime_precision: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collation: Option<String>,
+    /// The members of an enum or set, in declaration order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub comment: String,
+    /// What the data showed while it was written.
+    #[serde(default)]
+    pub stats: ColumnStats,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct IndexColumn {
+    /// `None` for an expression part (MySQL 8 functional index).
+    pub name: Option<String>,
+    /// Prefix length of a prefix index (`KEY (title(10))`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<u64>,
+    #[serde(default)]
+    pub descending: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Index {
+    pub name: String,
+    pub unique: bool,
+    /// BTREE, HASH, FULLTEXT or SPATIAL.
+    pub kind: String,
+    pub columns: Vec<IndexColumn>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub comment: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ForeignKey {
+    pub name: String,
+    pub columns: Vec<String>,
+    /// Set when the parent table is in another database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referenced_schema: Option<String>,
+    pub referenced_table: String,
+    pub referenced_columns: Vec<String>,
+    pub on_update: String,
+    pub on_delete: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Check {
+    pub name: String,
+    /// In MySQL syntax.
+    pub clause: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+pub struct Table {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub comment: String,
+    pub columns: Vec<Column>,
+    pub primary_key: Vec<String>,
+    /// The source's next AUTO_INCREMENT value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_increment: Option<u64>,
+    #[serde(default)]
+    pub indexes: Vec<Index>,
+    #[serde(default)]
+    pub foreign_keys: Vec<ForeignKey>,
+    #[serde(default)]
+    pub checks: Vec<Check>,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    pub fn column_names(&self) -> Vec<&str> {
+        self.columns.iter().map(|c| c.name.as_str()).collect()
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct View {
+    pub name: String,
+    /// In MySQL syntax, as information_schema shows it; not loaded by the import.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub definition: String,
+}
+
+/// Splits `enum('a','b''c')` / `set(...)` into its members.
+pub fn parse_enum_values(column_type: &str) -> Vec<String> {
+    let Some(open) = column_type.find('(') else {
+        return Vec::new();
+    };
+    let body = column_type[open + 1..].trim_end_matches(')');
+    let mut values = Vec::new();
+    let mut cur = String::new();
+    let mut chars = body.chars().peekable();
+    let mut in_quote = false;
+    while let Some(c) = chars.next() {
+        match (in_quote, c) {
+            (false, '\'') => in_quote = true,
+            (false, ',') => values.push(std::mem::take(&mut cur)),
+            (false, _) => {}
+            (true, '\'') if chars.peek() == Some(&'\'') => {
+                chars.next();
+                cur.push('\'');
+            }
+            (true, '\'') => in_quote = false,
+            (true, '\\') => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            (true, c) => cur.push(c),
+        }
+    }
+    values.push(cur);
+    values
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enum_values() {
+        assert_eq!(parse_enum_values("enum('G','PG','NC-17')"), ["G", "PG", "NC-17"]);
+        assert_eq!(parse_enum_values("set('a,b','it''s','')"), ["a,b", "it's", ""]);
+    }
+}
