@@ -18,7 +18,13 @@ use crate::hashing::{sha256_hex, to_hex};
 use crate::timefmt;
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-pub const STATUSES: &[&str] = &["started", "in_progress", "completed", "rolled_back", "failed"];
+pub const STATUSES: &[&str] = &[
+    "started",
+    "in_progress",
+    "completed",
+    "rolled_back",
+    "failed",
+];
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Event {
@@ -133,9 +139,11 @@ impl AuditLog {
             .create(true)
             .open(&self.path)
             .map_err(|e| Error::io(&self.path, e))?;
-        f.lock().map_err(|e| self.err(format!("cannot lock: {e}")))?;
+        f.lock()
+            .map_err(|e| self.err(format!("cannot lock: {e}")))?;
         let result = (|| {
-            let (last, ends_with_newline) = last_line(&mut f).map_err(|e| Error::io(&self.path, e))?;
+            let (last, ends_with_newline) =
+                last_line(&mut f).map_err(|e| Error::io(&self.path, e))?;
             event.prev_sha256 = match &last {
                 Some(l) => sha256_hex(l.as_bytes()),
                 None => GENESIS.into(),
@@ -194,10 +202,15 @@ impl AuditLog {
                 return Err(self.err(format!("line {n}: empty line inserted")));
             }
             let event: Event = serde_json::from_str(line).map_err(|_| {
-                self.err(format!("line {n}: not a complete JSON event (edited, or a write was cut off)"))
+                self.err(format!(
+                    "line {n}: not a complete JSON event (edited, or a write was cut off)"
+                ))
             })?;
-            let (body, claimed) = unseal(line)
-                .ok_or_else(|| self.err(format!("line {n}: has no trailing sha256 (edited or not written by waybill)")))?;
+            let (body, claimed) = unseal(line).ok_or_else(|| {
+                self.err(format!(
+                    "line {n}: has no trailing sha256 (edited or not written by waybill)"
+                ))
+            })?;
             if sha256_hex(body.as_bytes()) != claimed {
                 return Err(self.err(format!(
                     "line {n}: content does not match its sha256: the line was edited (run {}, status {})",
@@ -206,9 +219,13 @@ impl AuditLog {
             }
             if event.prev_sha256 != prev {
                 let why = if n == 1 {
-                    "the log does not begin with its first event: lines were removed from the start".to_string()
+                    "the log does not begin with its first event: lines were removed from the start"
+                        .to_string()
                 } else {
-                    format!("the line before it is not the one it was written after: a line was removed or inserted between line {} and line {n}", n - 1)
+                    format!(
+                        "the line before it is not the one it was written after: a line was removed or inserted between line {} and line {n}",
+                        n - 1
+                    )
                 };
                 return Err(self.err(format!("line {n}: chain broken, {why}")));
             }
@@ -235,7 +252,11 @@ fn last_line(f: &mut File) -> std::io::Result<(Option<String>, bool)> {
         f.read_exact(&mut buf)?;
         buf.extend_from_slice(&tail);
         tail = buf;
-        let search_end = if tail.last() == Some(&b'\n') { tail.len() - 1 } else { tail.len() };
+        let search_end = if tail.last() == Some(&b'\n') {
+            tail.len() - 1
+        } else {
+            tail.len()
+        };
         if let Some(nl) = tail[..search_end].iter().rposition(|&b| b == b'\n') {
             let ends = tail.last() == Some(&b'\n');
             let line = String::from_utf8_lossy(&tail[nl + 1..search_end]).into_owned();
@@ -327,7 +348,8 @@ mod tests {
     use super::*;
 
     fn tmp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("waybill-audit-unit-{}-{name}", std::process::id()));
+        let d =
+            std::env::temp_dir().join(format!("waybill-audit-unit-{}-{name}", std::process::id()));
         let _ = fs::remove_file(&d);
         d
     }
@@ -350,7 +372,11 @@ mod tests {
         let p = tmp("chain");
         let log = AuditLog::new(&p);
         for s in ["started", "in_progress", "completed"] {
-            log.append(Event { status: s.into(), ..Event::default() }).unwrap();
+            log.append(Event {
+                status: s.into(),
+                ..Event::default()
+            })
+            .unwrap();
         }
         assert_eq!(log.verify().unwrap(), 3);
         let text = fs::read_to_string(&p).unwrap();
@@ -358,7 +384,12 @@ mod tests {
         assert!(log.verify().unwrap_err().to_string().contains("line 3"));
         let lines: Vec<&str> = text.lines().collect();
         fs::write(&p, format!("{}\n{}\n", lines[0], lines[2])).unwrap();
-        assert!(log.verify().unwrap_err().to_string().contains("line 2: chain broken"));
+        assert!(
+            log.verify()
+                .unwrap_err()
+                .to_string()
+                .contains("line 2: chain broken")
+        );
         fs::write(&p, format!("{}\n{}\n", lines[1], lines[2])).unwrap();
         assert!(log.verify().unwrap_err().to_string().contains("line 1"));
         let _ = fs::remove_file(&p);

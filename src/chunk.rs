@@ -80,9 +80,9 @@ impl KeySpec {
         match self.columns[i].2 {
             Literal::Number => {
                 if raw.is_empty()
-                    || !raw
-                        .iter()
-                        .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'+' | b'e' | b'E'))
+                    || !raw.iter().all(|b| {
+                        b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'+' | b'e' | b'E')
+                    })
                 {
                     return Err(Error::config(format!(
                         "key column `{}`: unexpected value {:?}",

@@ -45,7 +45,9 @@ fn from_discrete(engine: Engine, prefix: &str) -> Result<Option<DbUrl>> {
         return Ok(None);
     }
     let database = database.ok_or_else(|| {
-        Error::config(format!("{prefix}_DATABASE is not set (needed with {prefix}_HOST/{prefix}_USER)"))
+        Error::config(format!(
+            "{prefix}_DATABASE is not set (needed with {prefix}_HOST/{prefix}_USER)"
+        ))
     })?;
     let user = user.ok_or_else(|| Error::config(format!("{prefix}_USER is not set")))?;
     let port = match port {
@@ -93,13 +95,24 @@ pub struct SourceArgs {
     /// MySQL/MariaDB to export: mysql://USER:PASS@HOST:PORT/DB. Without it:
     /// WAYBILL_SOURCE, then MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_PASSWORD,
     /// MYSQL_DATABASE. A URL without a password takes MYSQL_PASSWORD.
-    #[arg(long, value_name = "URL", env = "WAYBILL_SOURCE", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "WAYBILL_SOURCE",
+        hide_env_values = true
+    )]
     pub source: Option<String>,
 }
 
 impl SourceArgs {
     pub fn resolve(&self) -> Result<DbUrl> {
-        resolve(Engine::MySql, self.source.as_deref(), "--source", "WAYBILL_SOURCE", "MYSQL")
+        resolve(
+            Engine::MySql,
+            self.source.as_deref(),
+            "--source",
+            "WAYBILL_SOURCE",
+            "MYSQL",
+        )
     }
 }
 
@@ -109,7 +122,12 @@ pub struct TargetArgs {
     /// WAYBILL_TARGET, then POSTGRES_HOST, POSTGRES_PORT, POSTGRES_USER,
     /// POSTGRES_PASSWORD, POSTGRES_DATABASE. A URL without a password takes
     /// POSTGRES_PASSWORD.
-    #[arg(long, value_name = "URL", env = "WAYBILL_TARGET", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "WAYBILL_TARGET",
+        hide_env_values = true
+    )]
     pub target: Option<String>,
 }
 
@@ -130,7 +148,13 @@ pub const DEFAULT_AUDIT_LOG: &str = "csv_exports/migration_log.jsonl";
 #[derive(Args, Debug, Clone)]
 pub struct AuditArgs {
     /// The audit trail (JSON Lines) this run appends to.
-    #[arg(long, value_name = "PATH", env = "WAYBILL_AUDIT_LOG", default_value = DEFAULT_AUDIT_LOG)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "WAYBILL_AUDIT_LOG",
+        default_value = DEFAULT_AUDIT_LOG
+    )]
     pub audit_log: PathBuf,
 }
 
@@ -142,7 +166,12 @@ pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
         .map(|i| s.split_at(i))
         .unwrap_or((s, ""));
     let n: u64 = num.parse().map_err(|_| format!("not a size: {s}"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().trim_end_matches("ib").trim_end_matches('b') {
+    let mult: u64 = match unit
+        .trim()
+        .to_ascii_lowercase()
+        .trim_end_matches("ib")
+        .trim_end_matches('b')
+    {
         "" => 1,
         "k" => 1 << 10,
         "m" => 1 << 20,
@@ -150,7 +179,8 @@ pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
         "t" => 1 << 40,
         _ => return Err(format!("unknown unit in {s} (use K, M, G or T)")),
     };
-    n.checked_mul(mult).ok_or_else(|| format!("size too large: {s}"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size too large: {s}"))
 }
 
 #[cfg(test)]

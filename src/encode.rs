@@ -111,7 +111,9 @@ impl Encoding {
                 } else {
                     format!("ST_AsText({col})")
                 };
-                format!("IF(ST_SRID({col}) = 0, {wkt}, CONCAT('SRID=', ST_SRID({col}), ';', {wkt}))")
+                format!(
+                    "IF(ST_SRID({col}) = 0, {wkt}, CONCAT('SRID=', ST_SRID({col}), ';', {wkt}))"
+                )
             }
             _ => col.to_string(),
         }
@@ -211,7 +213,11 @@ fn is_zero_date(v: &[u8]) -> bool {
 
 fn preview(v: &[u8]) -> String {
     let s = String::from_utf8_lossy(&v[..v.len().min(40)]).into_owned();
-    if v.len() > 40 { format!("{s:?}...") } else { format!("{s:?}") }
+    if v.len() > 40 {
+        format!("{s:?}...")
+    } else {
+        format!("{s:?}")
+    }
 }
 
 /// Writes one column's cells.
@@ -366,7 +372,10 @@ mod tests {
         assert_eq!(e("tinyint", "tinyint(4)", None), Integer);
         assert_eq!(e("longblob", "longblob", None), ByteaHex);
         assert_eq!(e("point", "point", None), GeometryEwkt);
-        assert_eq!(Encoding::for_column("longtext", "longtext", None, true), JsonText);
+        assert_eq!(
+            Encoding::for_column("longtext", "longtext", None, true),
+            JsonText
+        );
     }
 
     #[test]
@@ -376,7 +385,10 @@ mod tests {
         assert_eq!(cell(UuidText, None, Some(b"")).1.empty_uuids_to_null, 1);
         assert_eq!(cell(UuidText, None, Some(b"nope")).1.invalid_uuids, 1);
         assert_eq!(cell(Date, None, Some(b"0000-00-00")).0, "\\N");
-        assert_eq!(cell(Date, None, Some(b"2024-00-10")).1.zero_dates_to_null, 1);
+        assert_eq!(
+            cell(Date, None, Some(b"2024-00-10")).1.zero_dates_to_null,
+            1
+        );
         assert_eq!(cell(Date, None, Some(b"0009-05-01")).0, "0009-05-01");
         assert_eq!(cell(Datetime, None, Some(b"2024-01-00 10:00:00")).0, "\\N");
         assert_eq!(
@@ -384,8 +396,14 @@ mod tests {
             "2024-03-10 07:00:00.250000+00"
         );
         assert_eq!(cell(BitString, Some(5), Some(&[0b00101])).0, "00101");
-        assert_eq!(cell(BitString, Some(12), Some(&[0x0f, 0xff])).0, "111111111111");
-        assert_eq!(cell(Float, None, Some(b"3.1415927410125732")).0, "3.1415927");
+        assert_eq!(
+            cell(BitString, Some(12), Some(&[0x0f, 0xff])).0,
+            "111111111111"
+        );
+        assert_eq!(
+            cell(Float, None, Some(b"3.1415927410125732")).0,
+            "3.1415927"
+        );
         assert_eq!(cell(Float, None, Some(b"123456792")).0, "123456790.0");
         assert_eq!(cell(Year, None, Some(b"0000")).0, "0");
         assert_eq!(cell(Year, None, Some(b"2006")).0, "2006");

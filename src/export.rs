@@ -122,7 +122,9 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
     let db = plan.source.database.clone();
     let catalog = mysql_source::read_catalog(&mut conn, &db, &server)?;
     for s in &catalog.skipped {
-        obs.warn(&format!("`{s}` is neither a base table nor a view (a sequence?): skipped"));
+        obs.warn(&format!(
+            "`{s}` is neither a base table nor a view (a sequence?): skipped"
+        ));
     }
     let selected = select_tables(catalog.tables, plan)?;
     let dir = create_dump_dir(&plan.out_dir, &db, started_at)?;
@@ -166,7 +168,11 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
             s.spawn_fifo(move |s| engine.table(s, t));
         }
     });
-    if let Some(e) = engine.failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    if let Some(e) = engine
+        .failure
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+    {
         remove_partials(&dir);
         return Err(e);
     }
@@ -185,7 +191,9 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
         for c in &t.schema.columns {
             let n = c.stats.converted_to_null();
             if n > 0 {
-                totals.converted_to_null.insert(format!("{}.{}", t.name(), c.name), n);
+                totals
+                    .converted_to_null
+                    .insert(format!("{}.{}", t.name(), c.name), n);
             }
         }
     }
@@ -446,7 +454,8 @@ impl Engine<'_> {
                         self.begin_work(t);
                         scope.spawn_fifo(move |_| {
                             if !self.stopped() {
-                                let r = self.with_conn(|c| self.export_file(c, t, Some(&range), Some(i)));
+                                let r = self
+                                    .with_conn(|c| self.export_file(c, t, Some(&range), Some(i)));
                                 if let Err(e) = r {
                                     self.fail(e);
                                 }
@@ -485,12 +494,18 @@ impl Engine<'_> {
 
         let (filter, order) = match &t.key {
             Some(k) => (
-                range.map(|r| k.where_clause(r)).transpose()?.unwrap_or_default(),
+                range
+                    .map(|r| k.where_clause(r))
+                    .transpose()?
+                    .unwrap_or_default(),
                 k.order_by(),
             ),
             None => (String::new(), String::new()),
         };
-        let sql = format!("SELECT {} FROM {} {filter} {order}", t.select_list, t.table_ref);
+        let sql = format!(
+            "SELECT {} FROM {} {filter} {order}",
+            t.select_list, t.table_ref
+        );
         let place = match chunk_index {
             Some(i) => format!("table `{}` (chunk {i})", table.name),
             None => format!("table `{}`", table.name),

@@ -14,14 +14,17 @@ pub mod encode;
 pub mod error;
 pub mod export;
 pub mod hashing;
+pub mod import;
 pub mod interrupt;
 pub mod manifest;
 pub mod mysql_source;
 pub mod names;
+pub mod pg_target;
 pub mod pgcsv;
 pub mod report;
 pub mod schema;
 pub mod snapshot;
 pub mod timefmt;
+pub mod verify;
 
 pub use error::{Error, Result};

@@ -243,7 +243,10 @@ impl Manifest {
             Err(e) => return Err(Error::io(&path, e)),
         };
         let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::Verification(vec![format!("{}: not a valid manifest: {e}", path.display())])
+            Error::Verification(vec![format!(
+                "{}: not a valid manifest: {e}",
+                path.display()
+            )])
         })?;
         if m.format != FORMAT || m.format_version > FORMAT_VERSION {
             return Err(Error::Verification(vec![format!(
@@ -325,7 +328,10 @@ mod tests {
         let h = "a".repeat(64);
         let text = sums_text(&[(h.clone(), "t.csv".into())]);
         assert_eq!(text, format!("{h}  t.csv\n"));
-        assert_eq!(parse_sums(&text).unwrap(), vec![("t.csv".to_string(), h.clone())]);
+        assert_eq!(
+            parse_sums(&text).unwrap(),
+            vec![("t.csv".to_string(), h.clone())]
+        );
         assert_eq!(parse_sums(&format!("{h} *t.csv")).unwrap()[0].0, "t.csv");
         assert!(parse_sums("zz  t.csv").is_err());
     }

@@ -113,7 +113,8 @@ fn num(row: &Row, i: usize) -> Option<u64> {
 }
 
 fn rows(conn: &mut Conn, sql: &str, db: &str, what: &str) -> Result<Vec<Row>> {
-    conn.exec(sql, (db,)).ctx(|| format!("reading {what} from information_schema"))
+    conn.exec(sql, (db,))
+        .ctx(|| format!("reading {what} from information_schema"))
 }
 
 /// MariaDB quotes literal defaults and spells NULL out; MySQL does neither and marks
@@ -246,7 +247,9 @@ pub fn read_catalog(conn: &mut Conn, db: &str, server: &ServerInfo) -> Result<Ca
         "columns",
     )? {
         let table = text(&r, 0).unwrap_or_default();
-        let Some(i) = table_index(&table) else { continue };
+        let Some(i) = table_index(&table) else {
+            continue;
+        };
         let name = text(&r, 1).unwrap_or_default();
         let data_type = text(&r, 4).unwrap_or_default().to_ascii_lowercase();
         let column_type = text(&r, 11).unwrap_or_default();
@@ -258,7 +261,13 @@ pub fn read_catalog(conn: &mut Conn, db: &str, server: &ServerInfo) -> Result<Ca
             .any(|(t, c)| *t == table && c.eq_ignore_ascii_case(&name));
         let encoding = Encoding::for_column(&data_type, &column_type, max_length, is_json);
         let generated = text(&r, 14)
-            .filter(|e| !e.is_empty() && (extra_l.contains("generated") || extra_l.contains("virtual") || extra_l.contains("persistent") || extra_l.contains("stored")))
+            .filter(|e| {
+                !e.is_empty()
+                    && (extra_l.contains("generated")
+                        || extra_l.contains("virtual")
+                        || extra_l.contains("persistent")
+                        || extra_l.contains("stored"))
+            })
             .map(|expression| Generated {
                 expression,
                 stored: extra_l.contains("stored") || extra_l.contains("persistent"),
@@ -314,7 +323,9 @@ pub fn read_catalog(conn: &mut Conn, db: &str, server: &ServerInfo) -> Result<Ca
         "indexes",
     )? {
         let table = text(&r, 0).unwrap_or_default();
-        let Some(i) = table_index(&table) else { continue };
+        let Some(i) = table_index(&table) else {
+            continue;
+        };
         let name = text(&r, 1).unwrap_or_default();
         let same = matches!(&current, Some((ci, idx)) if *ci == i && idx.name == name);
         if !same {
@@ -357,7 +368,9 @@ pub fn read_catalog(conn: &mut Conn, db: &str, server: &ServerInfo) -> Result<Ca
         "foreign keys",
     )? {
         let table = text(&r, 0).unwrap_or_default();
-        let Some(i) = table_index(&table) else { continue };
+        let Some(i) = table_index(&table) else {
+            continue;
+        };
         let name = text(&r, 1).unwrap_or_default();
         let col = text(&r, 2).unwrap_or_default();
         let ref_col = text(&r, 5).unwrap_or_default();
@@ -424,20 +437,34 @@ mod tests {
     fn defaults() {
         use ColumnDefault::*;
         assert_eq!(parse_default(None, "", "int", true), None);
-        assert_eq!(parse_default(Some("NULL".into()), "", "int", true), Some(Null));
+        assert_eq!(
+            parse_default(Some("NULL".into()), "", "int", true),
+            Some(Null)
+        );
         assert_eq!(
             parse_default(Some("'it''s'".into()), "", "varchar", true),
             Some(Literal("it's".into()))
         );
-        assert_eq!(parse_default(Some("0".into()), "", "int", true), Some(Literal("0".into())));
+        assert_eq!(
+            parse_default(Some("0".into()), "", "int", true),
+            Some(Literal("0".into()))
+        );
         assert_eq!(
             parse_default(Some("current_timestamp()".into()), "", "timestamp", true),
             Some(Expression("current_timestamp()".into()))
         );
         assert_eq!(
-            parse_default(Some("CURRENT_TIMESTAMP".into()), "DEFAULT_GENERATED", "timestamp", false),
+            parse_default(
+                Some("CURRENT_TIMESTAMP".into()),
+                "DEFAULT_GENERATED",
+                "timestamp",
+                false
+            ),
             Some(Expression("CURRENT_TIMESTAMP".into()))
         );
-        assert_eq!(parse_default(Some("abc".into()), "", "varchar", false), Some(Literal("abc".into())));
+        assert_eq!(
+            parse_default(Some("abc".into()), "", "varchar", false),
+            Some(Literal("abc".into()))
+        );
     }
 }

@@ -176,7 +176,10 @@ mod tests {
         assert!(b.len() <= MAX_BASE, "{}", b.len());
         let bytes = b.as_bytes();
         for (i, _) in b.match_indices('%') {
-            assert!(i + 2 < bytes.len() && bytes[i + 1].is_ascii_hexdigit(), "cut escape in {b}");
+            assert!(
+                i + 2 < bytes.len() && bytes[i + 1].is_ascii_hexdigit(),
+                "cut escape in {b}"
+            );
         }
         let other = n.base_for(&format!("{}x", "é".repeat(63)));
         assert_ne!(b, other);

@@ -140,9 +140,18 @@ mod tests {
     fn quoting_rules() {
         assert_eq!(row(&[None, Some(b"")]), "\\N,\"\"\n");
         assert_eq!(row(&[Some(b"\\N"), Some(b"\\.")]), "\"\\N\",\"\\.\"\n");
-        assert_eq!(row(&[Some(b"a,b"), Some(b"say \"hi\"")]), "\"a,b\",\"say \"\"hi\"\"\"\n");
-        assert_eq!(row(&[Some(b"l1\nl2\r"), Some(b"NULL")]), "\"l1\nl2\r\",NULL\n");
-        assert_eq!(row(&[Some(b"back\\slash"), Some(b"tab\there")]), "back\\slash,tab\there\n");
+        assert_eq!(
+            row(&[Some(b"a,b"), Some(b"say \"hi\"")]),
+            "\"a,b\",\"say \"\"hi\"\"\"\n"
+        );
+        assert_eq!(
+            row(&[Some(b"l1\nl2\r"), Some(b"NULL")]),
+            "\"l1\nl2\r\",NULL\n"
+        );
+        assert_eq!(
+            row(&[Some(b"back\\slash"), Some(b"tab\there")]),
+            "back\\slash,tab\there\n"
+        );
     }
 
     #[test]
@@ -155,14 +164,23 @@ mod tests {
 
     #[test]
     fn csv_crate_reads_back_the_same_text() {
-        let values: [&[u8]; 6] = [b"x", b"a,\"b\"\n", b"", b"\\N", "emoji \u{1F600}".as_bytes(), b"NULL"];
+        let values: [&[u8]; 6] = [
+            b"x",
+            b"a,\"b\"\n",
+            b"",
+            b"\\N",
+            "emoji \u{1F600}".as_bytes(),
+            b"NULL",
+        ];
         let mut w = CsvWriter::new(Vec::new());
         for v in values {
             w.text(v).unwrap();
         }
         w.end_row().unwrap();
         let data = w.into_inner();
-        let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(&data[..]);
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(&data[..]);
         let rec = r.byte_records().next().unwrap().unwrap();
         let got: Vec<&[u8]> = rec.iter().collect();
         assert_eq!(got, values);

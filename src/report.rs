@@ -39,7 +39,9 @@ impl Progress {
             return;
         }
         let template = match unit {
-            Unit::Rows => "{prefix:>24.bold} [{bar:30}] {human_pos:>11} rows {per_sec:>14} {elapsed:>4}",
+            Unit::Rows => {
+                "{prefix:>24.bold} [{bar:30}] {human_pos:>11} rows {per_sec:>14} {elapsed:>4}"
+            }
             Unit::Bytes => {
                 "{prefix:>24.bold} [{bar:30}] {binary_bytes:>10}/{binary_total_bytes:<10} {binary_bytes_per_sec:>12} {elapsed:>4}"
             }
@@ -60,7 +62,12 @@ impl Progress {
     }
 
     pub fn inc(&self, table: &str, n: u64) {
-        if let Some(b) = self.bars.lock().unwrap_or_else(|p| p.into_inner()).get(table) {
+        if let Some(b) = self
+            .bars
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(table)
+        {
             if b.position() + n > b.length().unwrap_or(0) {
                 b.set_length(b.position() + n);
             }
@@ -69,7 +76,12 @@ impl Progress {
     }
 
     pub fn finish(&self, table: &str) {
-        if let Some(b) = self.bars.lock().unwrap_or_else(|p| p.into_inner()).remove(table) {
+        if let Some(b) = self
+            .bars
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(table)
+        {
             b.finish_and_clear();
         }
     }
@@ -110,7 +122,9 @@ pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
         !s.is_empty()
             && s.chars()
                 .all(|c| c.is_ascii_digit() || ",. KMGTiBs/%-".contains(c))
-            && s.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '-')
+            && s.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit() || c == '-')
     };
     let fmt_row = |cells: Vec<&str>| {
         cells
@@ -176,9 +190,15 @@ mod tests {
     fn table_alignment() {
         let t = render_table(
             &["table", "rows"],
-            &[vec!["actor".into(), "200".into()], vec!["payment".into(), "16049".into()]],
+            &[
+                vec!["actor".into(), "200".into()],
+                vec!["payment".into(), "16049".into()],
+            ],
         );
-        assert_eq!(t, "table    rows\n-------  -----\nactor      200\npayment  16049\n");
+        assert_eq!(
+            t,
+            "table    rows\n-------  -----\nactor      200\npayment  16049\n"
+        );
         assert_eq!(human_bytes(1536), "1.5 KiB");
     }
 }

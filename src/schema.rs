@@ -183,7 +183,13 @@ mod tests {
 
     #[test]
     fn enum_values() {
-        assert_eq!(parse_enum_values("enum('G','PG','NC-17')"), ["G", "PG", "NC-17"]);
-        assert_eq!(parse_enum_values("set('a,b','it''s','')"), ["a,b", "it's", ""]);
+        assert_eq!(
+            parse_enum_values("enum('G','PG','NC-17')"),
+            ["G", "PG", "NC-17"]
+        );
+        assert_eq!(
+            parse_enum_values("set('a,b','it''s','')"),
+            ["a,b", "it's", ""]
+        );
     }
 }

@@ -106,9 +106,8 @@ pub fn open(
     }
     info.consistent = info.non_transactional_tables.is_empty();
     if !info.consistent {
-        info.notes.push(
-            "tables with a non-transactional engine were read outside the snapshot".into(),
-        );
+        info.notes
+            .push("tables with a non-transactional engine were read outside the snapshot".into());
     }
     Ok(Snapshotted { conns, info })
 }

@@ -20,8 +20,10 @@ pub fn now_rfc3339() -> String {
 
 /// `YYYYMMDD_HHMMSS`, the dump directory and log file stamp.
 pub fn stamp(t: OffsetDateTime) -> String {
-    t.format(format_description!("[year][month][day]_[hour][minute][second]"))
-        .expect("stamp formats")
+    t.format(format_description!(
+        "[year][month][day]_[hour][minute][second]"
+    ))
+    .expect("stamp formats")
 }
 
 pub fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
@@ -28,7 +28,12 @@ struct Args {
     source: SourceArgs,
 
     /// Directory that receives <database>/<YYYYMMDD_HHMMSS>/ (UTC).
-    #[arg(long, value_name = "DIR", env = "WAYBILL_OUT_DIR", default_value = "csv_exports")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "WAYBILL_OUT_DIR",
+        default_value = "csv_exports"
+    )]
     out: PathBuf,
 
     /// Export only these base tables (comma-separated, exact names).
@@ -119,7 +124,9 @@ fn run(args: Args) -> anyhow::Result<()> {
     audit.set_source(plan.source.redacted());
     audit
         .write(audit.event("started", format!("export of {} started", plan.source)))
-        .context("cannot write the audit log (use --audit-log or WAYBILL_AUDIT_LOG to put it elsewhere)")?;
+        .context(
+            "cannot write the audit log (use --audit-log or WAYBILL_AUDIT_LOG to put it elsewhere)",
+        )?;
     let progress = Progress::new(args.quiet);
     let observer = Observer {
         progress: &progress,
@@ -151,7 +158,9 @@ fn run(args: Args) -> anyhow::Result<()> {
         Err(e) => {
             progress.clear();
             let message = match &e {
-                Error::Interrupted => "export interrupted (Ctrl-C); no manifest written".to_string(),
+                Error::Interrupted => {
+                    "export interrupted (Ctrl-C); no manifest written".to_string()
+                }
                 e => format!("export failed: {e}"),
             };
             audit.write_or_warn(audit.event("failed", message));
@@ -170,8 +179,11 @@ struct Observer<'a> {
 impl ExportObserver for Observer<'_> {
     fn started(&self, dump_dir: &Path, tables: &[(String, u64)]) {
         self.audit.set_dump_dir(dump_dir);
-        self.progress
-            .println(&format!("exporting {} tables to {}", tables.len(), dump_dir.display()));
+        self.progress.println(&format!(
+            "exporting {} tables to {}",
+            tables.len(),
+            dump_dir.display()
+        ));
         self.estimates
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -237,12 +249,18 @@ fn summary(m: &Manifest, dir: &Path) -> String {
         tot.converted_to_null.values().sum::<u64>().to_string(),
     ]);
     let mut out = report::render_table(
-        &["table", "rows", "size", "files", "seconds", "rows/s", "to NULL"],
+        &[
+            "table", "rows", "size", "files", "seconds", "rows/s", "to NULL",
+        ],
         &rows,
     );
     out.push_str(&format!(
         "snapshot: {} ({}){}\n",
-        if m.snapshot.consistent { "consistent" } else { "NOT consistent" },
+        if m.snapshot.consistent {
+            "consistent"
+        } else {
+            "NOT consistent"
+        },
         m.snapshot.method,
         match (&m.snapshot.binlog_file, m.snapshot.binlog_position) {
             (Some(f), Some(p)) => format!(", binlog {f}:{p}"),
@@ -252,7 +270,11 @@ fn summary(m: &Manifest, dir: &Path) -> String {
     if !m.views.is_empty() {
         out.push_str(&format!(
             "views not exported (listed in the manifest): {}\n",
-            m.views.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", ")
+            m.views
+                .iter()
+                .map(|v| v.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     out.push_str(&format!("dump: {}\n", dir.display()));

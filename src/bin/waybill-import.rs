@@ -1,0 +1,293 @@
+//! waybill-import: verify a waybill dump against its manifest, then load it into
+//! PostgreSQL in one transaction.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use regex::Regex;
+use waybill::audit::{AuditLog, Event, Run};
+use waybill::cli::{self, AuditArgs, TargetArgs};
+use waybill::import::{self, CopyFrom, ImportObserver, ImportOutcome, ImportPlan, TableStatus};
+use waybill::report::{self, Progress, Unit};
+use waybill::verify::VerifiedDump;
+use waybill::{Error, interrupt};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "waybill-import",
+    version,
+    about = "Verify a waybill dump and load it into PostgreSQL, all or nothing"
+)]
+struct Args {
+    #[command(flatten)]
+    target: TargetArgs,
+
+    /// The dump directory (the one holding migration_manifest.json).
+    #[arg(value_name = "DUMP_DIR")]
+    dump_dir: PathBuf,
+
+    /// Target schema.
+    #[arg(long, value_name = "NAME", default_value = "public")]
+    schema: String,
+
+    /// Load only these tables of the dump (comma-separated, names as in the dump).
+    #[arg(long, value_name = "a,b", value_delimiter = ',')]
+    tables: Option<Vec<String>>,
+
+    /// Skip dump tables whose name matches this regular expression.
+    #[arg(long, value_name = "REGEX")]
+    exclude: Option<String>,
+
+    /// Who reads the CSV files: this client (streams them), or the server from
+    /// --server-dir on its own host.
+    #[arg(long, value_enum, default_value_t = CopyFromArg::Stdin)]
+    copy_from: CopyFromArg,
+
+    /// Where the files are on the database server (with --copy-from server).
+    #[arg(long, value_name = "PATH")]
+    server_dir: Option<String>,
+
+    /// Fail when a table of the dump has no table in the target (default: skip it).
+    #[arg(long)]
+    strict: bool,
+
+    /// Verify and check everything, print the SQL, write nothing to the database.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// Do not write import_script_<ts>.sql and import_log_<ts>.log into the dump directory.
+    #[arg(long)]
+    no_side_files: bool,
+
+    #[command(flatten)]
+    audit: AuditArgs,
+
+    /// No progress bars and no summary; errors are still printed.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum CopyFromArg {
+    Stdin,
+    Server,
+}
+
+fn main() -> ExitCode {
+    interrupt::install();
+    if let Err(e) = cli::load_dotenv() {
+        eprintln!("waybill-import: {e}");
+        return ExitCode::from(2);
+    }
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("waybill-import: error: {e:#}");
+            if matches!(e.downcast_ref::<Error>(), Some(Error::Interrupted)) {
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn plan(args: &Args) -> anyhow::Result<ImportPlan> {
+    let copy_from = match (args.copy_from, &args.server_dir) {
+        (CopyFromArg::Stdin, None) => CopyFrom::Stdin,
+        (CopyFromArg::Stdin, Some(_)) => {
+            anyhow::bail!("--server-dir only applies with --copy-from server")
+        }
+        (CopyFromArg::Server, Some(dir)) => CopyFrom::Server { dir: dir.clone() },
+        (CopyFromArg::Server, None) => anyhow::bail!(
+            "--copy-from server needs --server-dir: where the CSV files are on the database host"
+        ),
+    };
+    Ok(ImportPlan {
+        target: args.target.resolve()?,
+        dump_dir: args.dump_dir.clone(),
+        schema: args.schema.clone(),
+        tables: args.tables.clone(),
+        exclude: args
+            .exclude
+            .as_deref()
+            .map(Regex::new)
+            .transpose()
+            .context("--exclude is not a valid regular expression")?,
+        copy_from,
+        strict: args.strict,
+        dry_run: args.dry_run,
+        side_files: !args.no_side_files,
+    })
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let plan = plan(&args)?;
+    let audit = Run::new(AuditLog::new(&args.audit.audit_log), "import");
+    audit.set_target(plan.target.redacted());
+    audit.set_dump_dir(&plan.dump_dir);
+    audit
+        .write(audit.event(
+            "started",
+            format!(
+                "import of {} into {}{} started",
+                plan.dump_dir.display(),
+                plan.target,
+                if plan.dry_run { " (dry run)" } else { "" }
+            ),
+        ))
+        .context(
+            "cannot write the audit log (use --audit-log or WAYBILL_AUDIT_LOG to put it elsewhere)",
+        )?;
+    let progress = Progress::new(args.quiet);
+    let observer = Observer {
+        progress: &progress,
+        audit: &audit,
+    };
+    match import::run(&plan, &observer) {
+        Ok(out) => {
+            progress.clear();
+            let loaded: Vec<_> = out
+                .tables
+                .iter()
+                .filter(|t| t.status == TableStatus::Loaded)
+                .collect();
+            let rows: u64 = loaded.iter().map(|t| t.loaded_rows).sum();
+            let skipped = out
+                .tables
+                .iter()
+                .filter(|t| matches!(t.status, TableStatus::Skipped(_)))
+                .count();
+            let message = if out.committed {
+                format!(
+                    "import committed: {} tables, {rows} rows{}",
+                    loaded.len(),
+                    if skipped > 0 {
+                        format!(", {skipped} table(s) skipped")
+                    } else {
+                        String::new()
+                    }
+                )
+            } else {
+                "dry run completed: dump verified, pre-flight passed, nothing written".to_string()
+            };
+            audit.write_or_warn(Event {
+                rows: Some(rows),
+                ..audit.event("completed", message)
+            });
+            if plan.dry_run {
+                print!("{}", out.script);
+            }
+            if !args.quiet {
+                eprint!("{}", summary(&out));
+            }
+            Ok(())
+        }
+        Err(e) => {
+            progress.clear();
+            let touched_db = matches!(
+                e,
+                Error::Load(_) | Error::Postgres { .. } | Error::Interrupted
+            ) || matches!(&e, Error::Verification(v) if v.iter().any(|m| m.contains("changed while loading")));
+            if touched_db && !plan.dry_run {
+                audit.write_or_warn(audit.event(
+                    "rolled_back",
+                    "transaction rolled back; the target is unchanged",
+                ));
+            }
+            let message = match &e {
+                Error::Interrupted => "import interrupted (Ctrl-C)".to_string(),
+                e => format!("import failed: {e}"),
+            };
+            audit.write_or_warn(audit.event("failed", message));
+            Err(e.into())
+        }
+    }
+}
+
+struct Observer<'a> {
+    progress: &'a Progress,
+    audit: &'a Run,
+}
+
+impl ImportObserver for Observer<'_> {
+    fn verified(&self, dump: &VerifiedDump) {
+        self.audit.set_manifest_sha256(dump.manifest_sha256.clone());
+        self.progress.println(&format!(
+            "verified {}: {} tables, {} files hashed ({}), manifest sha256 {}",
+            dump.dir.display(),
+            dump.manifest.tables.len(),
+            dump.hashed_files,
+            report::human_bytes(dump.hashed_bytes),
+            dump.manifest_sha256
+        ));
+    }
+
+    fn table_started(&self, table: &str, bytes: u64) {
+        self.progress.start(table, bytes, Unit::Bytes);
+    }
+
+    fn bytes(&self, table: &str, n: u64) {
+        self.progress.inc(table, n);
+    }
+
+    fn table_done(&self, table: &str, rows: u64, secs: f64) {
+        self.progress.finish(table);
+        self.audit.write_or_warn(Event {
+            table: Some(table.to_string()),
+            rows: Some(rows),
+            ..self.audit.event(
+                "in_progress",
+                format!("table loaded in {secs:.1}s (not committed yet)"),
+            )
+        });
+    }
+
+    fn warn(&self, message: &str) {
+        self.progress.println(&format!("warning: {message}"));
+    }
+}
+
+fn summary(out: &ImportOutcome) -> String {
+    let rows: Vec<Vec<String>> = out
+        .tables
+        .iter()
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                t.manifest_rows.to_string(),
+                match t.status {
+                    TableStatus::Loaded => t.loaded_rows.to_string(),
+                    _ => "-".into(),
+                },
+                format!("{:.2}", t.secs),
+                match &t.status {
+                    TableStatus::Loaded => "loaded".into(),
+                    TableStatus::Planned => "would load".into(),
+                    TableStatus::Skipped(_) => "skipped: not in target".into(),
+                },
+            ]
+        })
+        .collect();
+    let mut s = report::render_table(
+        &["table", "manifest rows", "loaded rows", "seconds", "status"],
+        &rows,
+    );
+    if !out.replica_role {
+        s.push_str(
+            "foreign keys stayed active (no session_replication_role); loaded parents first\n",
+        );
+    }
+    for p in [&out.script_path, &out.log_path].into_iter().flatten() {
+        s.push_str(&format!("wrote {}\n", p.display()));
+    }
+    s.push_str(if out.committed {
+        "committed\n"
+    } else {
+        "dry run: nothing was written to the database\n"
+    });
+    s
+}

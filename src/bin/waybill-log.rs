@@ -1,0 +1,186 @@
+//! waybill-log: append to, review and check the audit trail that waybill-export and
+//! waybill-import write. `waybill-log <status> [message]` keeps the contract of the old
+//! `log_migration_run.sh`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use waybill::audit::{AuditLog, Entry, Event, Run, STATUSES};
+use waybill::cli::{self, AuditArgs};
+use waybill::{report, timefmt};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "waybill-log",
+    version,
+    about = "Append to, show and verify the migration audit trail",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// Status of the event: started, in_progress, completed, rolled_back or failed.
+    #[arg(value_name = "STATUS", required = true, value_parser = clap::builder::PossibleValuesParser::new(STATUSES))]
+    status: Option<String>,
+
+    /// Free text (several words are joined with spaces).
+    #[arg(value_name = "MESSAGE", trailing_var_arg = true)]
+    message: Vec<String>,
+
+    /// Attach the event to this run (default: a new run id). Also WAYBILL_RUN_ID.
+    #[arg(long, value_name = "ID", env = "WAYBILL_RUN_ID")]
+    run_id: Option<String>,
+
+    /// The dump directory the event is about.
+    #[arg(long, value_name = "DIR")]
+    dump_dir: Option<String>,
+
+    /// The table the event is about.
+    #[arg(long, value_name = "NAME")]
+    table: Option<String>,
+
+    #[command(flatten)]
+    audit: AuditArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the trail as a table (or JSON lines with --json).
+    Show {
+        /// Only this run.
+        #[arg(long, value_name = "ID")]
+        run: Option<String>,
+        /// Only this status.
+        #[arg(long, value_name = "STATUS", value_parser = clap::builder::PossibleValuesParser::new(STATUSES))]
+        status: Option<String>,
+        /// Only events at or after this time (RFC 3339, or YYYY-MM-DD meaning midnight UTC).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Print the matching events as JSON lines, exactly as stored.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every line's hash and the chain; exit 1 and name the first broken line.
+    Verify,
+}
+
+fn main() -> ExitCode {
+    if let Err(e) = cli::load_dotenv() {
+        eprintln!("waybill-log: {e}");
+        return ExitCode::from(2);
+    }
+    let args = Args::parse();
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("waybill-log: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let log = AuditLog::new(&args.audit.audit_log);
+    match args.command {
+        Some(Command::Verify) => match log.verify() {
+            Ok(n) => {
+                println!(
+                    "ok: {n} events, every line intact and chained ({})",
+                    log.path().display()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("waybill-log: BROKEN: {e}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Some(Command::Show {
+            run,
+            status,
+            since,
+            json,
+        }) => {
+            let since = since.as_deref().map(parse_since).transpose()?;
+            let entries: Vec<Entry> = log
+                .read()?
+                .into_iter()
+                .filter(|e| run.as_ref().is_none_or(|r| &e.event.run_id == r))
+                .filter(|e| status.as_ref().is_none_or(|s| &e.event.status == s))
+                .filter(|e| {
+                    since.is_none_or(|t| {
+                        timefmt::parse_rfc3339(&e.event.ts).is_some_and(|ts| ts >= t)
+                    })
+                })
+                .collect();
+            if json {
+                for e in &entries {
+                    println!("{}", serde_json::to_string(&e.event)?);
+                }
+            } else {
+                print!("{}", show(&entries));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            let status = args.status.expect("clap requires a status");
+            let run = Run::new(log, "log");
+            let mut event = run.event(&status, args.message.join(" "));
+            if let Some(id) = args.run_id.filter(|s| !s.is_empty()) {
+                event.run_id = id;
+            }
+            event.dump_dir = args.dump_dir;
+            event.table = args.table;
+            let run_id = event.run_id.clone();
+            run.write(event).context("appending to the audit log")?;
+            println!("{run_id}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn parse_since(s: &str) -> anyhow::Result<time::OffsetDateTime> {
+    if let Some(t) = timefmt::parse_rfc3339(s) {
+        return Ok(t);
+    }
+    if let Some(t) = timefmt::parse_rfc3339(&format!("{s}T00:00:00Z")) {
+        return Ok(t);
+    }
+    bail!("--since: expected RFC 3339 (2026-11-23T10:00:00Z) or a date (2026-11-23), got {s}")
+}
+
+fn show(entries: &[Entry]) -> String {
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            let ev: &Event = &e.event;
+            let what = ev.table.clone().unwrap_or_default();
+            vec![
+                ev.ts.chars().take(19).collect::<String>().replace('T', " "),
+                ev.run_id.clone(),
+                ev.tool.clone(),
+                ev.status.clone(),
+                what,
+                ev.rows.map(|r| r.to_string()).unwrap_or_default(),
+                format!("{}@{}", ev.os_user, ev.hostname),
+                ev.message.replace('\n', " / "),
+            ]
+        })
+        .collect();
+    report::render_table(
+        &[
+            "time (UTC)",
+            "run",
+            "tool",
+            "status",
+            "table",
+            "rows",
+            "by",
+            "message",
+        ],
+        &rows,
+    )
+}

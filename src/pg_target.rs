@@ -1,0 +1,297 @@
+//! What the PostgreSQL target looks like, read from its catalog before any write: which
+//! tables and columns exist, which sequences belong to which columns, which foreign keys
+//! tie tables together. The import's pre-flight is built on these answers.
+
+use std::collections::{BTreeSet, HashMap};
+
+use postgres::Client;
+
+use crate::error::{Result, ResultExt};
+
+/// `"name"` with embedded quotes doubled.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `'text'` for standard_conforming_strings = on.
+pub fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+pub fn qualified(schema: &str, table: &str) -> String {
+    format!("{}.{}", quote_ident(schema), quote_ident(table))
+}
+
+#[derive(Clone, Debug)]
+pub struct TargetColumn {
+    pub name: String,
+    pub data_type: String,
+    pub not_null: bool,
+    pub has_default: bool,
+    /// Generated columns cannot be loaded by COPY.
+    pub generated: bool,
+    pub identity_always: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct TargetTable {
+    pub name: String,
+    /// `r` plain, `p` partitioned.
+    pub kind: char,
+    pub columns: Vec<TargetColumn>,
+}
+
+pub fn schema_exists(client: &mut Client, schema: &str) -> Result<bool> {
+    Ok(client
+        .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&schema])
+        .ctx(|| format!("looking up schema {schema}"))?
+        .is_some())
+}
+
+pub fn tables(client: &mut Client, schema: &str) -> Result<Vec<TargetTable>> {
+    let rows = client
+        .query(
+            "SELECT c.relname, c.relkind::text, a.attname, format_type(a.atttypid, a.atttypmod),
+                    a.attnotnull, a.atthasdef, a.attgenerated <> '', a.attidentity = 'a'
+             FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+             ORDER BY c.relname, a.attnum",
+            &[&schema],
+        )
+        .ctx(|| format!("reading the tables of schema {schema}"))?;
+    let mut out: Vec<TargetTable> = Vec::new();
+    for r in rows {
+        let name: String = r.get(0);
+        if out.last().map(|t| t.name != name).unwrap_or(true) {
+            let kind: String = r.get(1);
+            out.push(TargetTable {
+                name: name.clone(),
+                kind: kind.chars().next().unwrap_or('r'),
+                columns: Vec::new(),
+            });
+        }
+        let t = out.last_mut().expect("pushed above");
+        t.columns.push(TargetColumn {
+            name: r.get(2),
+            data_type: r.get(3),
+            not_null: r.get(4),
+            has_default: r.get(5),
+            generated: r.get(6),
+            identity_always: r.get(7),
+        });
+    }
+    Ok(out)
+}
+
+/// Finds `name` among `candidates`: the exact name first, then a match ignoring case
+/// (MySQL `Customer` to PostgreSQL `customer`). `Err` lists several case-insensitive
+/// matches.
+pub fn find_name<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = &'a str> + Clone,
+) -> std::result::Result<Option<&'a str>, Vec<&'a str>> {
+    if let Some(exact) = candidates.clone().find(|c| *c == name) {
+        return Ok(Some(exact));
+    }
+    let folded: Vec<&str> = candidates
+        .filter(|c| c.to_lowercase() == name.to_lowercase())
+        .collect();
+    match folded.len() {
+        0 => Ok(None),
+        1 => Ok(Some(folded[0])),
+        _ => Err(folded),
+    }
+}
+
+/// A sequence that feeds a column (serial or identity).
+#[derive(Clone, Debug)]
+pub struct OwnedSequence {
+    pub column: String,
+    /// Schema-qualified, quoted, ready for `setval`.
+    pub sequence: String,
+    pub start: i64,
+    pub increment: i64,
+    pub max: i64,
+}
+
+pub fn owned_sequences(
+    client: &mut Client,
+    schema: &str,
+    table: &str,
+) -> Result<Vec<OwnedSequence>> {
+    let rows = client
+        .query(
+            "SELECT a.attname, quote_ident(sn.nspname) || '.' || quote_ident(sc.relname),
+                    s.seqstart, s.seqincrement, s.seqmax
+             FROM pg_class t
+             JOIN pg_namespace tn ON tn.oid = t.relnamespace
+             JOIN pg_depend d ON d.refobjid = t.oid AND d.refclassid = 'pg_class'::regclass
+                             AND d.classid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+             JOIN pg_class sc ON sc.oid = d.objid AND sc.relkind = 'S'
+             JOIN pg_namespace sn ON sn.oid = sc.relnamespace
+             JOIN pg_sequence s ON s.seqrelid = sc.oid
+             JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+             WHERE tn.nspname = $1 AND t.relname = $2
+             ORDER BY a.attnum",
+            &[&schema, &table],
+        )
+        .ctx(|| format!("reading the sequences of {}", qualified(schema, table)))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| OwnedSequence {
+            column: r.get(0),
+            sequence: r.get(1),
+            start: r.get(2),
+            increment: r.get(3),
+            max: r.get(4),
+        })
+        .collect())
+}
+
+/// A foreign key between two tables of the schema: (child, parent, deferrable).
+#[derive(Clone, Debug)]
+pub struct FkEdge {
+    pub child: String,
+    pub parent: String,
+    pub deferrable: bool,
+}
+
+pub fn foreign_keys(client: &mut Client, schema: &str) -> Result<Vec<FkEdge>> {
+    let rows = client
+        .query(
+            "SELECT ch.relname, pa.relname, con.condeferrable
+             FROM pg_constraint con
+             JOIN pg_class ch ON ch.oid = con.conrelid
+             JOIN pg_namespace chn ON chn.oid = ch.relnamespace
+             JOIN pg_class pa ON pa.oid = con.confrelid
+             JOIN pg_namespace pan ON pan.oid = pa.relnamespace
+             WHERE con.contype = 'f' AND chn.nspname = $1 AND pan.nspname = $1",
+            &[&schema],
+        )
+        .ctx(|| format!("reading the foreign keys of schema {schema}"))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| FkEdge {
+            child: r.get(0),
+            parent: r.get(1),
+            deferrable: r.get(2),
+        })
+        .collect())
+}
+
+/// Tables outside `loading` that `TRUNCATE ... CASCADE` of `loading` would also empty.
+pub fn cascade_reach(edges: &[FkEdge], loading: &BTreeSet<String>) -> Vec<String> {
+    let mut reached: BTreeSet<String> = loading.clone();
+    loop {
+        let before = reached.len();
+        for e in edges {
+            if reached.contains(&e.parent) {
+                reached.insert(e.child.clone());
+            }
+        }
+        if reached.len() == before {
+            break;
+        }
+    }
+    reached.difference(loading).cloned().collect()
+}
+
+/// Orders `tables` so parents come before children, ignoring self-references and
+/// deferrable keys. `Err` names the tables caught in a cycle.
+pub fn dependency_order(
+    tables: &[String],
+    edges: &[FkEdge],
+) -> std::result::Result<Vec<String>, Vec<String>> {
+    let set: BTreeSet<&str> = tables.iter().map(String::as_str).collect();
+    let mut parents: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+    for e in edges {
+        if !e.deferrable
+            && e.child != e.parent
+            && set.contains(e.child.as_str())
+            && set.contains(e.parent.as_str())
+        {
+            parents
+                .entry(e.child.as_str())
+                .or_default()
+                .insert(e.parent.as_str());
+        }
+    }
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    let mut order = Vec::new();
+    while order.len() < tables.len() {
+        let ready: Vec<&String> = tables
+            .iter()
+            .filter(|t| !done.contains(t.as_str()))
+            .filter(|t| {
+                parents
+                    .get(t.as_str())
+                    .is_none_or(|ps| ps.iter().all(|p| done.contains(p)))
+            })
+            .collect();
+        if ready.is_empty() {
+            return Err(tables
+                .iter()
+                .filter(|t| !done.contains(t.as_str()))
+                .cloned()
+                .collect());
+        }
+        for t in ready {
+            done.insert(t.as_str());
+            order.push(t.clone());
+        }
+    }
+    Ok(order)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edge(c: &str, p: &str) -> FkEdge {
+        FkEdge {
+            child: c.into(),
+            parent: p.into(),
+            deferrable: false,
+        }
+    }
+
+    #[test]
+    fn names_match_exactly_then_ignoring_case() {
+        let cands = ["createdDate", "createddate", "Other"];
+        assert_eq!(
+            find_name("createdDate", cands.iter().copied()),
+            Ok(Some("createdDate"))
+        );
+        assert_eq!(find_name("other", cands.iter().copied()), Ok(Some("Other")));
+        assert!(find_name("CREATEDDATE", cands.iter().copied()).is_err());
+        assert_eq!(find_name("nope", cands.iter().copied()), Ok(None));
+    }
+
+    #[test]
+    fn ordering_and_cascade() {
+        let edges = vec![
+            edge("city", "country"),
+            edge("address", "city"),
+            edge("x", "x"),
+        ];
+        let t: Vec<String> = ["address", "city", "country", "x"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            dependency_order(&t, &edges).unwrap(),
+            ["country", "x", "city", "address"]
+        );
+        let cyc = vec![edge("a", "b"), edge("b", "a")];
+        assert!(dependency_order(&["a".into(), "b".into()], &cyc).is_err());
+        let loading: BTreeSet<String> = ["country".to_string()].into();
+        assert_eq!(cascade_reach(&edges, &loading), ["address", "city"]);
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(qualified("public", "we\"ird"), "\"public\".\"we\"\"ird\"");
+        assert_eq!(quote_literal("it's"), "'it''s'");
+    }
+}

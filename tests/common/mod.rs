@@ -1,0 +1,410 @@
+//! Test harness: real MariaDB and PostgreSQL servers on loopback (started by
+//! `scripts/dev-db.sh`), a scratch database per test, and the built binaries run the way
+//! a user runs them, from an isolated working directory.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use mysql::prelude::Queryable;
+use waybill::dburl::{DbUrl, Engine};
+
+pub const HOW_TO_START: &str = "start the test databases first: eval \"$(scripts/dev-db.sh start)\" \
+     (scripts/test.sh does it for you), or point WAYBILL_TEST_MYSQL_URL / WAYBILL_TEST_POSTGRES_URL at servers";
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn unique(tag: &str) -> String {
+    format!(
+        "wb_{}_{}_{}",
+        tag,
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+fn base(env: &str, default: &str, engine: Engine) -> DbUrl {
+    let raw = std::env::var(env).unwrap_or_else(|_| default.to_string());
+    let with_db = format!("{}/{}", raw.trim_end_matches('/'), "placeholder");
+    DbUrl::parse(engine, &with_db, env).expect("test database URL parses")
+}
+
+pub fn mysql_base() -> DbUrl {
+    base(
+        "WAYBILL_TEST_MYSQL_URL",
+        "mysql://waybill:waybill@127.0.0.1:33306",
+        Engine::MySql,
+    )
+}
+
+pub fn pg_base() -> DbUrl {
+    base(
+        "WAYBILL_TEST_POSTGRES_URL",
+        "postgresql://waybill:waybill@127.0.0.1:55432",
+        Engine::Postgres,
+    )
+}
+
+/// The URL as text, password included, for passing to the binaries.
+pub fn url_text(u: &DbUrl) -> String {
+    let scheme = match u.engine {
+        Engine::MySql => "mysql",
+        Engine::Postgres => "postgresql",
+    };
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    match u.password() {
+        Some(p) => format!(
+            "{scheme}://{}:{}@{}:{}/{}",
+            enc(&u.user),
+            enc(p),
+            u.host,
+            u.port,
+            enc(&u.database)
+        ),
+        None => format!(
+            "{scheme}://{}@{}:{}/{}",
+            enc(&u.user),
+            u.host,
+            u.port,
+            enc(&u.database)
+        ),
+    }
+}
+
+pub fn mysql_conn(u: &DbUrl) -> mysql::Conn {
+    let opts = u
+        .mysql_opts()
+        .db_name(None::<String>)
+        .init(vec!["SET NAMES utf8mb4"]);
+    mysql::Conn::new(opts)
+        .unwrap_or_else(|e| panic!("cannot reach MariaDB at {u}: {e}\n{HOW_TO_START}"))
+}
+
+pub fn pg_client(u: &DbUrl) -> postgres::Client {
+    u.postgres_config("waybill-tests")
+        .connect(postgres::NoTls)
+        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {u}: {e}\n{HOW_TO_START}"))
+}
+
+/// A fresh MariaDB database, dropped at the end of the test.
+pub struct MyDb {
+    pub name: String,
+    pub url: DbUrl,
+}
+
+impl MyDb {
+    pub fn new(tag: &str) -> Self {
+        let name = unique(tag);
+        let url = mysql_base().with_database(&name);
+        let mut c = mysql_conn(&url);
+        c.query_drop(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+            .unwrap();
+        MyDb { name, url }
+    }
+
+    pub fn conn(&self) -> mysql::Conn {
+        let mut c = mysql_conn(&self.url);
+        c.query_drop(format!("USE `{}`", self.name)).unwrap();
+        c
+    }
+
+    /// Runs statements in one session (sql_mode relaxed so zero dates can be stored).
+    pub fn exec(&self, statements: &[&str]) {
+        let mut c = self.conn();
+        c.query_drop("SET SESSION sql_mode = ''").unwrap();
+        for s in statements {
+            c.query_drop(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+    }
+
+    pub fn url_text(&self) -> String {
+        url_text(&self.url)
+    }
+}
+
+impl Drop for MyDb {
+    fn drop(&mut self) {
+        if let Ok(mut c) = mysql::Conn::new(self.url.mysql_opts().db_name(None::<String>)) {
+            let _ = c.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name));
+        }
+    }
+}
+
+/// A fresh PostgreSQL database, dropped at the end of the test.
+pub struct PgDb {
+    pub name: String,
+    pub url: DbUrl,
+}
+
+impl PgDb {
+    pub fn new(tag: &str) -> Self {
+        let name = unique(tag);
+        let admin = pg_base().with_database("postgres");
+        let mut c = pg_client(&admin);
+        c.batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .unwrap();
+        PgDb {
+            url: pg_base().with_database(&name),
+            name,
+        }
+    }
+
+    pub fn client(&self) -> postgres::Client {
+        pg_client(&self.url)
+    }
+
+    pub fn exec(&self, sql: &str) {
+        self.client()
+            .batch_execute(sql)
+            .unwrap_or_else(|e| panic!("{e:?}\n{sql}"));
+    }
+
+    pub fn url_text(&self) -> String {
+        url_text(&self.url)
+    }
+
+    /// One value as text (NULL as None).
+    pub fn text(&self, sql: &str) -> Option<String> {
+        self.client()
+            .query_one(sql, &[])
+            .unwrap_or_else(|e| panic!("{e:?}\n{sql}"))
+            .get(0)
+    }
+
+    pub fn count(&self, table: &str) -> i64 {
+        self.client()
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .unwrap()
+            .get(0)
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        if let Ok(mut c) = pg_base()
+            .with_database("postgres")
+            .postgres_config("waybill-tests")
+            .connect(postgres::NoTls)
+        {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+/// What a binary did.
+pub struct Ran {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    fn from(o: Output) -> Self {
+        Ran {
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    pub fn ok(self) -> Self {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "command failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    pub fn failed(self) -> Self {
+        assert_ne!(
+            self.code,
+            Some(0),
+            "command should have failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    pub fn last_line(&self) -> String {
+        self.stdout.lines().last().unwrap_or_default().to_string()
+    }
+
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// An isolated working directory (its own .env, csv_exports/ and audit log).
+pub struct Work {
+    pub dir: tempfile::TempDir,
+}
+
+impl Work {
+    pub fn new() -> Self {
+        Work {
+            dir: tempfile::Builder::new()
+                .prefix("waybill-test-")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn audit_log(&self) -> PathBuf {
+        self.path().join("csv_exports/migration_log.jsonl")
+    }
+
+    pub fn command(&self, bin: &str) -> Command {
+        let exe = match bin {
+            "waybill-export" => env!("CARGO_BIN_EXE_waybill-export"),
+            "waybill-import" => env!("CARGO_BIN_EXE_waybill-import"),
+            "waybill-log" => env!("CARGO_BIN_EXE_waybill-log"),
+            other => panic!("unknown binary {other}"),
+        };
+        let mut c = Command::new(exe);
+        c.current_dir(self.path()).stdin(Stdio::null());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("WAYBILL_") || k.starts_with("MYSQL_") || k.starts_with("POSTGRES_") {
+                c.env_remove(k);
+            }
+        }
+        c
+    }
+
+    pub fn run(&self, bin: &str, args: &[&str]) -> Ran {
+        Ran::from(self.command(bin).args(args).output().unwrap())
+    }
+
+    /// Exports `db` into `<work>/out` and returns the dump directory.
+    pub fn export(&self, db: &MyDb, extra: &[&str]) -> PathBuf {
+        let url = db.url_text();
+        let mut args = vec!["--source", url.as_str(), "--out", "out"];
+        args.extend_from_slice(extra);
+        let ran = self.run("waybill-export", &args).ok();
+        let dir = PathBuf::from(ran.last_line());
+        assert!(
+            dir.is_absolute() || self.path().join(&dir).is_dir(),
+            "{}",
+            ran.all()
+        );
+        if dir.is_absolute() {
+            dir
+        } else {
+            self.path().join(dir)
+        }
+    }
+
+    pub fn import(&self, pg: &PgDb, dump: &Path, extra: &[&str]) -> Ran {
+        let url = pg.url_text();
+        let dump = dump.to_str().unwrap();
+        let mut args = vec!["--target", url.as_str(), dump];
+        args.extend_from_slice(extra);
+        self.run("waybill-import", &args)
+    }
+}
+
+pub fn manifest(dump: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dump.join("migration_manifest.json")).unwrap()).unwrap()
+}
+
+pub fn table<'a>(m: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    m["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("table {name} not in manifest"))
+}
+
+pub fn column<'a>(m: &'a serde_json::Value, t: &str, c: &str) -> &'a serde_json::Value {
+    table(m, t)["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == c)
+        .unwrap_or_else(|| panic!("column {t}.{c} not in manifest"))
+}
+
+/// Makes sure database `sakila` holds the sample data from ../shared (loaded once per
+/// server, under a lock so parallel test processes do not load it twice).
+pub fn ensure_sakila() -> DbUrl {
+    let url = mysql_base().with_database("sakila");
+    let mut c = mysql_conn(&url);
+    let _: Option<i64> = c
+        .query_first("SELECT GET_LOCK('waybill_test_sakila', 600)")
+        .unwrap();
+    let loaded: Option<i64> = c
+        .query_first(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'waybill_test_meta' \
+             AND TABLE_NAME = 'sakila_loaded'",
+        )
+        .unwrap();
+    if loaded != Some(1) {
+        let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/sakila");
+        assert!(
+            shared.join("sakila-schema.sql").is_file(),
+            "the Sakila sample is missing: expected it in {}",
+            shared.display()
+        );
+        for file in ["sakila-schema.sql", "sakila-data.sql"] {
+            let out = Command::new("mariadb")
+                .args([
+                    "--no-defaults",
+                    &format!("-h{}", url.host),
+                    &format!("-P{}", url.port),
+                    &format!("-u{}", url.user),
+                    &format!("-p{}", url.password().unwrap_or("")),
+                ])
+                .stdin(std::fs::File::open(shared.join(file)).unwrap())
+                .output()
+                .expect(
+                    "the mariadb client is needed to load Sakila (scripts/dev-db.sh installs it)",
+                );
+            assert!(
+                out.status.success(),
+                "loading {file}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        c.query_drop("CREATE DATABASE IF NOT EXISTS waybill_test_meta")
+            .unwrap();
+        c.query_drop("CREATE TABLE waybill_test_meta.sakila_loaded (id int)")
+            .unwrap();
+    }
+    let _: Option<i64> = c
+        .query_first("SELECT RELEASE_LOCK('waybill_test_sakila')")
+        .unwrap();
+    url
+}
+
+pub const SAKILA_COUNTS: &[(&str, i64)] = &[
+    ("actor", 200),
+    ("address", 603),
+    ("category", 16),
+    ("city", 600),
+    ("country", 109),
+    ("customer", 599),
+    ("film", 1000),
+    ("film_actor", 5462),
+    ("film_category", 1000),
+    ("film_text", 1000),
+    ("inventory", 4581),
+    ("language", 6),
+    ("payment", 16049),
+    ("rental", 16044),
+    ("staff", 2),
+    ("store", 2),
+];
