@@ -10,24 +10,23 @@ pub enum Error {
     #[error("{0}")]
     Config(String),
 
-    #[error("{context}: {source}")]
+    // The underlying errors are part of the message rather than a `source` chain, so
+    // every way of printing the error shows it exactly once.
+    #[error("{context}: {}", crate::error::describe_mysql(source))]
     MySql {
         context: String,
-        #[source]
         source: mysql::Error,
     },
 
     #[error("{context}: {}", crate::error::describe_pg(source))]
     Postgres {
         context: String,
-        #[source]
         source: postgres::Error,
     },
 
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
         source: std::io::Error,
     },
 
@@ -98,6 +97,14 @@ impl<T> ResultExt<T> for std::result::Result<T, postgres::Error> {
             context: context(),
             source,
         })
+    }
+}
+
+/// `ERROR 1045 (28000): Access denied ...` rather than the driver's debug wrapping.
+pub fn describe_mysql(e: &mysql::Error) -> String {
+    match e {
+        mysql::Error::MySqlError(m) => format!("ERROR {} ({}): {}", m.code, m.state, m.message),
+        other => other.to_string(),
     }
 }
 

@@ -516,7 +516,7 @@ impl Engine<'_> {
         let mut unreported: u64 = 0;
         let mut result = conn.query_iter(sql).ctx(|| format!("reading {place}"))?;
         let outcome: Result<()> = (|| {
-            while let Some(row) = result.next() {
+            for row in result.by_ref() {
                 let row = row.ctx(|| format!("reading {place} after {rows} rows"))?;
                 for (i, enc) in t.encoders.iter().enumerate() {
                     let value = match row.as_ref(i) {

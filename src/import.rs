@@ -6,6 +6,7 @@
 //!    per file (hashing the bytes again as they stream, in case a file changed after
 //!    step 1), row counts, sequence fix-ups, commit. Any error rolls back: the target is
 //!    unchanged.
+//!
 //! The SQL is built once, so what runs, what `--dry-run` prints and the
 //! `import_script_<ts>.sql` written next to the dump are the same statements.
 
@@ -205,10 +206,10 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
             log.line(&format!("skipped table `{t}`: {why}"));
         }
         let script = script(plan, &lp, &dump);
-        if let Some(p) = &script_path {
-            if let Err(e) = fs::write(p, &script) {
-                obs.warn(&format!("cannot write {}: {e}", p.display()));
-            }
+        if let Some(p) = &script_path
+            && let Err(e) = fs::write(p, &script)
+        {
+            obs.warn(&format!("cannot write {}: {e}", p.display()));
         }
         let mut reports: Vec<TableReport> = lp
             .skipped
@@ -264,6 +265,12 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
             })
         }
         Err(e) => {
+            // A cancelled statement after Ctrl-C is the interrupt, not a load failure.
+            let e = if interrupt::is_interrupted() {
+                Error::Interrupted
+            } else {
+                e
+            };
             log.line(&format!("failed: {e}"));
             Err(e)
         }
@@ -867,10 +874,10 @@ fn copy_error(l: &TableLoad, f: &FileEntry, path: &Path, e: &postgres::Error) ->
         ));
         if let Some(col) = &column {
             msg.push_str(&format!(", column `{col}`"));
-            if let Some(idx) = l.columns.iter().position(|c| c == col) {
-                if let Some(v) = value_at(path, line, idx) {
-                    msg.push_str(&format!(", value starts {v}"));
-                }
+            if let Some(idx) = l.columns.iter().position(|c| c == col)
+                && let Some(v) = value_at(path, line, idx)
+            {
+                msg.push_str(&format!(", value starts {v}"));
             }
         }
     }

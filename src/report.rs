@@ -17,6 +17,7 @@ pub struct Progress {
     multi: MultiProgress,
     bars: Mutex<HashMap<String, ProgressBar>>,
     enabled: bool,
+    quiet: bool,
 }
 
 impl Progress {
@@ -31,6 +32,7 @@ impl Progress {
             multi,
             bars: Mutex::new(HashMap::new()),
             enabled,
+            quiet,
         }
     }
 
@@ -86,8 +88,19 @@ impl Progress {
         }
     }
 
-    /// Prints a line above the bars (or plainly when there are none).
-    pub fn println(&self, line: &str) {
+    /// An informational line above the bars; silent with --quiet.
+    pub fn info(&self, line: &str) {
+        if !self.quiet {
+            self.println(line);
+        }
+    }
+
+    /// A warning: printed even with --quiet.
+    pub fn warn(&self, message: &str) {
+        self.println(&format!("warning: {message}"));
+    }
+
+    fn println(&self, line: &str) {
         if self.enabled {
             let _ = self.multi.println(line);
         } else {

@@ -70,7 +70,7 @@ pub fn open(
                 info.notes.push(format!(
                     "FLUSH TABLES WITH READ LOCK was refused ({}); exported with one \
                      connection in one transaction instead of {jobs}",
-                    short_mysql_error(&e)
+                    crate::error::describe_mysql(&e)
                 ));
                 conns.truncate(1);
             }
@@ -112,13 +112,6 @@ pub fn open(
     Ok(Snapshotted { conns, info })
 }
 
-fn short_mysql_error(e: &mysql::Error) -> String {
-    match e {
-        mysql::Error::MySqlError(m) => format!("error {}: {}", m.code, m.message),
-        other => other.to_string(),
-    }
-}
-
 fn read_binlog_position(conn: &mut Conn, server: &ServerInfo, info: &mut Snapshot) {
     // MySQL 8.4 renamed the statement; either may be refused without REPLICATION CLIENT.
     for stmt in ["SHOW MASTER STATUS", "SHOW BINARY LOG STATUS"] {
@@ -133,9 +126,9 @@ fn read_binlog_position(conn: &mut Conn, server: &ServerInfo, info: &mut Snapsho
     } else {
         "SELECT @@GLOBAL.gtid_executed"
     };
-    if let Ok(Some(Some(g))) = conn.query_first::<Option<String>, _>(gtid_sql) {
-        if !g.trim().is_empty() {
-            info.gtid = Some(g.trim().replace('\n', ""));
-        }
+    if let Ok(Some(Some(g))) = conn.query_first::<Option<String>, _>(gtid_sql)
+        && !g.trim().is_empty()
+    {
+        info.gtid = Some(g.trim().replace('\n', ""));
     }
 }

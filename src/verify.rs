@@ -106,12 +106,13 @@ pub fn verify_dump(dir: &Path, hash: impl Fn(&str) -> bool + Sync) -> Result<Ver
         }
     }
 
-    let results: Vec<(String, Result<(String, u64)>, &crate::manifest::FileEntry)> = to_hash
+    let results: Vec<_> = to_hash
         .par_iter()
-        .map(|(path, f)| (f.path.clone(), hash_file(path), *f))
+        .map(|(path, f)| (hash_file(path), *f))
         .collect();
     let mut hashed_bytes = 0;
-    for (name, r, f) in &results {
+    for (r, f) in &results {
+        let name = &f.path;
         match r {
             Ok((h, n)) if *h == f.sha256 && *n == f.bytes => hashed_bytes += n,
             Ok((h, _)) => problems.push(format!(

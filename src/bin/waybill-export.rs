@@ -179,7 +179,7 @@ struct Observer<'a> {
 impl ExportObserver for Observer<'_> {
     fn started(&self, dump_dir: &Path, tables: &[(String, u64)]) {
         self.audit.set_dump_dir(dump_dir);
-        self.progress.println(&format!(
+        self.progress.info(&format!(
             "exporting {} tables to {}",
             tables.len(),
             dump_dir.display()
@@ -218,7 +218,7 @@ impl ExportObserver for Observer<'_> {
     }
 
     fn warn(&self, message: &str) {
-        self.progress.println(&format!("warning: {message}"));
+        self.progress.warn(message);
     }
 }
 

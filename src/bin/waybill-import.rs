@@ -216,7 +216,7 @@ struct Observer<'a> {
 impl ImportObserver for Observer<'_> {
     fn verified(&self, dump: &VerifiedDump) {
         self.audit.set_manifest_sha256(dump.manifest_sha256.clone());
-        self.progress.println(&format!(
+        self.progress.info(&format!(
             "verified {}: {} tables, {} files hashed ({}), manifest sha256 {}",
             dump.dir.display(),
             dump.manifest.tables.len(),
@@ -247,7 +247,7 @@ impl ImportObserver for Observer<'_> {
     }
 
     fn warn(&self, message: &str) {
-        self.progress.println(&format!("warning: {message}"));
+        self.progress.warn(message);
     }
 }
 

@@ -52,9 +52,11 @@ pub fn url_text(u: &DbUrl) -> String {
         Engine::MySql => "mysql",
         Engine::Postgres => "postgresql",
     };
-    let enc = |s: &str| {
-        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-    };
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'_')
+        .remove(b'-')
+        .remove(b'.');
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, SET).to_string();
     match u.password() {
         Some(p) => format!(
             "{scheme}://{}:{}@{}:{}/{}",
@@ -290,8 +292,11 @@ impl Work {
 
     /// Exports `db` into `<work>/out` and returns the dump directory.
     pub fn export(&self, db: &MyDb, extra: &[&str]) -> PathBuf {
-        let url = db.url_text();
-        let mut args = vec!["--source", url.as_str(), "--out", "out"];
+        self.export_url(&db.url_text(), extra)
+    }
+
+    pub fn export_url(&self, url: &str, extra: &[&str]) -> PathBuf {
+        let mut args = vec!["--source", url, "--out", "out"];
         args.extend_from_slice(extra);
         let ran = self.run("waybill-export", &args).ok();
         let dir = PathBuf::from(ran.last_line());

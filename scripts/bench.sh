@@ -1,0 +1,482 @@
+#!/usr/bin/env bash
+# waybill benchmark: one command, same data, same run, waybill against the status quo.
+#
+#   scripts/bench.sh            SCALE 1 then SCALE 4 (about 5 minutes on 2 cores)
+#   scripts/bench.sh N [M...]   the given scales only (positive integers)
+#
+# For each scale it generates a data set inside MariaDB with scripts/bench/generate.sql
+# (SCALE 1 = about 200,000 rows and 100 MB of CSV; rows and bytes grow linearly):
+# wide char(36)-UUID-keyed policy rows with JSON and '' parents, 256 B-4 KiB blobs, a
+# decimal ledger with a bigint unsigned AUTO_INCREMENT key, and awkward text (commas,
+# quotes, CR/LF, tabs, backslashes, emoji, literal NULL and \N, empty strings). Then it
+# times five steps, one after the other, on that data:
+#
+#   baseline export   `mariadb --quick --batch -e "SELECT * FROM db.t" > /dev/null`
+#                     for each table in turn: the streaming dump people use today
+#   waybill-export    the full dump: typed CSV files, manifest, SHA256SUMS
+#   baseline import   one psql session, one transaction, `\copy t (cols) FROM 'file'
+#                     WITH (FORMAT csv, HEADER true, NULL '\N')` for every CSV file of
+#                     waybill's dump, into tables made from scripts/bench/target_schema.sql
+#   waybill-import    the same dump into a fresh copy of the same schema
+#   pgloader          MySQL -> PostgreSQL in one go (schema, data, indexes), with the
+#                     settings in scripts/bench/pgloader.load; skipped if not installed
+#
+# How to read the output
+#   seconds    wall-clock time of the step's client process(es); the median of
+#              WAYBILL_BENCH_REPEAT runs (3) for all steps but pgloader (1 run). Each
+#              import run loads into a freshly created database.
+#   rows/s     rows in the data set / seconds.
+#   MB/s       bytes of waybill's CSV dump / 10^6 / seconds, for every step (the same
+#              numerator, so the column compares like with like; it is not what each
+#              tool moved on the wire).
+#   peak RSS   maximum resident set of the client (GNU time -v "Maximum resident set
+#              size"; for the baseline export the largest of the mariadb clients).
+#              Server memory is not counted. MB = 10^6 bytes.
+#   check      rows found in the target afterwards against the source count.
+#   Ratios     waybill / baseline and waybill / pgloader: below 1 means waybill is
+#              faster. The targets are printed next to them; nothing is asserted.
+#   Scales     the last table puts the scales side by side: microseconds per row should
+#              stay about flat (time grows linearly) and waybill's peak RSS should not
+#              grow with the data.
+# Between steps the script runs `sync` and a PostgreSQL CHECKPOINT (not timed) so one
+# step does not pay for the previous one's writes. The MariaDB buffer pool (1 GB) holds
+# the freshly generated data, so both exports read from memory.
+#
+# Databases used (dropped and recreated per scale, dropped at the end): MariaDB
+# `waybill_bench`; PostgreSQL `waybill_bench_baseline`, `waybill_bench_waybill`,
+# `waybill_bench_pgloader`. Servers: scripts/dev-db.sh (started if needed, never
+# stopped). Dumps, logs and audit logs go to a temporary directory under ${TMPDIR:-/tmp},
+# removed at the end.
+#
+# Settings (environment):
+#   WAYBILL_BENCH_JOBS=N          pass --jobs N to waybill-export (default: its own)
+#   WAYBILL_BENCH_NO_BUILD=1      use target/release/* as they are (no cargo build)
+#   WAYBILL_BENCH_BIN_DIR=DIR     take waybill-export/-import from DIR (no cargo build)
+#   WAYBILL_BENCH_REPEAT=N        runs of each step but pgloader (default 3; the median
+#                                 time and the largest RSS are reported)
+#   WAYBILL_BENCH_PGLOADER=0      skip pgloader
+#   WAYBILL_BENCH_PGLOADER_TIMEOUT=S   give up on pgloader after S seconds (default 1800)
+#   WAYBILL_BENCH_KEEP=1          keep the temporary directory and the databases
+set -euo pipefail
+export LC_ALL=C
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=$ROOT/scripts/bench
+MY_DB=waybill_bench
+PG_DBS=(waybill_bench_baseline waybill_bench_waybill waybill_bench_pgloader)
+TABLES=()   # filled from the source after generation
+
+say() { echo "bench: $*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+usage() {
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+}
+
+REPEAT=${WAYBILL_BENCH_REPEAT:-3}
+case $REPEAT in *[!0-9]* | '' | 0) die "WAYBILL_BENCH_REPEAT must be a positive integer" ;; esac
+SCALES=()
+for a in "$@"; do
+    case $a in
+    -h | --help) usage ;;
+    *[!0-9]* | '' | 0) die "SCALE must be a positive integer, got '$a' (see --help)" ;;
+    *) SCALES+=("$a") ;;
+    esac
+done
+[ ${#SCALES[@]} -gt 0 ] || SCALES=(1 4)
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        die "need root (or sudo) to run: $*"
+    fi
+}
+
+APT_UPDATED=
+apt_install() {
+    if [ -z "$APT_UPDATED" ]; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+        APT_UPDATED=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "$@" >&2
+}
+
+# ---------------------------------------------------------------- tools and servers
+need=()
+[ -x /usr/bin/time ] || need+=(time)
+command -v jq >/dev/null 2>&1 || need+=(jq)
+if [ ${#need[@]} -gt 0 ]; then
+    say "installing ${need[*]} from Debian packages"
+    apt_install "${need[@]}"
+fi
+PGLOADER_ON=${WAYBILL_BENCH_PGLOADER:-1}
+PGLOADER_WHY=skipped
+if [ "$PGLOADER_ON" != 0 ] && ! command -v pgloader >/dev/null 2>&1; then
+    say "installing pgloader from Debian packages"
+    apt_install pgloader || say "warning: could not install pgloader; its step will be skipped"
+    command -v pgloader >/dev/null 2>&1 || { PGLOADER_ON=0; PGLOADER_WHY='not installed'; }
+fi
+
+eval "$("$ROOT/scripts/dev-db.sh" start)"
+[ -n "${WAYBILL_TEST_MYSQL_URL:-}" ] && [ -n "${WAYBILL_TEST_POSTGRES_URL:-}" ] ||
+    die "scripts/dev-db.sh start did not give the connection URLs"
+MYSQL_URL=$WAYBILL_TEST_MYSQL_URL
+PG_URL=$WAYBILL_TEST_POSTGRES_URL
+[[ $MYSQL_URL =~ ^mysql://([^:@/]+):([^@/]*)@([^:/]+):([0-9]+)/?$ ]] ||
+    die "cannot parse WAYBILL_TEST_MYSQL_URL"
+MY_USER=${BASH_REMATCH[1]} MY_PASS=${BASH_REMATCH[2]} MY_HOST=${BASH_REMATCH[3]} MY_PORT=${BASH_REMATCH[4]}
+
+# ---------------------------------------------------------------- helpers
+my() { MYSQL_PWD=$MY_PASS mariadb --no-defaults -u"$MY_USER" -h"$MY_HOST" -P"$MY_PORT" --default-character-set=utf8mb4 "$@"; }
+pg() { local db=$1; shift; psql -X -q -v ON_ERROR_STOP=1 "$PG_URL/$db" "$@"; }
+pg_value() { local db=$1; shift; psql -X -q -A -t -v ON_ERROR_STOP=1 "$PG_URL/$db" -c "$@"; }
+
+fresh_pg_db() {
+    pg postgres -c 'SET client_min_messages = warning' -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"
+}
+
+settle() {
+    sync
+    pg postgres -c CHECKPOINT >/dev/null 2>&1 || true
+    sleep 1
+}
+
+now_ns() { date +%s%N; }
+calc() { awk "BEGIN { printf \"%.6f\", $* }"; }
+
+# measure STEP CMD...: runs CMD with stdout/stderr to $WORK/STEP.{out,err}; sets
+# SECS, RSS_MB, RC.
+measure() {
+    local step=$1; shift
+    local t0 t1
+    t0=$(now_ns)
+    RC=0
+    /usr/bin/time -f '%M' -o "$WORK/$step.time" "$@" >"$WORK/$step.out" 2>"$WORK/$step.err" || RC=$?
+    t1=$(now_ns)
+    SECS=$(calc "($t1 - $t0) / 1e9")
+    RSS_MB=$(calc "$(tail -n 1 "$WORK/$step.time" 2>/dev/null || echo 0) * 1024 / 1e6")
+}
+
+BIN_DIR=${WAYBILL_BENCH_BIN_DIR:-$ROOT/target/release}
+EXPORT_BIN=$BIN_DIR/waybill-export
+IMPORT_BIN=$BIN_DIR/waybill-import
+if [ "${WAYBILL_BENCH_NO_BUILD:-0}" != 1 ] && [ -z "${WAYBILL_BENCH_BIN_DIR:-}" ]; then
+    say "building waybill (cargo build --release)"
+    (cd "$ROOT" && cargo build --release --bins) >&2 ||
+        die "cargo build --release failed (WAYBILL_BENCH_NO_BUILD=1 uses the binaries already in target/release)"
+fi
+[ -x "$EXPORT_BIN" ] || die "$EXPORT_BIN is missing (cargo build --release)"
+IMPORT_ON=1
+[ -x "$IMPORT_BIN" ] || { IMPORT_ON=0; say "warning: $IMPORT_BIN is not built: waybill-import will show as not available"; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/waybill-bench.XXXXXX")
+cleanup() {
+    local rc=$?
+    if [ "${WAYBILL_BENCH_KEEP:-0}" = 1 ]; then
+        say "kept $WORK and the benchmark databases"
+    else
+        rm -rf "$WORK"
+        my -e "DROP DATABASE IF EXISTS $MY_DB" 2>/dev/null || true
+        local d
+        for d in "${PG_DBS[@]}"; do
+            pg postgres -c 'SET client_min_messages = warning' -c "DROP DATABASE IF EXISTS $d" 2>/dev/null || true
+        done
+    fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# R[scale:step:field] holds the results; fields: secs, rss, status, check.
+declare -A R
+
+record() { # scale step status [check]
+    R[$1:$2:secs]=${SECS:-}
+    R[$1:$2:rss]=${RSS_MB:-}
+    R[$1:$2:status]=$3
+    R[$1:$2:check]=${4:-}
+}
+
+show_err() { say "$1 failed (exit $RC); last lines of its output:"; tail -n 15 "$WORK/$2.err" "$WORK/$2.out" >&2 || true; }
+
+# Rows in TABLES in a PostgreSQL database/schema, against the source count.
+check_rows() { # db schema
+    local total=0 t n
+    for t in "${TABLES[@]}"; do
+        n=$(pg_value "$1" "SELECT count(*) FROM \"$2\".\"$t\"" 2>/dev/null) || { echo "missing $t"; return; }
+        total=$((total + n))
+    done
+    if [ "$total" = "$SRC_ROWS" ]; then echo "ok"; else echo "ROWS $total != $SRC_ROWS"; fi
+}
+
+STEPS=(base_export wb_export base_import wb_import pgloader)
+declare -A LABEL=(
+    [base_export]='baseline export (mariadb --quick)'
+    [wb_export]='waybill-export'
+    [base_import]='baseline import (psql \copy)'
+    [wb_import]='waybill-import'
+    [pgloader]='pgloader (MySQL -> PostgreSQL)'
+)
+
+# timed STEP PREP CMD...: REPEAT times: PREP (untimed; `-` for none), settle, then CMD
+# through measure. Leaves SECS = median wall time, RSS_MB = largest peak RSS, RC = 0, or
+# the first failure's values.
+timed() {
+    local step=$1 prep=$2 i rss=0 runs=()
+    shift 2
+    for ((i = 1; i <= REPEAT; i++)); do
+        [ "$prep" = - ] || "$prep"
+        settle
+        measure "$step" "$@"
+        [ "$RC" = 0 ] || return 0
+        runs+=("$SECS")
+        rss=$(calc "($RSS_MB > $rss) ? $RSS_MB : $rss")
+    done
+    SECS=$(printf '%s\n' "${runs[@]}" | sort -g |
+        awk '{ a[NR] = $1 } END { printf "%.6f", (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }')
+    RSS_MB=$rss
+    [ "$REPEAT" = 1 ] || say "    runs: $(printf '%.2f ' "${runs[@]}")s -> median $(printf '%.2f' "$SECS") s"
+}
+
+prep_export() { rm -rf "$WORK/dump"; }
+prep_base_import() {
+    fresh_pg_db waybill_bench_baseline
+    pg waybill_bench_baseline -f "$BENCH/target_schema.sql"
+}
+prep_wb_import() {
+    fresh_pg_db waybill_bench_waybill
+    pg waybill_bench_waybill -f "$BENCH/target_schema.sql"
+}
+prep_pgloader() {
+    fresh_pg_db waybill_bench_pgloader
+    rm -rf "$WORK/pgloader"
+    mkdir -p "$WORK/pgloader"
+}
+
+# ---------------------------------------------------------------- one scale
+run_scale() {
+    local scale=$1 t0 t1 t
+    echo
+    say "=== SCALE $scale ==="
+
+    say "generating the data set in MariaDB database $MY_DB"
+    my -e "DROP DATABASE IF EXISTS $MY_DB; CREATE DATABASE $MY_DB CHARACTER SET utf8mb4"
+    t0=$(now_ns)
+    { echo "SET @scale = $scale;"; cat "$BENCH/generate.sql"; } | my "$MY_DB" >/dev/null
+    t1=$(now_ns)
+    GEN_SECS=$(calc "($t1 - $t0) / 1e9")
+    mapfile -t TABLES < <(my -N -B -e "SELECT table_name FROM information_schema.tables
+        WHERE table_schema = '$MY_DB' AND table_type = 'BASE TABLE' ORDER BY table_name")
+    SRC_ROWS=0
+    for t in "${TABLES[@]}"; do
+        SRC_ROWS=$((SRC_ROWS + $(my -N -B -e "SELECT COUNT(*) FROM \`$MY_DB\`.\`$t\`")))
+    done
+    SRC_MB=$(my -N -B -e "SELECT ROUND(SUM(data_length) / 1e6, 1) FROM information_schema.tables
+        WHERE table_schema = '$MY_DB'")
+    R[$scale:src_mb]=$SRC_MB
+    R[$scale:rows]=$SRC_ROWS
+    say "generated $SRC_ROWS rows in ${#TABLES[@]} tables (${TABLES[*]}), InnoDB data $SRC_MB MB, in $(printf %.1f "$GEN_SECS") s"
+
+    # 1. baseline export: each table streamed through the mariadb client, in turn.
+    say "1/5 baseline export: mariadb --quick --batch, table by table, to /dev/null"
+    {
+        echo 'set -e'
+        for t in "${TABLES[@]}"; do
+            echo "mariadb --no-defaults --quick --batch -u'$MY_USER' -h'$MY_HOST' -P'$MY_PORT'" \
+                "--default-character-set=utf8mb4 -e 'SELECT * FROM \`$MY_DB\`.\`$t\`' > /dev/null"
+        done
+    } >"$WORK/base_export.sh"
+    timed base_export - env MYSQL_PWD="$MY_PASS" bash "$WORK/base_export.sh"
+    if [ "$RC" = 0 ]; then record "$scale" base_export ok ok; else show_err "baseline export" base_export; record "$scale" base_export failed; fi
+
+    # 2. waybill-export (the dump of the last run feeds the imports).
+    say "2/5 waybill-export"
+    local jobs=()
+    [ -z "${WAYBILL_BENCH_JOBS:-}" ] || jobs=(--jobs "$WAYBILL_BENCH_JOBS")
+    timed wb_export prep_export "$EXPORT_BIN" --source "$MYSQL_URL/$MY_DB" --out "$WORK/dump" \
+        --audit-log "$WORK/audit.jsonl" --quiet "${jobs[@]}"
+    DUMP=
+    if [ "$RC" = 0 ]; then
+        DUMP=$(tail -n 1 "$WORK/wb_export.out")
+        [ -f "$DUMP/migration_manifest.json" ] || { RC=99; echo "no manifest in '$DUMP'" >>"$WORK/wb_export.err"; }
+    fi
+    if [ "$RC" = 0 ]; then
+        local mrows
+        mrows=$(jq '[.tables[].rows] | add' "$DUMP/migration_manifest.json")
+        CSV_BYTES=$(find "$DUMP" -name '*.csv' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+        CSV_FILES=$(find "$DUMP" -name '*.csv' | wc -l)
+        if [ "$mrows" = "$SRC_ROWS" ]; then record "$scale" wb_export ok ok; else record "$scale" wb_export ok "ROWS $mrows != $SRC_ROWS"; fi
+        say "    dump: $CSV_FILES CSV files, $(printf %.1f "$(calc "$CSV_BYTES / 1e6")") MB"
+    else
+        show_err waybill-export wb_export
+        record "$scale" wb_export failed
+        CSV_BYTES=0
+        CSV_FILES=0
+    fi
+    R[$scale:csv_bytes]=$CSV_BYTES
+    R[$scale:csv_files]=$CSV_FILES
+
+    # 3. baseline import: \copy every CSV file of the dump, one session, one transaction.
+    say "3/5 baseline import: psql \\copy of waybill's CSV files"
+    if [ -n "$DUMP" ]; then
+        # One \copy per CSV file, columns and files as the manifest lists them.
+        jq -r --arg dir "$DUMP" '.tables[] | . as $t
+                | ($t.columns | map("\"" + .name + "\"") | join(", ")) as $cols
+                | $t.files[]
+                | "\\copy \"\($t.name)\" (\($cols)) FROM '"'"'\($dir)/\(.path)'"'"' WITH (FORMAT csv, HEADER true, NULL '"'"'\\N'"'"')"' \
+            "$DUMP/migration_manifest.json" >"$WORK/base_import.sql"
+        timed base_import prep_base_import psql -X -q -v ON_ERROR_STOP=1 -1 \
+            -f "$WORK/base_import.sql" "$PG_URL/waybill_bench_baseline"
+        if [ "$RC" = 0 ]; then
+            record "$scale" base_import ok "$(check_rows waybill_bench_baseline public)"
+        else
+            show_err "baseline import" base_import
+            record "$scale" base_import failed
+        fi
+    else
+        SECS='' RSS_MB=''; record "$scale" base_import 'no dump'
+    fi
+
+    # 4. waybill-import into a fresh copy of the same schema.
+    say "4/5 waybill-import"
+    if [ "$IMPORT_ON" = 0 ]; then
+        SECS='' RSS_MB=''; record "$scale" wb_import 'not available'
+    elif [ -z "$DUMP" ]; then
+        SECS='' RSS_MB=''; record "$scale" wb_import 'no dump'
+    else
+        timed wb_import prep_wb_import "$IMPORT_BIN" --target "$PG_URL/waybill_bench_waybill" "$DUMP" \
+            --audit-log "$WORK/audit.jsonl" --quiet
+        if [ "$RC" = 0 ]; then
+            record "$scale" wb_import ok "$(check_rows waybill_bench_waybill public)"
+        else
+            show_err waybill-import wb_import
+            record "$scale" wb_import failed
+        fi
+    fi
+
+    # 5. pgloader, the whole move in one tool (run once: it is the slow one).
+    say "5/5 pgloader"
+    if [ "$PGLOADER_ON" = 0 ]; then
+        SECS='' RSS_MB=''; record "$scale" pgloader "$PGLOADER_WHY"
+    else
+        sed -e "s|@SOURCE@|$MYSQL_URL/$MY_DB|" -e "s|@TARGET@|$PG_URL/waybill_bench_pgloader|" \
+            "$BENCH/pgloader.load" >"$WORK/pgloader.load"
+        # stdin from /dev/null: when SBCL runs out of heap it enters its LDB debugger,
+        # which then exits instead of waiting for a terminal.
+        REPEAT=1 timed pgloader prep_pgloader \
+            timeout --kill-after=10 "${WAYBILL_BENCH_PGLOADER_TIMEOUT:-1800}" \
+            pgloader --dynamic-space-size 4096 --root-dir "$WORK/pgloader" \
+            --logfile "$WORK/pgloader/pgloader.log" "$WORK/pgloader.load" </dev/null
+        if [ "$RC" = 0 ]; then
+            record "$scale" pgloader ok "$(check_rows waybill_bench_pgloader "$MY_DB")"
+        else
+            show_err pgloader pgloader
+            if grep -q 'Heap exhausted' "$WORK/pgloader.err" "$WORK/pgloader.out" 2>/dev/null; then
+                record "$scale" pgloader 'failed (heap exhausted)'
+            elif [ "$RC" = 124 ] || [ "$RC" = 137 ]; then
+                record "$scale" pgloader 'failed (timeout)'
+            else
+                record "$scale" pgloader "failed (exit $RC)"
+            fi
+        fi
+    fi
+    settle
+
+    report_scale "$scale"
+}
+
+# ---------------------------------------------------------------- reports
+report_scale() {
+    local s=$1 step secs rss st rows=${R[$1:rows]} bytes=${R[$1:csv_bytes]}
+    echo
+    echo "SCALE $s: $rows rows, waybill dump $(printf %.1f "$(calc "$bytes / 1e6")") MB of CSV in ${R[$s:csv_files]} files (InnoDB data ${R[$s:src_mb]} MB)"
+    echo "MB/s = CSV bytes of the dump / 10^6 / seconds; RSS in MB (10^6 bytes)"
+    printf '%-34s %9s %11s %9s %12s  %s\n' step seconds rows/s MB/s 'peak RSS MB' check
+    printf '%-34s %9s %11s %9s %12s  %s\n' ---------------------------------- --------- ----------- --------- ------------ -----
+    for step in "${STEPS[@]}"; do
+        st=${R[$s:$step:status]}
+        secs=${R[$s:$step:secs]}
+        rss=${R[$s:$step:rss]}
+        if [ "$st" = ok ]; then
+            printf '%-34s %9.2f %11.0f %9.1f %12.1f  %s\n' "${LABEL[$step]}" "$secs" \
+                "$(calc "$rows / $secs")" "$(calc "$bytes / 1e6 / $secs")" "$rss" "${R[$s:$step:check]}"
+        else
+            printf '%-34s %s\n' "${LABEL[$step]}" "$st"
+        fi
+    done
+    echo
+    ratio "waybill export / mariadb baseline" "$s" wb_export base_export '<= 1.00'
+    ratio 'waybill import / psql \copy baseline' "$s" wb_import base_import '<= 1.10'
+    ratio '(waybill export+import) / pgloader' "$s" 'wb_export+wb_import' pgloader '<= 0.50'
+    local b
+    for b in wb_export wb_import; do
+        if [ "${R[$s:$b:status]}" = ok ]; then
+            printf '%-40s = %.1f MB   (target < 64 MB)\n' "${LABEL[$b]} peak RSS" "${R[$s:$b:rss]}"
+        fi
+    done
+}
+
+# ratio LABEL SCALE NUM(+NUM) DEN TARGET
+ratio() {
+    local label=$1 s=$2 num=0 den part
+    for part in ${3//+/ }; do
+        [ "${R[$s:$part:status]}" = ok ] || { printf '%-40s = n/a (%s: %s)\n' "$label" "${LABEL[$part]}" "${R[$s:$part:status]}"; return; }
+        num=$(calc "$num + ${R[$s:$part:secs]}")
+    done
+    [ "${R[$s:$4:status]}" = ok ] || { printf '%-40s = n/a (%s: %s)\n' "$label" "${LABEL[$4]}" "${R[$s:$4:status]}"; return; }
+    den=${R[$s:$4:secs]}
+    printf '%-40s = %.2f   (target %s)\n' "$label" "$(calc "$num / $den")" "$5"
+}
+
+report_scales() {
+    local first=${SCALES[0]} last=${SCALES[-1]} s step cell
+    echo
+    echo "ACROSS SCALES: microseconds per row (should stay flat) and peak RSS MB (waybill's should not grow)"
+    printf '%-34s' step
+    for s in "${SCALES[@]}"; do printf ' %18s' "scale $s us/row"; done
+    for s in "${SCALES[@]}"; do printf ' %13s' "scale $s RSS"; done
+    echo
+    printf '%-34s' rows
+    for s in "${SCALES[@]}"; do printf ' %18s' "${R[$s:rows]}"; done
+    echo
+    for step in "${STEPS[@]}"; do
+        printf '%-34s' "${LABEL[$step]}"
+        for s in "${SCALES[@]}"; do
+            if [ "${R[$s:$step:status]}" = ok ]; then
+                cell=$(printf '%.2f' "$(calc "${R[$s:$step:secs]} * 1e6 / ${R[$s:rows]}")")
+            else cell=${R[$s:$step:status]}; fi
+            printf ' %18s' "$cell"
+        done
+        for s in "${SCALES[@]}"; do
+            if [ "${R[$s:$step:status]}" = ok ]; then cell=$(printf '%.1f' "${R[$s:$step:rss]}"); else cell=-; fi
+            printf ' %13s' "$cell"
+        done
+        echo
+    done
+    if [ "$first" != "$last" ]; then
+        echo
+        echo "scale $last / scale $first: rows x$(printf '%.2f' "$(calc "${R[$last:rows]} / ${R[$first:rows]}")")"
+        for step in "${STEPS[@]}"; do
+            if [ "${R[$first:$step:status]}" = ok ] && [ "${R[$last:$step:status]}" = ok ]; then
+                printf '  %-34s time x%-6.2f peak RSS x%.2f\n' "${LABEL[$step]}" \
+                    "$(calc "${R[$last:$step:secs]} / ${R[$first:$step:secs]}")" \
+                    "$(calc "${R[$last:$step:rss]} / ${R[$first:$step:rss]}")"
+            fi
+        done
+    fi
+}
+
+# ---------------------------------------------------------------- main
+START=$(now_ns)
+say "scales: ${SCALES[*]}; work directory $WORK"
+VERSIONS="MariaDB $(my -N -B -e 'SELECT VERSION()'), PostgreSQL $(pg_value postgres 'SHOW server_version')"
+VERSIONS+=", $("$EXPORT_BIN" --version 2>/dev/null || echo waybill-export)"
+[ "$PGLOADER_ON" = 1 ] && VERSIONS+=", $(pgloader --version 2>/dev/null | head -n 1) (Debian $(dpkg-query -W -f '${Version}' pgloader 2>/dev/null || echo '?'))"
+say "versions: $VERSIONS"
+for scale in "${SCALES[@]}"; do
+    run_scale "$scale"
+done
+report_scales
+echo
+echo "total benchmark time: $(printf '%.0f' "$(calc "($(now_ns) - $START) / 1e9")") s ($(nproc) CPUs)"

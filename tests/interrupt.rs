@@ -1,0 +1,166 @@
+//! Runs that do not finish: a killed export leaves no manifest (and the import refuses
+//! it), Ctrl-C stops an export cleanly, Ctrl-C during an import rolls back; both record
+//! `failed` in the audit trail.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn big_db() -> MyDb {
+    let db = MyDb::new("big");
+    db.exec(&[
+        "CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(255), n BIGINT)",
+        "INSERT INTO big SELECT seq, REPEAT(CHAR(65 + seq % 26), 150), seq * 7 FROM seq_1_to_600000",
+    ]);
+    db
+}
+
+fn spawn_export(work: &Work, db: &MyDb) -> Child {
+    work.command("waybill-export")
+        .args([
+            "--source",
+            &db.url_text(),
+            "--out",
+            "out",
+            "--jobs",
+            "1",
+            "--chunk-size",
+            "0",
+            "-q",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until `found` returns something, failing after a minute.
+fn wait_for<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = found() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn partial_in(out: &Path) -> Option<PathBuf> {
+    for dump in fs::read_dir(out).ok()?.flatten() {
+        for f in fs::read_dir(dump.path()).ok()?.flatten() {
+            if f.file_name().to_string_lossy().ends_with(".partial") {
+                return Some(dump.path());
+            }
+        }
+    }
+    None
+}
+
+fn sigint(child: &Child) {
+    let ok = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn last_events(work: &Work, n: usize) -> Vec<serde_json::Value> {
+    let text = fs::read_to_string(work.audit_log()).unwrap();
+    let all: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    all[all.len().saturating_sub(n)..].to_vec()
+}
+
+#[test]
+fn killed_export_leaves_no_manifest_and_is_refused() {
+    let db = big_db();
+    let work = Work::new();
+    let mut child = spawn_export(&work, &db);
+    let out = work.path().join("out").join(&db.name);
+    let dump = wait_for("a .partial file", || partial_in(&out));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!dump.join("migration_manifest.json").exists());
+    let pg = PgDb::new("killed");
+    pg.exec("CREATE TABLE big (id int PRIMARY KEY, pad text, n bigint)");
+    let ran = work.import(&pg, &dump, &[]).failed();
+    assert!(
+        ran.stderr.contains("incomplete dump") && ran.stderr.contains("big.csv.partial"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn ctrl_c_stops_an_export_cleanly() {
+    let db = big_db();
+    let work = Work::new();
+    let child = spawn_export(&work, &db);
+    let out = work.path().join("out").join(&db.name);
+    let dump = wait_for("a .partial file", || partial_in(&out));
+    sigint(&child);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!dump.join("migration_manifest.json").exists());
+    assert!(partial_in(&out).is_none(), "unfinished files are removed");
+    let ev = last_events(&work, 1);
+    assert_eq!(ev[0]["status"], "failed");
+    assert!(ev[0]["message"].as_str().unwrap().contains("interrupted"));
+}
+
+#[test]
+fn ctrl_c_during_import_rolls_back() {
+    let db = big_db();
+    let work = Work::new();
+    let dump = work.export(&db, &[]);
+    let pg = PgDb::new("sigint");
+    pg.exec("CREATE TABLE big (id int PRIMARY KEY, pad text, n bigint); INSERT INTO big VALUES (-1, 'kept', 0);");
+    let child = work
+        .command("waybill-import")
+        .args(["--target", &pg.url_text(), dump.to_str().unwrap(), "-q"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut watch = pg.client();
+    let name = pg.name.clone();
+    wait_for("the COPY to start", || {
+        let r = watch
+            .query(
+                "SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'COPY%' AND state = 'active'",
+                &[&name],
+            )
+            .unwrap();
+        (!r.is_empty()).then_some(())
+    });
+    sigint(&child);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(pg.count("big"), 1);
+    assert_eq!(pg.text("SELECT pad FROM big").as_deref(), Some("kept"));
+    let ev = last_events(&work, 2);
+    assert_eq!(ev[0]["status"], "rolled_back");
+    assert_eq!(ev[1]["status"], "failed");
+    assert_eq!(ev[0]["run_id"], ev[1]["run_id"]);
+}
