@@ -275,6 +275,8 @@ fn select_tables(all: Vec<SourceTable>, plan: &ExportPlan) -> Result<Vec<SourceT
 }
 
 fn create_dump_dir(out: &Path, db: &str, started: time::OffsetDateTime) -> Result<PathBuf> {
+    // Absolute, so the path printed, logged and audited means the same thing anywhere.
+    let out = std::path::absolute(out).map_err(|e| Error::io(out, e))?;
     let parent = out.join(names::component(db));
     fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
     let mut t = started;

@@ -108,7 +108,8 @@ fn plan(args: &Args) -> anyhow::Result<ImportPlan> {
     };
     Ok(ImportPlan {
         target: args.target.resolve()?,
-        dump_dir: args.dump_dir.clone(),
+        dump_dir: std::path::absolute(&args.dump_dir)
+            .with_context(|| format!("dump directory {}", args.dump_dir.display()))?,
         schema: args.schema.clone(),
         tables: args.tables.clone(),
         exclude: args

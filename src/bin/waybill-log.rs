@@ -26,8 +26,9 @@ struct Args {
     #[arg(value_name = "STATUS", required = true, value_parser = clap::builder::PossibleValuesParser::new(STATUSES))]
     status: Option<String>,
 
-    /// Free text (several words are joined with spaces).
-    #[arg(value_name = "MESSAGE", trailing_var_arg = true)]
+    /// Free text (several words are joined with spaces; put `--` before a message that
+    /// starts with a dash).
+    #[arg(value_name = "MESSAGE")]
     message: Vec<String>,
 
     /// Attach the event to this run (default: a new run id). Also WAYBILL_RUN_ID.
