@@ -219,24 +219,34 @@ declare -A LABEL=(
     [pgloader]='pgloader (MySQL -> PostgreSQL)'
 )
 
-# timed STEP PREP CMD...: REPEAT times: PREP (untimed; `-` for none), settle, then CMD
-# through measure. Leaves SECS = median wall time, RSS_MB = largest peak RSS, RC = 0, or
-# the first failure's values.
-timed() {
-    local step=$1 prep=$2 i rss=0 runs=()
+# run_once STEP PREP CMD...: PREP (untimed; `-` for none), settle, then CMD through
+# measure; adds the time to RUNS[STEP] and keeps the largest RSS in PEAK[STEP]. After a
+# failure the step is not run again (FAILED[STEP] holds the exit status).
+declare -A RUNS PEAK FAILED
+run_once() {
+    local step=$1 prep=$2
     shift 2
-    for ((i = 1; i <= REPEAT; i++)); do
-        [ "$prep" = - ] || "$prep"
-        settle
-        measure "$step" "$@"
-        [ "$RC" = 0 ] || return 0
-        runs+=("$SECS")
-        rss=$(calc "($RSS_MB > $rss) ? $RSS_MB : $rss")
-    done
-    SECS=$(printf '%s\n' "${runs[@]}" | sort -g |
+    [ -z "${FAILED[$step]:-}" ] || return 0
+    [ "$prep" = - ] || "$prep"
+    settle
+    measure "$step" "$@"
+    if [ "$RC" != 0 ]; then FAILED[$step]=$RC; return 0; fi
+    RUNS[$step]="${RUNS[$step]:-} $SECS"
+    PEAK[$step]=$(calc "($RSS_MB > ${PEAK[$step]:-0}) ? $RSS_MB : ${PEAK[$step]:-0}")
+}
+
+# finish STEP: SECS = median of the runs, RSS_MB = largest peak, RC = 0; or RC = the
+# failure's exit status.
+finish() {
+    local step=$1
+    RC=${FAILED[$step]:-0}
+    [ "$RC" = 0 ] || return 0
+    # shellcheck disable=SC2086
+    SECS=$(printf '%s\n' ${RUNS[$step]} | sort -g |
         awk '{ a[NR] = $1 } END { printf "%.6f", (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }')
-    RSS_MB=$rss
-    [ "$REPEAT" = 1 ] || say "    runs: $(printf '%.2f ' "${runs[@]}")s -> median $(printf '%.2f' "$SECS") s"
+    RSS_MB=${PEAK[$step]}
+    # shellcheck disable=SC2086
+    [ "$REPEAT" = 1 ] || say "    ${LABEL[$step]}: runs $(printf '%.2f ' ${RUNS[$step]})s -> median $(printf '%.2f' "$SECS") s"
 }
 
 prep_export() { rm -rf "$WORK/dump"; }
@@ -278,8 +288,13 @@ run_scale() {
     R[$scale:rows]=$SRC_ROWS
     say "generated $SRC_ROWS rows in ${#TABLES[@]} tables (${TABLES[*]}), InnoDB data $SRC_MB MB, in $(printf %.1f "$GEN_SECS") s"
 
-    # 1. baseline export: each table streamed through the mariadb client, in turn.
-    say "1/5 baseline export: mariadb --quick --batch, table by table, to /dev/null"
+    RUNS=() PEAK=() FAILED=()
+    local i jobs=()
+    [ -z "${WAYBILL_BENCH_JOBS:-}" ] || jobs=(--jobs "$WAYBILL_BENCH_JOBS")
+
+    # Exports: 1. baseline, each table streamed through the mariadb client in turn;
+    # 2. waybill-export (the dump of its last run feeds the imports). The runs alternate,
+    # so a change in machine load hits both alike.
     {
         echo 'set -e'
         for t in "${TABLES[@]}"; do
@@ -287,15 +302,16 @@ run_scale() {
                 "--default-character-set=utf8mb4 -e 'SELECT * FROM \`$MY_DB\`.\`$t\`' > /dev/null"
         done
     } >"$WORK/base_export.sh"
-    timed base_export - env MYSQL_PWD="$MY_PASS" bash "$WORK/base_export.sh"
+    say "exports, $REPEAT run(s) each: 1/5 mariadb --quick --batch table by table to /dev/null, 2/5 waybill-export"
+    for ((i = 1; i <= REPEAT; i++)); do
+        run_once base_export - env MYSQL_PWD="$MY_PASS" bash "$WORK/base_export.sh"
+        run_once wb_export prep_export "$EXPORT_BIN" --source "$MYSQL_URL/$MY_DB" --out "$WORK/dump" \
+            --audit-log "$WORK/audit.jsonl" --quiet "${jobs[@]}"
+    done
+    finish base_export
     if [ "$RC" = 0 ]; then record "$scale" base_export ok ok; else show_err "baseline export" base_export; record "$scale" base_export failed; fi
 
-    # 2. waybill-export (the dump of the last run feeds the imports).
-    say "2/5 waybill-export"
-    local jobs=()
-    [ -z "${WAYBILL_BENCH_JOBS:-}" ] || jobs=(--jobs "$WAYBILL_BENCH_JOBS")
-    timed wb_export prep_export "$EXPORT_BIN" --source "$MYSQL_URL/$MY_DB" --out "$WORK/dump" \
-        --audit-log "$WORK/audit.jsonl" --quiet "${jobs[@]}"
+    finish wb_export
     DUMP=
     if [ "$RC" = 0 ]; then
         DUMP=$(tail -n 1 "$WORK/wb_export.out")
@@ -317,8 +333,9 @@ run_scale() {
     R[$scale:csv_bytes]=$CSV_BYTES
     R[$scale:csv_files]=$CSV_FILES
 
-    # 3. baseline import: \copy every CSV file of the dump, one session, one transaction.
-    say "3/5 baseline import: psql \\copy of waybill's CSV files"
+    # Imports, each run into a freshly created database with target_schema.sql:
+    # 3. baseline, one psql session and transaction, \copy of every CSV file of the dump;
+    # 4. waybill-import of the same dump. The runs alternate, like the exports.
     if [ -n "$DUMP" ]; then
         # One \copy per CSV file, columns and files as the manifest lists them.
         jq -r --arg dir "$DUMP" '.tables[] | . as $t
@@ -326,8 +343,19 @@ run_scale() {
                 | $t.files[]
                 | "\\copy \"\($t.name)\" (\($cols)) FROM '"'"'\($dir)/\(.path)'"'"' WITH (FORMAT csv, HEADER true, NULL '"'"'\\N'"'"')"' \
             "$DUMP/migration_manifest.json" >"$WORK/base_import.sql"
-        timed base_import prep_base_import psql -X -q -v ON_ERROR_STOP=1 -1 \
-            -f "$WORK/base_import.sql" "$PG_URL/waybill_bench_baseline"
+        if [ "$IMPORT_ON" = 1 ]; then
+            say "imports, $REPEAT run(s) each: 3/5 psql \\copy of waybill's CSV files, 4/5 waybill-import"
+        else
+            say "imports, $REPEAT run(s): 3/5 psql \\copy of waybill's CSV files (4/5 waybill-import not built)"
+        fi
+        for ((i = 1; i <= REPEAT; i++)); do
+            run_once base_import prep_base_import psql -X -q -v ON_ERROR_STOP=1 -1 \
+                -f "$WORK/base_import.sql" "$PG_URL/waybill_bench_baseline"
+            [ "$IMPORT_ON" = 0 ] ||
+                run_once wb_import prep_wb_import "$IMPORT_BIN" --target "$PG_URL/waybill_bench_waybill" \
+                    "$DUMP" --audit-log "$WORK/audit.jsonl" --quiet
+        done
+        finish base_import
         if [ "$RC" = 0 ]; then
             record "$scale" base_import ok "$(check_rows waybill_bench_baseline public)"
         else
@@ -338,15 +366,12 @@ run_scale() {
         SECS='' RSS_MB=''; record "$scale" base_import 'no dump'
     fi
 
-    # 4. waybill-import into a fresh copy of the same schema.
-    say "4/5 waybill-import"
     if [ "$IMPORT_ON" = 0 ]; then
         SECS='' RSS_MB=''; record "$scale" wb_import 'not available'
     elif [ -z "$DUMP" ]; then
         SECS='' RSS_MB=''; record "$scale" wb_import 'no dump'
     else
-        timed wb_import prep_wb_import "$IMPORT_BIN" --target "$PG_URL/waybill_bench_waybill" "$DUMP" \
-            --audit-log "$WORK/audit.jsonl" --quiet
+        finish wb_import
         if [ "$RC" = 0 ]; then
             record "$scale" wb_import ok "$(check_rows waybill_bench_waybill public)"
         else
@@ -364,10 +389,11 @@ run_scale() {
             "$BENCH/pgloader.load" >"$WORK/pgloader.load"
         # stdin from /dev/null: when SBCL runs out of heap it enters its LDB debugger,
         # which then exits instead of waiting for a terminal.
-        REPEAT=1 timed pgloader prep_pgloader \
+        run_once pgloader prep_pgloader \
             timeout --kill-after=10 "${WAYBILL_BENCH_PGLOADER_TIMEOUT:-1800}" \
             pgloader --dynamic-space-size 4096 --root-dir "$WORK/pgloader" \
             --logfile "$WORK/pgloader/pgloader.log" "$WORK/pgloader.load" </dev/null
+        REPEAT=1 finish pgloader
         if [ "$RC" = 0 ]; then
             record "$scale" pgloader ok "$(check_rows waybill_bench_pgloader "$MY_DB")"
         else

@@ -206,7 +206,7 @@ pub fn plan(
             upper: None,
         });
     }
-    let step = (rows / chunks.max(1)).max(1000);
+    let step = (rows / chunks.max(1)).max(1);
     let cols: Vec<&str> = key.columns.iter().map(|c| c.1.as_str()).collect();
     let mut prev: Option<Key> = None;
     loop {

@@ -55,6 +55,10 @@ pub enum Error {
     #[error("{0}")]
     Load(String),
 
+    /// With per-table commits (`--jobs`), a table failed after others had committed.
+    #[error("{0}")]
+    PartialLoad(String),
+
     #[error("interrupted")]
     Interrupted,
 

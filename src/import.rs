@@ -21,6 +21,7 @@ use postgres::{Client, NoTls};
 use regex::Regex;
 
 use crate::dburl::DbUrl;
+use crate::ddl::{self, SchemaOptions};
 use crate::error::{Error, Result, ResultExt, describe_pg};
 use crate::hashing::HashingReader;
 use crate::manifest::{COPY_OPTIONS, FileEntry, TableEntry};
@@ -49,6 +50,11 @@ pub struct ImportPlan {
     pub dry_run: bool,
     /// Write `import_script_<ts>.sql` and `import_log_<ts>.log` into the dump directory.
     pub side_files: bool,
+    /// 1: one transaction, all or nothing. More: tables are emptied first, then loaded
+    /// by this many connections at once, each table committing on its own.
+    pub jobs: usize,
+    /// Create the tables from the manifest instead of loading into existing ones.
+    pub create_schema: Option<SchemaOptions>,
 }
 
 impl ImportPlan {
@@ -63,6 +69,8 @@ impl ImportPlan {
             strict: false,
             dry_run: false,
             side_files: true,
+            jobs: 1,
+            create_schema: None,
         }
     }
 }
@@ -104,9 +112,11 @@ pub struct ImportOutcome {
     pub script: String,
     pub script_path: Option<PathBuf>,
     pub log_path: Option<PathBuf>,
-    /// False when session_replication_role could not be set and tables were loaded in
+    /// True when session_replication_role could not be set and tables were loaded in
     /// foreign-key order instead.
-    pub replica_role: bool,
+    pub fk_order: bool,
+    /// Warnings about the created schema (type choices, dropped defaults, skipped keys).
+    pub schema_warnings: Vec<String>,
     pub committed: bool,
 }
 
@@ -121,6 +131,7 @@ struct TableLoad<'m> {
 }
 
 struct SeqFix {
+    /// SQL naming the sequence (a literal, or a pg_get_serial_sequence call).
     sequence: String,
     column: String,
     start: i64,
@@ -131,6 +142,14 @@ struct LoadPlan<'m> {
     loads: Vec<TableLoad<'m>>,
     skipped: Vec<(String, String)>,
     replica_role: bool,
+    /// Foreign keys stay active: tables are loaded parents first.
+    fk_order: bool,
+    /// Existing tables are emptied first (not when they are created by the import).
+    truncate: bool,
+    /// Statements before the data (schema creation) and after it (keys, indexes).
+    before: Vec<String>,
+    after: Vec<String>,
+    warnings: Vec<String>,
 }
 
 /// The import's own log next to the dump; best effort, never fatal.
@@ -201,7 +220,10 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
 
     let mut client = connect(&plan.target)?;
     let result = (|| {
-        let lp = preflight(&mut client, plan, &dump, obs)?;
+        let lp = match &plan.create_schema {
+            Some(opts) => preflight_create(&mut client, plan, &dump, opts, obs)?,
+            None => preflight(&mut client, plan, &dump, obs)?,
+        };
         for (t, why) in &lp.skipped {
             log.line(&format!("skipped table `{t}`: {why}"));
         }
@@ -233,15 +255,15 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 status: TableStatus::Planned,
             }));
             log.line("dry run: nothing was written to the database");
-            return Ok((reports, script, lp.replica_role, false));
+            return Ok((reports, script, lp.fk_order, lp.warnings, false));
         }
         let loaded = load(&mut client, plan, &dump, &lp, obs, &log)?;
         reports.extend(loaded);
-        Ok((reports, script, lp.replica_role, true))
+        Ok((reports, script, lp.fk_order, lp.warnings, true))
     })();
     let _ = client.batch_execute("RESET session_replication_role");
     match result {
-        Ok((mut tables, script, replica_role, committed)) => {
+        Ok((mut tables, script, fk_order, schema_warnings, committed)) => {
             let order: HashMap<&str, usize> = dump
                 .manifest
                 .tables
@@ -260,7 +282,8 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 script,
                 script_path,
                 log_path,
-                replica_role,
+                fk_order,
+                schema_warnings,
                 committed,
             })
         }
@@ -471,7 +494,7 @@ fn preflight<'m>(
                     .schema
                     .auto_increment
                     .filter(|_| ai_column.as_deref() == Some(s.column.as_str())),
-                sequence: s.sequence,
+                sequence: quote_literal(&s.sequence),
                 column: s.column,
                 start: s.start,
             })
@@ -480,7 +503,8 @@ fn preflight<'m>(
             entry,
             target: target.to_string(),
             columns,
-            freeze: tt.kind == 'r',
+            // FREEZE needs the TRUNCATE in the loading transaction: not so with --jobs.
+            freeze: tt.kind == 'r' && plan.jobs <= 1,
             sequences,
         });
     }
@@ -512,7 +536,13 @@ fn preflight<'m>(
     let replica_role = client
         .batch_execute("SET session_replication_role = replica")
         .is_ok();
-    if !replica_role {
+    if !replica_role && plan.jobs > 1 {
+        problems.push(
+            "--jobs needs SET session_replication_role = replica (superuser or the SET privilege \
+             on it): tables committing separately would trip the foreign keys; use --jobs 1"
+                .into(),
+        );
+    } else if !replica_role {
         let names: Vec<String> = loads.iter().map(|l| l.target.clone()).collect();
         match pg_target::dependency_order(&names, &edges) {
             Ok(order) => {
@@ -544,7 +574,121 @@ fn preflight<'m>(
     Ok(LoadPlan {
         loads,
         skipped,
+        fk_order: !replica_role,
         replica_role,
+        truncate: true,
+        before: Vec::new(),
+        after: Vec::new(),
+        warnings: Vec::new(),
+    })
+}
+
+/// Pre-flight for `--create-schema`: the tables come from the manifest; the target
+/// schema must not already hold tables of those names (unless asked to drop them).
+fn preflight_create<'m>(
+    client: &mut Client,
+    plan: &ImportPlan,
+    dump: &'m VerifiedDump,
+    opts: &SchemaOptions,
+    obs: &dyn ImportObserver,
+) -> Result<LoadPlan<'m>> {
+    let schema = &plan.schema;
+    if plan.jobs > 1 {
+        return Err(Error::Preflight(vec![
+            "--create-schema loads in one transaction; it cannot be combined with --jobs".into(),
+        ]));
+    }
+    let entries: Vec<&TableEntry> = dump
+        .manifest
+        .tables
+        .iter()
+        .filter(|t| table_selected(plan, t.name()))
+        .collect();
+    let sp = ddl::plan(schema, &entries, opts)?;
+    for w in &sp.warnings {
+        obs.warn(w);
+    }
+    if !dump.manifest.views.is_empty() {
+        obs.warn(&format!(
+            "views are not created (their MySQL definitions are in the manifest): {}",
+            dump.manifest
+                .views
+                .iter()
+                .map(|v| v.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let existing: BTreeSet<String> = if pg_target::schema_exists(client, schema)? {
+        pg_target::tables(client, schema)?
+            .into_iter()
+            .map(|t| t.name)
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
+    let clash: Vec<String> = sp
+        .tables
+        .iter()
+        .filter(|t| existing.contains(&t.name))
+        .map(|t| qualified(schema, &t.name))
+        .collect();
+    let mut before = Vec::new();
+    if !clash.is_empty() {
+        if !opts.drop_existing {
+            return Err(Error::Preflight(vec![format!(
+                "--create-schema: these tables already exist: {} (add --drop-existing to replace \
+                 them inside the import's transaction, or import into them without --create-schema)",
+                clash.join(", ")
+            )]));
+        }
+        obs.warn(&format!(
+            "--drop-existing: dropping {} first",
+            clash.join(", ")
+        ));
+        before.push(format!("DROP TABLE {} CASCADE", clash.join(", ")));
+    }
+    let replica_role = client
+        .batch_execute("SET session_replication_role = replica")
+        .is_ok();
+    let loads = sp
+        .tables
+        .iter()
+        .map(|t| TableLoad {
+            entry: t.entry,
+            target: t.name.clone(),
+            columns: t.columns.clone(),
+            freeze: true,
+            sequences: t
+                .identity
+                .iter()
+                .map(|(col, auto_increment)| SeqFix {
+                    sequence: format!(
+                        "pg_get_serial_sequence({}, {})",
+                        quote_literal(&qualified(schema, &t.name)),
+                        quote_literal(col)
+                    ),
+                    column: col.clone(),
+                    start: 1,
+                    auto_increment: *auto_increment,
+                })
+                .collect(),
+        })
+        .collect();
+    // The schema statement first, then any drops, then the tables.
+    let mut sp_before = sp.before.into_iter();
+    let mut all_before: Vec<String> = sp_before.next().into_iter().collect();
+    all_before.extend(before);
+    all_before.extend(sp_before);
+    Ok(LoadPlan {
+        loads,
+        skipped: Vec::new(),
+        replica_role,
+        fk_order: false,
+        truncate: false,
+        before: all_before,
+        after: sp.after,
+        warnings: sp.warnings,
     })
 }
 
@@ -654,7 +798,7 @@ fn sequence_sql(plan: &ImportPlan, l: &TableLoad, s: &SeqFix) -> String {
         .max(s.start);
     format!(
         "SELECT setval({}, GREATEST((SELECT max({})::bigint + 1 FROM {}), {floor}), false)",
-        quote_literal(&s.sequence),
+        s.sequence,
         quote_ident(&s.column),
         qualified(&plan.schema, &l.target)
     )
@@ -677,13 +821,30 @@ fn script(plan: &ImportPlan, lp: &LoadPlan, dump: &VerifiedDump) -> String {
     s.push_str("\\set ON_ERROR_STOP on\nSET TIME ZONE 'UTC';\n");
     if lp.replica_role {
         s.push_str("SET session_replication_role = replica;\n");
-    } else {
+    } else if lp.fk_order {
         s.push_str("-- session_replication_role not available: loading parents first\n");
     }
-    s.push_str("BEGIN;\n");
-    s.push_str(&truncate_sql(plan, lp));
-    s.push_str(";\n");
+    let per_table = plan.jobs > 1;
+    if per_table {
+        s.push_str(&format!(
+            "-- --jobs {}: the tables are emptied in one transaction, then each table is loaded\n\
+             -- and committed on its own, several at once\n",
+            plan.jobs
+        ));
+        s.push_str(&format!("BEGIN;\n{};\nCOMMIT;\n", truncate_sql(plan, lp)));
+    } else {
+        s.push_str("BEGIN;\n");
+        for stmt in &lp.before {
+            s.push_str(&format!("{stmt};\n"));
+        }
+        if lp.truncate {
+            s.push_str(&format!("{};\n", truncate_sql(plan, lp)));
+        }
+    }
     for l in &lp.loads {
+        if per_table {
+            s.push_str("BEGIN;\n");
+        }
         for f in &l.entry.files {
             match plan.copy_from {
                 CopyFrom::Stdin => s.push_str(&format!(
@@ -700,20 +861,83 @@ fn script(plan: &ImportPlan, lp: &LoadPlan, dump: &VerifiedDump) -> String {
             }
             s.push_str(&format!("-- expect {} rows\n", f.rows));
         }
-    }
-    for l in &lp.loads {
         for q in &l.sequences {
             s.push_str(&sequence_sql(plan, l, q));
             s.push_str(";\n");
         }
+        if per_table {
+            s.push_str("COMMIT;\n");
+        }
     }
-    s.push_str("COMMIT;\n");
+    if !per_table {
+        for stmt in &lp.after {
+            s.push_str(&format!("{stmt};\n"));
+        }
+        s.push_str("COMMIT;\n");
+    }
     if lp.replica_role {
         s.push_str("RESET session_replication_role;\n");
     }
     s
 }
 
+/// Loads one table's files and fixes its sequences, inside `tx`.
+fn load_table(
+    tx: &mut postgres::Transaction,
+    plan: &ImportPlan,
+    dump: &VerifiedDump,
+    l: &TableLoad,
+    obs: &dyn ImportObserver,
+    log: &SideLog,
+) -> Result<TableReport> {
+    interrupt::check()?;
+    let clock = Instant::now();
+    let bytes: u64 = l.entry.files.iter().map(|f| f.bytes).sum();
+    obs.table_started(l.entry.name(), bytes);
+    let mut rows = 0;
+    for f in &l.entry.files {
+        let n = copy_file(tx, plan, dump, l, f, obs)?;
+        if n != f.rows {
+            return Err(Error::Load(format!(
+                "table `{}`: {} loaded {n} rows, the manifest says {}",
+                l.entry.name(),
+                f.path,
+                f.rows
+            )));
+        }
+        rows += n;
+    }
+    for s in &l.sequences {
+        let sql = sequence_sql(plan, l, s);
+        let row = tx.query_one(&sql, &[]).ctx(|| {
+            format!(
+                "setting sequence {} of table `{}`",
+                s.sequence,
+                l.entry.name()
+            )
+        })?;
+        let next: i64 = row.get(0);
+        log.line(&format!("sequence {} next value {next}", s.sequence));
+    }
+    let secs = clock.elapsed().as_secs_f64();
+    log.line(&format!(
+        "loaded {} into {} ({rows} rows, {} file(s), {secs:.2}s)",
+        l.entry.name(),
+        qualified(&plan.schema, &l.target),
+        l.entry.files.len()
+    ));
+    obs.table_done(l.entry.name(), rows, secs);
+    Ok(TableReport {
+        name: l.entry.name().to_string(),
+        target: Some(l.target.clone()),
+        manifest_rows: l.entry.rows,
+        loaded_rows: rows,
+        secs,
+        status: TableStatus::Loaded,
+    })
+}
+
+/// All or nothing: one transaction for the TRUNCATE and every table.
 fn load(
     client: &mut Client,
     plan: &ImportPlan,
@@ -722,62 +946,30 @@ fn load(
     obs: &dyn ImportObserver,
     log: &SideLog,
 ) -> Result<Vec<TableReport>> {
+    if plan.jobs > 1 {
+        return load_per_table(client, plan, dump, lp, obs, log);
+    }
     let mut tx = client
         .transaction()
         .ctx(|| "starting the transaction".into())?;
     let outcome = (|| {
-        let truncate = truncate_sql(plan, lp);
-        tx.batch_execute(&truncate).ctx(|| truncate.clone())?;
-        log.line(&truncate);
+        for stmt in &lp.before {
+            tx.batch_execute(stmt).ctx(|| stmt.clone())?;
+            log.line(stmt);
+        }
+        if lp.truncate {
+            let truncate = truncate_sql(plan, lp);
+            tx.batch_execute(&truncate).ctx(|| truncate.clone())?;
+            log.line(&truncate);
+        }
         let mut reports = Vec::new();
         for l in &lp.loads {
-            interrupt::check()?;
-            let clock = Instant::now();
-            let bytes: u64 = l.entry.files.iter().map(|f| f.bytes).sum();
-            obs.table_started(l.entry.name(), bytes);
-            let mut rows = 0;
-            for f in &l.entry.files {
-                let n = copy_file(&mut tx, plan, dump, l, f, obs)?;
-                if n != f.rows {
-                    return Err(Error::Load(format!(
-                        "table `{}`: {} loaded {n} rows, the manifest says {}",
-                        l.entry.name(),
-                        f.path,
-                        f.rows
-                    )));
-                }
-                rows += n;
-            }
-            let secs = clock.elapsed().as_secs_f64();
-            log.line(&format!(
-                "loaded {} into {} ({rows} rows, {} file(s), {secs:.2}s)",
-                l.entry.name(),
-                qualified(&plan.schema, &l.target),
-                l.entry.files.len()
-            ));
-            obs.table_done(l.entry.name(), rows, secs);
-            reports.push(TableReport {
-                name: l.entry.name().to_string(),
-                target: Some(l.target.clone()),
-                manifest_rows: l.entry.rows,
-                loaded_rows: rows,
-                secs,
-                status: TableStatus::Loaded,
-            });
+            reports.push(load_table(&mut tx, plan, dump, l, obs, log)?);
         }
-        for l in &lp.loads {
-            for s in &l.sequences {
-                let sql = sequence_sql(plan, l, s);
-                let row = tx.query_one(&sql, &[]).ctx(|| {
-                    format!(
-                        "setting sequence {} of table `{}`",
-                        s.sequence,
-                        l.entry.name()
-                    )
-                })?;
-                let next: i64 = row.get(0);
-                log.line(&format!("sequence {} next value {next}", s.sequence));
-            }
+        for stmt in &lp.after {
+            interrupt::check()?;
+            tx.batch_execute(stmt).ctx(|| stmt.clone())?;
+            log.line(stmt);
         }
         interrupt::check()?;
         Ok(reports)
@@ -797,6 +989,95 @@ fn load(
             Err(e)
         }
     }
+}
+
+/// `--jobs N`: empty every table in one committed transaction, then load tables on N
+/// connections, biggest first, each in its own transaction. After a failure no new
+/// table starts; the error says which tables committed.
+fn load_per_table(
+    client: &mut Client,
+    plan: &ImportPlan,
+    dump: &VerifiedDump,
+    lp: &LoadPlan,
+    obs: &dyn ImportObserver,
+    log: &SideLog,
+) -> Result<Vec<TableReport>> {
+    let truncate = truncate_sql(plan, lp);
+    client
+        .batch_execute(&format!("BEGIN; {truncate}; COMMIT"))
+        .ctx(|| truncate.clone())?;
+    log.line(&format!("{truncate} (committed: --jobs {})", plan.jobs));
+    let mut order: Vec<&TableLoad> = lp.loads.iter().collect();
+    order.sort_by_key(|l| std::cmp::Reverse(l.entry.bytes));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(plan.jobs)
+        .build()
+        .map_err(|e| Error::config(format!("starting worker threads: {e}")))?;
+    let results: Mutex<Vec<(String, Result<TableReport>)>> = Mutex::new(Vec::new());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    pool.scope_fifo(|s| {
+        for l in order {
+            let (results, stop) = (&results, &stop);
+            s.spawn_fifo(move |_| {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                let r = (|| {
+                    let mut c = connect(&plan.target)?;
+                    if lp.replica_role {
+                        c.batch_execute("SET session_replication_role = replica")
+                            .ctx(|| "SET session_replication_role = replica".into())?;
+                    }
+                    let mut tx = c.transaction().ctx(|| "starting a transaction".into())?;
+                    let report = load_table(&mut tx, plan, dump, l, obs, log)?;
+                    tx.commit()
+                        .ctx(|| format!("committing table `{}`", l.entry.name()))?;
+                    log.line(&format!("committed {}", l.entry.name()));
+                    Ok(report)
+                })();
+                if r.is_err() {
+                    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                results
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((l.entry.name().to_string(), r));
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut reports = Vec::new();
+    let mut failures = Vec::new();
+    for (name, r) in results {
+        match r {
+            Ok(rep) => reports.push(rep),
+            Err(e) => failures.push(format!("table `{name}` was rolled back: {e}")),
+        }
+    }
+    if failures.is_empty() {
+        return Ok(reports);
+    }
+    let done: BTreeSet<&str> = reports.iter().map(|r| r.name.as_str()).collect();
+    let never: Vec<&str> = lp
+        .loads
+        .iter()
+        .map(|l| l.entry.name())
+        .filter(|n| !done.contains(n) && !failures.iter().any(|f| f.contains(&format!("`{n}`"))))
+        .collect();
+    let mut msg = failures.join("\n");
+    msg.push_str(&format!(
+        "\ncommitted: {} (--jobs commits each table on its own)",
+        if done.is_empty() {
+            "none".to_string()
+        } else {
+            done.into_iter().collect::<Vec<_>>().join(", ")
+        }
+    ));
+    if !never.is_empty() {
+        msg.push_str(&format!("\nnot loaded (left empty): {}", never.join(", ")));
+    }
+    log.line(&msg);
+    Err(Error::PartialLoad(msg))
 }
 
 fn copy_file(

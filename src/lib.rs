@@ -10,6 +10,7 @@ pub mod audit;
 pub mod chunk;
 pub mod cli;
 pub mod dburl;
+pub mod ddl;
 pub mod encode;
 pub mod error;
 pub mod export;
@@ -25,6 +26,7 @@ pub mod report;
 pub mod schema;
 pub mod snapshot;
 pub mod timefmt;
+pub mod typemap;
 pub mod verify;
 
 pub use error::{Error, Result};

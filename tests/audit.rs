@@ -228,7 +228,7 @@ fn concurrent_writers_keep_a_valid_chain() {
     let work = Work::new();
     let writers: Vec<_> = (0..4)
         .map(|w| {
-            let mut c = work.command("waybill-log");
+            let c = work.command("waybill-log");
             let script = format!(
                 "for i in $(seq 1 25); do \"$0\" in_progress writer {w} event $i || exit 1; done"
             );

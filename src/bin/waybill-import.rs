@@ -9,8 +9,10 @@ use clap::{Parser, ValueEnum};
 use regex::Regex;
 use waybill::audit::{AuditLog, Event, Run};
 use waybill::cli::{self, AuditArgs, TargetArgs};
+use waybill::ddl::SchemaOptions;
 use waybill::import::{self, CopyFrom, ImportObserver, ImportOutcome, ImportPlan, TableStatus};
 use waybill::report::{self, Progress, Unit};
+use waybill::typemap::CastRules;
 use waybill::verify::VerifiedDump;
 use waybill::{Error, interrupt};
 
@@ -56,6 +58,36 @@ struct Args {
     /// Verify and check everything, print the SQL, write nothing to the database.
     #[arg(long)]
     dry_run: bool,
+
+    /// Load this many tables at once on separate connections. Each table then commits
+    /// on its own: if one fails, the tables already loaded stay loaded and the failed
+    /// one is left empty. The default (1) is one transaction, all or nothing.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    jobs: usize,
+
+    /// Create the tables from the dump's manifest (types, keys, indexes, foreign keys)
+    /// instead of loading into existing ones; with --dry-run, print the DDL.
+    #[arg(long)]
+    create_schema: bool,
+
+    /// With --create-schema: type overrides, `MYSQLTYPE=PGTYPE` (e.g. `datetime=timestamptz`,
+    /// `tinyint(1)=smallint`) or `TABLE.COLUMN=PGTYPE`. Repeatable.
+    #[arg(long, value_name = "RULE", requires = "create_schema")]
+    cast: Vec<String>,
+
+    /// With --create-schema: a file of --cast rules, one per line (# comments).
+    #[arg(long, value_name = "FILE", requires = "create_schema")]
+    cast_file: Option<PathBuf>,
+
+    /// With --create-schema: fold table, column and index names to lower case (default:
+    /// exact case, quoted).
+    #[arg(long, requires = "create_schema")]
+    lowercase_identifiers: bool,
+
+    /// With --create-schema: drop existing tables of the same names first (inside the
+    /// transaction, so a failed import leaves them as they were).
+    #[arg(long, requires = "create_schema")]
+    drop_existing: bool,
 
     /// Do not write import_script_<ts>.sql and import_log_<ts>.log into the dump directory.
     #[arg(long)]
@@ -122,6 +154,20 @@ fn plan(args: &Args) -> anyhow::Result<ImportPlan> {
         strict: args.strict,
         dry_run: args.dry_run,
         side_files: !args.no_side_files,
+        jobs: args.jobs.max(1),
+        create_schema: if args.create_schema {
+            let mut rules = args.cast.clone();
+            if let Some(f) = &args.cast_file {
+                rules.extend(CastRules::read_file(f)?);
+            }
+            Some(SchemaOptions {
+                lowercase: args.lowercase_identifiers,
+                casts: CastRules::parse(&rules)?,
+                drop_existing: args.drop_existing,
+            })
+        } else {
+            None
+        },
     })
 }
 
@@ -144,6 +190,13 @@ fn run(args: Args) -> anyhow::Result<()> {
             "cannot write the audit log (use --audit-log or WAYBILL_AUDIT_LOG to put it elsewhere)",
         )?;
     let progress = Progress::new(args.quiet);
+    if plan.jobs > 1 {
+        progress.warn(&format!(
+            "--jobs {}: each table commits on its own; a failure leaves the tables loaded so far \
+             in place (the default, --jobs 1, is all or nothing)",
+            plan.jobs
+        ));
+    }
     let observer = Observer {
         progress: &progress,
         audit: &audit,
@@ -193,7 +246,12 @@ fn run(args: Args) -> anyhow::Result<()> {
                 e,
                 Error::Load(_) | Error::Postgres { .. } | Error::Interrupted
             ) || matches!(&e, Error::Verification(v) if v.iter().any(|m| m.contains("changed while loading")));
-            if touched_db && !plan.dry_run {
+            if let Error::PartialLoad(m) = &e {
+                audit.write_or_warn(audit.event(
+                    "rolled_back",
+                    format!("the failed table was rolled back; other tables stay committed (--jobs): {m}"),
+                ));
+            } else if touched_db && !plan.dry_run {
                 audit.write_or_warn(audit.event(
                     "rolled_back",
                     "transaction rolled back; the target is unchanged",
@@ -277,7 +335,7 @@ fn summary(out: &ImportOutcome) -> String {
         &["table", "manifest rows", "loaded rows", "seconds", "status"],
         &rows,
     );
-    if !out.replica_role {
+    if out.fk_order {
         s.push_str(
             "foreign keys stayed active (no session_replication_role); loaded parents first\n",
         );

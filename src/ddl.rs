@@ -1,0 +1,597 @@
+//! The PostgreSQL schema for `--create-schema`, built from the manifest alone (the host
+//! running the import may not reach the MySQL server). Tables are created bare before the
+//! load (COPY into a table created in the same transaction can FREEZE and skips index
+//! maintenance), then keys, indexes and foreign keys are added after it: the order
+//! pg_dump and pgloader use, for the same reasons.
+//!
+//! Names keep their exact case (quoted) unless folded to lower case. PostgreSQL
+//! truncates names to 63 bytes; longer names, and index names that would collide in
+//! the schema-wide relation namespace, are made unique deterministically (a short hash
+//! of the full name), so the same dump always produces the same schema.
+
+use std::collections::{BTreeSet, HashMap};
+
+use sha2::{Digest, Sha256};
+
+use crate::encode::Encoding;
+use crate::error::{Error, Result};
+use crate::manifest::TableEntry;
+use crate::pg_target::{qualified, quote_ident, quote_literal};
+use crate::schema::{Column, ColumnDefault, Index};
+use crate::typemap::{CastRules, Mapped, map_column};
+
+pub const MAX_IDENT: usize = 63;
+
+#[derive(Clone, Debug, Default)]
+pub struct SchemaOptions {
+    pub lowercase: bool,
+    pub casts: CastRules,
+    /// Drop tables of the same names first (inside the transaction).
+    pub drop_existing: bool,
+}
+
+/// One table as it will exist in PostgreSQL.
+pub struct TableDdl<'m> {
+    pub entry: &'m TableEntry,
+    pub name: String,
+    /// Target column names in CSV order.
+    pub columns: Vec<String>,
+    /// Identity columns and the source AUTO_INCREMENT for the one that had it.
+    pub identity: Vec<(String, Option<u64>)>,
+}
+
+pub struct SchemaPlan<'m> {
+    pub tables: Vec<TableDdl<'m>>,
+    /// Run before the data: CREATE TABLE, comments.
+    pub before: Vec<String>,
+    /// Run after the data: type conversions, CHECKs, keys, indexes, foreign keys.
+    pub after: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Cuts a name to 63 bytes, keeping it unique with a hash of the full name.
+pub fn fit_identifier(name: &str) -> String {
+    if name.len() <= MAX_IDENT {
+        return name.to_string();
+    }
+    let mut cut = MAX_IDENT - 9;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let digest = hex::encode(Sha256::digest(name.as_bytes()));
+    format!("{}_{}", &name[..cut], &digest[..8])
+}
+
+struct Names {
+    lowercase: bool,
+    /// Relation names taken in the schema (tables, indexes, key constraints).
+    relations: BTreeSet<String>,
+}
+
+impl Names {
+    fn ident(&self, raw: &str) -> String {
+        fit_identifier(&if self.lowercase {
+            raw.to_lowercase()
+        } else {
+            raw.to_string()
+        })
+    }
+
+    /// A schema-unique relation name, preferring `wanted`, then `<table>_<wanted>`.
+    fn relation(&mut self, table: &str, wanted: &str) -> String {
+        let candidates = [self.ident(wanted), self.ident(&format!("{table}_{wanted}"))];
+        for c in candidates {
+            if !self.relations.contains(&c) {
+                self.relations.insert(c.clone());
+                return c;
+            }
+        }
+        let mut n = 2;
+        loop {
+            let c = self.ident(&format!("{table}_{wanted}_{n}"));
+            if self.relations.insert(c.clone()) {
+                return c;
+            }
+            n += 1;
+        }
+    }
+}
+
+fn is_zero_date(v: &str) -> bool {
+    v.len() >= 10 && (v.starts_with("0000") || &v[5..7] == "00" || &v[8..10] == "00")
+}
+
+fn is_numeric_type(t: &str) -> bool {
+    let t = t.to_ascii_lowercase();
+    [
+        "smallint",
+        "integer",
+        "bigint",
+        "numeric",
+        "real",
+        "double precision",
+    ]
+    .iter()
+    .any(|p| t.starts_with(p))
+}
+
+/// The DEFAULT clause for a column, or a warning when it cannot be translated.
+fn default_sql(c: &Column, m: &Mapped, at: &str, warnings: &mut Vec<String>) -> Option<String> {
+    let ty = m.final_type().to_ascii_lowercase();
+    let mut drop = |why: String| {
+        warnings.push(format!(
+            "{at}: default {why} not translated; the column has no default"
+        ));
+        None
+    };
+    match c.default.as_ref()? {
+        ColumnDefault::Null => None,
+        // A SET's default is set after the column becomes text[].
+        ColumnDefault::Literal(_) if m.set_to_array => None,
+        ColumnDefault::Literal(v) => {
+            if ty == "boolean" {
+                match v.as_str() {
+                    "0" | "b'0'" => Some("false".into()),
+                    "1" | "b'1'" => Some("true".into()),
+                    _ => drop(format!("{v:?}")),
+                }
+            } else if is_numeric_type(&ty) {
+                if v.parse::<f64>().is_ok() {
+                    Some(v.clone())
+                } else {
+                    drop(format!("{v:?}"))
+                }
+            } else if matches!(
+                c.encoding,
+                Encoding::Date | Encoding::Datetime | Encoding::TimestampUtc
+            ) && is_zero_date(v)
+            {
+                warnings.push(format!(
+                    "{at}: zero-date default {v:?} dropped (zero dates become NULL)"
+                ));
+                None
+            } else if ty == "uuid" && v.is_empty() {
+                None
+            } else if ty == "bytea" {
+                Some(format!("'\\x{}'::bytea", hex::encode(v.as_bytes())))
+            } else if ty.starts_with("bit(") {
+                match v.parse::<u128>() {
+                    Ok(n) => Some(format!(
+                        "B'{:0w$b}'",
+                        n,
+                        w = c.precision.unwrap_or(1) as usize
+                    )),
+                    Err(_) => drop(format!("{v:?}")),
+                }
+            } else {
+                Some(quote_literal(v))
+            }
+        }
+        ColumnDefault::Expression(e) => {
+            let norm: String = e
+                .to_ascii_lowercase()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            let base = norm.split('(').next().unwrap_or("");
+            match base {
+                "current_timestamp" | "now" | "localtimestamp" | "localtime" | "sysdate" => {
+                    Some("CURRENT_TIMESTAMP".into())
+                }
+                "curdate" | "current_date" => Some("CURRENT_DATE".into()),
+                "uuid" if ty == "uuid" => Some("gen_random_uuid()".into()),
+                "uuid" => Some("gen_random_uuid()::text".into()),
+                "null" => None,
+                _ if norm.starts_with("b'") && norm.ends_with('\'') => {
+                    let bits = &norm[2..norm.len() - 1];
+                    if ty == "boolean" {
+                        Some(
+                            if bits.trim_start_matches('0').is_empty() {
+                                "false"
+                            } else {
+                                "true"
+                            }
+                            .into(),
+                        )
+                    } else if ty.starts_with("bit(") {
+                        Some(format!(
+                            "B'{:0>w$}'",
+                            bits,
+                            w = c.precision.unwrap_or(1) as usize
+                        ))
+                    } else {
+                        drop(e.clone())
+                    }
+                }
+                _ => drop(format!("expression {e}")),
+            }
+        }
+    }
+}
+
+fn array_literal(values: impl IntoIterator<Item = String>) -> String {
+    let items: Vec<String> = values.into_iter().map(|v| quote_literal(&v)).collect();
+    format!("ARRAY[{}]::text[]", items.join(", "))
+}
+
+/// Integer-family types that a foreign key may pair (and so can be unified).
+fn integer_family(t: &str) -> Option<u8> {
+    match t {
+        "smallint" => Some(1),
+        "integer" => Some(2),
+        "bigint" => Some(3),
+        "numeric(20)" => Some(4),
+        _ => None,
+    }
+}
+
+pub fn plan<'m>(
+    schema: &str,
+    entries: &[&'m TableEntry],
+    opts: &SchemaOptions,
+) -> Result<SchemaPlan<'m>> {
+    let mut names = Names {
+        lowercase: opts.lowercase,
+        relations: BTreeSet::new(),
+    };
+    let mut warnings = Vec::new();
+
+    // Names first: tables, then columns per table.
+    let mut table_names: HashMap<&str, String> = HashMap::new();
+    for e in entries {
+        let n = names.ident(e.name());
+        if let Some((other, _)) = table_names.iter().find(|(_, v)| **v == n) {
+            return Err(Error::Preflight(vec![format!(
+                "tables `{other}` and `{}` would both be named {n} in PostgreSQL{}",
+                e.name(),
+                if opts.lowercase {
+                    " (--lowercase-identifiers)"
+                } else {
+                    ""
+                }
+            )]));
+        }
+        names.relations.insert(n.clone());
+        table_names.insert(e.name(), n);
+    }
+    let mut mapped: HashMap<(&str, &str), Mapped> = HashMap::new();
+    let mut col_names: HashMap<(&str, &str), String> = HashMap::new();
+    for e in entries {
+        let mut seen = BTreeSet::new();
+        for c in &e.schema.columns {
+            let n = names.ident(&c.name);
+            if !seen.insert(n.clone()) {
+                return Err(Error::Preflight(vec![format!(
+                    "table `{}`: two columns would both be named {n} in PostgreSQL",
+                    e.name()
+                )]));
+            }
+            col_names.insert((e.name(), &c.name), n);
+            mapped.insert((e.name(), &c.name), map_column(e.name(), c, &opts.casts));
+        }
+    }
+
+    // Foreign keys decide types too: a child column takes its parent's integer type.
+    let dumped: HashMap<&str, &TableEntry> = entries.iter().map(|e| (e.name(), *e)).collect();
+    let mut fks = Vec::new();
+    for e in entries {
+        for fk in &e.schema.foreign_keys {
+            let at = format!("{}: foreign key {}", e.name(), fk.name);
+            let Some(parent) = dumped
+                .get(fk.referenced_table.as_str())
+                .filter(|_| fk.referenced_schema.is_none())
+            else {
+                warnings.push(format!(
+                    "{at} references `{}`, which is not in this import: skipped",
+                    fk.referenced_table
+                ));
+                continue;
+            };
+            let unique = parent.schema.primary_key == fk.referenced_columns
+                || parent.schema.indexes.iter().any(|i| {
+                    i.unique
+                        && i.columns.iter().all(|c| c.prefix.is_none())
+                        && i.columns
+                            .iter()
+                            .map(|c| c.name.as_deref().unwrap_or(""))
+                            .eq(fk.referenced_columns.iter().map(String::as_str))
+                });
+            if !unique {
+                warnings.push(format!("{at}: the referenced columns are not a unique key of `{}` (PostgreSQL requires one): skipped", parent.name()));
+                continue;
+            }
+            let mut compatible = true;
+            for (cc, pc) in fk.columns.iter().zip(&fk.referenced_columns) {
+                let pt = mapped[&(parent.name(), pc.as_str())]
+                    .final_type()
+                    .to_string();
+                let child = mapped
+                    .get_mut(&(e.name(), cc.as_str()))
+                    .expect("fk column exists");
+                let ct = child.final_type().to_string();
+                if ct == pt {
+                    continue;
+                }
+                match (integer_family(&ct), integer_family(&pt)) {
+                    (Some(_), Some(_)) if !child.overridden => child.load_type = pt,
+                    _ => compatible = false,
+                }
+            }
+            if !compatible {
+                warnings.push(format!("{at}: column types differ from `{}` after mapping (see the warnings above or --cast): skipped", parent.name()));
+                continue;
+            }
+            fks.push((e.name(), fk, parent.name()));
+        }
+    }
+
+    let mut before = vec![format!(
+        "CREATE SCHEMA IF NOT EXISTS {}",
+        quote_ident(schema)
+    )];
+    let mut after = Vec::new();
+    let mut keys = Vec::new();
+    let mut tables = Vec::new();
+    for e in entries {
+        let t = &table_names[e.name()];
+        let qt = qualified(schema, t);
+        let mut cols = Vec::new();
+        let mut identity = Vec::new();
+        let mut comments = Vec::new();
+        for c in &e.schema.columns {
+            let at = format!("{}.{}", e.name(), c.name);
+            let m = &mapped[&(e.name(), c.name.as_str())];
+            warnings.extend(m.warnings.iter().cloned());
+            let n = &col_names[&(e.name(), c.name.as_str())];
+            let mut def = format!("{} {}", quote_ident(n), m.load_type);
+            if m.identity {
+                def.push_str(" GENERATED BY DEFAULT AS IDENTITY");
+                identity.push((
+                    n.clone(),
+                    e.schema.auto_increment.filter(|_| c.auto_increment),
+                ));
+            }
+            let nulled = c.stats.converted_to_null();
+            if !c.nullable && nulled > 0 && !m.identity {
+                warnings.push(format!(
+                    "{at}: NOT NULL dropped: {nulled} value(s) became NULL in the dump (zero dates or empty UUIDs)"
+                ));
+            } else if !c.nullable && !m.identity {
+                def.push_str(" NOT NULL");
+            }
+            if !m.identity
+                && let Some(d) = default_sql(c, m, &at, &mut warnings)
+            {
+                def.push_str(&format!(" DEFAULT {d}"));
+            }
+            cols.push(def);
+            if !c.comment.is_empty() {
+                comments.push(format!(
+                    "COMMENT ON COLUMN {qt}.{} IS {}",
+                    quote_ident(n),
+                    quote_literal(&c.comment)
+                ));
+            }
+            if m.set_to_array {
+                let qc = quote_ident(n);
+                after.push(format!(
+                    "ALTER TABLE {qt} ALTER COLUMN {qc} TYPE text[] USING CASE WHEN {qc} = '' THEN '{{}}'::text[] ELSE string_to_array({qc}, ',') END"
+                ));
+                if let Some(ColumnDefault::Literal(v)) = &c.default {
+                    let items = v.split(',').filter(|s| !s.is_empty()).map(str::to_string);
+                    after.push(format!(
+                        "ALTER TABLE {qt} ALTER COLUMN {qc} SET DEFAULT {}",
+                        array_literal(items)
+                    ));
+                }
+                if !m.overridden && !c.values.is_empty() {
+                    let name = names.ident(&format!("{t}_{n}_check"));
+                    after.push(format!(
+                        "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK ({qc} <@ {})",
+                        quote_ident(&name),
+                        array_literal(c.values.iter().cloned())
+                    ));
+                }
+            }
+            if c.encoding == Encoding::EnumText && !m.overridden && !c.values.is_empty() {
+                let name = names.ident(&format!("{t}_{n}_check"));
+                let list: Vec<String> = c.values.iter().map(|v| quote_literal(v)).collect();
+                after.push(format!(
+                    "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK ({} IN ({}))",
+                    quote_ident(&name),
+                    quote_ident(n),
+                    list.join(", ")
+                ));
+            }
+        }
+        before.push(format!(
+            "CREATE TABLE {qt} (\n    {}\n)",
+            cols.join(",\n    ")
+        ));
+        if !e.schema.comment.is_empty() {
+            before.push(format!(
+                "COMMENT ON TABLE {qt} IS {}",
+                quote_literal(&e.schema.comment)
+            ));
+        }
+        before.extend(comments);
+
+        let cn = |c: &str| quote_ident(&col_names[&(e.name(), c)]);
+        if !e.schema.primary_key.is_empty() {
+            let pk = names.relation(t, &format!("{t}_pkey"));
+            let list: Vec<String> = e.schema.primary_key.iter().map(|c| cn(c)).collect();
+            keys.push(format!(
+                "ALTER TABLE {qt} ADD CONSTRAINT {} PRIMARY KEY ({})",
+                quote_ident(&pk),
+                list.join(", ")
+            ));
+        }
+        for idx in &e.schema.indexes {
+            match index_sql(schema, t, &qt, e, idx, &col_names, &mapped, &mut names) {
+                Ok(sql) => keys.push(sql),
+                Err(why) => {
+                    warnings.push(format!("{}: index {}: {why}: skipped", e.name(), idx.name))
+                }
+            }
+        }
+        for ch in &e.schema.checks {
+            let json_check = ch
+                .clause
+                .replace([' ', '`'], "")
+                .to_ascii_lowercase()
+                .starts_with("json_valid(");
+            if !json_check {
+                warnings.push(format!(
+                    "{}: CHECK {} ({}) is MySQL SQL and was not translated",
+                    e.name(),
+                    ch.name,
+                    ch.clause
+                ));
+            }
+        }
+        tables.push(TableDdl {
+            entry: e,
+            name: t.clone(),
+            columns: e
+                .schema
+                .columns
+                .iter()
+                .map(|c| col_names[&(e.name(), c.name.as_str())].clone())
+                .collect(),
+            identity,
+        });
+    }
+    let on_update: Vec<String> = entries
+        .iter()
+        .flat_map(|e| {
+            e.schema
+                .columns
+                .iter()
+                .filter(|c| c.on_update.is_some())
+                .map(move |c| format!("{}.{}", e.name(), c.name))
+        })
+        .collect();
+    if !on_update.is_empty() {
+        warnings.push(format!(
+            "ON UPDATE CURRENT_TIMESTAMP has no PostgreSQL equivalent (add a trigger if you need it): {}",
+            on_update.join(", ")
+        ));
+    }
+    after.extend(keys);
+    for (child, fk, parent) in fks {
+        let ct = &table_names[child];
+        let pt = &table_names[parent];
+        let cols: Vec<String> = fk
+            .columns
+            .iter()
+            .map(|c| quote_ident(&col_names[&(child, c.as_str())]))
+            .collect();
+        let refs: Vec<String> = fk
+            .referenced_columns
+            .iter()
+            .map(|c| quote_ident(&col_names[&(parent, c.as_str())]))
+            .collect();
+        after.push(format!(
+            "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {} ON UPDATE {}",
+            qualified(schema, ct),
+            quote_ident(&names.ident(&fk.name)),
+            cols.join(", "),
+            qualified(schema, pt),
+            refs.join(", "),
+            fk_action(&fk.on_delete),
+            fk_action(&fk.on_update)
+        ));
+    }
+    Ok(SchemaPlan {
+        tables,
+        before,
+        after,
+        warnings,
+    })
+}
+
+fn fk_action(a: &str) -> &'static str {
+    match a.to_ascii_uppercase().as_str() {
+        "CASCADE" => "CASCADE",
+        "SET NULL" => "SET NULL",
+        "SET DEFAULT" => "SET DEFAULT",
+        "NO ACTION" => "NO ACTION",
+        _ => "RESTRICT",
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn index_sql(
+    schema: &str,
+    t: &str,
+    qt: &str,
+    e: &TableEntry,
+    idx: &Index,
+    col_names: &HashMap<(&str, &str), String>,
+    mapped: &HashMap<(&str, &str), Mapped>,
+    names: &mut Names,
+) -> std::result::Result<String, String> {
+    let kind = idx.kind.to_ascii_uppercase();
+    if kind == "SPATIAL" {
+        return Err("spatial indexes need PostGIS".into());
+    }
+    let mut parts = Vec::new();
+    for ic in &idx.columns {
+        let Some(c) = ic.name.as_deref() else {
+            return Err("has an expression part".into());
+        };
+        let Some(n) = col_names.get(&(e.name(), c)) else {
+            return Err(format!("unknown column {c}"));
+        };
+        let ty = mapped[&(e.name(), c)].final_type().to_ascii_lowercase();
+        let q = quote_ident(n);
+        parts.push(match (kind.as_str(), ic.prefix) {
+            ("FULLTEXT", _) => format!("coalesce({q}::text, '')"),
+            (_, Some(p)) if ty == "bytea" => format!("(substring({q} from 1 for {p}))"),
+            (_, Some(p)) => format!("(left({q}::text, {p}))"),
+            _ if ic.descending => format!("{q} DESC"),
+            _ => q,
+        });
+    }
+    let name = quote_ident(&names.relation(t, &idx.name));
+    let _ = schema;
+    if kind == "FULLTEXT" {
+        return Ok(format!(
+            "CREATE INDEX {name} ON {qt} USING gin (to_tsvector('simple', {}))",
+            parts.join(" || ' ' || ")
+        ));
+    }
+    Ok(format!(
+        "CREATE {}INDEX {name} ON {qt} ({})",
+        if idx.unique { "UNIQUE " } else { "" },
+        parts.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_names_fit_deterministically() {
+        let long = "a_really_long_table_name_that_goes_on_and_on_beyond_the_limit_of_postgres";
+        let a = fit_identifier(long);
+        assert!(a.len() <= 63);
+        assert_eq!(a, fit_identifier(long));
+        assert_ne!(a, fit_identifier(&format!("{long}2")));
+        assert_eq!(fit_identifier("short"), "short");
+        let multibyte = "é".repeat(40);
+        assert!(fit_identifier(&multibyte).len() <= 63);
+    }
+
+    #[test]
+    fn relation_names_stay_unique() {
+        let mut n = Names {
+            lowercase: false,
+            relations: BTreeSet::new(),
+        };
+        assert_eq!(n.relation("a", "idx_x"), "idx_x");
+        assert_eq!(n.relation("b", "idx_x"), "b_idx_x");
+        assert_eq!(n.relation("b", "idx_x"), "b_idx_x_2");
+    }
+}
