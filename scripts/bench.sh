@@ -23,8 +23,10 @@
 #
 # How to read the output
 #   seconds    wall-clock time of the step's client process(es); the median of
-#              WAYBILL_BENCH_REPEAT runs (3) for all steps but pgloader (1 run). Each
-#              import run loads into a freshly created database.
+#              WAYBILL_BENCH_REPEAT runs (5) for all steps but pgloader (1 run); the
+#              runs of baseline and waybill alternate (A B B A A) so that drifting load
+#              hits both alike. Each import run loads into a freshly created database.
+#              Single runs vary by 10-20% on a small VM: compare medians, not runs.
 #   rows/s     rows in the data set / seconds.
 #   MB/s       bytes of waybill's CSV dump / 10^6 / seconds, for every step (the same
 #              numerator, so the column compares like with like; it is not what each
@@ -52,7 +54,7 @@
 #   WAYBILL_BENCH_JOBS=N          pass --jobs N to waybill-export (default: its own)
 #   WAYBILL_BENCH_NO_BUILD=1      use target/release/* as they are (no cargo build)
 #   WAYBILL_BENCH_BIN_DIR=DIR     take waybill-export/-import from DIR (no cargo build)
-#   WAYBILL_BENCH_REPEAT=N        runs of each step but pgloader (default 3; the median
+#   WAYBILL_BENCH_REPEAT=N        runs of each step but pgloader (default 5; the median
 #                                 time and the largest RSS are reported)
 #   WAYBILL_BENCH_PGLOADER=0      skip pgloader
 #   WAYBILL_BENCH_PGLOADER_TIMEOUT=S   give up on pgloader after S seconds (default 1800)
@@ -74,7 +76,7 @@ usage() {
     exit 2
 }
 
-REPEAT=${WAYBILL_BENCH_REPEAT:-3}
+REPEAT=${WAYBILL_BENCH_REPEAT:-5}
 case $REPEAT in *[!0-9]* | '' | 0) die "WAYBILL_BENCH_REPEAT must be a positive integer" ;; esac
 SCALES=()
 for a in "$@"; do
@@ -249,6 +251,10 @@ finish() {
     [ "$REPEAT" = 1 ] || say "    ${LABEL[$step]}: runs $(printf '%.2f ' ${RUNS[$step]})s -> median $(printf '%.2f' "$SECS") s"
 }
 
+run_base_import() {
+    run_once base_import prep_base_import psql -X -q -v ON_ERROR_STOP=1 -1 \
+        -f "$WORK/base_import.sql" "$PG_URL/waybill_bench_baseline"
+}
 prep_export() { rm -rf "$WORK/dump"; }
 prep_base_import() {
     fresh_pg_db waybill_bench_baseline
@@ -293,8 +299,8 @@ run_scale() {
     [ -z "${WAYBILL_BENCH_JOBS:-}" ] || jobs=(--jobs "$WAYBILL_BENCH_JOBS")
 
     # Exports: 1. baseline, each table streamed through the mariadb client in turn;
-    # 2. waybill-export (the dump of its last run feeds the imports). The runs alternate,
-    # so a change in machine load hits both alike.
+    # 2. waybill-export (the dump of its last run feeds the imports). The runs alternate
+    # A B B A A B..., so drifting machine load and position effects hit both alike.
     {
         echo 'set -e'
         for t in "${TABLES[@]}"; do
@@ -304,9 +310,10 @@ run_scale() {
     } >"$WORK/base_export.sh"
     say "exports, $REPEAT run(s) each: 1/5 mariadb --quick --batch table by table to /dev/null, 2/5 waybill-export"
     for ((i = 1; i <= REPEAT; i++)); do
-        run_once base_export - env MYSQL_PWD="$MY_PASS" bash "$WORK/base_export.sh"
+        ((i % 2 == 0)) || run_once base_export - env MYSQL_PWD="$MY_PASS" bash "$WORK/base_export.sh"
         run_once wb_export prep_export "$EXPORT_BIN" --source "$MYSQL_URL/$MY_DB" --out "$WORK/dump" \
             --audit-log "$WORK/audit.jsonl" --quiet "${jobs[@]}"
+        ((i % 2 == 1)) || run_once base_export - env MYSQL_PWD="$MY_PASS" bash "$WORK/base_export.sh"
     done
     finish base_export
     if [ "$RC" = 0 ]; then record "$scale" base_export ok ok; else show_err "baseline export" base_export; record "$scale" base_export failed; fi
@@ -349,11 +356,11 @@ run_scale() {
             say "imports, $REPEAT run(s): 3/5 psql \\copy of waybill's CSV files (4/5 waybill-import not built)"
         fi
         for ((i = 1; i <= REPEAT; i++)); do
-            run_once base_import prep_base_import psql -X -q -v ON_ERROR_STOP=1 -1 \
-                -f "$WORK/base_import.sql" "$PG_URL/waybill_bench_baseline"
+            ((i % 2 == 0)) || run_base_import
             [ "$IMPORT_ON" = 0 ] ||
                 run_once wb_import prep_wb_import "$IMPORT_BIN" --target "$PG_URL/waybill_bench_waybill" \
                     "$DUMP" --audit-log "$WORK/audit.jsonl" --quiet
+            ((i % 2 == 1)) || run_base_import
         done
         finish base_import
         if [ "$RC" = 0 ]; then

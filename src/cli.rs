@@ -7,8 +7,9 @@
 //! the environment.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
-use clap::Args;
+use clap::{Args, Parser};
 
 use crate::dburl::{DbUrl, Engine};
 use crate::error::{Error, Result};
@@ -30,6 +31,31 @@ pub fn load_dotenv() -> Result<()> {
             )))
         }
         Err(e) => Err(Error::config(format!(".env: {e}"))),
+    }
+}
+
+/// The shape every binary's `main` shares: Ctrl-C handling, `.env`, flags, then `run`.
+/// Errors are printed once, prefixed with the tool name. Exit codes: 0 ok, 1 failed,
+/// 2 bad usage or `.env`, 130 interrupted.
+pub fn run_main<A: Parser>(
+    tool: &str,
+    run: impl FnOnce(A) -> anyhow::Result<ExitCode>,
+) -> ExitCode {
+    crate::interrupt::install();
+    if let Err(e) = load_dotenv() {
+        eprintln!("{tool}: {e}");
+        return ExitCode::from(2);
+    }
+    match run(A::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{tool}: error: {e:#}");
+            if matches!(e.downcast_ref::<Error>(), Some(Error::Interrupted)) {
+                ExitCode::from(130)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
     }
 }
 

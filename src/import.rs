@@ -937,6 +937,12 @@ fn load_table(
     })
 }
 
+fn execute_logged(tx: &mut postgres::Transaction, stmt: &str, log: &SideLog) -> Result<()> {
+    tx.batch_execute(stmt).ctx(|| stmt.to_string())?;
+    log.line(stmt);
+    Ok(())
+}
+
 /// All or nothing: one transaction for the TRUNCATE and every table.
 fn load(
     client: &mut Client,
@@ -953,14 +959,9 @@ fn load(
         .transaction()
         .ctx(|| "starting the transaction".into())?;
     let outcome = (|| {
-        for stmt in &lp.before {
-            tx.batch_execute(stmt).ctx(|| stmt.clone())?;
-            log.line(stmt);
-        }
-        if lp.truncate {
-            let truncate = truncate_sql(plan, lp);
-            tx.batch_execute(&truncate).ctx(|| truncate.clone())?;
-            log.line(&truncate);
+        let truncate = lp.truncate.then(|| truncate_sql(plan, lp));
+        for stmt in lp.before.iter().chain(&truncate) {
+            execute_logged(&mut tx, stmt, log)?;
         }
         let mut reports = Vec::new();
         for l in &lp.loads {
@@ -968,8 +969,7 @@ fn load(
         }
         for stmt in &lp.after {
             interrupt::check()?;
-            tx.batch_execute(stmt).ctx(|| stmt.clone())?;
-            log.line(stmt);
+            execute_logged(&mut tx, stmt, log)?;
         }
         interrupt::check()?;
         Ok(reports)

@@ -76,8 +76,7 @@ fn chunks_cover_every_row_exactly_once() {
         for (i, f) in files.iter().enumerate() {
             assert_eq!(f["path"], format!("{name}.{:04}.csv", i + 1));
             let text = std::fs::read_to_string(dump.join(f["path"].as_str().unwrap())).unwrap();
-            assert!(
-                text.starts_with(&format!(
+            assert!(text.starts_with(&format!(
                     "{}\n",
                     t["columns"]
                         .as_array()
@@ -86,8 +85,7 @@ fn chunks_cover_every_row_exactly_once() {
                         .map(|c| c["name"].as_str().unwrap())
                         .collect::<Vec<_>>()
                         .join(",")
-                ))
-            );
+                )));
             let range = &f["key_range"];
             assert_eq!(range["lower"].is_null(), i == 0, "{name} chunk {i}");
             assert_eq!(

@@ -83,22 +83,7 @@ fn sakila_into_an_empty_database() {
             .unwrap()
             .contains("gin")
     );
-    // Values.
-    c.query_drop("SET SESSION group_concat_max_len = 1000000")
-        .unwrap();
-    let titles: Option<String> = c
-        .query_first(
-            "SELECT MD5(GROUP_CONCAT(title ORDER BY film_id SEPARATOR '|')) FROM sakila.film",
-        )
-        .unwrap();
-    assert_eq!(
-        pg.text("SELECT md5(string_agg(title, '|' ORDER BY film_id)) FROM film"),
-        titles
-    );
-    let sum: Option<String> = c
-        .query_first("SELECT CAST(SUM(amount) AS CHAR) FROM sakila.payment")
-        .unwrap();
-    assert_eq!(pg.text("SELECT sum(amount)::text FROM payment"), sum);
+    assert_sakila_values(&pg, &url);
     let features: Option<String> = c
         .query_first("SELECT special_features FROM sakila.film WHERE film_id = 1")
         .unwrap();

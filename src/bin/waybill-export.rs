@@ -9,13 +9,13 @@ use std::sync::Mutex;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use regex::Regex;
+use waybill::Error;
 use waybill::audit::{AuditLog, Run};
 use waybill::cli::{self, AuditArgs, SourceArgs};
 use waybill::encode::NulPolicy;
 use waybill::export::{self, ExportObserver, ExportPlan};
 use waybill::manifest::Manifest;
 use waybill::report::{self, Progress, Unit};
-use waybill::{Error, interrupt};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -78,23 +78,7 @@ enum NulArg {
 }
 
 fn main() -> ExitCode {
-    interrupt::install();
-    if let Err(e) = cli::load_dotenv() {
-        eprintln!("waybill-export: {e}");
-        return ExitCode::from(2);
-    }
-    let args = Args::parse();
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("waybill-export: error: {e:#}");
-            if matches!(e.downcast_ref::<Error>(), Some(Error::Interrupted)) {
-                ExitCode::from(130)
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-    }
+    cli::run_main("waybill-export", run)
 }
 
 fn plan(args: &Args) -> anyhow::Result<ExportPlan> {
@@ -118,7 +102,7 @@ fn plan(args: &Args) -> anyhow::Result<ExportPlan> {
     })
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
+fn run(args: Args) -> anyhow::Result<ExitCode> {
     let plan = plan(&args)?;
     let audit = Run::new(AuditLog::new(&args.audit.audit_log), "export");
     audit.set_source(plan.source.redacted());
@@ -153,7 +137,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 eprint!("{}", summary(&out.manifest, &out.dump_dir));
             }
             println!("{}", out.dump_dir.display());
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
             progress.clear();

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use regex::Regex;
+use waybill::Error;
 use waybill::audit::{AuditLog, Event, Run};
 use waybill::cli::{self, AuditArgs, TargetArgs};
 use waybill::ddl::SchemaOptions;
@@ -14,7 +15,6 @@ use waybill::import::{self, CopyFrom, ImportObserver, ImportOutcome, ImportPlan,
 use waybill::report::{self, Progress, Unit};
 use waybill::typemap::CastRules;
 use waybill::verify::VerifiedDump;
-use waybill::{Error, interrupt};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -108,23 +108,7 @@ enum CopyFromArg {
 }
 
 fn main() -> ExitCode {
-    interrupt::install();
-    if let Err(e) = cli::load_dotenv() {
-        eprintln!("waybill-import: {e}");
-        return ExitCode::from(2);
-    }
-    let args = Args::parse();
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("waybill-import: error: {e:#}");
-            if matches!(e.downcast_ref::<Error>(), Some(Error::Interrupted)) {
-                ExitCode::from(130)
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-    }
+    cli::run_main("waybill-import", run)
 }
 
 fn plan(args: &Args) -> anyhow::Result<ImportPlan> {
@@ -171,7 +155,7 @@ fn plan(args: &Args) -> anyhow::Result<ImportPlan> {
     })
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
+fn run(args: Args) -> anyhow::Result<ExitCode> {
     let plan = plan(&args)?;
     let audit = Run::new(AuditLog::new(&args.audit.audit_log), "import");
     audit.set_target(plan.target.redacted());
@@ -238,7 +222,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             if !args.quiet {
                 eprint!("{}", summary(&out));
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
             progress.clear();

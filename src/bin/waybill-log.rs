@@ -69,18 +69,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    if let Err(e) = cli::load_dotenv() {
-        eprintln!("waybill-log: {e}");
-        return ExitCode::from(2);
-    }
-    let args = Args::parse();
-    match run(args) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("waybill-log: error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::run_main("waybill-log", run)
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {

@@ -413,3 +413,41 @@ pub const SAKILA_COUNTS: &[(&str, i64)] = &[
     ("staff", 2),
     ("store", 2),
 ];
+
+/// Compares Sakila values (not just counts) between the source and a loaded target.
+pub fn assert_sakila_values(pg: &PgDb, url: &DbUrl) {
+    let mut c = mysql_conn(url);
+    c.query_drop("SET SESSION group_concat_max_len = 1000000")
+        .unwrap();
+    let checks = [
+        (
+            "SELECT MD5(GROUP_CONCAT(title ORDER BY film_id SEPARATOR '|')) FROM sakila.film",
+            "SELECT md5(string_agg(title, '|' ORDER BY film_id)) FROM film",
+        ),
+        (
+            "SELECT CAST(SUM(amount) AS CHAR) FROM sakila.payment",
+            "SELECT sum(amount)::text FROM payment",
+        ),
+        (
+            "SELECT LOWER(MD5(picture)) FROM sakila.staff WHERE staff_id = 1",
+            "SELECT md5(picture) FROM staff WHERE staff_id = 1",
+        ),
+        (
+            "SELECT CAST(SUM(active) AS CHAR) FROM sakila.customer",
+            "SELECT count(*)::text FROM customer WHERE active",
+        ),
+        (
+            "SELECT CAST(UNIX_TIMESTAMP(MAX(last_update)) AS CHAR) FROM sakila.rental",
+            "SELECT extract(epoch FROM max(last_update))::bigint::text FROM rental",
+        ),
+        (
+            "SELECT MD5(GROUP_CONCAT(CONCAT_WS(',', rental_id, rental_date, return_date) ORDER BY rental_id SEPARATOR '|')) FROM sakila.rental",
+            "SELECT md5(string_agg(concat_ws(',', rental_id, rental_date, return_date), '|' ORDER BY rental_id)) FROM rental",
+        ),
+    ];
+    for (my, pg_sql) in checks {
+        let expected: Option<String> = c.query_first(my).unwrap().flatten();
+        assert!(expected.is_some(), "{my}");
+        assert_eq!(pg.text(pg_sql), expected, "{pg_sql}");
+    }
+}
