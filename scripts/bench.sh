@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # waybill benchmark: one command, same data, same run, waybill against the status quo.
 #
-#   scripts/bench.sh            SCALE 1 then SCALE 4 (about 5 minutes on 2 cores)
+#   scripts/bench.sh            SCALE 1 then SCALE 4 (about 6 minutes on 2 cores)
 #   scripts/bench.sh N [M...]   the given scales only (positive integers)
 #
 # For each scale it generates a data set inside MariaDB with scripts/bench/generate.sql
@@ -22,11 +22,11 @@
 #                     settings in scripts/bench/pgloader.load; skipped if not installed
 #
 # How to read the output
-#   seconds    wall-clock time of the step's client process(es); the median of
-#              WAYBILL_BENCH_REPEAT runs (5) for all steps but pgloader (1 run); the
-#              runs of baseline and waybill alternate (A B B A A) so that drifting load
-#              hits both alike. Each import run loads into a freshly created database.
-#              Single runs vary by 10-20% on a small VM: compare medians, not runs.
+#   seconds    wall-clock time of the step's client process(es): the median of 5 runs
+#              (WAYBILL_BENCH_REPEAT), 3 for pgloader (WAYBILL_BENCH_PGLOADER_REPEAT).
+#              Baseline and waybill runs alternate (A B B A A ...) so that drifting
+#              load hits both alike; each import run loads into a freshly created
+#              database. Single runs vary by 10-20% on a small VM: compare medians.
 #   rows/s     rows in the data set / seconds.
 #   MB/s       bytes of waybill's CSV dump / 10^6 / seconds, for every step (the same
 #              numerator, so the column compares like with like; it is not what each
@@ -56,6 +56,7 @@
 #   WAYBILL_BENCH_BIN_DIR=DIR     take waybill-export/-import from DIR (no cargo build)
 #   WAYBILL_BENCH_REPEAT=N        runs of each step but pgloader (default 5; the median
 #                                 time and the largest RSS are reported)
+#   WAYBILL_BENCH_PGLOADER_REPEAT=N   runs of pgloader (default 3)
 #   WAYBILL_BENCH_PGLOADER=0      skip pgloader
 #   WAYBILL_BENCH_PGLOADER_TIMEOUT=S   give up on pgloader after S seconds (default 1800)
 #   WAYBILL_BENCH_KEEP=1          keep the temporary directory and the databases
@@ -72,12 +73,16 @@ say() { echo "bench: $*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 usage() {
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//' >&2
+    echo "(the comment at the top of $0 says what it measures and how to read it)" >&2
     exit 2
 }
 
 REPEAT=${WAYBILL_BENCH_REPEAT:-5}
-case $REPEAT in *[!0-9]* | '' | 0) die "WAYBILL_BENCH_REPEAT must be a positive integer" ;; esac
+PGLOADER_REPEAT=${WAYBILL_BENCH_PGLOADER_REPEAT:-3}
+for n in "$REPEAT" "$PGLOADER_REPEAT"; do
+    case $n in *[!0-9]* | '' | 0*) die "WAYBILL_BENCH_REPEAT and WAYBILL_BENCH_PGLOADER_REPEAT must be positive integers" ;; esac
+done
 SCALES=()
 for a in "$@"; do
     case $a in
@@ -121,8 +126,9 @@ if [ "$PGLOADER_ON" != 0 ] && ! command -v pgloader >/dev/null 2>&1; then
 fi
 
 eval "$("$ROOT/scripts/dev-db.sh" start)"
-[ -n "${WAYBILL_TEST_MYSQL_URL:-}" ] && [ -n "${WAYBILL_TEST_POSTGRES_URL:-}" ] ||
+if [ -z "${WAYBILL_TEST_MYSQL_URL:-}" ] || [ -z "${WAYBILL_TEST_POSTGRES_URL:-}" ]; then
     die "scripts/dev-db.sh start did not give the connection URLs"
+fi
 MYSQL_URL=$WAYBILL_TEST_MYSQL_URL
 PG_URL=$WAYBILL_TEST_POSTGRES_URL
 [[ $MYSQL_URL =~ ^mysql://([^:@/]+):([^@/]*)@([^:/]+):([0-9]+)/?$ ]] ||
@@ -387,8 +393,8 @@ run_scale() {
         fi
     fi
 
-    # 5. pgloader, the whole move in one tool (run once: it is the slow one).
-    say "5/5 pgloader"
+    # 5. pgloader, the whole move in one tool (fewer runs: it is the slow one).
+    say "5/5 pgloader, $PGLOADER_REPEAT run(s)"
     if [ "$PGLOADER_ON" = 0 ]; then
         SECS='' RSS_MB=''; record "$scale" pgloader "$PGLOADER_WHY"
     else
@@ -396,11 +402,13 @@ run_scale() {
             "$BENCH/pgloader.load" >"$WORK/pgloader.load"
         # stdin from /dev/null: when SBCL runs out of heap it enters its LDB debugger,
         # which then exits instead of waiting for a terminal.
-        run_once pgloader prep_pgloader \
-            timeout --kill-after=10 "${WAYBILL_BENCH_PGLOADER_TIMEOUT:-1800}" \
-            pgloader --dynamic-space-size 4096 --root-dir "$WORK/pgloader" \
-            --logfile "$WORK/pgloader/pgloader.log" "$WORK/pgloader.load" </dev/null
-        REPEAT=1 finish pgloader
+        for ((i = 1; i <= PGLOADER_REPEAT; i++)); do
+            run_once pgloader prep_pgloader \
+                timeout --kill-after=10 "${WAYBILL_BENCH_PGLOADER_TIMEOUT:-1800}" \
+                pgloader --dynamic-space-size 4096 --root-dir "$WORK/pgloader" \
+                --logfile "$WORK/pgloader/pgloader.log" "$WORK/pgloader.load" </dev/null
+        done
+        REPEAT=$PGLOADER_REPEAT finish pgloader
         if [ "$RC" = 0 ]; then
             record "$scale" pgloader ok "$(check_rows waybill_bench_pgloader "$MY_DB")"
         else
