@@ -55,6 +55,9 @@ pub struct ImportPlan {
     pub jobs: usize,
     /// Create the tables from the manifest instead of loading into existing ones.
     pub create_schema: Option<SchemaOptions>,
+    /// Leave the target's indexes in place during the load (default: drop them before
+    /// the COPY and build them again after it, in the same transaction).
+    pub keep_indexes: bool,
 }
 
 impl ImportPlan {
@@ -71,6 +74,7 @@ impl ImportPlan {
             side_files: true,
             jobs: 1,
             create_schema: None,
+            keep_indexes: false,
         }
     }
 }
@@ -128,6 +132,8 @@ struct TableLoad<'m> {
     columns: Vec<String>,
     freeze: bool,
     sequences: Vec<SeqFix>,
+    /// Indexes dropped before this table's COPY and built again after it.
+    deferred: Vec<pg_target::DeferredIndex>,
 }
 
 struct SeqFix {
@@ -325,7 +331,9 @@ pub fn connect(url: &DbUrl) -> Result<Client> {
     client
         .batch_execute(
             "SET TIME ZONE 'UTC'; SET standard_conforming_strings = on; \
-             SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0",
+             SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; \
+             SELECT set_config('maintenance_work_mem', '256MB', false) \
+             WHERE pg_size_bytes(current_setting('maintenance_work_mem')) < 256 * 1024 * 1024",
         )
         .ctx(|| "setting up the session".into())?;
     let token = client.cancel_token();
@@ -499,9 +507,15 @@ fn preflight<'m>(
                 start: s.start,
             })
             .collect();
+        let deferred = if plan.keep_indexes || tt.kind != 'r' {
+            Vec::new()
+        } else {
+            pg_target::deferrable_indexes(client, schema, target)?
+        };
         loads.push(TableLoad {
             entry,
             target: target.to_string(),
+            deferred,
             columns,
             // FREEZE needs the TRUNCATE in the loading transaction: not so with --jobs.
             freeze: tt.kind == 'r' && plan.jobs <= 1,
@@ -658,6 +672,7 @@ fn preflight_create<'m>(
             entry: t.entry,
             target: t.name.clone(),
             columns: t.columns.clone(),
+            deferred: Vec::new(),
             freeze: true,
             sequences: t
                 .identity
@@ -845,6 +860,9 @@ fn script(plan: &ImportPlan, lp: &LoadPlan, dump: &VerifiedDump) -> String {
         if per_table {
             s.push_str("BEGIN;\n");
         }
+        for d in &l.deferred {
+            s.push_str(&format!("{};\n", d.drop));
+        }
         for f in &l.entry.files {
             match plan.copy_from {
                 CopyFrom::Stdin => s.push_str(&format!(
@@ -860,6 +878,9 @@ fn script(plan: &ImportPlan, lp: &LoadPlan, dump: &VerifiedDump) -> String {
                 }
             }
             s.push_str(&format!("-- expect {} rows\n", f.rows));
+        }
+        for stmt in l.deferred.iter().flat_map(|d| &d.create) {
+            s.push_str(&format!("{stmt};\n"));
         }
         for q in &l.sequences {
             s.push_str(&sequence_sql(plan, l, q));
@@ -894,6 +915,9 @@ fn load_table(
     let clock = Instant::now();
     let bytes: u64 = l.entry.files.iter().map(|f| f.bytes).sum();
     obs.table_started(l.entry.name(), bytes);
+    for d in &l.deferred {
+        execute_logged(tx, &d.drop, log)?;
+    }
     let mut rows = 0;
     for f in &l.entry.files {
         let n = copy_file(tx, plan, dump, l, f, obs)?;
@@ -906,6 +930,10 @@ fn load_table(
             )));
         }
         rows += n;
+    }
+    for stmt in l.deferred.iter().flat_map(|d| &d.create) {
+        interrupt::check()?;
+        execute_logged(tx, stmt, log)?;
     }
     for s in &l.sequences {
         let sql = sequence_sql(plan, l, s);

@@ -150,6 +150,94 @@ pub fn owned_sequences(
         .collect())
 }
 
+/// An index the import can drop before loading and build again after it, from its own
+/// definition, in the same transaction (what pg_restore does: one sort instead of a
+/// btree insert per row).
+#[derive(Clone, Debug)]
+pub struct DeferredIndex {
+    pub name: String,
+    pub drop: String,
+    /// The CREATE INDEX / ADD CONSTRAINT statement, then any COMMENT statements.
+    pub create: Vec<String>,
+}
+
+/// Indexes of a table that can be rebuilt exactly: plain indexes and PRIMARY KEY /
+/// UNIQUE constraints, valid, in the default tablespace, not used by a foreign key,
+/// not the replica identity or the CLUSTER index, on a plain (not partitioned) table.
+pub fn deferrable_indexes(
+    client: &mut Client,
+    schema: &str,
+    table: &str,
+) -> Result<Vec<DeferredIndex>> {
+    let rows = client
+        .query(
+            "SELECT ic.relname, pg_get_indexdef(i.indexrelid), con.conname,
+                    pg_get_constraintdef(con.oid), obj_description(i.indexrelid, 'pg_class'),
+                    obj_description(con.oid, 'pg_constraint')
+             FROM pg_index i
+             JOIN pg_class ic ON ic.oid = i.indexrelid
+             JOIN pg_class t ON t.oid = i.indrelid
+             JOIN pg_namespace n ON n.oid = t.relnamespace
+             LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = t.oid
+                                         AND con.contype IN ('p', 'u')
+             WHERE n.nspname = $1 AND t.relname = $2 AND t.relkind = 'r'
+               AND i.indisvalid AND NOT i.indisreplident AND NOT i.indisclustered
+               AND ic.reltablespace = 0
+               AND NOT EXISTS (SELECT 1 FROM pg_constraint x
+                               WHERE x.conindid = i.indexrelid AND x.contype NOT IN ('p', 'u'))
+             ORDER BY con.contype NULLS LAST, ic.relname",
+            &[&schema, &table],
+        )
+        .ctx(|| format!("reading the indexes of {}", qualified(schema, table)))?;
+    let qt = qualified(schema, table);
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let index: String = r.get(0);
+            let index_def: String = r.get(1);
+            let constraint: Option<String> = r.get(2);
+            let constraint_def: Option<String> = r.get(3);
+            let index_comment: Option<String> = r.get(4);
+            let constraint_comment: Option<String> = r.get(5);
+            let (drop, mut create) = match (constraint, constraint_def) {
+                (Some(c), Some(def)) => (
+                    format!("ALTER TABLE {qt} DROP CONSTRAINT {}", quote_ident(&c)),
+                    {
+                        let mut v = vec![format!(
+                            "ALTER TABLE {qt} ADD CONSTRAINT {} {def}",
+                            quote_ident(&c)
+                        )];
+                        if let Some(cm) = constraint_comment {
+                            v.push(format!(
+                                "COMMENT ON CONSTRAINT {} ON {qt} IS {}",
+                                quote_ident(&c),
+                                quote_literal(&cm)
+                            ));
+                        }
+                        v
+                    },
+                ),
+                _ => (
+                    format!("DROP INDEX {}", qualified(schema, &index)),
+                    vec![index_def],
+                ),
+            };
+            if let Some(cm) = index_comment {
+                create.push(format!(
+                    "COMMENT ON INDEX {} IS {}",
+                    qualified(schema, &index),
+                    quote_literal(&cm)
+                ));
+            }
+            DeferredIndex {
+                name: index,
+                drop,
+                create,
+            }
+        })
+        .collect())
+}
+
 /// A foreign key between two tables of the schema: (child, parent, deferrable).
 #[derive(Clone, Debug)]
 pub struct FkEdge {

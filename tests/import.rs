@@ -600,3 +600,79 @@ fn server_side_copy_checks_the_servers_files() {
         ran.stderr
     );
 }
+
+fn index_snapshot(pg: &PgDb) -> Vec<(String, String, Option<String>)> {
+    pg.client()
+        .query(
+            "SELECT indexname::text, indexdef, obj_description((quote_ident(schemaname) || '.' || quote_ident(indexname))::regclass, 'pg_class')
+             FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+#[test]
+fn indexes_are_rebuilt_exactly_after_the_load() {
+    let db = source();
+    let pg = target();
+    pg.exec(
+        r#"CREATE UNIQUE INDEX account_name_active ON account ("displayName") INCLUDE (balance) WHERE "isActive";
+           CREATE INDEX account_created ON account ("createdDate" DESC) WITH (fillfactor = 70);
+           COMMENT ON INDEX account_created IS 'for the admin list';
+           ALTER TABLE ledger ADD CONSTRAINT ledger_amount_unique UNIQUE (account_id, amount);
+           COMMENT ON CONSTRAINT ledger_amount_unique ON ledger IS 'one amount per account';
+           CREATE INDEX event_payload ON event_log (payload);"#,
+    );
+    let before = index_snapshot(&pg);
+    let constraints = |pg: &PgDb| {
+        pg.text("SELECT string_agg(conname || ':' || pg_get_constraintdef(oid) || ':' || coalesce(obj_description(oid, 'pg_constraint'), ''), ',' ORDER BY conname) FROM pg_constraint WHERE connamespace = 'public'::regnamespace")
+    };
+    let cons_before = constraints(&pg);
+    let work = Work::new();
+    let dump = work.export(&db, &[]);
+    work.import(&pg, &dump, &[]).ok();
+    assert_eq!(
+        index_snapshot(&pg),
+        before,
+        "same indexes, definitions and comments"
+    );
+    assert_eq!(constraints(&pg), cons_before);
+    assert_eq!(pg.count("account"), 60);
+    let script = fs::read_dir(&dump)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("import_script_"))
+        .unwrap();
+    let sql = fs::read_to_string(script).unwrap();
+    assert!(
+        sql.contains("DROP INDEX \"public\".\"account_created\""),
+        "{sql}"
+    );
+    assert!(
+        sql.contains("ALTER TABLE \"public\".\"ledger\" DROP CONSTRAINT \"ledger_amount_unique\""),
+        "{sql}"
+    );
+    // The account primary key is referenced by foreign keys: it stays in place.
+    assert!(!sql.contains("DROP CONSTRAINT \"account_pkey\""), "{sql}");
+
+    // A duplicate caught when the index is rebuilt rolls everything back, indexes included.
+    db.exec(&["INSERT INTO ledger (account_id, amount) SELECT account_id, amount FROM ledger WHERE id = 1"]);
+    let dup = work.export(&db, &[]);
+    let ran = work.import(&pg, &dup, &[]).failed();
+    assert!(
+        ran.stderr.contains("ledger_amount_unique"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(index_snapshot(&pg), before);
+    assert_eq!(pg.count("ledger"), 2, "previous rows kept");
+
+    // --keep-indexes loads with the indexes in place.
+    let keep = work
+        .import(&pg, &dump, &["--keep-indexes", "--dry-run"])
+        .ok();
+    assert!(!keep.stdout.contains("DROP INDEX"), "{}", keep.stdout);
+}

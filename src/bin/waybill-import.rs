@@ -89,6 +89,13 @@ struct Args {
     #[arg(long, requires = "create_schema")]
     drop_existing: bool,
 
+    /// Keep the target's indexes in place while loading. By default the indexes of each
+    /// loaded table (plain ones, and PRIMARY KEY/UNIQUE constraints no foreign key uses)
+    /// are dropped before its COPY and built again right after it from their own
+    /// definitions, in the same transaction, which is faster.
+    #[arg(long)]
+    keep_indexes: bool,
+
     /// Do not write import_script_<ts>.sql and import_log_<ts>.log into the dump directory.
     #[arg(long)]
     no_side_files: bool,
@@ -139,6 +146,7 @@ fn plan(args: &Args) -> anyhow::Result<ImportPlan> {
         dry_run: args.dry_run,
         side_files: !args.no_side_files,
         jobs: args.jobs.max(1),
+        keep_indexes: args.keep_indexes,
         create_schema: if args.create_schema {
             let mut rules = args.cast.clone();
             if let Some(f) = &args.cast_file {
