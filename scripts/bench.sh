@@ -133,6 +133,11 @@ if [ -z "${WAYBILL_TEST_MYSQL_URL:-}" ] || [ -z "${WAYBILL_TEST_POSTGRES_URL:-}"
 fi
 MYSQL_URL=$WAYBILL_TEST_MYSQL_URL
 PG_URL=$WAYBILL_TEST_POSTGRES_URL
+# Every step connects without TLS (the dev servers offer it, and "prefer" clients would
+# use it), so the figures compare the tools, not the encryption.
+export PGSSLMODE=disable
+NO_TLS_MY='?ssl-mode=DISABLED'
+NO_TLS_PG='?sslmode=disable'
 [[ $MYSQL_URL =~ ^mysql://([^:@/]+):([^@/]*)@([^:/]+):([0-9]+)/?$ ]] ||
     die "cannot parse WAYBILL_TEST_MYSQL_URL"
 MY_USER=${BASH_REMATCH[1]} MY_PASS=${BASH_REMATCH[2]} MY_HOST=${BASH_REMATCH[3]} MY_PORT=${BASH_REMATCH[4]}
@@ -313,14 +318,14 @@ run_scale() {
     {
         echo 'set -e'
         for t in "${TABLES[@]}"; do
-            echo "mariadb --no-defaults --quick --batch -u'$MY_USER' -h'$MY_HOST' -P'$MY_PORT'" \
+            echo "mariadb --no-defaults --skip-ssl --quick --batch -u'$MY_USER' -h'$MY_HOST' -P'$MY_PORT'" \
                 "--default-character-set=utf8mb4 -e 'SELECT * FROM \`$MY_DB\`.\`$t\`' > /dev/null"
         done
     } >"$WORK/base_export.sh"
     say "exports, $REPEAT run(s) each: 1/5 mariadb --quick --batch table by table to /dev/null, 2/5 waybill-export"
     for ((i = 1; i <= REPEAT; i++)); do
         ((i % 2 == 0)) || run_once base_export - env MYSQL_PWD="$MY_PASS" bash "$WORK/base_export.sh"
-        run_once wb_export prep_export "$EXPORT_BIN" --source "$MYSQL_URL/$MY_DB" --out "$WORK/dump" \
+        run_once wb_export prep_export "$EXPORT_BIN" --source "$MYSQL_URL/$MY_DB$NO_TLS_MY" --out "$WORK/dump" \
             --audit-log "$WORK/audit.jsonl" --quiet "${jobs[@]}"
         ((i % 2 == 1)) || run_once base_export - env MYSQL_PWD="$MY_PASS" bash "$WORK/base_export.sh"
     done
@@ -367,11 +372,11 @@ run_scale() {
         for ((i = 1; i <= REPEAT; i++)); do
             ((i % 2 == 0)) || run_base_import
             [ "$IMPORT_ON" = 0 ] ||
-                run_once wb_import prep_wb_import "$IMPORT_BIN" --target "$PG_URL/waybill_bench_waybill" \
+                run_once wb_import prep_wb_import "$IMPORT_BIN" --target "$PG_URL/waybill_bench_waybill$NO_TLS_PG" \
                     "$DUMP" --audit-log "$WORK/audit.jsonl" --quiet
             # Per-table commits on two connections: not all or nothing, like pgloader.
             [ "$IMPORT_ON" = 0 ] ||
-                run_once wb_import_jobs prep_wb_import "$IMPORT_BIN" --target "$PG_URL/waybill_bench_waybill" \
+                run_once wb_import_jobs prep_wb_import "$IMPORT_BIN" --target "$PG_URL/waybill_bench_waybill$NO_TLS_PG" \
                     "$DUMP" --audit-log "$WORK/audit.jsonl" --quiet --jobs 2
             ((i % 2 == 1)) || run_base_import
         done
@@ -408,7 +413,7 @@ run_scale() {
     if [ "$PGLOADER_ON" = 0 ]; then
         SECS='' RSS_MB=''; record "$scale" pgloader "$PGLOADER_WHY"
     else
-        sed -e "s|@SOURCE@|$MYSQL_URL/$MY_DB|" -e "s|@TARGET@|$PG_URL/waybill_bench_pgloader|" \
+        sed -e "s|@SOURCE@|$MYSQL_URL/$MY_DB|" -e "s|@TARGET@|$PG_URL/waybill_bench_pgloader$NO_TLS_PG|" \
             "$BENCH/pgloader.load" >"$WORK/pgloader.load"
         # stdin from /dev/null: when SBCL runs out of heap it enters its LDB debugger,
         # which then exits instead of waiting for a terminal.

@@ -23,6 +23,9 @@ DEV_USER=waybill
 DEV_PASS=waybill
 MY_DIR=$BASE/mariadb
 PG_DIR=$BASE/postgres
+TLS_DIR=$BASE/tls
+# An account on each server that may only connect over TLS, for the TLS tests.
+TLS_USER=waybill_tls
 
 say() { echo "dev-db: $*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -47,6 +50,7 @@ install_missing() {
     command -v mariadb >/dev/null 2>&1 || pkgs+=(mariadb-client)
     pg_bindir >/dev/null || pkgs+=(postgresql)
     command -v psql >/dev/null 2>&1 || pkgs+=(postgresql-client)
+    command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
     if [ ${#pkgs[@]} -gt 0 ]; then
         say "installing ${pkgs[*]} from Debian packages"
         as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
@@ -67,6 +71,35 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 mysql_root() { mariadb --no-defaults -uroot -h127.0.0.1 -P"$MYSQL_PORT" "$@"; }
 
+# A throwaway CA and a server certificate for localhost and 127.0.0.1, plus a second,
+# unrelated CA (for tests that must fail verification). Never use these elsewhere.
+make_certs() {
+    [ -f "$TLS_DIR/server.pem" ] && return 0
+    say "creating a throwaway CA and server certificate in $TLS_DIR"
+    mkdir -p "$TLS_DIR"
+    (
+        cd "$TLS_DIR"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=waybill dev CA" \
+            -keyout ca-key.pem -out ca.pem
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server-key.pem -out server.csr
+        printf '%s\n' 'subjectAltName=DNS:localhost,IP:127.0.0.1' 'basicConstraints=CA:FALSE' \
+            'keyUsage=digitalSignature,keyEncipherment' 'extendedKeyUsage=serverAuth' >server.ext
+        openssl x509 -req -days 3650 -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial \
+            -extfile server.ext -out server.pem
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=unrelated CA" \
+            -keyout other-ca-key.pem -out other-ca.pem
+    ) >"$BASE/tls.log" 2>&1 || { cat "$BASE/tls.log" >&2; die "creating certificates failed"; }
+    chmod 644 "$TLS_DIR"/*.pem
+}
+
+# A private copy of the server certificate and key for one server's system user.
+certs_for() { # user dir
+    mkdir -p "$2"
+    cp "$TLS_DIR/server.pem" "$TLS_DIR/server-key.pem" "$TLS_DIR/ca.pem" "$2/"
+    chown -R "$1" "$2"
+    chmod 600 "$2/server-key.pem"
+}
+
 start_mariadb() {
     local user; user=$(server_user mysql)
     if [ -f "$MY_DIR/mariadbd.pid" ] && kill -0 "$(cat "$MY_DIR/mariadbd.pid")" 2>/dev/null; then
@@ -82,8 +115,10 @@ start_mariadb() {
             --auth-root-authentication-method=normal --skip-test-db >"$MY_DIR/install.log" 2>&1 ||
             { cat "$MY_DIR/install.log" >&2; die "mariadb-install-db failed"; }
     fi
+    certs_for "$user" "$MY_DIR/tls"
     local mariadbd; mariadbd=$(command -v mariadbd || echo /usr/sbin/mariadbd)
     setsid "$mariadbd" --no-defaults --user="$user" --datadir="$MY_DIR/data" \
+        --ssl-ca="$MY_DIR/tls/ca.pem" --ssl-cert="$MY_DIR/tls/server.pem" --ssl-key="$MY_DIR/tls/server-key.pem" \
         --port="$MYSQL_PORT" --bind-address=127.0.0.1 --socket="$MY_DIR/mariadb.sock" \
         --pid-file="$MY_DIR/mariadbd.pid" --log-error="$MY_DIR/error.log" \
         --skip-name-resolve --log-bin="$MY_DIR/data/binlog" --server-id=1 \
@@ -98,7 +133,9 @@ start_mariadb() {
     mysql_root -e 'SELECT 1' >/dev/null 2>&1 ||
         { tail -20 "$MY_DIR/error.log" >&2; die "MariaDB did not start"; }
     mysql_root -e "CREATE USER IF NOT EXISTS '$DEV_USER'@'%' IDENTIFIED BY '$DEV_PASS';
-                   GRANT ALL PRIVILEGES ON *.* TO '$DEV_USER'@'%' WITH GRANT OPTION;"
+                   GRANT ALL PRIVILEGES ON *.* TO '$DEV_USER'@'%' WITH GRANT OPTION;
+                   CREATE USER IF NOT EXISTS '$TLS_USER'@'%' IDENTIFIED BY '$TLS_USER' REQUIRE SSL;
+                   GRANT ALL PRIVILEGES ON *.* TO '$TLS_USER'@'%';"
     say "MariaDB $(mysql_root -N -e 'SELECT VERSION()') on 127.0.0.1:$MYSQL_PORT"
 }
 
@@ -121,14 +158,23 @@ start_postgres() {
             --auth-local=trust --auth-host=scram-sha-256 --pwfile="$PG_DIR/pwfile" \
             >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
         rm -f "$PG_DIR/pwfile"
+        # The TLS test account may only come in over TLS (first match wins).
+        { printf '%s\n' "hostnossl all $TLS_USER all reject" "hostssl all $TLS_USER all scram-sha-256"
+          cat "$PG_DIR/data/pg_hba.conf"; } >"$PG_DIR/pg_hba.new"
+        mv "$PG_DIR/pg_hba.new" "$PG_DIR/data/pg_hba.conf"
+        chown "$user" "$PG_DIR/data/pg_hba.conf"
     fi
+    certs_for "$user" "$PG_DIR/tls"
     run_as "$user" "$bindir/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-        -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$PG_DIR -c max_connections=300 -c max_wal_size=4GB -c shared_buffers=256MB" \
+        -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$PG_DIR -c max_connections=300 -c max_wal_size=4GB -c shared_buffers=256MB -c ssl=on -c ssl_cert_file=$PG_DIR/tls/server.pem -c ssl_key_file=$PG_DIR/tls/server-key.pem" \
         start >/dev/null || { tail -20 "$PG_DIR/server.log" >&2; die "PostgreSQL did not start"; }
     run_as "$user" psql -X -q -h "$PG_DIR" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -c "
         DO \$\$ BEGIN
           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$DEV_USER') THEN
             CREATE ROLE $DEV_USER LOGIN SUPERUSER PASSWORD '$DEV_PASS';
+          END IF;
+          IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$TLS_USER') THEN
+            CREATE ROLE $TLS_USER LOGIN SUPERUSER PASSWORD '$TLS_USER';
           END IF;
         END \$\$;" >/dev/null
     say "$(run_as "$user" psql -X -At -h "$PG_DIR" -p "$PG_PORT" -U postgres -d postgres -c 'SHOW server_version' | sed 's/^/PostgreSQL /') on 127.0.0.1:$PG_PORT"
@@ -138,6 +184,7 @@ print_env() {
     cat <<EOF
 export WAYBILL_TEST_MYSQL_URL='mysql://$DEV_USER:$DEV_PASS@127.0.0.1:$MYSQL_PORT'
 export WAYBILL_TEST_POSTGRES_URL='postgresql://$DEV_USER:$DEV_PASS@127.0.0.1:$PG_PORT'
+export WAYBILL_TEST_TLS_CA='$TLS_DIR/ca.pem'
 EOF
 }
 
@@ -161,6 +208,7 @@ case ${1:-start} in
 start)
     install_missing
     mkdir -p "$BASE"
+    make_certs
     start_mariadb
     start_postgres
     print_env

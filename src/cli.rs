@@ -13,6 +13,7 @@ use clap::{Args, Parser};
 
 use crate::dburl::{DbUrl, Engine};
 use crate::error::{Error, Result};
+use crate::tls::TlsMode;
 
 /// Loads `.env` from the working directory (not from parent directories). A parse error
 /// names the line but never shows it: it may hold a password.
@@ -103,11 +104,24 @@ fn resolve(
     prefix: &str,
 ) -> Result<DbUrl> {
     let password = env(&format!("{prefix}_PASSWORD"));
+    let (mode_var, ca_var) = match engine {
+        Engine::MySql => (format!("{prefix}_SSL_MODE"), format!("{prefix}_SSL_CA")),
+        Engine::Postgres => (format!("{prefix}_SSLMODE"), format!("{prefix}_SSLROOTCERT")),
+    };
+    let mode = env(&mode_var)
+        .map(|m| {
+            TlsMode::parse(&m)
+                .ok_or_else(|| Error::config(format!("{mode_var}: unknown value {m:?}")))
+        })
+        .transpose()?;
+    let ca = env(&ca_var);
     if let Some(u) = url {
         return Ok(DbUrl::parse(engine, u, &format!("{flag} (or {url_env})"))?
-            .with_default_password(password));
+            .with_default_password(password)
+            .with_default_tls(mode, ca));
     }
-    from_discrete(engine, prefix)?.ok_or_else(|| {
+    let discrete = from_discrete(engine, prefix)?.map(|u| u.with_default_tls(mode, ca));
+    discrete.ok_or_else(|| {
         Error::config(format!(
             "no connection given: pass {flag} URL, or set {url_env}, or {prefix}_HOST, \
              {prefix}_PORT, {prefix}_USER, {prefix}_PASSWORD and {prefix}_DATABASE \

@@ -7,6 +7,7 @@ use std::fmt;
 use percent_encoding::percent_decode_str;
 
 use crate::error::{Error, Result};
+use crate::tls::{TlsMode, TlsSettings};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
@@ -38,6 +39,9 @@ pub struct DbUrl {
     pub user: String,
     password: Option<String>,
     pub database: String,
+    pub tls: TlsSettings,
+    /// Which TLS settings the URL gave itself (env fallbacks fill in the others).
+    tls_given: (bool, bool),
 }
 
 impl DbUrl {
@@ -56,6 +60,8 @@ impl DbUrl {
             user: user.into(),
             password: password.filter(|p| !p.is_empty()),
             database: database.into(),
+            tls: TlsSettings::default(),
+            tls_given: (false, false),
         }
     }
 
@@ -98,14 +104,49 @@ impl DbUrl {
         if database.is_empty() || database.contains('/') {
             return Err(bad("missing or malformed database name"));
         }
-        Ok(DbUrl::new(
+        let mut out = DbUrl::new(
             engine,
             host,
             url.port().unwrap_or(engine.default_port()),
             user,
             password,
             database,
-        ))
+        );
+        let (mode_keys, ca_keys): (&[&str], &[&str]) = match engine {
+            Engine::MySql => (&["ssl-mode", "ssl_mode"], &["ssl-ca", "ssl_ca"]),
+            Engine::Postgres => (&["sslmode"], &["sslrootcert"]),
+        };
+        for (k, v) in url.query_pairs() {
+            if mode_keys.contains(&k.as_ref()) {
+                out.tls.mode =
+                    TlsMode::parse(&v).ok_or_else(|| bad(&format!("unknown {k} value {v:?}")))?;
+                out.tls_given.0 = true;
+            } else if ca_keys.contains(&k.as_ref()) {
+                out.tls.ca = Some(v.into_owned().into());
+                out.tls_given.1 = true;
+            } else {
+                return Err(bad(&format!(
+                    "unsupported URL parameter `{k}` (supported: {}, {})",
+                    mode_keys[0], ca_keys[0]
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Fills in TLS settings from elsewhere (env vars) where the URL gave none.
+    pub fn with_default_tls(mut self, mode: Option<TlsMode>, ca: Option<String>) -> Self {
+        if !self.tls_given.0
+            && let Some(m) = mode
+        {
+            self.tls.mode = m;
+        }
+        if !self.tls_given.1
+            && let Some(c) = ca
+        {
+            self.tls.ca = Some(c.into());
+        }
+        self
     }
 
     pub fn password(&self) -> Option<&str> {
@@ -154,6 +195,7 @@ impl DbUrl {
             .tcp_connect_timeout(Some(std::time::Duration::from_secs(30)))
             .tcp_keepalive_time_ms(Some(60_000))
             .stmt_cache_size(Some(0))
+            .ssl_opts(self.tls.mysql_ssl_opts())
     }
 
     pub fn postgres_config(&self, application_name: &str) -> postgres::Config {
@@ -164,7 +206,8 @@ impl DbUrl {
             .dbname(&self.database)
             .application_name(application_name)
             .connect_timeout(std::time::Duration::from_secs(30))
-            .keepalives_idle(std::time::Duration::from_secs(60));
+            .keepalives_idle(std::time::Duration::from_secs(60))
+            .ssl_mode(self.tls.pg_ssl_mode());
         if let Some(p) = &self.password {
             c.password(p);
         }
@@ -209,6 +252,29 @@ mod tests {
         let u = DbUrl::parse(Engine::Postgres, "postgresql://u:p@[::1]/x", "--target").unwrap();
         assert_eq!((u.host.as_str(), u.port), ("::1", 5432));
         assert_eq!(u.redacted(), "u@[::1]:5432/x");
+    }
+
+    #[test]
+    fn tls_parameters() {
+        let u = DbUrl::parse(
+            Engine::MySql,
+            "mysql://u:p@h/db?ssl-mode=VERIFY_IDENTITY&ssl-ca=/etc/ca.pem",
+            "--source",
+        )
+        .unwrap();
+        assert_eq!(u.tls.mode, TlsMode::VerifyFull);
+        assert_eq!(
+            u.tls.ca.as_deref(),
+            Some(std::path::Path::new("/etc/ca.pem"))
+        );
+        let u = u.with_default_tls(Some(TlsMode::Disable), Some("/other".into()));
+        assert_eq!(u.tls.mode, TlsMode::VerifyFull, "the URL wins over env");
+        let p = DbUrl::parse(Engine::Postgres, "postgres://u:p@h/db?sslmode=require", "t").unwrap();
+        assert_eq!(p.tls.mode, TlsMode::Require);
+        let d = DbUrl::parse(Engine::Postgres, "postgres://u:p@h/db", "t").unwrap();
+        assert_eq!(d.tls.mode, TlsMode::Prefer);
+        assert!(DbUrl::parse(Engine::Postgres, "postgres://u:p@h/db?sslmod=require", "t").is_err());
+        assert!(DbUrl::parse(Engine::Postgres, "postgres://u:p@h/db?sslmode=maybe", "t").is_err());
     }
 
     #[test]

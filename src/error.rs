@@ -11,23 +11,24 @@ pub enum Error {
     Config(String),
 
     // The underlying errors are part of the message rather than a `source` chain, so
-    // every way of printing the error shows it exactly once.
-    #[error("{context}: {}", crate::error::describe_mysql(source))]
+    // every way of printing the error shows it exactly once. (The fields are not named
+    // `source`: thiserror would make that a chained source.)
+    #[error("{context}: {}", crate::error::describe_mysql(error))]
     MySql {
         context: String,
-        source: mysql::Error,
+        error: mysql::Error,
     },
 
-    #[error("{context}: {}", crate::error::describe_pg(source))]
+    #[error("{context}: {}", crate::error::describe_pg(error))]
     Postgres {
         context: String,
-        source: postgres::Error,
+        error: postgres::Error,
     },
 
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     /// A value the export cannot write faithfully.
@@ -76,7 +77,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 }
@@ -88,18 +89,18 @@ pub trait ResultExt<T> {
 
 impl<T> ResultExt<T> for std::result::Result<T, mysql::Error> {
     fn ctx(self, context: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| Error::MySql {
+        self.map_err(|error| Error::MySql {
             context: context(),
-            source,
+            error,
         })
     }
 }
 
 impl<T> ResultExt<T> for std::result::Result<T, postgres::Error> {
     fn ctx(self, context: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| Error::Postgres {
+        self.map_err(|error| Error::Postgres {
             context: context(),
-            source,
+            error,
         })
     }
 }
@@ -108,7 +109,22 @@ impl<T> ResultExt<T> for std::result::Result<T, postgres::Error> {
 pub fn describe_mysql(e: &mysql::Error) -> String {
     match e {
         mysql::Error::MySqlError(m) => format!("ERROR {} ({}): {}", m.code, m.state, m.message),
-        other => other.to_string(),
+        mysql::Error::DriverError(mysql::DriverError::TlsNotSupported) => {
+            "the server does not offer TLS (ssl-mode asks for it)".into()
+        }
+        other => with_tls_hint(other.to_string()),
+    }
+}
+
+const TLS_HINT: &str = "; the server's TLS certificate could not be verified: point ssl-ca (MySQL) \
+     or sslrootcert (PostgreSQL) at the CA that signed it, or use ssl-mode=REQUIRED / \
+     sslmode=require to encrypt without verifying";
+
+fn with_tls_hint(message: String) -> String {
+    if message.contains("invalid peer certificate") {
+        format!("{message}{TLS_HINT}")
+    } else {
+        message
     }
 }
 
@@ -129,6 +145,18 @@ pub fn describe_pg(e: &postgres::Error) -> String {
             }
             s
         }
-        None => e.to_string(),
+        None => {
+            // Connection-level errors keep their reason in the source chain.
+            let mut message = e.to_string();
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                let text = c.to_string();
+                if !message.contains(&text) {
+                    message.push_str(&format!(": {text}"));
+                }
+                cause = c.source();
+            }
+            with_tls_hint(message)
+        }
     }
 }

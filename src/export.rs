@@ -119,6 +119,7 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
     let clock = Instant::now();
     let mut conn = mysql_source::connect(&plan.source)?;
     let server = mysql_source::server_info(&mut conn)?;
+    let tls_cipher = mysql_source::tls_cipher(&mut conn);
     let db = plan.source.database.clone();
     let catalog = mysql_source::read_catalog(&mut conn, &db, &server)?;
     for s in &catalog.skipped {
@@ -212,6 +213,7 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
             user: plan.source.user.clone(),
             charset: "utf8mb4".into(),
             time_zone: "+00:00".into(),
+            tls_cipher,
         },
         snapshot: snap.info,
         csv: CsvDialect::default(),

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use postgres::{Client, NoTls};
+use postgres::Client;
 use regex::Regex;
 
 use crate::dburl::DbUrl;
@@ -225,6 +225,7 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
     ));
 
     let mut client = connect(&plan.target)?;
+    log.line(&format!("connection: {}", connection_security(&mut client)));
     let result = (|| {
         let lp = match &plan.create_schema {
             Some(opts) => preflight_create(&mut client, plan, &dump, opts, obs)?,
@@ -306,6 +307,19 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
     }
 }
 
+/// `TLS (TLSv1.3, TLS_AES_256_GCM_SHA384)` or `not encrypted`, from the server's view.
+fn connection_security(client: &mut Client) -> String {
+    client
+        .query_opt(
+            "SELECT version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
+            &[],
+        )
+        .ok()
+        .flatten()
+        .map(|r| format!("TLS ({}, {})", r.get::<_, String>(0), r.get::<_, String>(1)))
+        .unwrap_or_else(|| "not encrypted".into())
+}
+
 fn table_selected(plan: &ImportPlan, name: &str) -> bool {
     plan.tables
         .as_ref()
@@ -324,9 +338,10 @@ fn side_file(dir: &Path, prefix: &str, stamp: &str, ext: &str) -> PathBuf {
 }
 
 pub fn connect(url: &DbUrl) -> Result<Client> {
+    let tls = url.tls.pg_connector()?;
     let mut client = url
         .postgres_config("waybill-import")
-        .connect(NoTls)
+        .connect(tls.clone())
         .ctx(|| format!("connecting to PostgreSQL {url}"))?;
     client
         .batch_execute(
@@ -338,7 +353,7 @@ pub fn connect(url: &DbUrl) -> Result<Client> {
         .ctx(|| "setting up the session".into())?;
     let token = client.cancel_token();
     interrupt::on_interrupt(move || {
-        let _ = token.cancel_query(NoTls);
+        let _ = token.cancel_query(tls.clone());
     });
     Ok(client)
 }

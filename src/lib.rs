@@ -26,6 +26,7 @@ pub mod report;
 pub mod schema;
 pub mod snapshot;
 pub mod timefmt;
+pub mod tls;
 pub mod typemap;
 pub mod verify;
 

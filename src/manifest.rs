@@ -67,6 +67,9 @@ pub struct Source {
     pub charset: String,
     /// Session time zone the values were read in.
     pub time_zone: String,
+    /// The TLS cipher of the session that read the catalog (absent: not encrypted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cipher: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default)]

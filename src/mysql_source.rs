@@ -34,9 +34,21 @@ const SESSION_OPTIONAL: &[&str] = &[
     "SET SESSION information_schema_stats_expiry = 0",
 ];
 
+/// Opens a connection; in "prefer" mode a server without TLS gets a plain connection.
+pub fn open(url: &DbUrl, opts: mysql::OptsBuilder) -> std::result::Result<Conn, mysql::Error> {
+    match Conn::new(opts.clone()) {
+        Err(mysql::Error::DriverError(mysql::DriverError::TlsNotSupported))
+            if url.tls.mode == crate::tls::TlsMode::Prefer =>
+        {
+            Conn::new(opts.ssl_opts(None))
+        }
+        other => other,
+    }
+}
+
 pub fn connect(url: &DbUrl) -> Result<Conn> {
     let opts = url.mysql_opts().init(SESSION_SETUP.to_vec());
-    let mut conn = Conn::new(opts).ctx(|| format!("connecting to MySQL/MariaDB {url}"))?;
+    let mut conn = open(url, opts).ctx(|| format!("connecting to MySQL/MariaDB {url}"))?;
     for stmt in SESSION_OPTIONAL {
         let _ = conn.query_drop(stmt);
     }
@@ -55,6 +67,14 @@ impl ServerInfo {
     pub fn is_mariadb(&self) -> bool {
         self.engine == "mariadb"
     }
+}
+
+/// The TLS cipher of the session, when it is encrypted.
+pub fn tls_cipher(conn: &mut Conn) -> Option<String> {
+    let row: Option<(String, String)> = conn
+        .query_first("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        .ok()?;
+    row.map(|(_, v)| v).filter(|v| !v.is_empty())
 }
 
 pub fn server_info(conn: &mut Conn) -> Result<ServerInfo> {

@@ -81,7 +81,7 @@ pub fn mysql_conn(u: &DbUrl) -> mysql::Conn {
         .mysql_opts()
         .db_name(None::<String>)
         .init(vec!["SET NAMES utf8mb4"]);
-    mysql::Conn::new(opts)
+    waybill::mysql_source::open(u, opts)
         .unwrap_or_else(|e| panic!("cannot reach MariaDB at {u}: {e}\n{HOW_TO_START}"))
 }
 
@@ -129,7 +129,9 @@ impl MyDb {
 
 impl Drop for MyDb {
     fn drop(&mut self) {
-        if let Ok(mut c) = mysql::Conn::new(self.url.mysql_opts().db_name(None::<String>)) {
+        if let Ok(mut c) =
+            waybill::mysql_source::open(&self.url, self.url.mysql_opts().db_name(None::<String>))
+        {
             let _ = c.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name));
         }
     }
