@@ -51,6 +51,10 @@ pub struct Event {
     pub target: Option<String>,
     pub os_user: String,
     pub hostname: String,
+    /// The larger run this one is part of (e.g. a maintenance window opened with
+    /// `waybill-log started`, passed on through WAYBILL_RUN_ID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_run_id: Option<String>,
     pub prev_sha256: String,
 }
 
@@ -314,6 +318,10 @@ impl Run {
 
     pub fn set_dump_dir(&self, d: &Path) {
         self.base().dump_dir = Some(d.display().to_string());
+    }
+
+    pub fn set_parent_run_id(&self, id: Option<String>) {
+        self.base().parent_run_id = id.filter(|s| !s.is_empty());
     }
 
     pub fn set_manifest_sha256(&self, h: String) {

@@ -198,6 +198,14 @@ pub struct AuditArgs {
     pub audit_log: PathBuf,
 }
 
+/// Ties an export or import to a larger run: its events carry `parent_run_id`.
+#[derive(Args, Debug, Clone)]
+pub struct ParentRunArgs {
+    /// The run this one is part of, e.g. the id `waybill-log started` printed.
+    #[arg(long, value_name = "ID", env = "WAYBILL_RUN_ID")]
+    pub parent_run: Option<String>,
+}
+
 /// Parses `64M`, `1G`, `512k`, `1048576` (binary units).
 pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
     let s = s.trim();

@@ -234,7 +234,11 @@ fn concurrent_writers_keep_a_valid_chain() {
             );
             let exe = c.get_program().to_owned();
             let mut sh = std::process::Command::new("sh");
-            sh.arg("-c").arg(script).arg(exe).current_dir(work.path());
+            sh.arg("-c")
+                .arg(script)
+                .arg(exe)
+                .current_dir(work.path())
+                .stdout(std::process::Stdio::null());
             sh.spawn().unwrap()
         })
         .collect();
@@ -274,4 +278,66 @@ fn concurrent_writers_keep_a_valid_chain() {
             .collect();
         assert_eq!(mine.len(), 25);
     }
+}
+
+#[test]
+fn a_maintenance_window_groups_its_runs() {
+    let db = source();
+    let pg = PgDb::new("window");
+    pg.exec("CREATE TABLE a (id int PRIMARY KEY, u uuid); CREATE TABLE b (id int PRIMARY KEY);");
+    let work = Work::new();
+    let window = work
+        .run("waybill-log", &["started", "window"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let with_window = |bin: &str, args: &[&str]| {
+        let o = work
+            .command(bin)
+            .args(args)
+            .env("WAYBILL_RUN_ID", &window)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let dump = with_window(
+        "waybill-export",
+        &["--source", &db.url_text(), "--out", "out", "-q"],
+    );
+    with_window(
+        "waybill-import",
+        &["--target", &pg.url_text(), dump.trim(), "-q"],
+    );
+    work.run(
+        "waybill-log",
+        &["completed", "window closed", "--run-id", &window],
+    )
+    .ok();
+    let all = events(&work);
+    let export_run = all.iter().find(|e| e["tool"] == "export").unwrap()["run_id"].clone();
+    assert_ne!(export_run, window.as_str(), "export keeps its own run id");
+    assert!(
+        all.iter()
+            .filter(|e| e["tool"] != "log")
+            .all(|e| e["parent_run_id"] == window.as_str())
+    );
+    let shown = work
+        .run("waybill-log", &["show", "--run", &window, "--json"])
+        .ok()
+        .stdout;
+    let tools: Vec<String> = shown
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["tool"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(tools.first().map(String::as_str), Some("log"));
+    assert!(tools.contains(&"export".to_string()) && tools.contains(&"import".to_string()));
+    assert_eq!(tools.len(), all.len(), "every event of the window");
+    work.run("waybill-log", &["verify"]).ok();
 }

@@ -11,7 +11,7 @@ use clap::{Parser, ValueEnum};
 use regex::Regex;
 use waybill::Error;
 use waybill::audit::{AuditLog, Run};
-use waybill::cli::{self, AuditArgs, SourceArgs};
+use waybill::cli::{self, AuditArgs, ParentRunArgs, SourceArgs};
 use waybill::encode::NulPolicy;
 use waybill::export::{self, ExportObserver, ExportPlan};
 use waybill::manifest::Manifest;
@@ -64,6 +64,9 @@ struct Args {
     #[command(flatten)]
     audit: AuditArgs,
 
+    #[command(flatten)]
+    parent: ParentRunArgs,
+
     /// No progress bars and no summary; errors are still printed.
     #[arg(long, short)]
     quiet: bool,
@@ -105,6 +108,7 @@ fn plan(args: &Args) -> anyhow::Result<ExportPlan> {
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let plan = plan(&args)?;
     let audit = Run::new(AuditLog::new(&args.audit.audit_log), "export");
+    audit.set_parent_run_id(args.parent.parent_run.clone());
     audit.set_source(plan.source.redacted());
     audit
         .write(audit.event("started", format!("export of {} started", plan.source)))

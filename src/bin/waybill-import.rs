@@ -9,7 +9,7 @@ use clap::{Parser, ValueEnum};
 use regex::Regex;
 use waybill::Error;
 use waybill::audit::{AuditLog, Event, Run};
-use waybill::cli::{self, AuditArgs, TargetArgs};
+use waybill::cli::{self, AuditArgs, ParentRunArgs, TargetArgs};
 use waybill::ddl::SchemaOptions;
 use waybill::import::{self, CopyFrom, ImportObserver, ImportOutcome, ImportPlan, TableStatus};
 use waybill::report::{self, Progress, Unit};
@@ -103,6 +103,9 @@ struct Args {
     #[command(flatten)]
     audit: AuditArgs,
 
+    #[command(flatten)]
+    parent: ParentRunArgs,
+
     /// No progress bars and no summary; errors are still printed.
     #[arg(long, short)]
     quiet: bool,
@@ -166,6 +169,7 @@ fn plan(args: &Args) -> anyhow::Result<ImportPlan> {
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let plan = plan(&args)?;
     let audit = Run::new(AuditLog::new(&args.audit.audit_log), "import");
+    audit.set_parent_run_id(args.parent.parent_run.clone());
     audit.set_target(plan.target.redacted());
     audit.set_dump_dir(&plan.dump_dir);
     audit

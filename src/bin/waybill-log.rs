@@ -51,7 +51,7 @@ struct Args {
 enum Command {
     /// Print the trail as a table (or JSON lines with --json).
     Show {
-        /// Only this run.
+        /// Only this run (and the runs that name it as their parent run).
         #[arg(long, value_name = "ID")]
         run: Option<String>,
         /// Only this status.
@@ -98,7 +98,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             let entries: Vec<Entry> = log
                 .read()?
                 .into_iter()
-                .filter(|e| run.as_ref().is_none_or(|r| &e.event.run_id == r))
+                .filter(|e| {
+                    run.as_ref().is_none_or(|r| {
+                        &e.event.run_id == r || e.event.parent_run_id.as_ref() == Some(r)
+                    })
+                })
                 .filter(|e| status.as_ref().is_none_or(|s| &e.event.status == s))
                 .filter(|e| {
                     since.is_none_or(|t| {
