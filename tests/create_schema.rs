@@ -95,23 +95,15 @@ fn sakila_into_an_empty_database() {
     assert_eq!(col_type(&pg, "customer", "active"), "boolean");
     assert_eq!(col_type(&pg, "payment", "amount"), "numeric(5,2)");
     // Sequences past the data and the source AUTO_INCREMENT.
-    for (t, col) in [
-        ("actor", "actor_id"),
-        ("payment", "payment_id"),
-        ("rental", "rental_id"),
-        ("film", "film_id"),
-    ] {
-        let next: i64 = pg
-            .client()
-            .query_one(
-                &format!("SELECT nextval(pg_get_serial_sequence('{t}', '{col}'))"),
-                &[],
-            )
-            .unwrap()
-            .get(0);
-        let max = n(&format!("SELECT max({col}) FROM {t}"));
-        assert!(next > max, "{t}: {next} > {max}");
-    }
+    assert_sequences_past_max(
+        &pg,
+        &[
+            ("actor", "actor_id"),
+            ("payment", "payment_id"),
+            ("rental", "rental_id"),
+            ("film", "film_id"),
+        ],
+    );
     assert_eq!(
         pg.text("SELECT nextval(pg_get_serial_sequence('rental', 'rental_id'))::text")
             .as_deref(),

@@ -68,36 +68,24 @@ fn sakila_round_trip_into_a_handwritten_schema() {
     assert_sakila_values(&pg, &url);
 
     // Every sequence is past the loaded ids (serial and identity alike).
-    for (t, col) in [
-        ("actor", "actor_id"),
-        ("address", "address_id"),
-        ("category", "category_id"),
-        ("city", "city_id"),
-        ("country", "country_id"),
-        ("customer", "customer_id"),
-        ("film", "film_id"),
-        ("inventory", "inventory_id"),
-        ("language", "language_id"),
-        ("payment", "payment_id"),
-        ("rental", "rental_id"),
-        ("staff", "staff_id"),
-        ("store", "store_id"),
-    ] {
-        let next: i64 = pg
-            .client()
-            .query_one(
-                &format!("SELECT nextval(pg_get_serial_sequence('{t}', '{col}'))"),
-                &[],
-            )
-            .unwrap()
-            .get(0);
-        let max: i64 = pg
-            .client()
-            .query_one(&format!("SELECT max({col})::bigint FROM {t}"), &[])
-            .unwrap()
-            .get(0);
-        assert!(next > max, "{t}: next {next} must be above max {max}");
-    }
+    assert_sequences_past_max(
+        &pg,
+        &[
+            ("actor", "actor_id"),
+            ("address", "address_id"),
+            ("category", "category_id"),
+            ("city", "city_id"),
+            ("country", "country_id"),
+            ("customer", "customer_id"),
+            ("film", "film_id"),
+            ("inventory", "inventory_id"),
+            ("language", "language_id"),
+            ("payment", "payment_id"),
+            ("rental", "rental_id"),
+            ("staff", "staff_id"),
+            ("store", "store_id"),
+        ],
+    );
     assert_eq!(
         pg.text("SELECT last_value::text FROM rental_rental_id_seq")
             .as_deref(),

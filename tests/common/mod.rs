@@ -453,3 +453,28 @@ pub fn assert_sakila_values(pg: &PgDb, url: &DbUrl) {
         assert_eq!(pg.text(pg_sql), expected, "{pg_sql}");
     }
 }
+
+/// Every `(table, column)` sequence hands out a value above the loaded maximum.
+pub fn assert_sequences_past_max(pg: &PgDb, columns: &[(&str, &str)]) {
+    let mut c = pg.client();
+    for (t, col) in columns {
+        let next: i64 = c
+            .query_one(
+                &format!("SELECT nextval(pg_get_serial_sequence('{t}', '{col}'))"),
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        let max: i64 = c
+            .query_one(
+                &format!("SELECT coalesce(max({col}), 0)::bigint FROM {t}"),
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert!(
+            next > max,
+            "{t}.{col}: next value {next} must be above the max {max}"
+        );
+    }
+}
