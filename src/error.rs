@@ -120,9 +120,26 @@ const TLS_HINT: &str = "; the server's TLS certificate could not be verified: po
      or sslrootcert (PostgreSQL) at the CA that signed it, or use ssl-mode=REQUIRED / \
      sslmode=require to encrypt without verifying";
 
+const LOST: &[&str] = &[
+    "closed connection",
+    "close_notify",
+    "Broken pipe",
+    "Connection reset",
+    "unexpected eof",
+    "UnexpectedEof",
+    "connection closed",
+];
+
 fn with_tls_hint(message: String) -> String {
     if message.contains("invalid peer certificate") {
         format!("{message}{TLS_HINT}")
+    } else if LOST.iter().any(|m| message.contains(m)) {
+        // Say what happened first; keep the driver's words for whoever digs deeper.
+        let detail = message.split(": https://").next().unwrap_or(&message);
+        format!(
+            "the connection to the server was lost (the session was killed, timed out, or the \
+             network failed) [{detail}]"
+        )
     } else {
         message
     }

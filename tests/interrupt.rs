@@ -5,20 +5,9 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
-
-fn big_db() -> MyDb {
-    let db = MyDb::new("big");
-    db.exec(&[
-        "CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(255), n BIGINT)",
-        "INSERT INTO big SELECT seq, REPEAT(CHAR(65 + seq % 26), 150), seq * 7 FROM seq_1_to_600000",
-    ]);
-    db
-}
 
 fn spawn_export(work: &Work, db: &MyDb) -> Child {
     work.command("waybill-export")
@@ -37,32 +26,6 @@ fn spawn_export(work: &Work, db: &MyDb) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-/// Waits until `found` returns something, failing after a minute.
-fn wait_for<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = found() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn partial_in(out: &Path) -> Option<PathBuf> {
-    for dump in fs::read_dir(out).ok()?.flatten() {
-        for f in fs::read_dir(dump.path()).ok()?.flatten() {
-            if f.file_name().to_string_lossy().ends_with(".partial") {
-                return Some(dump.path());
-            }
-        }
-    }
-    None
 }
 
 fn sigint(child: &Child) {

@@ -248,6 +248,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                     format!("the failed table was rolled back; other tables stay committed (--jobs): {m}"),
                 ));
             } else if touched_db && !plan.dry_run {
+                progress.warn("the transaction was rolled back: nothing was committed, the target is unchanged");
                 audit.write_or_warn(audit.event(
                     "rolled_back",
                     "transaction rolled back; the target is unchanged",

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use mysql::prelude::Queryable;
 use waybill::dburl::{DbUrl, Engine};
@@ -278,7 +279,18 @@ impl Work {
             "waybill-log" => env!("CARGO_BIN_EXE_waybill-log"),
             other => panic!("unknown binary {other}"),
         };
-        let mut c = Command::new(exe);
+        self.isolated(exe)
+    }
+
+    /// A bash script run like the binaries (same directory, same clean environment).
+    pub fn bash(&self, script: &str) -> Command {
+        let mut c = self.isolated("bash");
+        c.arg("-c").arg(script);
+        c
+    }
+
+    fn isolated(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
         c.current_dir(self.path()).stdin(Stdio::null());
         for (k, _) in std::env::vars() {
             if k.starts_with("WAYBILL_") || k.starts_with("MYSQL_") || k.starts_with("POSTGRES_") {
@@ -477,4 +489,41 @@ pub fn assert_sequences_past_max(pg: &PgDb, columns: &[(&str, &str)]) {
             "{t}.{col}: next value {next} must be above the max {max}"
         );
     }
+}
+
+/// A table big enough (600,000 rows, about 100 MB of CSV) to catch an export or an
+/// import in the act.
+pub fn big_db() -> MyDb {
+    let db = MyDb::new("big");
+    db.exec(&[
+        "CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(255), n BIGINT)",
+        "INSERT INTO big SELECT seq, REPEAT(CHAR(65 + seq % 26), 150), seq * 7 FROM seq_1_to_600000",
+    ]);
+    db
+}
+
+/// Waits until `found` returns something, failing after a minute.
+pub fn wait_for<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = found() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+pub fn partial_in(out: &Path) -> Option<PathBuf> {
+    for dump in std::fs::read_dir(out).ok()?.flatten() {
+        for f in std::fs::read_dir(dump.path()).ok()?.flatten() {
+            if f.file_name().to_string_lossy().ends_with(".partial") {
+                return Some(dump.path());
+            }
+        }
+    }
+    None
 }
