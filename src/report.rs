@@ -42,7 +42,7 @@ impl Progress {
         }
         let template = match unit {
             Unit::Rows => {
-                "{prefix:>24.bold} [{bar:30}] {human_pos:>11} rows {per_sec:>14} {elapsed:>4}"
+                "{prefix:>24.bold} [{bar:30}] {human_pos:>11} rows {rate:>14} {elapsed:>4}"
             }
             Unit::Bytes => {
                 "{prefix:>24.bold} [{bar:30}] {binary_bytes:>10}/{binary_total_bytes:<10} {binary_bytes_per_sec:>12} {elapsed:>4}"
@@ -53,6 +53,12 @@ impl Progress {
                 .with_style(
                     ProgressStyle::with_template(template)
                         .expect("valid template")
+                        .with_key(
+                            "rate",
+                            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                                let _ = write!(w, "{:.0} rows/s", state.per_sec());
+                            },
+                        )
                         .progress_chars("=> "),
                 )
                 .with_prefix(truncate(table, 24)),
