@@ -300,14 +300,6 @@ impl Run {
         self.base.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn run_id(&self) -> String {
-        self.base().run_id.clone()
-    }
-
-    pub fn log(&self) -> &AuditLog {
-        &self.log
-    }
-
     pub fn set_source(&self, s: String) {
         self.base().source = Some(s);
     }

@@ -153,10 +153,6 @@ impl DbUrl {
         self.password.as_deref()
     }
 
-    pub fn has_password(&self) -> bool {
-        self.password.is_some()
-    }
-
     /// Fills in a password from elsewhere (an env var) when the URL had none.
     pub fn with_default_password(mut self, password: Option<String>) -> Self {
         if self.password.is_none() {

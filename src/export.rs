@@ -47,21 +47,6 @@ pub struct ExportPlan {
     pub chunk_rows: Option<u64>,
 }
 
-impl ExportPlan {
-    pub fn new(source: DbUrl, out_dir: impl Into<PathBuf>) -> Self {
-        ExportPlan {
-            source,
-            out_dir: out_dir.into(),
-            tables: None,
-            exclude: None,
-            jobs: 4,
-            nul: NulPolicy::Error,
-            chunk_bytes: 64 << 20,
-            chunk_rows: None,
-        }
-    }
-}
-
 /// Hooks for progress display and the audit trail. All methods may be called from
 /// several threads at once.
 pub trait ExportObserver: Sync {
@@ -71,9 +56,6 @@ pub trait ExportObserver: Sync {
     fn table_done(&self, _table: &str, _rows: u64, _bytes: u64, _secs: f64) {}
     fn warn(&self, _message: &str) {}
 }
-
-pub struct Quiet;
-impl ExportObserver for Quiet {}
 
 pub struct ExportOutcome {
     pub dump_dir: PathBuf,

@@ -32,10 +32,6 @@ impl<W: Write> HashingWriter<W> {
         }
     }
 
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
     /// The inner writer, the hex digest and the byte count.
     pub fn finish(self) -> (W, String, u64) {
         (self.inner, to_hex(self.hasher.finalize()), self.bytes)
@@ -68,10 +64,6 @@ impl<R: Read> HashingReader<R> {
             hasher: Sha256::new(),
             bytes: 0,
         }
-    }
-
-    pub fn bytes(&self) -> u64 {
-        self.bytes
     }
 
     pub fn finish(self) -> (String, u64) {

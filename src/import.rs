@@ -60,25 +60,6 @@ pub struct ImportPlan {
     pub keep_indexes: bool,
 }
 
-impl ImportPlan {
-    pub fn new(target: DbUrl, dump_dir: impl Into<PathBuf>) -> Self {
-        ImportPlan {
-            target,
-            dump_dir: dump_dir.into(),
-            schema: "public".into(),
-            tables: None,
-            exclude: None,
-            copy_from: CopyFrom::Stdin,
-            strict: false,
-            dry_run: false,
-            side_files: true,
-            jobs: 1,
-            create_schema: None,
-            keep_indexes: false,
-        }
-    }
-}
-
 pub trait ImportObserver: Sync {
     fn verified(&self, _dump: &VerifiedDump) {}
     fn table_started(&self, _table: &str, _bytes: u64) {}
@@ -86,9 +67,6 @@ pub trait ImportObserver: Sync {
     fn table_done(&self, _table: &str, _rows: u64, _secs: f64) {}
     fn warn(&self, _message: &str) {}
 }
-
-pub struct Quiet;
-impl ImportObserver for Quiet {}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TableStatus {

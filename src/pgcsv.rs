@@ -111,10 +111,6 @@ impl<W: Write> CsvWriter<W> {
         self.end_row()
     }
 
-    pub fn get_mut(&mut self) -> &mut W {
-        &mut self.out
-    }
-
     pub fn into_inner(self) -> W {
         self.out
     }

@@ -89,10 +89,6 @@ impl Mapped {
             &self.load_type
         }
     }
-
-    pub fn is_boolean(&self) -> bool {
-        self.final_type() == "boolean"
-    }
 }
 
 fn int_type(data_type: &str, unsigned: bool) -> &'static str {
