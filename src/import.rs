@@ -842,42 +842,33 @@ fn script(plan: &ImportPlan, lp: &LoadPlan, dump: &VerifiedDump) -> String {
         s.push_str(&format!("BEGIN;\n{};\nCOMMIT;\n", truncate_sql(plan, lp)));
     } else {
         s.push_str("BEGIN;\n");
-        for stmt in &lp.before {
+        for stmt in opening(plan, lp) {
             s.push_str(&format!("{stmt};\n"));
-        }
-        if lp.truncate {
-            s.push_str(&format!("{};\n", truncate_sql(plan, lp)));
         }
     }
     for l in &lp.loads {
         if per_table {
             s.push_str("BEGIN;\n");
         }
-        for d in &l.deferred {
-            s.push_str(&format!("{};\n", d.drop));
-        }
-        for f in &l.entry.files {
-            match plan.copy_from {
-                CopyFrom::Stdin => s.push_str(&format!(
-                    "\\copy {} ({}) FROM {} WITH ({})\n",
-                    qualified(&plan.schema, &l.target),
-                    column_list(&l.columns),
-                    quote_literal(&f.path),
-                    copy_options(l.freeze)
-                )),
-                CopyFrom::Server { .. } => {
-                    s.push_str(&copy_sql(plan, l, f));
-                    s.push_str(";\n");
+        for step in table_steps(plan, l) {
+            match step {
+                Step::Sql(stmt) | Step::Sequence(stmt, _) => s.push_str(&format!("{stmt};\n")),
+                Step::Copy(f) => {
+                    match plan.copy_from {
+                        CopyFrom::Stdin => s.push_str(&format!(
+                            "\\copy {} ({}) FROM {} WITH ({})\n",
+                            qualified(&plan.schema, &l.target),
+                            column_list(&l.columns),
+                            quote_literal(&f.path),
+                            copy_options(l.freeze)
+                        )),
+                        CopyFrom::Server { .. } => {
+                            s.push_str(&format!("{};\n", copy_sql(plan, l, f)))
+                        }
+                    }
+                    s.push_str(&format!("-- expect {} rows\n", f.rows));
                 }
             }
-            s.push_str(&format!("-- expect {} rows\n", f.rows));
-        }
-        for stmt in l.deferred.iter().flat_map(|d| &d.create) {
-            s.push_str(&format!("{stmt};\n"));
-        }
-        for q in &l.sequences {
-            s.push_str(&sequence_sql(plan, l, q));
-            s.push_str(";\n");
         }
         if per_table {
             s.push_str("COMMIT;\n");
@@ -895,6 +886,48 @@ fn script(plan: &ImportPlan, lp: &LoadPlan, dump: &VerifiedDump) -> String {
     s
 }
 
+/// What the all-or-nothing transaction runs before the tables: schema statements
+/// (with --create-schema), then the TRUNCATE of existing tables.
+fn opening(plan: &ImportPlan, lp: &LoadPlan) -> Vec<String> {
+    let mut v = lp.before.clone();
+    if lp.truncate {
+        v.push(truncate_sql(plan, lp));
+    }
+    v
+}
+
+/// One step of loading a table. `script` prints these and `load_table` runs them, so
+/// the two cannot drift apart.
+enum Step<'a> {
+    Sql(String),
+    Copy(&'a FileEntry),
+    /// A `SELECT setval(...)` and the sequence it sets (for the log).
+    Sequence(String, &'a str),
+}
+
+/// A table's load, in order: drop its indexes, COPY each file, build the indexes
+/// again, set its sequences.
+fn table_steps<'a>(plan: &ImportPlan, l: &'a TableLoad) -> Vec<Step<'a>> {
+    let mut steps: Vec<Step> = l
+        .deferred
+        .iter()
+        .map(|d| Step::Sql(d.drop.clone()))
+        .collect();
+    steps.extend(l.entry.files.iter().map(Step::Copy));
+    steps.extend(
+        l.deferred
+            .iter()
+            .flat_map(|d| &d.create)
+            .map(|stmt| Step::Sql(stmt.clone())),
+    );
+    steps.extend(
+        l.sequences
+            .iter()
+            .map(|q| Step::Sequence(sequence_sql(plan, l, q), q.sequence.as_str())),
+    );
+    steps
+}
+
 /// Loads one table's files and fixes its sequences, inside `tx`.
 fn load_table(
     tx: &mut postgres::Transaction,
@@ -908,37 +941,31 @@ fn load_table(
     let clock = Instant::now();
     let bytes: u64 = l.entry.files.iter().map(|f| f.bytes).sum();
     obs.table_started(l.entry.name(), bytes);
-    for d in &l.deferred {
-        execute_logged(tx, &d.drop, log)?;
-    }
     let mut rows = 0;
-    for f in &l.entry.files {
-        let n = copy_file(tx, plan, dump, l, f, obs)?;
-        if n != f.rows {
-            return Err(Error::Load(format!(
-                "table `{}`: {} loaded {n} rows, the manifest says {}",
-                l.entry.name(),
-                f.path,
-                f.rows
-            )));
-        }
-        rows += n;
-    }
-    for stmt in l.deferred.iter().flat_map(|d| &d.create) {
+    for step in table_steps(plan, l) {
         interrupt::check()?;
-        execute_logged(tx, stmt, log)?;
-    }
-    for s in &l.sequences {
-        let sql = sequence_sql(plan, l, s);
-        let row = tx.query_one(&sql, &[]).ctx(|| {
-            format!(
-                "setting sequence {} of table `{}`",
-                s.sequence,
-                l.entry.name()
-            )
-        })?;
-        let next: i64 = row.get(0);
-        log.line(&format!("sequence {} next value {next}", s.sequence));
+        match step {
+            Step::Sql(stmt) => execute_logged(tx, &stmt, log)?,
+            Step::Copy(f) => {
+                let n = copy_file(tx, plan, dump, l, f, obs)?;
+                if n != f.rows {
+                    return Err(Error::Load(format!(
+                        "table `{}`: {} loaded {n} rows, the manifest says {}",
+                        l.entry.name(),
+                        f.path,
+                        f.rows
+                    )));
+                }
+                rows += n;
+            }
+            Step::Sequence(sql, seq) => {
+                let row = tx
+                    .query_one(&sql, &[])
+                    .ctx(|| format!("setting sequence {} of table `{}`", seq, l.entry.name()))?;
+                let next: i64 = row.get(0);
+                log.line(&format!("sequence {seq} next value {next}"));
+            }
+        }
     }
     let secs = clock.elapsed().as_secs_f64();
     log.line(&format!(
@@ -980,9 +1007,8 @@ fn load(
         .transaction()
         .ctx(|| "starting the transaction".into())?;
     let outcome = (|| {
-        let truncate = lp.truncate.then(|| truncate_sql(plan, lp));
-        for stmt in lp.before.iter().chain(&truncate) {
-            execute_logged(&mut tx, stmt, log)?;
+        for stmt in opening(plan, lp) {
+            execute_logged(&mut tx, &stmt, log)?;
         }
         let mut reports = Vec::new();
         for l in &lp.loads {
