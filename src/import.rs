@@ -66,6 +66,8 @@ pub trait ImportObserver: Sync {
     fn bytes(&self, _table: &str, _n: u64) {}
     fn table_done(&self, _table: &str, _rows: u64, _secs: f64) {}
     fn warn(&self, _message: &str) {}
+    /// A load transaction was rolled back (the whole load, or one table with --jobs).
+    fn rolled_back(&self) {}
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1033,6 +1035,7 @@ fn load(
             } else {
                 "connection lost: the server rolls the transaction back"
             });
+            obs.rolled_back();
             Err(e)
         }
     }
@@ -1076,11 +1079,20 @@ fn load_per_table(
                             .ctx(|| "SET session_replication_role = replica".into())?;
                     }
                     let mut tx = c.transaction().ctx(|| "starting a transaction".into())?;
-                    let report = load_table(&mut tx, plan, dump, l, obs, log)?;
-                    tx.commit()
-                        .ctx(|| format!("committing table `{}`", l.entry.name()))?;
-                    log.line(&format!("committed {}", l.entry.name()));
-                    Ok(report)
+                    match load_table(&mut tx, plan, dump, l, obs, log) {
+                        Ok(report) => {
+                            tx.commit()
+                                .ctx(|| format!("committing table `{}`", l.entry.name()))?;
+                            log.line(&format!("committed {}", l.entry.name()));
+                            Ok(report)
+                        }
+                        Err(e) => {
+                            let _ = tx.rollback();
+                            log.line(&format!("rolled back {}", l.entry.name()));
+                            obs.rolled_back();
+                            Err(e)
+                        }
+                    }
                 })();
                 if r.is_err() {
                     stop.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
@@ -196,6 +197,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let observer = Observer {
         progress: &progress,
         audit: &audit,
+        rolled_back: AtomicBool::new(false),
     };
     match import::run(&plan, &observer) {
         Ok(out) => {
@@ -238,16 +240,13 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Err(e) => {
             progress.clear();
-            let touched_db = matches!(
-                e,
-                Error::Load(_) | Error::Postgres { .. } | Error::Interrupted
-            ) || matches!(&e, Error::Verification(v) if v.iter().any(|m| m.contains("changed while loading")));
+            let rolled_back = observer.rolled_back.load(Ordering::SeqCst);
             if let Error::PartialLoad(m) = &e {
                 audit.write_or_warn(audit.event(
                     "rolled_back",
                     format!("the failed table was rolled back; other tables stay committed (--jobs): {m}"),
                 ));
-            } else if touched_db && !plan.dry_run {
+            } else if rolled_back {
                 progress.warn("the transaction was rolled back: nothing was committed, the target is unchanged");
                 audit.write_or_warn(audit.event(
                     "rolled_back",
@@ -267,6 +266,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
 struct Observer<'a> {
     progress: &'a Progress,
     audit: &'a Run,
+    /// Set by the engine when it rolls a load transaction back.
+    rolled_back: AtomicBool,
 }
 
 impl ImportObserver for Observer<'_> {
@@ -304,6 +305,10 @@ impl ImportObserver for Observer<'_> {
 
     fn warn(&self, message: &str) {
         self.progress.warn(message);
+    }
+
+    fn rolled_back(&self) {
+        self.rolled_back.store(true, Ordering::SeqCst);
     }
 }
 
