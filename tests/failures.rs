@@ -90,28 +90,14 @@ fn a_dropped_target_connection_leaves_the_target_unchanged() {
     let db = big_db();
     let work = Work::new();
     let dump = work.export(&db, &[]);
-    let pg = PgDb::new("dropped");
-    pg.exec("CREATE TABLE big (id int PRIMARY KEY, pad text, n bigint); INSERT INTO big VALUES (-1, 'kept', 0);");
-    let child = work
-        .command("waybill-import")
-        .args(["--target", &pg.url_text(), dump.to_str().unwrap(), "-q"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut watch = pg.client();
-    let name = pg.name.clone();
-    wait_for("the COPY to start", || {
-        let n: i64 = watch
-            .query_one(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-                 WHERE datname = $1 AND query LIKE 'COPY%' AND state = 'active'",
-                &[&name],
-            )
-            .unwrap()
-            .get(0);
-        (n > 0).then_some(())
-    });
+    let pg = big_target("dropped");
+    let (child, pid) = import_until_copy(&work, &pg, &dump);
+    let killed: bool = pg
+        .client()
+        .query_one("SELECT pg_terminate_backend($1)", &[&pid])
+        .unwrap()
+        .get(0);
+    assert!(killed);
     let o = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{stderr}");

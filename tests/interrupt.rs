@@ -92,26 +92,8 @@ fn ctrl_c_during_import_rolls_back() {
     let db = big_db();
     let work = Work::new();
     let dump = work.export(&db, &[]);
-    let pg = PgDb::new("sigint");
-    pg.exec("CREATE TABLE big (id int PRIMARY KEY, pad text, n bigint); INSERT INTO big VALUES (-1, 'kept', 0);");
-    let child = work
-        .command("waybill-import")
-        .args(["--target", &pg.url_text(), dump.to_str().unwrap(), "-q"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut watch = pg.client();
-    let name = pg.name.clone();
-    wait_for("the COPY to start", || {
-        let r = watch
-            .query(
-                "SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'COPY%' AND state = 'active'",
-                &[&name],
-            )
-            .unwrap();
-        (!r.is_empty()).then_some(())
-    });
+    let pg = big_target("sigint");
+    let (child, _) = import_until_copy(&work, &pg, &dump);
     sigint(&child);
     let o = child.wait_with_output().unwrap();
     assert_eq!(

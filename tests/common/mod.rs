@@ -527,3 +527,34 @@ pub fn partial_in(out: &Path) -> Option<PathBuf> {
     }
     None
 }
+
+/// A target for `big_db()`'s dump holding one row of its own (id -1, pad `kept`), so a
+/// test can see that a failed import left it unchanged.
+pub fn big_target(tag: &str) -> PgDb {
+    let pg = PgDb::new(tag);
+    pg.exec("CREATE TABLE big (id int PRIMARY KEY, pad text, n bigint); INSERT INTO big VALUES (-1, 'kept', 0);");
+    pg
+}
+
+/// Starts `waybill-import` of `dump` into `pg` and returns once its COPY is running,
+/// with the backend's pid.
+pub fn import_until_copy(work: &Work, pg: &PgDb, dump: &Path) -> (std::process::Child, i32) {
+    let child = work
+        .command("waybill-import")
+        .args(["--target", &pg.url_text(), dump.to_str().unwrap(), "-q"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut watch = pg.client();
+    let pid = wait_for("the COPY to start", || {
+        watch
+            .query_opt(
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'COPY%' AND state = 'active'",
+                &[&pg.name],
+            )
+            .unwrap()
+            .map(|r| r.get::<_, i32>(0))
+    });
+    (child, pid)
+}
