@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::dump::hashing::{sha256_hex, to_hex};
 use crate::error::{Error, Result};
-use crate::hashing::{sha256_hex, to_hex};
 use crate::timefmt;
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

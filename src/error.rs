@@ -10,20 +10,10 @@ pub enum Error {
     #[error("{0}")]
     Config(String),
 
-    // The underlying errors are part of the message rather than a `source` chain, so
-    // every way of printing the error shows it exactly once. (The fields are not named
-    // `source`: thiserror would make that a chained source.)
-    #[error("{context}: {}", crate::error::describe_mysql(error))]
-    MySql {
-        context: String,
-        error: mysql::Error,
-    },
-
-    #[error("{context}: {}", crate::error::describe_pg(error))]
-    Postgres {
-        context: String,
-        error: postgres::Error,
-    },
+    /// A database call failed. The driver's error is described once, in plain words
+    /// (never Debug text), by the module that owns the driver.
+    #[error("{context}: {message}")]
+    Database { context: String, message: String },
 
     #[error("{}: {error}", path.display())]
     Io {
@@ -82,38 +72,10 @@ impl Error {
     }
 }
 
-/// Context helpers so call sites read `conn.query(..).mysql("reading columns")?`.
-pub trait ResultExt<T> {
+/// Context for database errors, so call sites read `conn.query(..).ctx(|| "reading columns".into())?`.
+/// Each driver's module implements it for its error type.
+pub(crate) trait ResultExt<T> {
     fn ctx(self, context: impl FnOnce() -> String) -> Result<T>;
-}
-
-impl<T> ResultExt<T> for std::result::Result<T, mysql::Error> {
-    fn ctx(self, context: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|error| Error::MySql {
-            context: context(),
-            error,
-        })
-    }
-}
-
-impl<T> ResultExt<T> for std::result::Result<T, postgres::Error> {
-    fn ctx(self, context: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|error| Error::Postgres {
-            context: context(),
-            error,
-        })
-    }
-}
-
-/// `ERROR 1045 (28000): Access denied ...` rather than the driver's debug wrapping.
-pub fn describe_mysql(e: &mysql::Error) -> String {
-    match e {
-        mysql::Error::MySqlError(m) => format!("ERROR {} ({}): {}", m.code, m.state, m.message),
-        mysql::Error::DriverError(mysql::DriverError::TlsNotSupported) => {
-            "the server does not offer TLS (ssl-mode asks for it)".into()
-        }
-        other => with_tls_hint(other.to_string()),
-    }
 }
 
 const TLS_HINT: &str = "; the server's TLS certificate could not be verified: point ssl-ca (MySQL) \
@@ -130,7 +92,9 @@ const LOST: &[&str] = &[
     "connection closed",
 ];
 
-fn with_tls_hint(message: String) -> String {
+/// A driver's connection-level message with a hint for the two failures people meet
+/// most: an unverifiable certificate, and a lost connection.
+pub(crate) fn connection_hint(message: String) -> String {
     if message.contains("invalid peer certificate") {
         format!("{message}{TLS_HINT}")
     } else if LOST.iter().any(|m| message.contains(m)) {
@@ -142,38 +106,5 @@ fn with_tls_hint(message: String) -> String {
         )
     } else {
         message
-    }
-}
-
-/// PostgreSQL's own words: message, then detail, hint and the CONTEXT line, which for a
-/// COPY names the table, the input line and the column.
-pub fn describe_pg(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => {
-            let mut s = format!("{} ({})", db.message(), db.code().code());
-            if let Some(d) = db.detail() {
-                s.push_str(&format!("; detail: {d}"));
-            }
-            if let Some(h) = db.hint() {
-                s.push_str(&format!("; hint: {h}"));
-            }
-            if let Some(w) = db.where_() {
-                s.push_str(&format!("; context: {w}"));
-            }
-            s
-        }
-        None => {
-            // Connection-level errors keep their reason in the source chain.
-            let mut message = e.to_string();
-            let mut cause = std::error::Error::source(e);
-            while let Some(c) = cause {
-                let text = c.to_string();
-                if !message.contains(&text) {
-                    message.push_str(&format!(": {text}"));
-                }
-                cause = c.source();
-            }
-            with_tls_hint(message)
-        }
     }
 }

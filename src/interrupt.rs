@@ -13,7 +13,7 @@ type Hook = Box<dyn Fn() + Send>;
 static HOOKS: Mutex<Vec<Hook>> = Mutex::new(Vec::new());
 
 /// Installs the handler (once per process; later calls are no-ops).
-pub fn install() {
+pub(crate) fn install() {
     let _ = ctrlc::set_handler(|| {
         if INTERRUPTED.swap(true, Ordering::SeqCst) {
             eprintln!("\ninterrupted again: exiting now");
@@ -29,17 +29,17 @@ pub fn install() {
 }
 
 /// Runs `hook` when an interrupt arrives (e.g. cancel the query in flight).
-pub fn on_interrupt(hook: impl Fn() + Send + 'static) {
+pub(crate) fn on_interrupt(hook: impl Fn() + Send + 'static) {
     if let Ok(mut hooks) = HOOKS.lock() {
         hooks.push(Box::new(hook));
     }
 }
 
-pub fn is_interrupted() -> bool {
+pub(crate) fn is_interrupted() -> bool {
     INTERRUPTED.load(Ordering::Relaxed)
 }
 
-pub fn check() -> Result<()> {
+pub(crate) fn check() -> Result<()> {
     if is_interrupted() {
         Err(Error::Interrupted)
     } else {

@@ -1,33 +1,30 @@
-//! waybill moves a MySQL/MariaDB database into PostgreSQL through a dump on disk: typed
-//! CSV files plus a checksummed manifest that travels with them. `export` writes a dump
-//! from one consistent snapshot; `import` proves the dump intact and loads it in one
-//! transaction; `audit` keeps the append-only trail of who did what.
+//! waybill moves a database into PostgreSQL through a dump on disk: typed CSV files plus
+//! a checksummed manifest that travels with them. The modules follow the data:
+//!
+//! - `source`: the databases waybill reads (`source::mysql`), behind one seam: a catalog,
+//!   a snapshot, and ordered reads of rows as text cells;
+//! - `export`: the driver-free engine that turns a source into a dump;
+//! - `dump`: the dump itself, the vocabulary both sides share (manifest, schema, value
+//!   encodings, CSV dialect, file names, hashing, verification); it imports no driver;
+//! - `import`: proves a dump intact and loads it (pre-flight, steps, load, COPY);
+//! - `target`: PostgreSQL (connection, catalog, type mapping, DDL);
+//! - beside them: `audit` (the hash-chained trail), `cli` (flags, env, progress and
+//!   summaries), `dburl` and `tls` (connections), `error`, `interrupt`, `timefmt`.
 //!
 //! The engines take plain plan structs (`export::ExportPlan`, `import::ImportPlan`);
 //! command-line parsing lives in `cli` and the binaries, never in the engines.
 
 pub mod audit;
-pub mod chunk;
 pub mod cli;
 pub mod dburl;
-pub mod ddl;
-pub mod encode;
+pub mod dump;
 pub mod error;
 pub mod export;
-pub mod hashing;
 pub mod import;
-pub mod interrupt;
-pub mod manifest;
-pub mod mysql_source;
-pub mod names;
-pub mod pg_target;
-pub mod pgcsv;
-pub mod report;
-pub mod schema;
-pub mod snapshot;
+pub(crate) mod interrupt;
+pub mod source;
+pub mod target;
 pub mod timefmt;
 pub mod tls;
-pub mod typemap;
-pub mod verify;
 
 pub use error::{Error, Result};

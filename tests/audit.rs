@@ -42,7 +42,7 @@ fn export_and_import_write_their_events() {
     let dump = work.export(&db, &[]);
     work.import(&pg, &dump, &[]).ok();
     let all = events(&work);
-    let manifest_sha = waybill::hashing::hash_file(&dump.join("migration_manifest.json"))
+    let manifest_sha = waybill::dump::hashing::hash_file(&dump.join("migration_manifest.json"))
         .unwrap()
         .0;
 

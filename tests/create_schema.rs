@@ -323,8 +323,8 @@ fn every_mapping_rule() {
         Some("mapping fixture")
     );
     // Names over 63 bytes: cut deterministically, data loaded.
-    let long_t = waybill::ddl::fit_identifier(LONG_TABLE);
-    let long_c = waybill::ddl::fit_identifier(LONG_COLUMN);
+    let long_t = waybill::target::ddl::fit_identifier(LONG_TABLE);
+    let long_c = waybill::target::ddl::fit_identifier(LONG_COLUMN);
     assert!(long_t.len() <= 63 && long_t != LONG_TABLE[..63]);
     assert_eq!(
         row(&format!("SELECT sum(\"{long_c}\")::text FROM \"{long_t}\"")).as_deref(),
@@ -333,7 +333,7 @@ fn every_mapping_rule() {
     assert!(
         row(&format!(
             "SELECT indexname FROM pg_indexes WHERE tablename = '{long_t}' AND indexname <> '{}'",
-            waybill::ddl::fit_identifier(&format!("{long_t}_pkey"))
+            waybill::target::ddl::fit_identifier(&format!("{long_t}_pkey"))
         ))
         .is_some()
     );

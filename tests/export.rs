@@ -219,7 +219,7 @@ fn checksums_counts_and_sha256sum() {
         assert_eq!(t["rows"].as_i64().unwrap(), count, "rows of {name}");
         for f in t["files"].as_array().unwrap() {
             let path = dump.join(f["path"].as_str().unwrap());
-            let (sha, bytes) = waybill::hashing::hash_file(&path).unwrap();
+            let (sha, bytes) = waybill::dump::hashing::hash_file(&path).unwrap();
             assert_eq!(f["sha256"].as_str().unwrap(), sha);
             assert_eq!(f["bytes"].as_u64().unwrap(), bytes);
             let lines = fs::read_to_string(&path).unwrap().lines().count() as i64;

@@ -11,11 +11,11 @@ use clap::{Parser, ValueEnum};
 use regex::Regex;
 use waybill::Error;
 use waybill::audit::{AuditLog, Run};
+use waybill::cli::report::{self, Progress, Unit};
 use waybill::cli::{self, AuditArgs, ParentRunArgs, SourceArgs};
-use waybill::encode::NulPolicy;
+use waybill::dump::encoding::NulPolicy;
+use waybill::dump::manifest::Manifest;
 use waybill::export::{self, ExportObserver, ExportPlan};
-use waybill::manifest::Manifest;
-use waybill::report::{self, Progress, Unit};
 
 #[derive(Parser, Debug)]
 #[command(

@@ -10,12 +10,12 @@ use clap::{Parser, ValueEnum};
 use regex::Regex;
 use waybill::Error;
 use waybill::audit::{AuditLog, Event, Run};
+use waybill::cli::report::{self, Progress, Unit};
 use waybill::cli::{self, AuditArgs, ParentRunArgs, TargetArgs};
-use waybill::ddl::SchemaOptions;
+use waybill::dump::verify::VerifiedDump;
 use waybill::import::{self, CopyFrom, ImportObserver, ImportOutcome, ImportPlan, TableStatus};
-use waybill::report::{self, Progress, Unit};
-use waybill::typemap::CastRules;
-use waybill::verify::VerifiedDump;
+use waybill::target::ddl::SchemaOptions;
+use waybill::target::typemap::CastRules;
 
 #[derive(Parser, Debug)]
 #[command(

@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use waybill::audit::{AuditLog, Entry, Event, Run, STATUSES};
+use waybill::cli::report;
 use waybill::cli::{self, AuditArgs};
-use waybill::{report, timefmt};
+use waybill::timefmt;
 
 #[derive(Parser, Debug)]
 #[command(

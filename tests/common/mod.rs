@@ -82,7 +82,7 @@ pub fn mysql_conn(u: &DbUrl) -> mysql::Conn {
         .mysql_opts()
         .db_name(None::<String>)
         .init(vec!["SET NAMES utf8mb4"]);
-    waybill::mysql_source::open(u, opts)
+    waybill::source::mysql::open(u, opts)
         .unwrap_or_else(|e| panic!("cannot reach MariaDB at {u}: {e}\n{HOW_TO_START}"))
 }
 
@@ -131,7 +131,7 @@ impl MyDb {
 impl Drop for MyDb {
     fn drop(&mut self) {
         if let Ok(mut c) =
-            waybill::mysql_source::open(&self.url, self.url.mysql_opts().db_name(None::<String>))
+            waybill::source::mysql::open(&self.url, self.url.mysql_opts().db_name(None::<String>))
         {
             let _ = c.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name));
         }

@@ -9,10 +9,11 @@
 use mysql::Conn;
 use mysql::prelude::Queryable;
 
+use super::ServerInfo;
 use crate::dburl::DbUrl;
+use crate::dump::manifest::Snapshot;
 use crate::error::{Result, ResultExt};
-use crate::manifest::Snapshot;
-use crate::mysql_source::{self, ServerInfo, SourceTable};
+use crate::source::SourceTable;
 
 const START: &str = "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY";
 
@@ -24,20 +25,14 @@ fn is_transactional(engine: Option<&str>) -> bool {
     )
 }
 
-pub struct Snapshotted {
-    /// Connections inside the snapshot; the first one is the one passed in.
-    pub conns: Vec<Conn>,
-    pub info: Snapshot,
-}
-
-/// Opens `jobs` connections that all see the same snapshot.
-pub fn open(
+/// Opens `jobs` connections that all see the same snapshot; the first one is `first`.
+pub(super) fn open(
     url: &DbUrl,
     first: Conn,
     server: &ServerInfo,
     jobs: usize,
     tables: &[SourceTable],
-) -> Result<Snapshotted> {
+) -> Result<(Vec<Conn>, Snapshot)> {
     let mut info = Snapshot {
         non_transactional_tables: tables
             .iter()
@@ -49,7 +44,7 @@ pub fn open(
     let mut conns = vec![first];
     if jobs > 1 {
         for _ in 1..jobs {
-            conns.push(mysql_source::connect(url)?);
+            conns.push(super::connect(url)?);
         }
         let lock = conns[0]
             .query_drop("SET SESSION lock_wait_timeout = 60")
@@ -70,7 +65,7 @@ pub fn open(
                 info.notes.push(format!(
                     "FLUSH TABLES WITH READ LOCK was refused ({}); exported with one \
                      connection in one transaction instead of {jobs}",
-                    crate::error::describe_mysql(&e)
+                    super::describe(&e)
                 ));
                 conns.truncate(1);
             }
@@ -109,7 +104,7 @@ pub fn open(
         info.notes
             .push("tables with a non-transactional engine were read outside the snapshot".into());
     }
-    Ok(Snapshotted { conns, info })
+    Ok((conns, info))
 }
 
 fn read_binlog_position(conn: &mut Conn, server: &ServerInfo, info: &mut Snapshot) {

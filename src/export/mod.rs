@@ -13,23 +13,21 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use mysql::Conn;
-use mysql::prelude::Queryable;
 use regex::Regex;
 
-use crate::chunk::{self, KeyRange, KeySpec};
 use crate::dburl::DbUrl;
-use crate::encode::{CellEncoder, CellError, ColumnStats, NulPolicy};
-use crate::error::{Error, Result, ResultExt};
-use crate::hashing::{HashingWriter, sha256_hex};
-use crate::manifest::{
+use crate::dump::csv::CsvWriter;
+use crate::dump::encoding::{CellEncoder, CellError, ColumnStats, NulPolicy};
+use crate::dump::hashing::{HashingWriter, sha256_hex};
+use crate::dump::manifest::{
     self, CsvDialect, ExportOptions, FileEntry, MANIFEST_FILE, Manifest, SUMS_FILE, TableEntry,
     Tool, Totals,
 };
-use crate::mysql_source::{self, SourceTable, quote_ident};
-use crate::names::{self, FileNamer};
-use crate::pgcsv::CsvWriter;
-use crate::{interrupt, snapshot, timefmt};
+use crate::dump::names::{self, FileNamer};
+use crate::dump::schema::Table;
+use crate::error::{Error, Result};
+use crate::source::{self, KeyRange, Reader, Row, SourceTable};
+use crate::{interrupt, timefmt};
 
 /// What to export; built by the CLI from flags and env, or by a test.
 #[derive(Clone, Debug)]
@@ -66,10 +64,8 @@ pub struct ExportOutcome {
 struct TableJob {
     src: SourceTable,
     base: String,
-    key: Option<KeySpec>,
-    /// Quoted `db`.`table`.
-    table_ref: String,
-    select_list: String,
+    /// Split into chunk files by primary-key range when large.
+    splittable: bool,
     encoders: Vec<CellEncoder>,
     key_positions: Vec<usize>,
     state: Mutex<TableState>,
@@ -91,7 +87,7 @@ struct Engine<'a> {
     plan: &'a ExportPlan,
     obs: &'a dyn ExportObserver,
     dir: PathBuf,
-    conns: Mutex<Vec<Conn>>,
+    readers: Mutex<Vec<Box<dyn Reader>>>,
     failure: Mutex<Option<Error>>,
     abort: AtomicBool,
 }
@@ -99,11 +95,10 @@ struct Engine<'a> {
 pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome> {
     let started_at = timefmt::now();
     let clock = Instant::now();
-    let mut conn = mysql_source::connect(&plan.source)?;
-    let server = mysql_source::server_info(&mut conn)?;
-    let tls_cipher = mysql_source::tls_cipher(&mut conn);
-    let db = plan.source.database.clone();
-    let catalog = mysql_source::read_catalog(&mut conn, &db, &server)?;
+    let mut src = source::open(&plan.source)?;
+    let described = src.describe();
+    let db = described.database.clone();
+    let catalog = src.catalog()?;
     for s in &catalog.skipped {
         obs.warn(&format!(
             "`{s}` is neither a base table nor a view (a sequence?): skipped"
@@ -119,22 +114,22 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
             .collect::<Vec<_>>(),
     );
 
-    let snap = snapshot::open(&plan.source, conn, &server, plan.jobs.max(1), &selected)?;
-    for n in &snap.info.notes {
+    let (readers, snapshot) = src.snapshot(plan.jobs.max(1), &selected)?;
+    for n in &snapshot.notes {
         obs.warn(n);
     }
     let mut namer = FileNamer::new();
     let jobs: Vec<TableJob> = selected
         .into_iter()
-        .map(|src| table_job(src, &db, plan, server.mysql8, &mut namer))
+        .map(|src| table_job(src, plan, &mut namer))
         .collect();
 
-    let workers = snap.conns.len();
+    let workers = readers.len();
     let engine = Engine {
         plan,
         obs,
         dir: dir.clone(),
-        conns: Mutex::new(snap.conns),
+        readers: Mutex::new(readers),
         failure: Mutex::new(None),
         abort: AtomicBool::new(false),
     };
@@ -186,18 +181,8 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
         tool: Tool::current("waybill-export"),
         created_at: timefmt::rfc3339(started_at),
         completed_at: timefmt::now_rfc3339(),
-        source: manifest::Source {
-            engine: server.engine.clone(),
-            server_version: server.version.clone(),
-            host: plan.source.host.clone(),
-            port: plan.source.port,
-            database: db,
-            user: plan.source.user.clone(),
-            charset: "utf8mb4".into(),
-            time_zone: "+00:00".into(),
-            tls_cipher,
-        },
-        snapshot: snap.info,
+        source: described,
+        snapshot,
         csv: CsvDialect::default(),
         options: ExportOptions {
             nul: plan.nul,
@@ -282,20 +267,8 @@ fn create_dump_dir(out: &Path, db: &str, started: time::OffsetDateTime) -> Resul
     )))
 }
 
-fn table_job(
-    src: SourceTable,
-    db: &str,
-    plan: &ExportPlan,
-    mysql8: bool,
-    namer: &mut FileNamer,
-) -> TableJob {
+fn table_job(src: SourceTable, plan: &ExportPlan, namer: &mut FileNamer) -> TableJob {
     let t = &src.schema;
-    let select_list = t
-        .columns
-        .iter()
-        .map(|c| c.encoding.select_expr(&quote_ident(&c.name), mysql8))
-        .collect::<Vec<_>>()
-        .join(", ");
     let encoders = t
         .columns
         .iter()
@@ -308,13 +281,11 @@ fn table_job(
         .collect();
     TableJob {
         base: namer.base_for(&t.name),
-        key: KeySpec::for_table(t),
-        table_ref: format!("{}.{}", quote_ident(db), quote_ident(&t.name)),
+        splittable: source::splittable(t),
         state: Mutex::new(TableState {
             stats: vec![ColumnStats::default(); t.columns.len()],
             ..TableState::default()
         }),
-        select_list,
         encoders,
         key_positions,
         src,
@@ -360,21 +331,21 @@ impl Engine<'_> {
         }
     }
 
-    /// Runs `f` on a free connection. A connection that saw an error is closed, not
-    /// reused: its state is unknown.
-    fn with_conn<T>(&self, f: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
-        let mut conn = self
-            .conns
+    /// Runs `f` on a free reader. A reader that saw an error is dropped, not reused:
+    /// its state is unknown.
+    fn with_reader<T>(&self, f: impl FnOnce(&mut dyn Reader) -> Result<T>) -> Result<T> {
+        let mut reader = self
+            .readers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .pop()
-            .expect("one connection per worker thread");
-        let r = f(&mut conn);
+            .ok_or_else(|| Error::config("every source connection was lost"))?;
+        let r = f(reader.as_mut());
         if r.is_ok() {
-            self.conns
+            self.readers
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .push(conn);
+                .push(reader);
         }
         r
     }
@@ -403,7 +374,7 @@ impl Engine<'_> {
     }
 
     fn chunks_for(&self, t: &TableJob) -> u64 {
-        if t.key.is_none() {
+        if !t.splittable {
             return 1;
         }
         let est_rows = t.src.estimated_rows.max(1);
@@ -425,13 +396,13 @@ impl Engine<'_> {
         }
         self.begin_work(t);
         let chunks = self.chunks_for(t);
-        let result = match (&t.key, chunks > 1) {
-            (Some(key), true) => {
+        let result = if chunks > 1 {
+            {
                 t.state.lock().unwrap_or_else(|p| p.into_inner()).planning = true;
                 let mut index = 0;
                 let est = t.src.estimated_rows;
-                let r = self.with_conn(|conn| {
-                    chunk::plan(conn, &t.table_ref, key, est, chunks, |range| {
+                let r = self.with_reader(|reader| {
+                    reader.split(&t.src.schema, est, chunks, &mut |range| {
                         if self.stopped() {
                             return Err(Error::Interrupted);
                         }
@@ -441,7 +412,7 @@ impl Engine<'_> {
                         scope.spawn_fifo(move |_| {
                             if !self.stopped() {
                                 let r = self
-                                    .with_conn(|c| self.export_file(c, t, Some(&range), Some(i)));
+                                    .with_reader(|r| self.export_file(r, t, Some(&range), Some(i)));
                                 if let Err(e) = r {
                                     self.fail(e);
                                 }
@@ -454,7 +425,8 @@ impl Engine<'_> {
                 t.state.lock().unwrap_or_else(|p| p.into_inner()).planning = false;
                 r
             }
-            _ => self.with_conn(|conn| self.export_file(conn, t, None, None)),
+        } else {
+            self.with_reader(|reader| self.export_file(reader, t, None, None))
         };
         if let Err(e) = result {
             self.fail(e);
@@ -464,7 +436,7 @@ impl Engine<'_> {
 
     fn export_file(
         &self,
-        conn: &mut Conn,
+        reader: &mut dyn Reader,
         t: &TableJob,
         range: Option<&KeyRange>,
         chunk_index: Option<usize>,
@@ -478,20 +450,6 @@ impl Engine<'_> {
         let mut csv = CsvWriter::new(BufWriter::with_capacity(1 << 20, HashingWriter::new(file)));
         csv.header(&table.column_names()).map_err(io_err)?;
 
-        let (filter, order) = match &t.key {
-            Some(k) => (
-                range
-                    .map(|r| k.where_clause(r))
-                    .transpose()?
-                    .unwrap_or_default(),
-                k.order_by(),
-            ),
-            None => (String::new(), String::new()),
-        };
-        let sql = format!(
-            "SELECT {} FROM {} {filter} {order}",
-            t.select_list, t.table_ref
-        );
         let place = match chunk_index {
             Some(i) => format!("table `{}` (chunk {i})", table.name),
             None => format!("table `{}`", table.name),
@@ -500,49 +458,37 @@ impl Engine<'_> {
         let mut scratch = Vec::new();
         let mut rows: u64 = 0;
         let mut unreported: u64 = 0;
-        let mut result = conn.query_iter(sql).ctx(|| format!("reading {place}"))?;
-        let outcome: Result<()> = (|| {
-            for row in result.by_ref() {
-                let row = row.ctx(|| format!("reading {place} after {rows} rows"))?;
-                for (i, enc) in t.encoders.iter().enumerate() {
-                    let value = match row.as_ref(i) {
-                        Some(mysql::Value::Bytes(b)) => Some(b.as_slice()),
-                        _ => None,
-                    };
-                    if let Err(e) = enc.write(value, &mut csv, &mut stats[i], &mut scratch) {
-                        return Err(match e {
-                            CellError::Io(e) => io_err(e),
-                            CellError::Value(problem) => Error::Data {
-                                table: table.name.clone(),
-                                column: table.columns[i].name.clone(),
-                                key: describe_key(table, &t.key_positions, &row),
-                                problem,
-                            },
-                        });
-                    }
+        let outcome = reader.read(table, range, &place, &mut |row: &dyn Row| {
+            for (i, enc) in t.encoders.iter().enumerate() {
+                if let Err(e) = enc.write(row.cell(i), &mut csv, &mut stats[i], &mut scratch) {
+                    return Err(match e {
+                        CellError::Io(e) => io_err(e),
+                        CellError::Value(problem) => Error::Data {
+                            table: table.name.clone(),
+                            column: table.columns[i].name.clone(),
+                            key: describe_key(table, &t.key_positions, row),
+                            problem,
+                        },
+                    });
                 }
-                csv.end_row().map_err(io_err)?;
-                rows += 1;
-                unreported += 1;
-                if unreported == 4096 {
-                    self.obs.rows(&table.name, unreported);
-                    unreported = 0;
-                    if self.stopped() {
-                        return Err(Error::Interrupted);
-                    }
+            }
+            csv.end_row().map_err(io_err)?;
+            rows += 1;
+            unreported += 1;
+            if unreported == 4096 {
+                self.obs.rows(&table.name, unreported);
+                unreported = 0;
+                if self.stopped() {
+                    return Err(Error::Interrupted);
                 }
             }
             Ok(())
-        })();
+        });
         if let Err(e) = outcome {
-            // Dropping the result would read the rest of the table first; abandon it and
-            // let the caller close the connection instead.
-            std::mem::forget(result);
             drop(csv);
             let _ = fs::remove_file(&partial);
             return Err(e);
         }
-        drop(result);
         self.obs.rows(&table.name, unreported);
 
         let buffered = csv.into_inner();
@@ -557,10 +503,7 @@ impl Engine<'_> {
             rows,
             bytes,
             sha256,
-            key_range: match (range, &t.key) {
-                (Some(r), Some(k)) => Some(k.describe(r)),
-                _ => None,
-            },
+            key_range: range.map(|r| r.describe(table)),
         };
         let mut st = t.state.lock().unwrap_or_else(|p| p.into_inner());
         st.rows += rows;
@@ -574,14 +517,14 @@ impl Engine<'_> {
 }
 
 /// `primary key (id=5)` for error messages, or the row's first columns without a key.
-fn describe_key(table: &crate::schema::Table, key: &[usize], row: &mysql::Row) -> String {
+fn describe_key(table: &Table, key: &[usize], row: &dyn Row) -> String {
     let show = |i: usize| -> String {
-        let v = match row.as_ref(i) {
-            Some(mysql::Value::Bytes(b)) => {
+        let v = match row.cell(i) {
+            Some(b) => {
                 let s = String::from_utf8_lossy(&b[..b.len().min(64)]).into_owned();
                 s.replace('\0', "\\0")
             }
-            _ => "NULL".into(),
+            None => "NULL".into(),
         };
         format!("{}={v}", table.columns[i].name)
     };

@@ -11,8 +11,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dump::schema::{Table, View};
 use crate::error::{Error, Result};
-use crate::schema::{Table, View};
 
 pub const MANIFEST_FILE: &str = "migration_manifest.json";
 pub const SUMS_FILE: &str = "SHA256SUMS";
@@ -126,7 +126,7 @@ pub const COPY_OPTIONS: &str = "FORMAT csv, HEADER true, NULL '\\N'";
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default)]
 pub struct ExportOptions {
-    pub nul: crate::encode::NulPolicy,
+    pub nul: crate::dump::encoding::NulPolicy,
     /// Tables above this estimated size were split into chunks by primary key (0: never).
     pub chunk_bytes: u64,
     pub jobs: usize,
@@ -277,7 +277,7 @@ fn partial_files(dir: &Path) -> Vec<String> {
 }
 
 /// `SHA256SUMS` lines, `<hex>  <name>`, as `sha256sum` writes them.
-pub fn sums_text(entries: &[(String, String)]) -> String {
+pub(crate) fn sums_text(entries: &[(String, String)]) -> String {
     entries
         .iter()
         .map(|(hash, name)| format!("{hash}  {name}\n"))
@@ -285,7 +285,7 @@ pub fn sums_text(entries: &[(String, String)]) -> String {
 }
 
 /// Parses `SHA256SUMS` into (name, hex) pairs; text or binary mode markers accepted.
-pub fn parse_sums(text: &str) -> std::result::Result<Vec<(String, String)>, String> {
+pub(crate) fn parse_sums(text: &str) -> std::result::Result<Vec<(String, String)>, String> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
@@ -306,7 +306,7 @@ pub fn parse_sums(text: &str) -> std::result::Result<Vec<(String, String)>, Stri
 
 /// Writes `bytes` to `path` via a temporary file, fsync and rename, so a reader sees the
 /// old content or the new, never a torn file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("partial");
     let mut f = fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     f.write_all(bytes)
@@ -316,7 +316,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// fsync a directory so the renames in it survive a crash.
-pub fn sync_dir(dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(dir, e))

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::dump::hashing::{hash_file, sha256_hex};
+use crate::dump::manifest::{MANIFEST_FILE, Manifest, SUMS_FILE, parse_sums};
 use crate::error::{Error, Result};
-use crate::hashing::{hash_file, sha256_hex};
-use crate::manifest::{MANIFEST_FILE, Manifest, SUMS_FILE, parse_sums};
 
 pub struct VerifiedDump {
     pub dir: PathBuf,
@@ -30,7 +30,7 @@ fn is_plain_file_name(p: &str) -> bool {
 
 /// Verifies the dump in `dir`. Files of tables for which `hash` returns false are only
 /// checked for presence and size (used when importing a subset of tables).
-pub fn verify_dump(dir: &Path, hash: impl Fn(&str) -> bool + Sync) -> Result<VerifiedDump> {
+pub(crate) fn verify_dump(dir: &Path, hash: impl Fn(&str) -> bool + Sync) -> Result<VerifiedDump> {
     let (manifest, bytes) = Manifest::load(dir)?;
     let manifest_sha256 = sha256_hex(&bytes);
     let mut problems = Vec::new();

@@ -13,14 +13,14 @@ use std::collections::{BTreeSet, HashMap};
 
 use sha2::{Digest, Sha256};
 
-use crate::encode::Encoding;
+use crate::dump::encoding::Encoding;
+use crate::dump::manifest::TableEntry;
+use crate::dump::schema::{Column, ColumnDefault, Index};
 use crate::error::{Error, Result};
-use crate::manifest::TableEntry;
-use crate::pg_target::{qualified, quote_ident, quote_literal};
-use crate::schema::{Column, ColumnDefault, Index};
-use crate::typemap::{CastRules, Mapped, map_column};
+use crate::target::sql::{qualified, quote_ident, quote_literal};
+use crate::target::typemap::{CastRules, Mapped, map_column};
 
-pub const MAX_IDENT: usize = 63;
+pub(crate) const MAX_IDENT: usize = 63;
 
 #[derive(Clone, Debug, Default)]
 pub struct SchemaOptions {
@@ -31,7 +31,7 @@ pub struct SchemaOptions {
 }
 
 /// One table as it will exist in PostgreSQL.
-pub struct TableDdl<'m> {
+pub(crate) struct TableDdl<'m> {
     pub entry: &'m TableEntry,
     pub name: String,
     /// Target column names in CSV order.
@@ -40,7 +40,7 @@ pub struct TableDdl<'m> {
     pub identity: Vec<(String, Option<u64>)>,
 }
 
-pub struct SchemaPlan<'m> {
+pub(crate) struct SchemaPlan<'m> {
     pub tables: Vec<TableDdl<'m>>,
     /// Run before the data: CREATE TABLE, comments.
     pub before: Vec<String>,
@@ -225,7 +225,7 @@ fn integer_family(t: &str) -> Option<u8> {
     }
 }
 
-pub fn plan<'m>(
+pub(crate) fn plan<'m>(
     schema: &str,
     entries: &[&'m TableEntry],
     opts: &SchemaOptions,

@@ -6,53 +6,38 @@ use std::collections::{BTreeSet, HashMap};
 
 use postgres::Client;
 
+use super::sql::{qualified, quote_ident, quote_literal};
 use crate::error::{Result, ResultExt};
 
-/// `"name"` with embedded quotes doubled.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// `'text'` for standard_conforming_strings = on.
-pub fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-pub fn qualified(schema: &str, table: &str) -> String {
-    format!("{}.{}", quote_ident(schema), quote_ident(table))
-}
-
 #[derive(Clone, Debug)]
-pub struct TargetColumn {
+pub(crate) struct TargetColumn {
     pub name: String,
-    pub data_type: String,
     pub not_null: bool,
     pub has_default: bool,
     /// Generated columns cannot be loaded by COPY.
     pub generated: bool,
-    pub identity_always: bool,
 }
 
 #[derive(Clone, Debug)]
-pub struct TargetTable {
+pub(crate) struct TargetTable {
     pub name: String,
     /// `r` plain, `p` partitioned.
     pub kind: char,
     pub columns: Vec<TargetColumn>,
 }
 
-pub fn schema_exists(client: &mut Client, schema: &str) -> Result<bool> {
+pub(crate) fn schema_exists(client: &mut Client, schema: &str) -> Result<bool> {
     Ok(client
         .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&schema])
         .ctx(|| format!("looking up schema {schema}"))?
         .is_some())
 }
 
-pub fn tables(client: &mut Client, schema: &str) -> Result<Vec<TargetTable>> {
+pub(crate) fn tables(client: &mut Client, schema: &str) -> Result<Vec<TargetTable>> {
     let rows = client
         .query(
-            "SELECT c.relname, c.relkind::text, a.attname, format_type(a.atttypid, a.atttypmod),
-                    a.attnotnull, a.atthasdef, a.attgenerated <> '', a.attidentity = 'a'
+            "SELECT c.relname, c.relkind::text, a.attname,
+                    a.attnotnull, a.atthasdef, a.attgenerated <> ''
              FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -75,11 +60,9 @@ pub fn tables(client: &mut Client, schema: &str) -> Result<Vec<TargetTable>> {
         let t = out.last_mut().expect("pushed above");
         t.columns.push(TargetColumn {
             name: r.get(2),
-            data_type: r.get(3),
-            not_null: r.get(4),
-            has_default: r.get(5),
-            generated: r.get(6),
-            identity_always: r.get(7),
+            not_null: r.get(3),
+            has_default: r.get(4),
+            generated: r.get(5),
         });
     }
     Ok(out)
@@ -88,7 +71,7 @@ pub fn tables(client: &mut Client, schema: &str) -> Result<Vec<TargetTable>> {
 /// Finds `name` among `candidates`: the exact name first, then a match ignoring case
 /// (MySQL `Customer` to PostgreSQL `customer`). `Err` lists several case-insensitive
 /// matches.
-pub fn find_name<'a>(
+pub(crate) fn find_name<'a>(
     name: &str,
     candidates: impl Iterator<Item = &'a str> + Clone,
 ) -> std::result::Result<Option<&'a str>, Vec<&'a str>> {
@@ -107,16 +90,15 @@ pub fn find_name<'a>(
 
 /// A sequence that feeds a column (serial or identity).
 #[derive(Clone, Debug)]
-pub struct OwnedSequence {
+pub(crate) struct OwnedSequence {
     pub column: String,
     /// Schema-qualified, quoted, ready for `setval`.
     pub sequence: String,
     pub start: i64,
     pub increment: i64,
-    pub max: i64,
 }
 
-pub fn owned_sequences(
+pub(crate) fn owned_sequences(
     client: &mut Client,
     schema: &str,
     table: &str,
@@ -124,7 +106,7 @@ pub fn owned_sequences(
     let rows = client
         .query(
             "SELECT a.attname, quote_ident(sn.nspname) || '.' || quote_ident(sc.relname),
-                    s.seqstart, s.seqincrement, s.seqmax
+                    s.seqstart, s.seqincrement
              FROM pg_class t
              JOIN pg_namespace tn ON tn.oid = t.relnamespace
              JOIN pg_depend d ON d.refobjid = t.oid AND d.refclassid = 'pg_class'::regclass
@@ -145,7 +127,6 @@ pub fn owned_sequences(
             sequence: r.get(1),
             start: r.get(2),
             increment: r.get(3),
-            max: r.get(4),
         })
         .collect())
 }
@@ -154,8 +135,7 @@ pub fn owned_sequences(
 /// definition, in the same transaction (what pg_restore does: one sort instead of a
 /// btree insert per row).
 #[derive(Clone, Debug)]
-pub struct DeferredIndex {
-    pub name: String,
+pub(crate) struct DeferredIndex {
     pub drop: String,
     /// The CREATE INDEX / ADD CONSTRAINT statement, then any COMMENT statements.
     pub create: Vec<String>,
@@ -164,7 +144,7 @@ pub struct DeferredIndex {
 /// Indexes of a table that can be rebuilt exactly: plain indexes and PRIMARY KEY /
 /// UNIQUE constraints, valid, in the default tablespace, not used by a foreign key,
 /// not the replica identity or the CLUSTER index, on a plain (not partitioned) table.
-pub fn deferrable_indexes(
+pub(crate) fn deferrable_indexes(
     client: &mut Client,
     schema: &str,
     table: &str,
@@ -229,24 +209,20 @@ pub fn deferrable_indexes(
                     quote_literal(&cm)
                 ));
             }
-            DeferredIndex {
-                name: index,
-                drop,
-                create,
-            }
+            DeferredIndex { drop, create }
         })
         .collect())
 }
 
 /// A foreign key between two tables of the schema: (child, parent, deferrable).
 #[derive(Clone, Debug)]
-pub struct FkEdge {
+pub(crate) struct FkEdge {
     pub child: String,
     pub parent: String,
     pub deferrable: bool,
 }
 
-pub fn foreign_keys(client: &mut Client, schema: &str) -> Result<Vec<FkEdge>> {
+pub(crate) fn foreign_keys(client: &mut Client, schema: &str) -> Result<Vec<FkEdge>> {
     let rows = client
         .query(
             "SELECT ch.relname, pa.relname, con.condeferrable
@@ -270,7 +246,7 @@ pub fn foreign_keys(client: &mut Client, schema: &str) -> Result<Vec<FkEdge>> {
 }
 
 /// Tables outside `loading` that `TRUNCATE ... CASCADE` of `loading` would also empty.
-pub fn cascade_reach(edges: &[FkEdge], loading: &BTreeSet<String>) -> Vec<String> {
+pub(crate) fn cascade_reach(edges: &[FkEdge], loading: &BTreeSet<String>) -> Vec<String> {
     let mut reached: BTreeSet<String> = loading.clone();
     loop {
         let before = reached.len();
@@ -288,7 +264,7 @@ pub fn cascade_reach(edges: &[FkEdge], loading: &BTreeSet<String>) -> Vec<String
 
 /// Orders `tables` so parents come before children, ignoring self-references and
 /// deferrable keys. `Err` names the tables caught in a cycle.
-pub fn dependency_order(
+pub(crate) fn dependency_order(
     tables: &[String],
     edges: &[FkEdge],
 ) -> std::result::Result<Vec<String>, Vec<String>> {
@@ -375,11 +351,5 @@ mod tests {
         assert!(dependency_order(&["a".into(), "b".into()], &cyc).is_err());
         let loading: BTreeSet<String> = ["country".to_string()].into();
         assert_eq!(cascade_reach(&edges, &loading), ["address", "city"]);
-    }
-
-    #[test]
-    fn quoting() {
-        assert_eq!(qualified("public", "we\"ird"), "\"public\".\"we\"\"ird\"");
-        assert_eq!(quote_literal("it's"), "'it''s'");
     }
 }

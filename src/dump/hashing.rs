@@ -9,15 +9,15 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-pub fn to_hex(digest: impl AsRef<[u8]>) -> String {
+pub(crate) fn to_hex(digest: impl AsRef<[u8]>) -> String {
     hex::encode(digest)
 }
 
-pub fn sha256_hex(data: &[u8]) -> String {
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
     to_hex(Sha256::digest(data))
 }
 
-pub struct HashingWriter<W> {
+pub(crate) struct HashingWriter<W> {
     inner: W,
     hasher: Sha256,
     bytes: u64,
@@ -51,7 +51,7 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-pub struct HashingReader<R> {
+pub(crate) struct HashingReader<R> {
     inner: R,
     hasher: Sha256,
     bytes: u64,

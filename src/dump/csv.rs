@@ -9,7 +9,7 @@
 
 use std::io::{self, Write};
 
-pub const NULL: &[u8] = b"\\N";
+pub(crate) const NULL: &[u8] = b"\\N";
 
 /// Bytes that force quoting.
 const SPECIAL: [bool; 256] = {
@@ -21,18 +21,18 @@ const SPECIAL: [bool; 256] = {
     t
 };
 
-pub fn needs_quotes(v: &[u8]) -> bool {
+pub(crate) fn needs_quotes(v: &[u8]) -> bool {
     v.is_empty() || v == NULL || v == b"\\." || v.iter().any(|&b| SPECIAL[b as usize])
 }
 
 /// Writes records cell by cell. Rows end with `\n`.
-pub struct CsvWriter<W: Write> {
+pub(crate) struct CsvWriter<W: Write> {
     out: W,
     at_row_start: bool,
 }
 
 impl<W: Write> CsvWriter<W> {
-    pub fn new(out: W) -> Self {
+    pub(crate) fn new(out: W) -> Self {
         CsvWriter {
             out,
             at_row_start: true,
@@ -48,13 +48,13 @@ impl<W: Write> CsvWriter<W> {
         }
     }
 
-    pub fn null(&mut self) -> io::Result<()> {
+    pub(crate) fn null(&mut self) -> io::Result<()> {
         self.sep()?;
         self.out.write_all(NULL)
     }
 
     /// A text value, quoted only when it must be.
-    pub fn text(&mut self, v: &[u8]) -> io::Result<()> {
+    pub(crate) fn text(&mut self, v: &[u8]) -> io::Result<()> {
         self.sep()?;
         if !needs_quotes(v) {
             return self.out.write_all(v);
@@ -71,14 +71,14 @@ impl<W: Write> CsvWriter<W> {
     }
 
     /// A value known to need no quoting (digits, hex, dates).
-    pub fn plain(&mut self, v: &[u8]) -> io::Result<()> {
+    pub(crate) fn plain(&mut self, v: &[u8]) -> io::Result<()> {
         debug_assert!(!needs_quotes(v));
         self.sep()?;
         self.out.write_all(v)
     }
 
     /// Like `plain`, for a value assembled from parts.
-    pub fn plain_parts(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+    pub(crate) fn plain_parts(&mut self, parts: &[&[u8]]) -> io::Result<()> {
         self.sep()?;
         for p in parts {
             self.out.write_all(p)?;
@@ -87,7 +87,7 @@ impl<W: Write> CsvWriter<W> {
     }
 
     /// `\x` followed by lowercase hex, PostgreSQL's bytea input form.
-    pub fn bytea_hex(&mut self, v: &[u8]) -> io::Result<()> {
+    pub(crate) fn bytea_hex(&mut self, v: &[u8]) -> io::Result<()> {
         self.sep()?;
         self.out.write_all(b"\\x")?;
         let mut buf = [0u8; 8192];
@@ -99,19 +99,19 @@ impl<W: Write> CsvWriter<W> {
         Ok(())
     }
 
-    pub fn end_row(&mut self) -> io::Result<()> {
+    pub(crate) fn end_row(&mut self) -> io::Result<()> {
         self.at_row_start = true;
         self.out.write_all(b"\n")
     }
 
-    pub fn header<S: AsRef<str>>(&mut self, names: &[S]) -> io::Result<()> {
+    pub(crate) fn header<S: AsRef<str>>(&mut self, names: &[S]) -> io::Result<()> {
         for n in names {
             self.text(n.as_ref().as_bytes())?;
         }
         self.end_row()
     }
 
-    pub fn into_inner(self) -> W {
+    pub(crate) fn into_inner(self) -> W {
         self.out
     }
 }

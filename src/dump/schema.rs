@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::encode::{ColumnStats, Encoding};
+use crate::dump::encoding::{ColumnStats, Encoding};
 
 /// A column default as MySQL/MariaDB reports it, with MariaDB's quoting undone.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -143,53 +143,4 @@ pub struct View {
     /// In MySQL syntax, as information_schema shows it; not loaded by the import.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub definition: String,
-}
-
-/// Splits `enum('a','b''c')` / `set(...)` into its members.
-pub fn parse_enum_values(column_type: &str) -> Vec<String> {
-    let Some(open) = column_type.find('(') else {
-        return Vec::new();
-    };
-    let body = column_type[open + 1..].trim_end_matches(')');
-    let mut values = Vec::new();
-    let mut cur = String::new();
-    let mut chars = body.chars().peekable();
-    let mut in_quote = false;
-    while let Some(c) = chars.next() {
-        match (in_quote, c) {
-            (false, '\'') => in_quote = true,
-            (false, ',') => values.push(std::mem::take(&mut cur)),
-            (false, _) => {}
-            (true, '\'') if chars.peek() == Some(&'\'') => {
-                chars.next();
-                cur.push('\'');
-            }
-            (true, '\'') => in_quote = false,
-            (true, '\\') => {
-                if let Some(n) = chars.next() {
-                    cur.push(n);
-                }
-            }
-            (true, c) => cur.push(c),
-        }
-    }
-    values.push(cur);
-    values
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn enum_values() {
-        assert_eq!(
-            parse_enum_values("enum('G','PG','NC-17')"),
-            ["G", "PG", "NC-17"]
-        );
-        assert_eq!(
-            parse_enum_values("set('a,b','it''s','')"),
-            ["a,b", "it's", ""]
-        );
-    }
 }

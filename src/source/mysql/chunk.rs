@@ -10,21 +10,11 @@
 use mysql::prelude::Queryable;
 use mysql::{Conn, Value};
 
-use crate::encode::Encoding;
+use super::quote_ident;
+use crate::dump::encoding::Encoding;
+use crate::dump::schema::Table;
 use crate::error::{Error, Result, ResultExt};
-use crate::manifest::KeyRangeInfo;
-use crate::mysql_source::quote_ident;
-use crate::schema::Table;
-
-/// Raw key values as the server printed them, one per key column.
-pub type Key = Vec<Vec<u8>>;
-
-/// `lower <= key < upper`; a missing bound is open.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct KeyRange {
-    pub lower: Option<Key>,
-    pub upper: Option<Key>,
-}
+use crate::source::{Key, KeyRange};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Literal {
@@ -35,14 +25,14 @@ enum Literal {
 
 /// The primary key of a table, ready to be compared against literals.
 #[derive(Clone, Debug)]
-pub struct KeySpec {
+pub(super) struct KeySpec {
     columns: Vec<(String, String, Literal)>,
     integer: bool,
 }
 
 impl KeySpec {
     /// `None` when the table has no primary key (it is then exported in one file).
-    pub fn for_table(t: &Table) -> Option<KeySpec> {
+    pub(crate) fn for_table(t: &Table) -> Option<KeySpec> {
         if t.primary_key.is_empty() {
             return None;
         }
@@ -67,11 +57,7 @@ impl KeySpec {
         Some(KeySpec { columns, integer })
     }
 
-    pub fn names(&self) -> Vec<String> {
-        self.columns.iter().map(|c| c.0.clone()).collect()
-    }
-
-    pub fn order_by(&self) -> String {
+    pub(crate) fn order_by(&self) -> String {
         let cols: Vec<&str> = self.columns.iter().map(|c| c.1.as_str()).collect();
         format!("ORDER BY {}", cols.join(", "))
     }
@@ -120,7 +106,7 @@ impl KeySpec {
     }
 
     /// The WHERE clause selecting a range (empty for the whole table).
-    pub fn where_clause(&self, range: &KeyRange) -> Result<String> {
+    pub(crate) fn where_clause(&self, range: &KeyRange) -> Result<String> {
         let mut parts = Vec::new();
         if let Some(l) = &range.lower {
             parts.push(self.compare(l, true)?);
@@ -133,23 +119,6 @@ impl KeySpec {
         } else {
             format!("WHERE {}", parts.join(" AND "))
         })
-    }
-
-    pub fn describe(&self, range: &KeyRange) -> KeyRangeInfo {
-        let show = |k: &Key| -> Vec<String> {
-            k.iter()
-                .zip(&self.columns)
-                .map(|(v, c)| match c.2 {
-                    Literal::Binary => format!("\\x{}", hex::encode(v)),
-                    _ => String::from_utf8_lossy(v).into_owned(),
-                })
-                .collect()
-        };
-        KeyRangeInfo {
-            columns: self.names(),
-            lower: range.lower.as_ref().map(show),
-            upper: range.upper.as_ref().map(show),
-        }
     }
 }
 
@@ -165,13 +134,13 @@ fn raw_values(row: mysql::Row) -> Option<Key> {
 
 /// Splits a table into about `chunks` ranges, calling `emit` with each range in key order
 /// as soon as it is known. `table_ref` is the quoted `db`.`table`; `rows` the estimate.
-pub fn plan(
+pub(super) fn plan(
     conn: &mut Conn,
     table_ref: &str,
     key: &KeySpec,
     rows: u64,
     chunks: u64,
-    mut emit: impl FnMut(KeyRange) -> Result<()>,
+    emit: &mut dyn FnMut(KeyRange) -> Result<()>,
 ) -> Result<()> {
     let ctx = || format!("planning chunks of {table_ref}");
     if key.integer {
@@ -245,7 +214,7 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::Column;
+    use crate::dump::schema::Column;
 
     fn col(name: &str, enc: Encoding) -> Column {
         serde_json::from_value(serde_json::json!({

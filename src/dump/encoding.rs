@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::pgcsv::CsvWriter;
+use crate::dump::csv::CsvWriter;
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -50,75 +50,7 @@ pub enum Encoding {
     GeometryEwkt,
 }
 
-const GEOMETRY_TYPES: &[&str] = &[
-    "geometry",
-    "point",
-    "linestring",
-    "polygon",
-    "multipoint",
-    "multilinestring",
-    "multipolygon",
-    "geometrycollection",
-    "geomcollection",
-];
-
 impl Encoding {
-    /// Picks the encoding for a column. `is_json` marks MariaDB's JSON alias (a longtext
-    /// with a `json_valid` check).
-    pub fn for_column(
-        data_type: &str,
-        column_type: &str,
-        max_length: Option<u64>,
-        is_json: bool,
-    ) -> Encoding {
-        let dt = data_type.to_ascii_lowercase();
-        let ct = column_type.to_ascii_lowercase();
-        match dt.as_str() {
-            "tinyint" if ct.starts_with("tinyint(1)") => Encoding::BooleanInt,
-            "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" => {
-                Encoding::Integer
-            }
-            "decimal" | "numeric" | "fixed" => Encoding::Decimal,
-            "float" => Encoding::Float,
-            "double" | "real" | "double precision" => Encoding::Double,
-            "bit" => Encoding::BitString,
-            "year" => Encoding::Year,
-            "date" => Encoding::Date,
-            "datetime" => Encoding::Datetime,
-            "timestamp" => Encoding::TimestampUtc,
-            "time" => Encoding::TimeText,
-            "enum" => Encoding::EnumText,
-            "set" => Encoding::SetText,
-            "json" => Encoding::JsonText,
-            "uuid" => Encoding::UuidText,
-            "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
-                Encoding::ByteaHex
-            }
-            t if GEOMETRY_TYPES.contains(&t) => Encoding::GeometryEwkt,
-            _ if is_json => Encoding::JsonText,
-            "char" if max_length == Some(36) => Encoding::UuidText,
-            _ => Encoding::Text,
-        }
-    }
-
-    /// The SELECT expression that reads the column (`col` is already quoted).
-    pub fn select_expr(self, col: &str, mysql8: bool) -> String {
-        match self {
-            Encoding::Float => format!("({col} + 0e0)"),
-            Encoding::GeometryEwkt => {
-                let wkt = if mysql8 {
-                    format!("ST_AsText({col}, 'axis-order=long-lat')")
-                } else {
-                    format!("ST_AsText({col})")
-                };
-                format!(
-                    "IF(ST_SRID({col}) = 0, {wkt}, CONCAT('SRID=', ST_SRID({col}), ';', {wkt}))"
-                )
-            }
-            _ => col.to_string(),
-        }
-    }
-
     fn is_text(self) -> bool {
         matches!(
             self,
@@ -187,7 +119,7 @@ pub enum NulPolicy {
 
 /// Why a value could not be written.
 #[derive(Debug)]
-pub enum CellError {
+pub(crate) enum CellError {
     Io(std::io::Error),
     Value(String),
 }
@@ -198,7 +130,7 @@ impl From<std::io::Error> for CellError {
     }
 }
 
-pub fn is_uuid(v: &[u8]) -> bool {
+pub(crate) fn is_uuid(v: &[u8]) -> bool {
     v.len() == 36
         && v.iter().enumerate().all(|(i, &b)| match i {
             8 | 13 | 18 | 23 => b == b'-',
@@ -221,7 +153,7 @@ fn preview(v: &[u8]) -> String {
 }
 
 /// Writes one column's cells.
-pub struct CellEncoder {
+pub(crate) struct CellEncoder {
     pub encoding: Encoding,
     bit_width: usize,
     nul: NulPolicy,
@@ -360,22 +292,6 @@ mod tests {
             .map_err(|e| format!("{e:?}"))
             .unwrap();
         (String::from_utf8(out.into_inner()).unwrap(), stats)
-    }
-
-    #[test]
-    fn picks_encodings() {
-        use Encoding::*;
-        let e = |dt, ct, len| Encoding::for_column(dt, ct, len, false);
-        assert_eq!(e("char", "char(36)", Some(36)), UuidText);
-        assert_eq!(e("char", "char(35)", Some(35)), Text);
-        assert_eq!(e("tinyint", "tinyint(1)", None), BooleanInt);
-        assert_eq!(e("tinyint", "tinyint(4)", None), Integer);
-        assert_eq!(e("longblob", "longblob", None), ByteaHex);
-        assert_eq!(e("point", "point", None), GeometryEwkt);
-        assert_eq!(
-            Encoding::for_column("longtext", "longtext", None, true),
-            JsonText
-        );
     }
 
     #[test]

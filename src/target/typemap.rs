@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::encode::Encoding;
+use crate::dump::encoding::Encoding;
+use crate::dump::schema::Column;
 use crate::error::{Error, Result};
-use crate::schema::Column;
 
 /// User overrides, column rules before type rules.
 #[derive(Clone, Debug, Default)]
@@ -68,7 +68,7 @@ impl CastRules {
 
 /// What a column becomes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mapped {
+pub(crate) struct Mapped {
     /// The type the column is created with and loaded into.
     pub load_type: String,
     /// A MySQL SET loaded as text and turned into `text[]` after the load.
@@ -100,7 +100,7 @@ fn int_type(data_type: &str, unsigned: bool) -> &'static str {
     }
 }
 
-pub fn map_column(table: &str, c: &Column, rules: &CastRules) -> Mapped {
+pub(crate) fn map_column(table: &str, c: &Column, rules: &CastRules) -> Mapped {
     let mut m = Mapped {
         load_type: String::new(),
         set_to_array: false,
@@ -201,7 +201,7 @@ pub fn map_column(table: &str, c: &Column, rules: &CastRules) -> Mapped {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encode::ColumnStats;
+    use crate::dump::encoding::ColumnStats;
 
     fn col(dt: &str, ct: &str, enc: Encoding) -> Column {
         serde_json::from_value(serde_json::json!({

@@ -1,119 +1,19 @@
-//! Talking to the MySQL/MariaDB source: session set-up and the catalog read from
-//! information_schema. Every session reads in utf8mb4 (so latin1 and other charsets arrive
-//! as UTF-8), with the time zone at UTC (so TIMESTAMP values are the right instants), an
-//! empty sql_mode (so PAD_CHAR_TO_FULL_LENGTH and friends cannot change values) and long
-//! network timeouts (so a slow disk on our side does not make the server hang up).
+//! The MySQL/MariaDB catalog, read from information_schema into the dump's schema
+//! vocabulary: columns with their encodings, keys, indexes, foreign keys, checks, views.
+//! MariaDB and MySQL differ in how they report defaults, checks and JSON columns; both
+//! are undone here, so the manifest says the same thing for the same schema.
 
 use std::collections::HashMap;
 
 use mysql::prelude::Queryable;
 use mysql::{Conn, Row, Value};
 
-use crate::dburl::DbUrl;
-use crate::encode::Encoding;
-use crate::error::{Error, Result, ResultExt};
-use crate::schema::{
+use super::{ServerInfo, types};
+use crate::dump::schema::{
     Check, Column, ColumnDefault, ForeignKey, Generated, Index, IndexColumn, Table, View,
-    parse_enum_values,
 };
-
-const SESSION_SETUP: &[&str] = &[
-    "SET NAMES utf8mb4",
-    "SET time_zone = '+00:00'",
-    "SET SESSION sql_mode = ''",
-    "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
-    "SET SESSION net_write_timeout = 86400",
-    "SET SESSION net_read_timeout = 86400",
-    "SET SESSION wait_timeout = 86400",
-];
-
-/// Settings that exist on one server flavour only; failures are ignored.
-const SESSION_OPTIONAL: &[&str] = &[
-    "SET SESSION max_statement_time = 0",
-    "SET SESSION max_execution_time = 0",
-    "SET SESSION information_schema_stats_expiry = 0",
-];
-
-/// Opens a connection; in "prefer" mode a server without TLS gets a plain connection.
-pub fn open(url: &DbUrl, opts: mysql::OptsBuilder) -> std::result::Result<Conn, mysql::Error> {
-    match Conn::new(opts.clone()) {
-        Err(mysql::Error::DriverError(mysql::DriverError::TlsNotSupported))
-            if url.tls.mode == crate::tls::TlsMode::Prefer =>
-        {
-            Conn::new(opts.ssl_opts(None))
-        }
-        other => other,
-    }
-}
-
-pub fn connect(url: &DbUrl) -> Result<Conn> {
-    let opts = url.mysql_opts().init(SESSION_SETUP.to_vec());
-    let mut conn = open(url, opts).ctx(|| format!("connecting to MySQL/MariaDB {url}"))?;
-    for stmt in SESSION_OPTIONAL {
-        let _ = conn.query_drop(stmt);
-    }
-    Ok(conn)
-}
-
-#[derive(Clone, Debug)]
-pub struct ServerInfo {
-    pub engine: String,
-    pub version: String,
-    /// MySQL 8 or later (not MariaDB).
-    pub mysql8: bool,
-}
-
-impl ServerInfo {
-    pub fn is_mariadb(&self) -> bool {
-        self.engine == "mariadb"
-    }
-}
-
-/// The TLS cipher of the session, when it is encrypted.
-pub fn tls_cipher(conn: &mut Conn) -> Option<String> {
-    let row: Option<(String, String)> = conn
-        .query_first("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
-        .ok()?;
-    row.map(|(_, v)| v).filter(|v| !v.is_empty())
-}
-
-pub fn server_info(conn: &mut Conn) -> Result<ServerInfo> {
-    let version: String = conn
-        .query_first("SELECT VERSION()")
-        .ctx(|| "reading the server version".into())?
-        .unwrap_or_default();
-    let mariadb = version.to_ascii_lowercase().contains("mariadb");
-    let major: u32 = version
-        .split('.')
-        .next()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Ok(ServerInfo {
-        engine: if mariadb { "mariadb" } else { "mysql" }.into(),
-        mysql8: !mariadb && major >= 8,
-        version,
-    })
-}
-
-/// `db`.`table`, quoted for MySQL.
-pub fn quote_ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
-}
-
-/// A base table with the planning figures information_schema gives for it.
-#[derive(Clone, Debug)]
-pub struct SourceTable {
-    pub schema: Table,
-    pub estimated_rows: u64,
-    pub data_length: u64,
-}
-
-pub struct Catalog {
-    pub tables: Vec<SourceTable>,
-    pub views: Vec<View>,
-    /// Objects that are neither base tables nor views (MariaDB sequences).
-    pub skipped: Vec<String>,
-}
+use crate::error::{Error, Result, ResultExt};
+use crate::source::{Catalog, SourceTable};
 
 fn text(row: &Row, i: usize) -> Option<String> {
     match row.as_ref(i)? {
@@ -188,7 +88,7 @@ fn parse_default(
     })
 }
 
-pub fn read_catalog(conn: &mut Conn, db: &str, server: &ServerInfo) -> Result<Catalog> {
+pub(super) fn read_catalog(conn: &mut Conn, db: &str, server: &ServerInfo) -> Result<Catalog> {
     let mariadb = server.is_mariadb();
     let mut tables: Vec<SourceTable> = Vec::new();
     let mut views = Vec::new();
@@ -279,7 +179,7 @@ pub fn read_catalog(conn: &mut Conn, db: &str, server: &ServerInfo) -> Result<Ca
         let is_json = json_columns
             .iter()
             .any(|(t, c)| *t == table && c.eq_ignore_ascii_case(&name));
-        let encoding = Encoding::for_column(&data_type, &column_type, max_length, is_json);
+        let encoding = types::encoding_for(&data_type, &column_type, max_length, is_json);
         let generated = text(&r, 14)
             .filter(|e| {
                 !e.is_empty()
@@ -296,7 +196,7 @@ pub fn read_catalog(conn: &mut Conn, db: &str, server: &ServerInfo) -> Result<Ca
             .find("on update ")
             .map(|p| extra[p + "on update ".len()..].trim().to_string());
         let values = if matches!(data_type.as_str(), "enum" | "set") {
-            parse_enum_values(&column_type)
+            types::parse_enum_values(&column_type)
         } else {
             Vec::new()
         };

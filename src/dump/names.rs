@@ -26,7 +26,7 @@ fn push_escaped(out: &mut String, b: u8) {
 }
 
 /// Percent-encodes every byte outside `[A-Za-z0-9_.-]`.
-pub fn percent_encode(name: &str) -> String {
+pub(crate) fn percent_encode(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for &b in name.as_bytes() {
         if is_safe(b) {
@@ -47,7 +47,7 @@ fn is_windows_device(stem: &str) -> bool {
 }
 
 /// The encoded form of one path component (a table or database name).
-pub fn component(name: &str) -> String {
+pub(crate) fn component(name: &str) -> String {
     let mut out = percent_encode(name);
     let stem = out.split('.').next().unwrap_or("").to_string();
     if out.starts_with('.') || is_windows_device(&stem) {
@@ -93,17 +93,17 @@ fn shorten(base: String, name: &str) -> String {
 
 /// Hands out unique base names for the tables of one dump.
 #[derive(Default)]
-pub struct FileNamer {
+pub(crate) struct FileNamer {
     used: HashSet<String>,
 }
 
 impl FileNamer {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// A base name unique within this dump, compared without case.
-    pub fn base_for(&mut self, table: &str) -> String {
+    pub(crate) fn base_for(&mut self, table: &str) -> String {
         let mut base = component(table);
         if let Some(dot) = ends_with_dot_digits(&base) {
             base = format!("{}%2E{}", &base[..dot], &base[dot + 1..]);
@@ -125,7 +125,7 @@ impl FileNamer {
 }
 
 /// `<base>.csv` for a table in one file, `<base>.<NNNN>.csv` for chunk `index` (from 1).
-pub fn csv_file(base: &str, chunk: Option<usize>) -> String {
+pub(crate) fn csv_file(base: &str, chunk: Option<usize>) -> String {
     match chunk {
         None => format!("{base}.csv"),
         Some(i) => format!("{base}.{i:04}.csv"),

@@ -6,6 +6,8 @@
 //! loaded without overriding variables that are already set, and clap reads flags before
 //! the environment.
 
+pub mod report;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -1,0 +1,126 @@
+//! The pre-flight for `--create-schema`: the tables come from the manifest (through
+//! `target::ddl`), so the only questions for the target are whether those names are
+//! free and whether foreign keys can be suspended during the load.
+
+use std::collections::BTreeSet;
+
+use postgres::Client;
+
+use super::preflight::{LoadPlan, SeqFix, TableLoad};
+use super::{ImportObserver, ImportPlan, table_selected};
+use crate::dump::manifest::TableEntry;
+use crate::dump::verify::VerifiedDump;
+use crate::error::{Error, Result};
+use crate::target::catalog;
+use crate::target::ddl::{self, SchemaOptions};
+use crate::target::sql::{qualified, quote_literal};
+
+/// Pre-flight for `--create-schema`: the tables come from the manifest; the target
+/// schema must not already hold tables of those names (unless asked to drop them).
+pub(super) fn preflight<'m>(
+    client: &mut Client,
+    plan: &ImportPlan,
+    dump: &'m VerifiedDump,
+    opts: &SchemaOptions,
+    obs: &dyn ImportObserver,
+) -> Result<LoadPlan<'m>> {
+    let schema = &plan.schema;
+    if plan.jobs > 1 {
+        return Err(Error::Preflight(vec![
+            "--create-schema loads in one transaction; it cannot be combined with --jobs".into(),
+        ]));
+    }
+    let entries: Vec<&TableEntry> = dump
+        .manifest
+        .tables
+        .iter()
+        .filter(|t| table_selected(plan, t.name()))
+        .collect();
+    let sp = ddl::plan(schema, &entries, opts)?;
+    for w in &sp.warnings {
+        obs.warn(w);
+    }
+    if !dump.manifest.views.is_empty() {
+        obs.warn(&format!(
+            "views are not created (their MySQL definitions are in the manifest): {}",
+            dump.manifest
+                .views
+                .iter()
+                .map(|v| v.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let existing: BTreeSet<String> = if catalog::schema_exists(client, schema)? {
+        catalog::tables(client, schema)?
+            .into_iter()
+            .map(|t| t.name)
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
+    let clash: Vec<String> = sp
+        .tables
+        .iter()
+        .filter(|t| existing.contains(&t.name))
+        .map(|t| qualified(schema, &t.name))
+        .collect();
+    let mut before = Vec::new();
+    if !clash.is_empty() {
+        if !opts.drop_existing {
+            return Err(Error::Preflight(vec![format!(
+                "--create-schema: these tables already exist: {} (add --drop-existing to replace \
+                 them inside the import's transaction, or import into them without --create-schema)",
+                clash.join(", ")
+            )]));
+        }
+        obs.warn(&format!(
+            "--drop-existing: dropping {} first",
+            clash.join(", ")
+        ));
+        before.push(format!("DROP TABLE {} CASCADE", clash.join(", ")));
+    }
+    let replica_role = client
+        .batch_execute("SET session_replication_role = replica")
+        .is_ok();
+    let loads = sp
+        .tables
+        .iter()
+        .map(|t| TableLoad {
+            entry: t.entry,
+            target: t.name.clone(),
+            columns: t.columns.clone(),
+            deferred: Vec::new(),
+            freeze: true,
+            sequences: t
+                .identity
+                .iter()
+                .map(|(col, auto_increment)| SeqFix {
+                    sequence: format!(
+                        "pg_get_serial_sequence({}, {})",
+                        quote_literal(&qualified(schema, &t.name)),
+                        quote_literal(col)
+                    ),
+                    column: col.clone(),
+                    start: 1,
+                    auto_increment: *auto_increment,
+                })
+                .collect(),
+        })
+        .collect();
+    // The schema statement first, then any drops, then the tables.
+    let mut sp_before = sp.before.into_iter();
+    let mut all_before: Vec<String> = sp_before.next().into_iter().collect();
+    all_before.extend(before);
+    all_before.extend(sp_before);
+    Ok(LoadPlan {
+        loads,
+        skipped: Vec::new(),
+        replica_role,
+        fk_order: false,
+        truncate: false,
+        before: all_before,
+        after: sp.after,
+        warnings: sp.warnings,
+    })
+}

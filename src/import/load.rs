@@ -1,0 +1,209 @@
+//! Running a load. All or nothing by default: one transaction for the TRUNCATE and every
+//! table, rolled back on any error. With `--jobs N`, each table commits on its own.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use postgres::Client;
+
+use super::copy::copy_file;
+use super::preflight::TableLoad;
+use super::sidelog::SideLog;
+use super::steps::{Step, opening, table_steps, truncate_sql};
+use super::{Ctx, TableReport, TableStatus};
+use crate::error::{Error, Result, ResultExt};
+use crate::interrupt;
+use crate::target::{self, sql::qualified};
+
+/// Loads one table's files and fixes its sequences, inside `tx`.
+fn load_table(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result<TableReport> {
+    let (plan, obs, log) = (cx.plan, cx.obs, cx.log);
+    interrupt::check()?;
+    let clock = Instant::now();
+    let bytes: u64 = l.entry.files.iter().map(|f| f.bytes).sum();
+    obs.table_started(l.entry.name(), bytes);
+    let mut rows = 0;
+    for step in table_steps(plan, l) {
+        interrupt::check()?;
+        match step {
+            Step::Sql(stmt) => execute_logged(tx, &stmt, log)?,
+            Step::Copy(f) => {
+                let n = copy_file(tx, cx, l, f)?;
+                if n != f.rows {
+                    return Err(Error::Load(format!(
+                        "table `{}`: {} loaded {n} rows, the manifest says {}",
+                        l.entry.name(),
+                        f.path,
+                        f.rows
+                    )));
+                }
+                rows += n;
+            }
+            Step::Sequence(sql, seq) => {
+                let row = tx
+                    .query_one(&sql, &[])
+                    .ctx(|| format!("setting sequence {} of table `{}`", seq, l.entry.name()))?;
+                let next: i64 = row.get(0);
+                log.line(&format!("sequence {seq} next value {next}"));
+            }
+        }
+    }
+    let secs = clock.elapsed().as_secs_f64();
+    log.line(&format!(
+        "loaded {} into {} ({rows} rows, {} file(s), {secs:.2}s)",
+        l.entry.name(),
+        qualified(&plan.schema, &l.target),
+        l.entry.files.len()
+    ));
+    obs.table_done(l.entry.name(), rows, secs);
+    Ok(TableReport {
+        name: l.entry.name().to_string(),
+        target: Some(l.target.clone()),
+        manifest_rows: l.entry.rows,
+        loaded_rows: rows,
+        secs,
+        status: TableStatus::Loaded,
+    })
+}
+
+fn execute_logged(tx: &mut postgres::Transaction, stmt: &str, log: &SideLog) -> Result<()> {
+    tx.batch_execute(stmt).ctx(|| stmt.to_string())?;
+    log.line(stmt);
+    Ok(())
+}
+
+/// All or nothing: one transaction for the TRUNCATE and every table.
+pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
+    let (plan, lp, obs, log) = (cx.plan, cx.lp, cx.obs, cx.log);
+    if plan.jobs > 1 {
+        return load_per_table(client, cx);
+    }
+    let mut tx = client
+        .transaction()
+        .ctx(|| "starting the transaction".into())?;
+    let outcome = (|| {
+        for stmt in opening(plan, lp) {
+            execute_logged(&mut tx, &stmt, log)?;
+        }
+        let mut reports = Vec::new();
+        for l in &lp.loads {
+            reports.push(load_table(&mut tx, cx, l)?);
+        }
+        for stmt in &lp.after {
+            interrupt::check()?;
+            execute_logged(&mut tx, stmt, log)?;
+        }
+        interrupt::check()?;
+        Ok(reports)
+    })();
+    match outcome {
+        Ok(reports) => {
+            tx.commit().ctx(|| "committing".into())?;
+            Ok(reports)
+        }
+        Err(e) => {
+            let rolled_back = tx.rollback().is_ok();
+            log.line(if rolled_back {
+                "rolled back"
+            } else {
+                "connection lost: the server rolls the transaction back"
+            });
+            obs.rolled_back();
+            Err(e)
+        }
+    }
+}
+
+/// `--jobs N`: empty every table in one committed transaction, then load tables on N
+/// connections, biggest first, each in its own transaction. After a failure no new
+/// table starts; the error says which tables committed.
+fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
+    let (plan, lp, obs, log) = (cx.plan, cx.lp, cx.obs, cx.log);
+    let truncate = truncate_sql(plan, lp);
+    client
+        .batch_execute(&format!("BEGIN; {truncate}; COMMIT"))
+        .ctx(|| truncate.clone())?;
+    log.line(&format!("{truncate} (committed: --jobs {})", plan.jobs));
+    let mut order: Vec<&TableLoad> = lp.loads.iter().collect();
+    order.sort_by_key(|l| std::cmp::Reverse(l.entry.bytes));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(plan.jobs)
+        .build()
+        .map_err(|e| Error::config(format!("starting worker threads: {e}")))?;
+    let results: Mutex<Vec<(String, Result<TableReport>)>> = Mutex::new(Vec::new());
+    let stop = AtomicBool::new(false);
+    pool.scope_fifo(|s| {
+        for l in order {
+            let (results, stop) = (&results, &stop);
+            s.spawn_fifo(move |_| {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let r = (|| {
+                    let mut c = target::connect(&plan.target)?;
+                    if lp.replica_role {
+                        c.batch_execute("SET session_replication_role = replica")
+                            .ctx(|| "SET session_replication_role = replica".into())?;
+                    }
+                    let mut tx = c.transaction().ctx(|| "starting a transaction".into())?;
+                    match load_table(&mut tx, cx, l) {
+                        Ok(report) => {
+                            tx.commit()
+                                .ctx(|| format!("committing table `{}`", l.entry.name()))?;
+                            log.line(&format!("committed {}", l.entry.name()));
+                            Ok(report)
+                        }
+                        Err(e) => {
+                            let _ = tx.rollback();
+                            log.line(&format!("rolled back {}", l.entry.name()));
+                            obs.rolled_back();
+                            Err(e)
+                        }
+                    }
+                })();
+                if r.is_err() {
+                    stop.store(true, Ordering::SeqCst);
+                }
+                results
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((l.entry.name().to_string(), r));
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut reports = Vec::new();
+    let mut failures = Vec::new();
+    for (name, r) in results {
+        match r {
+            Ok(rep) => reports.push(rep),
+            Err(e) => failures.push(format!("table `{name}` was rolled back: {e}")),
+        }
+    }
+    if failures.is_empty() {
+        return Ok(reports);
+    }
+    let done: BTreeSet<&str> = reports.iter().map(|r| r.name.as_str()).collect();
+    let never: Vec<&str> = lp
+        .loads
+        .iter()
+        .map(|l| l.entry.name())
+        .filter(|n| !done.contains(n) && !failures.iter().any(|f| f.contains(&format!("`{n}`"))))
+        .collect();
+    let mut msg = failures.join("\n");
+    msg.push_str(&format!(
+        "\ncommitted: {} (--jobs commits each table on its own)",
+        if done.is_empty() {
+            "none".to_string()
+        } else {
+            done.into_iter().collect::<Vec<_>>().join(", ")
+        }
+    ));
+    if !never.is_empty() {
+        msg.push_str(&format!("\nnot loaded (left empty): {}", never.join(", ")));
+    }
+    log.line(&msg);
+    Err(Error::PartialLoad(msg))
+}

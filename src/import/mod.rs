@@ -1,0 +1,276 @@
+//! The import engine. Order matters and is the point of the design:
+//! 1. verify the dump against its manifest (no connection yet);
+//! 2. pre-flight against the target, read-only: tables, column mapping, sequences,
+//!    foreign keys, privileges, server-side files;
+//! 3. load in one session and one transaction: replica role, TRUNCATE ... CASCADE, COPY
+//!    per file (hashing the bytes again as they stream, in case a file changed after
+//!    step 1), row counts, sequence fix-ups, commit. Any error rolls back: the target is
+//!    unchanged.
+//!
+//! The SQL is built once, so what runs, what `--dry-run` prints and the
+//! `import_script_<ts>.sql` written next to the dump are the same statements.
+//!
+//! - `preflight`: what the target holds and how the dump maps onto it (read-only);
+//! - `create`: the same decisions for `--create-schema`, from the manifest alone;
+//! - `steps`: the statements of a load, for running and for printing;
+//! - `load`: the transaction(s) that run them;
+//! - `copy`: one file streamed into `COPY`, and its errors in the user's terms;
+//! - `sidelog`: the import's own log next to the dump.
+
+mod copy;
+mod create;
+mod load;
+mod preflight;
+mod sidelog;
+mod steps;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use regex::Regex;
+
+use crate::dburl::DbUrl;
+use crate::dump::verify::{VerifiedDump, verify_dump};
+use crate::error::{Error, Result};
+use crate::target::ddl::SchemaOptions;
+use crate::target::{self, connection_security};
+use crate::{interrupt, timefmt};
+use preflight::LoadPlan;
+use sidelog::SideLog;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CopyFrom {
+    /// The client streams each file (`COPY ... FROM STDIN`).
+    Stdin,
+    /// The server reads the files from this directory on its own host.
+    Server { dir: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct ImportPlan {
+    pub target: DbUrl,
+    pub dump_dir: PathBuf,
+    pub schema: String,
+    pub tables: Option<Vec<String>>,
+    pub exclude: Option<Regex>,
+    pub copy_from: CopyFrom,
+    /// A table missing in the target is an error instead of a warning.
+    pub strict: bool,
+    pub dry_run: bool,
+    /// Write `import_script_<ts>.sql` and `import_log_<ts>.log` into the dump directory.
+    pub side_files: bool,
+    /// 1: one transaction, all or nothing. More: tables are emptied first, then loaded
+    /// by this many connections at once, each table committing on its own.
+    pub jobs: usize,
+    /// Create the tables from the manifest instead of loading into existing ones.
+    pub create_schema: Option<SchemaOptions>,
+    /// Leave the target's indexes in place during the load (default: drop them before
+    /// the COPY and build them again after it, in the same transaction).
+    pub keep_indexes: bool,
+}
+
+pub trait ImportObserver: Sync {
+    fn verified(&self, _dump: &VerifiedDump) {}
+    fn table_started(&self, _table: &str, _bytes: u64) {}
+    fn bytes(&self, _table: &str, _n: u64) {}
+    fn table_done(&self, _table: &str, _rows: u64, _secs: f64) {}
+    fn warn(&self, _message: &str) {}
+    /// A load transaction was rolled back (the whole load, or one table with --jobs).
+    fn rolled_back(&self) {}
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TableStatus {
+    Loaded,
+    /// Would be loaded (dry run).
+    Planned,
+    Skipped(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct TableReport {
+    pub name: String,
+    pub target: Option<String>,
+    pub manifest_rows: u64,
+    pub loaded_rows: u64,
+    pub secs: f64,
+    pub status: TableStatus,
+}
+
+pub struct ImportOutcome {
+    pub dump_dir: PathBuf,
+    pub manifest_sha256: String,
+    pub tables: Vec<TableReport>,
+    /// The SQL that ran (or would run, in a dry run), psql-runnable from the dump dir.
+    pub script: String,
+    pub script_path: Option<PathBuf>,
+    pub log_path: Option<PathBuf>,
+    /// True when session_replication_role could not be set and tables were loaded in
+    /// foreign-key order instead.
+    pub fk_order: bool,
+    /// Warnings about the created schema (type choices, dropped defaults, skipped keys).
+    pub schema_warnings: Vec<String>,
+    pub committed: bool,
+}
+
+/// What every step of a load needs: the plan, the verified dump, the pre-flight's
+/// decisions, and where to report.
+pub(crate) struct Ctx<'a> {
+    pub plan: &'a ImportPlan,
+    pub dump: &'a VerifiedDump,
+    pub lp: &'a LoadPlan<'a>,
+    pub obs: &'a dyn ImportObserver,
+    pub log: &'a SideLog,
+}
+
+pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome> {
+    let started = timefmt::now();
+    // A subset import hashes only the files it loads; the others are checked for size.
+    let selected = |name: &str| table_selected(plan, name);
+    let dump = verify_dump(&plan.dump_dir, selected)?;
+    obs.verified(&dump);
+    if let Some(wanted) = &plan.tables {
+        let unknown: Vec<&str> = wanted
+            .iter()
+            .filter(|w| dump.manifest.table(w).is_none())
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            return Err(Error::config(format!(
+                "--tables: the dump has no table named {}",
+                unknown.join(", ")
+            )));
+        }
+    }
+
+    let stamp = timefmt::stamp(started);
+    let (script_path, log_path) = if plan.side_files {
+        (
+            Some(sidelog::side_file(
+                &plan.dump_dir,
+                "import_script",
+                &stamp,
+                "sql",
+            )),
+            Some(sidelog::side_file(
+                &plan.dump_dir,
+                "import_log",
+                &stamp,
+                "log",
+            )),
+        )
+    } else {
+        (None, None)
+    };
+    let log = SideLog::create(log_path.as_deref(), obs);
+    log.line(&format!(
+        "waybill-import {} into {} schema {}{}",
+        env!("CARGO_PKG_VERSION"),
+        plan.target,
+        plan.schema,
+        if plan.dry_run { " (dry run)" } else { "" }
+    ));
+    log.line(&format!(
+        "verified {}: manifest sha256 {}, {} file(s) hashed ({} bytes)",
+        plan.dump_dir.display(),
+        dump.manifest_sha256,
+        dump.hashed_files,
+        dump.hashed_bytes
+    ));
+
+    let mut client = target::connect(&plan.target)?;
+    log.line(&format!("connection: {}", connection_security(&mut client)));
+    let result = (|| {
+        let lp = match &plan.create_schema {
+            Some(opts) => create::preflight(&mut client, plan, &dump, opts, obs)?,
+            None => preflight::preflight(&mut client, plan, &dump, obs)?,
+        };
+        for (t, why) in &lp.skipped {
+            log.line(&format!("skipped table `{t}`: {why}"));
+        }
+        let cx = Ctx {
+            plan,
+            dump: &dump,
+            lp: &lp,
+            obs,
+            log: &log,
+        };
+        let script = steps::script(&cx);
+        if let Some(p) = &script_path
+            && let Err(e) = std::fs::write(p, &script)
+        {
+            obs.warn(&format!("cannot write {}: {e}", p.display()));
+        }
+        let mut reports: Vec<TableReport> = lp
+            .skipped
+            .iter()
+            .map(|(name, why)| TableReport {
+                name: name.clone(),
+                target: None,
+                manifest_rows: dump.manifest.table(name).map(|t| t.rows).unwrap_or(0),
+                loaded_rows: 0,
+                secs: 0.0,
+                status: TableStatus::Skipped(why.clone()),
+            })
+            .collect();
+        if plan.dry_run {
+            reports.extend(lp.loads.iter().map(|l| TableReport {
+                name: l.entry.name().to_string(),
+                target: Some(l.target.clone()),
+                manifest_rows: l.entry.rows,
+                loaded_rows: 0,
+                secs: 0.0,
+                status: TableStatus::Planned,
+            }));
+            log.line("dry run: nothing was written to the database");
+            return Ok((reports, script, lp.fk_order, lp.warnings, false));
+        }
+        let loaded = load::load(&mut client, &cx)?;
+        reports.extend(loaded);
+        Ok((reports, script, lp.fk_order, lp.warnings, true))
+    })();
+    let _ = client.batch_execute("RESET session_replication_role");
+    match result {
+        Ok((mut tables, script, fk_order, schema_warnings, committed)) => {
+            let order: HashMap<&str, usize> = dump
+                .manifest
+                .tables
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t.name(), i))
+                .collect();
+            tables.sort_by_key(|t| order.get(t.name.as_str()).copied().unwrap_or(usize::MAX));
+            if committed {
+                log.line("committed");
+            }
+            Ok(ImportOutcome {
+                dump_dir: plan.dump_dir.clone(),
+                manifest_sha256: dump.manifest_sha256.clone(),
+                tables,
+                script,
+                script_path,
+                log_path,
+                fk_order,
+                schema_warnings,
+                committed,
+            })
+        }
+        Err(e) => {
+            // A cancelled statement after Ctrl-C is the interrupt, not a load failure.
+            let e = if interrupt::is_interrupted() {
+                Error::Interrupted
+            } else {
+                e
+            };
+            log.line(&format!("failed: {e}"));
+            Err(e)
+        }
+    }
+}
+
+pub(crate) fn table_selected(plan: &ImportPlan, name: &str) -> bool {
+    plan.tables
+        .as_ref()
+        .is_none_or(|t| t.iter().any(|w| w == name))
+        && plan.exclude.as_ref().is_none_or(|re| !re.is_match(name))
+}

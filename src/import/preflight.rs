@@ -1,0 +1,363 @@
+//! The pre-flight for loading into existing tables: read-only questions to the target,
+//! answered before any write. Which target table and columns each dump table maps to,
+//! which sequences to fix, which indexes to rebuild, whether foreign keys can be
+//! suspended, whether server-side files match. Every problem found is collected, so one
+//! run names them all.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+use postgres::Client;
+
+use super::{CopyFrom, ImportObserver, ImportPlan, table_selected};
+use crate::dump::manifest::TableEntry;
+use crate::dump::verify::VerifiedDump;
+use crate::error::{Error, Result};
+use crate::target::catalog::{self, TargetTable, find_name};
+use crate::target::describe;
+use crate::target::sql::{qualified, quote_literal};
+
+/// Everything the pre-flight decided for one table.
+pub(crate) struct TableLoad<'m> {
+    pub entry: &'m TableEntry,
+    pub target: String,
+    /// Target column names, in CSV header order.
+    pub columns: Vec<String>,
+    pub freeze: bool,
+    pub sequences: Vec<SeqFix>,
+    /// Indexes dropped before this table's COPY and built again after it.
+    pub deferred: Vec<catalog::DeferredIndex>,
+}
+
+pub(crate) struct SeqFix {
+    /// SQL naming the sequence (a literal, or a pg_get_serial_sequence call).
+    pub sequence: String,
+    pub column: String,
+    pub start: i64,
+    pub auto_increment: Option<u64>,
+}
+
+pub(crate) struct LoadPlan<'m> {
+    pub loads: Vec<TableLoad<'m>>,
+    pub skipped: Vec<(String, String)>,
+    pub replica_role: bool,
+    /// Foreign keys stay active: tables are loaded parents first.
+    pub fk_order: bool,
+    /// Existing tables are emptied first (not when they are created by the import).
+    pub truncate: bool,
+    /// Statements before the data (schema creation) and after it (keys, indexes).
+    pub before: Vec<String>,
+    pub after: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// The CSV header of a file, as written (first record).
+fn read_header(path: &Path) -> Result<Vec<String>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(BufReader::new(file));
+    match r.records().next() {
+        Some(Ok(rec)) => Ok(rec.iter().map(str::to_string).collect()),
+        Some(Err(e)) => Err(Error::Verification(vec![format!(
+            "{}: unreadable header: {e}",
+            path.display()
+        )])),
+        None => Err(Error::Verification(vec![format!(
+            "{}: empty file, no header",
+            path.display()
+        )])),
+    }
+}
+
+pub(super) fn preflight<'m>(
+    client: &mut Client,
+    plan: &ImportPlan,
+    dump: &'m VerifiedDump,
+    obs: &dyn ImportObserver,
+) -> Result<LoadPlan<'m>> {
+    let schema = &plan.schema;
+    if !catalog::schema_exists(client, schema)? {
+        return Err(Error::Preflight(vec![format!(
+            "schema {schema} does not exist in the target database {}",
+            plan.target.database
+        )]));
+    }
+    let targets = catalog::tables(client, schema)?;
+    let by_name: HashMap<&str, &TargetTable> =
+        targets.iter().map(|t| (t.name.as_str(), t)).collect();
+    let mut problems = Vec::new();
+    let mut loads = Vec::new();
+    let mut skipped = Vec::new();
+    let mut used_targets: HashMap<String, String> = HashMap::new();
+
+    for entry in &dump.manifest.tables {
+        if !table_selected(plan, entry.name()) {
+            continue;
+        }
+        let target = match find_name(entry.name(), targets.iter().map(|t| t.name.as_str())) {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                let why = format!("no table {} in the target", qualified(schema, entry.name()));
+                if plan.strict {
+                    problems.push(format!("table `{}`: {why} (--strict)", entry.name()));
+                } else {
+                    obs.warn(&format!("table `{}` skipped: {why}", entry.name()));
+                    skipped.push((entry.name().to_string(), why));
+                }
+                continue;
+            }
+            Err(many) => {
+                problems.push(format!(
+                    "table `{}`: several target tables match ignoring case: {}",
+                    entry.name(),
+                    many.join(", ")
+                ));
+                continue;
+            }
+        };
+        if let Some(other) = used_targets.insert(target.to_string(), entry.name().to_string()) {
+            problems.push(format!(
+                "tables `{other}` and `{}` both map to target table {target}",
+                entry.name()
+            ));
+            continue;
+        }
+        let tt = by_name[target];
+        let manifest_cols = entry.schema.column_names();
+        for f in &entry.files {
+            let header = read_header(&dump.dir.join(&f.path))?;
+            if header != manifest_cols {
+                return Err(Error::Verification(vec![format!(
+                    "{}: header {:?} differs from the manifest's columns {:?}",
+                    f.path, header, manifest_cols
+                )]));
+            }
+        }
+        let mut columns = Vec::new();
+        let mut unmapped = Vec::new();
+        for c in &manifest_cols {
+            match find_name(c, tt.columns.iter().map(|c| c.name.as_str())) {
+                Ok(Some(t)) => columns.push(t.to_string()),
+                Ok(None) => unmapped.push(c.to_string()),
+                Err(many) => problems.push(format!(
+                    "table `{}`: column `{c}` matches several target columns ignoring case: {}",
+                    entry.name(),
+                    many.join(", ")
+                )),
+            }
+        }
+        if !unmapped.is_empty() {
+            problems.push(format!(
+                "table `{}`: no target column for {} in {} (target has: {})",
+                entry.name(),
+                unmapped
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                qualified(schema, target),
+                tt.columns
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let mapped: BTreeSet<&str> = columns.iter().map(String::as_str).collect();
+        if mapped.len() != columns.len() {
+            problems.push(format!(
+                "table `{}`: two CSV columns map to the same target column",
+                entry.name()
+            ));
+        }
+        for tc in &tt.columns {
+            if tc.generated && mapped.contains(tc.name.as_str()) {
+                problems.push(format!(
+                    "table `{}`: target column {} is generated; COPY cannot load it",
+                    entry.name(),
+                    tc.name
+                ));
+            }
+            if tc.not_null && !tc.has_default && !tc.generated && !mapped.contains(tc.name.as_str())
+            {
+                problems.push(format!(
+                    "table `{}`: target column {} is NOT NULL without a default and the dump has no values for it",
+                    entry.name(),
+                    tc.name
+                ));
+            }
+        }
+        let ai_column = entry
+            .schema
+            .columns
+            .iter()
+            .position(|c| c.auto_increment)
+            .and_then(|i| columns.get(i).cloned());
+        let sequences = catalog::owned_sequences(client, schema, target)?
+            .into_iter()
+            .filter(|s| {
+                if s.increment < 0 {
+                    obs.warn(&format!(
+                        "sequence {} counts down; left as it is",
+                        s.sequence
+                    ));
+                }
+                s.increment > 0
+            })
+            .map(|s| SeqFix {
+                auto_increment: entry
+                    .schema
+                    .auto_increment
+                    .filter(|_| ai_column.as_deref() == Some(s.column.as_str())),
+                sequence: quote_literal(&s.sequence),
+                column: s.column,
+                start: s.start,
+            })
+            .collect();
+        let deferred = if plan.keep_indexes || tt.kind != 'r' {
+            Vec::new()
+        } else {
+            catalog::deferrable_indexes(client, schema, target)?
+        };
+        loads.push(TableLoad {
+            entry,
+            target: target.to_string(),
+            deferred,
+            columns,
+            // FREEZE needs the TRUNCATE in the loading transaction: not so with --jobs.
+            freeze: tt.kind == 'r' && plan.jobs <= 1,
+            sequences,
+        });
+    }
+    if !skipped.is_empty() {
+        obs.warn(&format!(
+            "{} table(s) of the dump have no target table and were skipped: {}",
+            skipped.len(),
+            skipped
+                .iter()
+                .map(|s| s.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+
+    if let CopyFrom::Server { dir } = &plan.copy_from {
+        check_server_files(client, dir, &loads, &mut problems);
+    }
+
+    let edges = catalog::foreign_keys(client, schema)?;
+    let loading: BTreeSet<String> = loads.iter().map(|l| l.target.clone()).collect();
+    let extra = catalog::cascade_reach(&edges, &loading);
+    if !extra.is_empty() {
+        obs.warn(&format!(
+            "TRUNCATE ... CASCADE will also empty these tables, which reference loaded tables: {}",
+            extra.join(", ")
+        ));
+    }
+    let replica_role = client
+        .batch_execute("SET session_replication_role = replica")
+        .is_ok();
+    if !replica_role && plan.jobs > 1 {
+        problems.push(
+            "--jobs needs SET session_replication_role = replica (superuser or the SET privilege \
+             on it): tables committing separately would trip the foreign keys; use --jobs 1"
+                .into(),
+        );
+    } else if !replica_role {
+        let names: Vec<String> = loads.iter().map(|l| l.target.clone()).collect();
+        match catalog::dependency_order(&names, &edges) {
+            Ok(order) => {
+                obs.warn(
+                    "cannot SET session_replication_role = replica (needs superuser or the SET \
+                     privilege on it); foreign keys stay active, tables are loaded parents first",
+                );
+                let pos: HashMap<String, usize> =
+                    order.into_iter().enumerate().map(|(i, t)| (t, i)).collect();
+                loads.sort_by_key(|l| pos[&l.target]);
+            }
+            Err(cycle) => problems.push(format!(
+                "cannot SET session_replication_role = replica (needs superuser or the SET \
+                 privilege on it), and the foreign keys between {} form a cycle, so no load \
+                 order satisfies them; make those keys DEFERRABLE or import as a role that may \
+                 set session_replication_role",
+                cycle.join(", ")
+            )),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Preflight(problems));
+    }
+    if loads.is_empty() {
+        return Err(Error::Preflight(vec![
+            "no table of the dump has a matching table in the target; nothing to load".into(),
+        ]));
+    }
+    Ok(LoadPlan {
+        loads,
+        skipped,
+        fk_order: !replica_role,
+        replica_role,
+        truncate: true,
+        before: Vec::new(),
+        after: Vec::new(),
+        warnings: Vec::new(),
+    })
+}
+
+/// The server's copies must be the dump's files: same size, and the same sha256 where
+/// the server can compute it (files under 1 GiB, which `pg_read_binary_file` can return).
+fn check_server_files(
+    client: &mut Client,
+    dir: &str,
+    loads: &[TableLoad],
+    problems: &mut Vec<String>,
+) {
+    for l in loads {
+        for f in &l.entry.files {
+            let path = super::steps::server_path(dir, &f.path);
+            match client.query_one("SELECT size FROM pg_stat_file($1)", &[&path]) {
+                Ok(row) => {
+                    let size: i64 = row.get(0);
+                    if size as u64 != f.bytes {
+                        problems.push(format!(
+                            "server file {path}: {size} bytes, the manifest says {}",
+                            f.bytes
+                        ));
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    problems.push(format!(
+                        "server file {path}: cannot stat it ({}); --copy-from server needs the files \
+                         on the database host and a role with pg_read_server_files",
+                        describe(&e)
+                    ));
+                    continue;
+                }
+            }
+            if f.bytes < (1 << 30) {
+                match client.query_one(
+                    "SELECT encode(sha256(pg_read_binary_file($1)), 'hex')",
+                    &[&path],
+                ) {
+                    Ok(row) => {
+                        let h: String = row.get(0);
+                        if h != f.sha256 {
+                            problems.push(format!(
+                                "server file {path}: sha256 is {h}, the manifest says {}",
+                                f.sha256
+                            ));
+                        }
+                    }
+                    Err(e) => problems.push(format!(
+                        "server file {path}: cannot read it to check its sha256 ({})",
+                        describe(&e)
+                    )),
+                }
+            }
+        }
+    }
+}

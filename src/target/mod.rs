@@ -1,0 +1,96 @@
+//! The PostgreSQL target: the session every import uses, what its catalog holds, and,
+//! for `--create-schema`, how dump columns become PostgreSQL types and DDL.
+//!
+//! - `catalog`: tables, columns, sequences, indexes and foreign keys, read before any write;
+//! - `sql`: quoting;
+//! - `typemap` and `ddl`: `--create-schema`.
+
+pub(crate) mod catalog;
+pub mod ddl;
+pub(crate) mod sql;
+pub mod typemap;
+
+use postgres::Client;
+
+use crate::dburl::DbUrl;
+use crate::error::{Error, Result, ResultExt, connection_hint};
+use crate::interrupt;
+
+impl<T> ResultExt<T> for std::result::Result<T, postgres::Error> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|error| Error::Database {
+            context: context(),
+            message: describe(&error),
+        })
+    }
+}
+
+/// Connects and sets the session up the way every load needs it: UTC, standard strings,
+/// no statement or idle timeouts (a load may take hours), enough maintenance memory for
+/// index builds. Ctrl-C cancels whatever the session is running.
+pub(crate) fn connect(url: &DbUrl) -> Result<Client> {
+    let tls = url.tls.pg_connector()?;
+    let mut client = url
+        .postgres_config("waybill-import")
+        .connect(tls.clone())
+        .ctx(|| format!("connecting to PostgreSQL {url}"))?;
+    client
+        .batch_execute(
+            "SET TIME ZONE 'UTC'; SET standard_conforming_strings = on; \
+             SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; \
+             SELECT set_config('maintenance_work_mem', '256MB', false) \
+             WHERE pg_size_bytes(current_setting('maintenance_work_mem')) < 256 * 1024 * 1024",
+        )
+        .ctx(|| "setting up the session".into())?;
+    let token = client.cancel_token();
+    interrupt::on_interrupt(move || {
+        let _ = token.cancel_query(tls.clone());
+    });
+    Ok(client)
+}
+
+/// `TLS (TLSv1.3, TLS_AES_256_GCM_SHA384)` or `not encrypted`, from the server's view.
+pub(crate) fn connection_security(client: &mut Client) -> String {
+    client
+        .query_opt(
+            "SELECT version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
+            &[],
+        )
+        .ok()
+        .flatten()
+        .map(|r| format!("TLS ({}, {})", r.get::<_, String>(0), r.get::<_, String>(1)))
+        .unwrap_or_else(|| "not encrypted".into())
+}
+
+/// PostgreSQL's own words: message, then detail, hint and the CONTEXT line, which for a
+/// COPY names the table, the input line and the column.
+pub(crate) fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = format!("{} ({})", db.message(), db.code().code());
+            if let Some(d) = db.detail() {
+                s.push_str(&format!("; detail: {d}"));
+            }
+            if let Some(h) = db.hint() {
+                s.push_str(&format!("; hint: {h}"));
+            }
+            if let Some(w) = db.where_() {
+                s.push_str(&format!("; context: {w}"));
+            }
+            s
+        }
+        None => {
+            // Connection-level errors keep their reason in the source chain.
+            let mut message = e.to_string();
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                let text = c.to_string();
+                if !message.contains(&text) {
+                    message.push_str(&format!(": {text}"));
+                }
+                cause = c.source();
+            }
+            connection_hint(message)
+        }
+    }
+}
