@@ -95,7 +95,11 @@ pub(super) fn default_sql(
                     _ => drop(format!("{v:?}")),
                 }
             } else if is_numeric_type(&ty) {
-                if v.parse::<f64>().is_ok() {
+                // Digits only: `inf` or `NaN` would parse as floats but are not SQL.
+                let plain = v
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
+                if plain && v.parse::<f64>().is_ok() {
                     Some(v.clone())
                 } else {
                     drop(format!("{v:?}"))
@@ -395,6 +399,7 @@ mod tests {
         );
         assert_eq!(d("boolean", l("0")).0.as_deref(), Some("false"));
         assert_eq!(d("bigint", l("-1")).0.as_deref(), Some("-1"));
+        assert_eq!(d("double precision", l("inf")).0, None);
         assert_eq!(d("text", l("it's")).0.as_deref(), Some("'it''s'"));
         assert_eq!(d("jsonb", l("{}")).0.as_deref(), Some("'{}'"));
         assert_eq!(
