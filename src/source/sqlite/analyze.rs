@@ -411,10 +411,14 @@ pub(super) fn analyze(
                 (_, _, false, false) => Kind::Decimal,
                 (false, false, false, true) => Kind::Blob,
                 _ => {
+                    let without = if c.column_type.is_empty() {
+                        "a column without a declared type"
+                    } else {
+                        "a column whose declared type names no kind of value"
+                    };
                     problems.push(format!(
-                        "table `{}`, column `{}` ({declared}): {}; a column without a \
-                         declared type must hold one kind of value; --cast {at}=text \
-                         exports the column as text",
+                        "table `{}`, column `{}` ({declared}): {}; {without} must hold one \
+                         kind of value; --cast {at}=text exports the column as text",
                         t.name,
                         c.name,
                         scan.counts()

@@ -45,8 +45,12 @@ impl<T> ResultExt<T> for std::result::Result<T, rusqlite::Error> {
 /// SQLite's own message (`file is not a database`), not the driver's wrapping.
 fn describe(e: &rusqlite::Error) -> String {
     match e {
-        rusqlite::Error::SqliteFailure(f, Some(m)) => format!("{m} ({:?})", f.code),
-        rusqlite::Error::SqliteFailure(f, None) => format!("{f}"),
+        rusqlite::Error::SqliteFailure(f, Some(m)) => {
+            format!("{m} (SQLite error {})", f.extended_code)
+        }
+        rusqlite::Error::SqliteFailure(f, None) => {
+            format!("{f} (SQLite error {})", f.extended_code)
+        }
         other => other.to_string(),
     }
 }
@@ -56,7 +60,6 @@ pub(crate) struct SqliteSource {
     path: PathBuf,
     conn: Connection,
     journal_mode: String,
-    encoding: String,
     casts: Vec<ColumnCast>,
     meta: HashMap<String, TableMeta>,
     notes: Vec<String>,
@@ -97,14 +100,10 @@ impl SqliteSource {
         let journal_mode: String = conn
             .query_row("PRAGMA main.journal_mode", [], |r| r.get(0))
             .ctx(what)?;
-        let encoding: String = conn
-            .query_row("PRAGMA encoding", [], |r| r.get(0))
-            .ctx(what)?;
         Ok(SqliteSource {
             path: path.to_path_buf(),
             conn,
             journal_mode,
-            encoding,
             casts: casts.to_vec(),
             meta: HashMap::new(),
             notes: Vec::new(),
@@ -125,7 +124,8 @@ impl Source for SqliteSource {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "sqlite".into()),
             user: String::new(),
-            charset: self.encoding.clone(),
+            // SQLite hands every text over as UTF-8, whatever the file's encoding.
+            charset: "UTF-8".into(),
             // Dates are written as UTC: SQLite's own clock and Unix times are UTC.
             time_zone: "+00:00".into(),
             tls_cipher: None,

@@ -22,14 +22,14 @@ use crate::error::{Error, Result};
 
 /// The source engine whose type names and SQL a dump's schema is written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dialect {
+pub(crate) enum Dialect {
     MySql,
     Sqlite,
 }
 
 impl Dialect {
     /// From the manifest's `source.engine`.
-    pub fn of_engine(engine: &str) -> Result<Dialect> {
+    pub(crate) fn of_engine(engine: &str) -> Result<Dialect> {
         match engine {
             "mysql" | "mariadb" => Ok(Dialect::MySql),
             "sqlite" => Ok(Dialect::Sqlite),
