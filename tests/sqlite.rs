@@ -1116,6 +1116,77 @@ fn chinook_exports_and_loads_every_value() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Awkward schemas
+
+const ODD: &str = r#"
+CREATE TABLE "we""ird table" ("rowid" TEXT, "x""y" INTEGER, "total" REAL,
+    "twice" REAL GENERATED ALWAYS AS ("total" * 2) VIRTUAL, "Ünï" TEXT);
+INSERT INTO "we""ird table" ("rowid", "x""y", "total", "Ünï") VALUES
+    ('r1', 1, 1.5, 'ä'), ('r2', NULL, 2.25, NULL), ('a where b', 3, -0.5, '');
+CREATE INDEX "odd where" ON "we""ird table" ("x""y") WHERE "rowid" <> 'a where b';
+CREATE INDEX "by expression" ON "we""ird table" (lower("Ünï"));
+CREATE VIRTUAL TABLE docs USING fts5(body);
+INSERT INTO docs VALUES ('hello');
+"#;
+
+#[test]
+fn awkward_names_virtual_tables_and_generated_columns() {
+    let work = Work::new();
+    let db = make_sqlite(work.path(), "odd.sqlite", ODD);
+    let ran = work
+        .run(
+            "waybill-export",
+            &["--source", "odd.sqlite", "--out", "out"],
+        )
+        .ok();
+    for w in [
+        "warning: `docs` is a virtual table: skipped",
+        "warning: `docs_data` is the shadow table of a virtual table: skipped",
+    ] {
+        assert!(ran.stderr.contains(w), "{w}\n{}", ran.stderr);
+    }
+    let dump = PathBuf::from(ran.last_line());
+    let m = manifest(&dump);
+    assert_eq!(m["tables"].as_array().unwrap().len(), 1);
+    let t = table(&m, "we\"ird table");
+    assert_eq!(t["files"][0]["path"], "we%22ird%20table.csv");
+    assert_eq!(
+        column(&m, "we\"ird table", "twice")["generated"]["stored"],
+        false
+    );
+    // The column called rowid hides SQLite's rowid; the rows still come in rowid order.
+    let csv = std::fs::read_to_string(dump.join("we%22ird%20table.csv")).unwrap();
+    assert_eq!(
+        csv,
+        "rowid,\"x\"\"y\",total,twice,Ünï\nr1,1,1.5,3.0,ä\nr2,\\N,2.25,4.5,\\N\na where b,3,-0.5,-1.0,\"\"\n"
+    );
+
+    let pg = PgDb::new("sq_odd");
+    let ran = work.import(&pg, &dump, &["--create-schema"]).ok();
+    for w in [
+        "we\"ird table: index by expression: has an expression part: skipped",
+        "we\"ird table.twice: generated column (SQLite expression not translated)",
+    ] {
+        assert!(ran.stderr.contains(w), "{w}\n{}", ran.stderr);
+    }
+    assert_eq!(
+        pg.text("SELECT indexdef FROM pg_indexes WHERE indexname = 'odd where'")
+            .as_deref(),
+        Some(
+            "CREATE INDEX \"odd where\" ON public.\"we\"\"ird table\" USING btree (\"x\"\"y\") WHERE (rowid <> 'a where b'::text)"
+        )
+    );
+    let cols: &[(&str, K)] = &[
+        ("rowid", K::Text),
+        ("x\"y", K::Int),
+        ("total", K::F64),
+        ("twice", K::F64),
+        ("Ünï", K::Text),
+    ];
+    assert_eq!(assert_same(&db, &pg, "we\"ird table", cols, &["rowid"]), 3);
+}
+
+// ---------------------------------------------------------------------------------------
 // Addresses
 
 #[test]

@@ -92,6 +92,10 @@ impl SqliteSource {
         .ctx(what)?;
         // Wait for a writer's lock rather than fail (rollback-journal databases).
         conn.busy_timeout(Duration::from_secs(60)).ctx(what)?;
+        // The file is not ours: its views and generated columns may only call
+        // functions that have no side effects.
+        conn.execute_batch("PRAGMA trusted_schema = OFF")
+            .ctx(what)?;
         conn.execute_batch("BEGIN").ctx(what)?;
         // The first read starts the snapshot every later read sees.
         let _: i64 = conn

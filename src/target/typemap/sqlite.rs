@@ -349,6 +349,9 @@ mod tests {
         assert_eq!(p("missing IS NULL"), None);
         assert_eq!(p("qty = 'x'"), None);
         assert_eq!(p("active = 2"), None);
+        // A condition from an untrusted manifest cannot smuggle SQL through.
+        assert_eq!(p("qty = 1); DROP TABLE x; --"), None);
+        assert_eq!(p("email = 'x' || current_user"), None);
     }
 
     #[test]
