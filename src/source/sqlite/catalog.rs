@@ -199,42 +199,41 @@ pub(super) struct Read {
     pub notes: Vec<String>,
 }
 
+/// Runs a catalog query and collects its rows; `what` names it in errors.
+fn query<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    what: &dyn Fn() -> String,
+    row: impl FnMut(&rusqlite::Row) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare(sql).ctx(what)?;
+    let rows = stmt.query_map(params, row).ctx(what)?;
+    rows.map(|r| r.ctx(what)).collect()
+}
+
 /// Reads the catalog of the `main` database.
 pub(super) fn read(conn: &Connection, casts: &[ColumnCast]) -> Result<Read> {
-    let mut objects: Vec<(String, String)> = Vec::new();
-    {
-        let mut stmt = conn
-            .prepare("SELECT name, type FROM pragma_table_list WHERE schema = 'main' ORDER BY name")
-            .ctx(|| "reading the table list".into())?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-            .ctx(|| "reading the table list".into())?;
-        for r in rows {
-            objects.push(r.ctx(|| "reading the table list".into())?);
-        }
-    }
+    let objects: Vec<(String, String)> = query(
+        conn,
+        "SELECT name, type FROM pragma_table_list WHERE schema = 'main' ORDER BY name",
+        [],
+        &|| "reading the table list".into(),
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     let mut sql_of: HashMap<(String, String), String> = HashMap::new();
     let mut triggers = Vec::new();
-    {
-        let mut stmt = conn
-            .prepare("SELECT type, name, sql FROM main.sqlite_schema WHERE sql IS NOT NULL")
-            .ctx(|| "reading sqlite_schema".into())?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .ctx(|| "reading sqlite_schema".into())?;
-        for r in rows {
-            let (kind, name, sql) = r.ctx(|| "reading sqlite_schema".into())?;
-            if kind == "trigger" {
-                triggers.push(name.clone());
-            }
-            sql_of.insert((kind, name), sql);
+    for (kind, name, sql) in query::<(String, String, String)>(
+        conn,
+        "SELECT type, name, sql FROM main.sqlite_schema WHERE sql IS NOT NULL",
+        [],
+        &|| "reading sqlite_schema".into(),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )? {
+        if kind == "trigger" {
+            triggers.push(name.clone());
         }
+        sql_of.insert((kind, name), sql);
     }
     let sequences = read_sequences(conn)?;
 
@@ -334,24 +333,20 @@ fn read_sequences(conn: &Connection) -> Result<HashMap<String, i64>> {
             |r| r.get(0),
         )
         .ctx(|| "reading sqlite_schema".into())?;
-    let mut out = HashMap::new();
     if !exists {
-        return Ok(out);
+        return Ok(HashMap::new());
     }
-    let mut stmt = conn
-        .prepare("SELECT name, seq FROM main.sqlite_sequence")
-        .ctx(|| "reading sqlite_sequence".into())?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<i64>>(1)?))
-        })
-        .ctx(|| "reading sqlite_sequence".into())?;
-    for r in rows {
-        if let (Some(name), Some(seq)) = r.ctx(|| "reading sqlite_sequence".into())? {
-            out.insert(name, seq);
-        }
-    }
-    Ok(out)
+    let rows: Vec<(Option<String>, Option<i64>)> = query(
+        conn,
+        "SELECT name, seq FROM main.sqlite_sequence",
+        [],
+        &|| "reading sqlite_sequence".into(),
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(name, seq)| Some((name?, seq?)))
+        .collect())
 }
 
 fn read_table(
@@ -369,34 +364,25 @@ fn read_table(
             |r| r.get(0),
         )
         .ctx(ctx)?;
-    let mut raw = Vec::new();
-    {
-        let mut stmt = conn
-            .prepare(
-                "SELECT name, type, \"notnull\", dflt_value, pk, hidden \
-                 FROM pragma_table_xinfo(?1, 'main') ORDER BY cid",
-            )
-            .ctx(ctx)?;
-        let rows = stmt
-            .query_map([name], |r| {
-                Ok(RawColumn {
-                    name: r.get(0)?,
-                    declared: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                    notnull: r.get(2)?,
-                    default: r.get(3)?,
-                    pk: r.get(4)?,
-                    hidden: r.get(5)?,
-                })
+    let mut raw = query(
+        conn,
+        "SELECT name, type, \"notnull\", dflt_value, pk, hidden \
+         FROM pragma_table_xinfo(?1, 'main') ORDER BY cid",
+        [name],
+        &ctx,
+        |r| {
+            Ok(RawColumn {
+                name: r.get(0)?,
+                declared: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                notnull: r.get(2)?,
+                default: r.get(3)?,
+                pk: r.get(4)?,
+                hidden: r.get(5)?,
             })
-            .ctx(ctx)?;
-        for r in rows {
-            let c = r.ctx(ctx)?;
-            // 1: a virtual table's hidden column (virtual tables are skipped anyway).
-            if c.hidden != 1 {
-                raw.push(c);
-            }
-        }
-    }
+        },
+    )?;
+    // 1: a virtual table's hidden column (virtual tables are skipped anyway).
+    raw.retain(|c| c.hidden != 1);
     if raw.is_empty() {
         return Err(Error::config(format!(
             "table `{name}`: SQLite lists no columns"
@@ -491,47 +477,43 @@ fn read_table(
         });
     }
     let mut foreign_keys: Vec<ForeignKey> = Vec::new();
-    {
-        let mut stmt = conn
-            .prepare(
-                "SELECT id, \"table\", \"from\", \"to\", on_update, on_delete \
-                 FROM pragma_foreign_key_list(?1, 'main') ORDER BY id, seq",
-            )
-            .ctx(|| format!("reading the foreign keys of table `{name}`"))?;
-        let rows = stmt
-            .query_map([name], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                ))
-            })
-            .ctx(|| format!("reading the foreign keys of table `{name}`"))?;
-        let mut last_id = None;
-        for r in rows {
-            let (id, parent, from, to, on_update, on_delete) =
-                r.ctx(|| format!("reading the foreign keys of table `{name}`"))?;
-            if last_id == Some(id)
-                && let Some(fk) = foreign_keys.last_mut()
-            {
-                fk.columns.push(from);
-                fk.referenced_columns.extend(to);
-                continue;
-            }
-            last_id = Some(id);
-            foreign_keys.push(ForeignKey {
-                name: String::new(),
-                columns: vec![from],
-                referenced_schema: None,
-                referenced_table: parent,
-                referenced_columns: to.into_iter().collect(),
-                on_update,
-                on_delete,
-            });
+    let mut last_id = None;
+    let fk_rows: Vec<(i64, String, String, Option<String>, String, String)> = query(
+        conn,
+        "SELECT id, \"table\", \"from\", \"to\", on_update, on_delete \
+         FROM pragma_foreign_key_list(?1, 'main') ORDER BY id, seq",
+        [name],
+        &|| format!("reading the foreign keys of table `{name}`"),
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        },
+    )?;
+    for (id, parent, from, to, on_update, on_delete) in fk_rows {
+        // One row per column; a key's rows share its id.
+        if last_id == Some(id)
+            && let Some(fk) = foreign_keys.last_mut()
+        {
+            fk.columns.push(from);
+            fk.referenced_columns.extend(to);
+            continue;
         }
+        last_id = Some(id);
+        foreign_keys.push(ForeignKey {
+            name: String::new(),
+            columns: vec![from],
+            referenced_schema: None,
+            referenced_table: parent,
+            referenced_columns: to.into_iter().collect(),
+            on_update,
+            on_delete,
+        });
     }
     for fk in &mut foreign_keys {
         fk.name = format!("{name}_{}_fkey", fk.columns.join("_"));
@@ -614,53 +596,35 @@ fn read_indexes(
     for t in tables.iter_mut() {
         let name = t.schema.name.clone();
         let ctx = || format!("reading the indexes of table `{name}`");
-        let mut list: Vec<(String, bool, String, bool)> = Vec::new();
-        {
-            let mut stmt = conn
-                .prepare(
-                    "SELECT name, \"unique\", origin, partial FROM pragma_index_list(?1, 'main') \
-                     ORDER BY name",
-                )
-                .ctx(ctx)?;
-            let rows = stmt
-                .query_map([&name], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })
-                .ctx(ctx)?;
-            for r in rows {
-                list.push(r.ctx(ctx)?);
-            }
-        }
+        let list: Vec<(String, bool, String, bool)> = query(
+            conn,
+            "SELECT name, \"unique\", origin, partial FROM pragma_index_list(?1, 'main') \
+             ORDER BY name",
+            [&name],
+            &ctx,
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?;
         for (index, unique, origin, partial) in list {
             if origin == "pk" {
                 continue;
             }
-            let mut columns = Vec::new();
-            let mut stmt = conn
-                .prepare(
-                    "SELECT cid, name, \"desc\" FROM pragma_index_xinfo(?1, 'main') \
-                     WHERE key ORDER BY seqno",
-                )
-                .ctx(ctx)?;
-            let rows = stmt
-                .query_map([&index], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, Option<String>>(1)?,
-                        r.get::<_, bool>(2)?,
-                    ))
-                })
-                .ctx(ctx)?;
-            for r in rows {
-                let (cid, col, descending) = r.ctx(ctx)?;
-                columns.push(IndexColumn {
-                    // -2: an expression, -1: the rowid; neither is a column.
-                    name: col.filter(|_| cid >= 0),
-                    prefix: None,
-                    descending,
-                    expression: None,
-                });
-            }
+            let columns = query(
+                conn,
+                "SELECT cid, name, \"desc\" FROM pragma_index_xinfo(?1, 'main') \
+                 WHERE key ORDER BY seqno",
+                [&index],
+                &ctx,
+                |r| {
+                    let cid: i64 = r.get(0)?;
+                    Ok(IndexColumn {
+                        // -2: an expression, -1: the rowid; neither is a column.
+                        name: r.get::<_, Option<String>>(1)?.filter(|_| cid >= 0),
+                        prefix: None,
+                        descending: r.get(2)?,
+                        expression: None,
+                    })
+                },
+            )?;
             let index_name = if origin == "u" {
                 // `UNIQUE (...)` in CREATE TABLE: SQLite names it sqlite_autoindex_*.
                 let cols: Vec<&str> = columns
