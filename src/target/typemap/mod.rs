@@ -239,6 +239,21 @@ fn shared_type(
     }
 }
 
+/// Whether a PostgreSQL type takes a plain number as its default.
+fn is_numeric_type(t: &str) -> bool {
+    let t = t.to_ascii_lowercase();
+    [
+        "smallint",
+        "integer",
+        "bigint",
+        "numeric",
+        "real",
+        "double precision",
+    ]
+    .iter()
+    .any(|p| t.starts_with(p))
+}
+
 /// The DEFAULT clause for a column, or a warning when it cannot be translated.
 pub(crate) fn default_sql(
     dialect: Dialect,

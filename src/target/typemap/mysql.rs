@@ -4,7 +4,7 @@
 //! `source::mysql::types` (its encoding) and, when the encoding alone does not decide
 //! the PostgreSQL type, one here.
 
-use super::Mapped;
+use super::{Mapped, is_numeric_type};
 use crate::dump::encoding::Encoding;
 use crate::dump::schema::{Column, ColumnDefault};
 use crate::target::sql::quote_literal;
@@ -38,20 +38,6 @@ pub(super) fn column_type(c: &Column) -> Option<String> {
 
 fn is_zero_date(v: &str) -> bool {
     v.len() >= 10 && (v.starts_with("0000") || &v[5..7] == "00" || &v[8..10] == "00")
-}
-
-fn is_numeric_type(t: &str) -> bool {
-    let t = t.to_ascii_lowercase();
-    [
-        "smallint",
-        "integer",
-        "bigint",
-        "numeric",
-        "real",
-        "double precision",
-    ]
-    .iter()
-    .any(|p| t.starts_with(p))
 }
 
 /// The DEFAULT clause for a column, or a warning when it cannot be translated.

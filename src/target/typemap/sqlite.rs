@@ -6,7 +6,7 @@
 //! SQLite SQL and are translated where the meaning is certain, else dropped (defaults)
 //! or the index skipped, with a warning.
 
-use super::Mapped;
+use super::{Mapped, is_numeric_type};
 use crate::dump::encoding::Encoding;
 use crate::dump::schema::{Column, ColumnDefault};
 use crate::target::sql::quote_literal;
@@ -39,19 +39,6 @@ pub(super) fn column_type(c: &Column, at: &str, warnings: &mut Vec<String>) -> O
         },
         _ => return None,
     })
-}
-
-fn is_numeric_type(t: &str) -> bool {
-    [
-        "smallint",
-        "integer",
-        "bigint",
-        "numeric",
-        "real",
-        "double precision",
-    ]
-    .iter()
-    .any(|p| t.starts_with(p))
 }
 
 fn is_text_type(t: &str) -> bool {
