@@ -488,6 +488,17 @@ fn prisma_database_with_create_schema() {
     let m2 = manifest(&dump2);
     assert_eq!(m2["options"]["include_internal"], true);
     assert_eq!(table(&m2, "_prisma_migrations")["rows"], 1);
+    // So does naming it.
+    let dump3 = work.export_url(
+        db.to_str().unwrap(),
+        &["--tables", "_prisma_migrations", "-q"],
+    );
+    let m3 = manifest(&dump3);
+    assert_eq!(m3["tables"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        column(&m3, "_prisma_migrations", "finished_at")["representation"],
+        "unix_ms"
+    );
 }
 
 /// The schema `prisma migrate deploy` makes on PostgreSQL for the same models.
