@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use postgres::Client;
 
+use super::applied;
 use super::copy::copy_file;
 use super::preflight::TableLoad;
 use super::sidelog::SideLog;
@@ -95,6 +96,7 @@ pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
             interrupt::check()?;
             execute_logged(&mut tx, stmt, log)?;
         }
+        applied::record(&mut tx, cx)?;
         interrupt::check()?;
         Ok(reports)
     })();
@@ -122,8 +124,12 @@ pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
 fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
     let (plan, lp, obs, log) = (cx.plan, cx.lp, cx.obs, cx.log);
     let truncate = truncate_sql(plan, lp);
+    // Recorded as incomplete with the TRUNCATE: a failed parallel load is never a base.
+    let marker = applied::incomplete_marker(client, cx)
+        .map(|m| format!("{m}; "))
+        .unwrap_or_default();
     client
-        .batch_execute(&format!("BEGIN; {truncate}; COMMIT"))
+        .batch_execute(&format!("BEGIN; {truncate}; {marker}COMMIT"))
         .ctx(|| truncate.clone())?;
     log.line(&format!("{truncate} (committed: --jobs {})", plan.jobs));
     let mut order: Vec<&TableLoad> = lp.loads.iter().collect();
@@ -183,6 +189,9 @@ fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
         }
     }
     if failures.is_empty() {
+        if !marker.is_empty() {
+            applied::mark_complete(client, cx)?;
+        }
         return Ok(reports);
     }
     let done: BTreeSet<&str> = reports.iter().map(|r| r.name.as_str()).collect();

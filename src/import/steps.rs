@@ -131,6 +131,12 @@ pub(super) fn script(cx: &Ctx) -> String {
         for stmt in &lp.after {
             s.push_str(&format!("{stmt};\n"));
         }
+        s.push_str(&format!(
+            "-- what was loaded, for catch-up deltas (waybill-import skips this, with a warning, \
+             when the role may not create it)\n{};\n{};\n",
+            super::applied::CREATE,
+            super::applied::insert_for(cx, true)
+        ));
         s.push_str("COMMIT;\n");
     }
     if lp.replica_role {
