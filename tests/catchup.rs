@@ -608,6 +608,47 @@ fn deltas_refuse_the_wrong_base_and_the_wrong_order() {
 }
 
 #[test]
+fn a_parallel_import_is_a_base_only_once_every_table_committed() {
+    let db = MyDb::new("catchup_jobs");
+    db.exec(&[
+        "CREATE TABLE a (id INT PRIMARY KEY, v INT NOT NULL)",
+        "CREATE TABLE b (id INT PRIMARY KEY, v INT NOT NULL)",
+        "INSERT INTO a VALUES (1, 1), (2, 2)",
+        "INSERT INTO b VALUES (1, 1), (2, -2)",
+    ]);
+    let work = Work::new();
+    let base = work.export(&db, &[]);
+    let pg = target();
+    pg.exec("CREATE TABLE a (id int PRIMARY KEY, v int NOT NULL); CREATE TABLE b (id int PRIMARY KEY, v int NOT NULL CHECK (v > 0));");
+    // Table b fails, table a commits: the load is recorded, as incomplete.
+    work.import(&pg, &base, &["--jobs", "2"]).failed();
+    assert_eq!(
+        pg.text("SELECT string_agg(kind || ':' || complete, ' ' ORDER BY id) FROM waybill.applied"),
+        Some("full:false".into())
+    );
+    db.exec(&["UPDATE a SET v = 10 WHERE id = 1"]);
+    let delta = catch_up(&work, &db, &base);
+    let r = work.import(&pg, &delta, &[]).failed();
+    assert!(
+        r.stderr
+            .contains("the last load of the target did not complete"),
+        "{}",
+        r.stderr
+    );
+    pg.exec("ALTER TABLE b DROP CONSTRAINT b_v_check");
+    work.import(&pg, &base, &["--jobs", "2"]).ok();
+    assert_eq!(
+        pg.text("SELECT string_agg(kind || ':' || complete, ' ' ORDER BY id) FROM waybill.applied"),
+        Some("full:false full:true".into())
+    );
+    work.import(&pg, &delta, &[]).ok();
+    assert_eq!(
+        pg.text("SELECT v::text FROM a WHERE id = 1"),
+        Some("10".into())
+    );
+}
+
+#[test]
 fn ddl_in_the_range_stops_the_delta() {
     let db = source();
     let work = Work::new();

@@ -833,8 +833,10 @@ fn run(
                 }
                 Step::Delete { sql, table } => {
                     let t = &p.tables[table];
-                    let clock = clocks.entry(table).or_insert_with(Instant::now);
-                    obs.table_started(t.entry.name(), 0);
+                    let clock = *clocks.entry(table).or_insert_with(|| {
+                        obs.table_started(t.entry.name(), 0);
+                        Instant::now()
+                    });
                     let n = tx.execute(&sql, &[]).map_err(|e| {
                         Error::Load(format!(
                             "applying the deletes of table `{}`: {}",
@@ -852,8 +854,10 @@ fn run(
                 }
                 Step::Upsert { sql, table } => {
                     let t = &p.tables[table];
-                    let clock = clocks.entry(table).or_insert_with(Instant::now);
-                    obs.table_started(t.entry.name(), 0);
+                    let clock = *clocks.entry(table).or_insert_with(|| {
+                        obs.table_started(t.entry.name(), 0);
+                        Instant::now()
+                    });
                     let n = tx.execute(&sql, &[]).map_err(|e| {
                         Error::Load(format!(
                             "applying the upserts of table `{}`: {}",

@@ -274,6 +274,24 @@ impl BinlogChanges {
                  binlog positions belong to one server"
             ));
         }
+        for t in base
+            .tables
+            .iter()
+            .filter(|t| !t.schema.primary_key.is_empty())
+        {
+            for c in t
+                .schema
+                .columns
+                .iter()
+                .filter(|c| !super::rowimage::supported(c))
+            {
+                problems.push(format!(
+                    "table `{}`, column `{}`: catch-up cannot read {} values from the binary \
+                     log; export without this table (--exclude) and reload it in full",
+                    t.schema.name, c.name, c.column_type
+                ));
+            }
+        }
         let settings = Settings::read(&mut conn, &server);
         let settings_problems = settings.problems();
         let logging_off = !is_on(&settings.log_bin);
@@ -700,7 +718,10 @@ impl ChangeLog for BinlogChanges {
         let mut maps: HashMap<u64, Mapped> = HashMap::new();
         let mut file = self.start.binlog_file.clone();
         let mut pos = self.start.binlog_position;
+        // An event group (a transaction, or a single statement such as DDL) has begun and
+        // not ended; `explicit`: it is a transaction, ended by XID, COMMIT or ROLLBACK.
         let mut in_txn = false;
+        let mut explicit = false;
         let mut before_img = Image::default();
         let mut after_img = Image::default();
         let mut seen: u64 = 0;
@@ -757,15 +778,19 @@ impl ChangeLog for BinlogChanges {
                 t if t == EventType::QUERY_EVENT as u8 => {
                     let q: QueryEvent = ev.read_event().map_err(corrupt)?;
                     let sql = q.query();
-                    match classify(&sql) {
-                        Statement::Begin => in_txn = true,
+                    let statement = classify(&sql);
+                    match statement {
+                        Statement::Begin => {
+                            in_txn = true;
+                            explicit = true;
+                        }
                         Statement::Commit => {
                             sink.commit()?;
-                            in_txn = false;
+                            (in_txn, explicit) = (false, false);
                         }
                         Statement::Rollback => {
                             sink.rollback();
-                            in_txn = false;
+                            (in_txn, explicit) = (false, false);
                         }
                         Statement::Harmless => {}
                         Statement::Other => {
@@ -783,6 +808,11 @@ impl ChangeLog for BinlogChanges {
                             }
                         }
                     }
+                    // A statement outside a transaction (DDL) is a group of its own.
+                    if matches!(statement, Statement::Harmless | Statement::Other) && !explicit {
+                        sink.commit()?;
+                        in_txn = false;
+                    }
                 }
                 t if t == EventType::EXECUTE_LOAD_QUERY_EVENT as u8 => {
                     let q: ExecuteLoadQueryEvent = ev.read_event().map_err(corrupt)?;
@@ -793,7 +823,7 @@ impl ChangeLog for BinlogChanges {
                 }
                 t if t == EventType::XID_EVENT as u8 => {
                     sink.commit()?;
-                    in_txn = false;
+                    (in_txn, explicit) = (false, false);
                 }
                 t if t == EventType::TABLE_MAP_EVENT as u8 => {
                     let tme: TableMapEvent = ev.read_event().map_err(corrupt)?;
@@ -869,10 +899,17 @@ impl ChangeLog for BinlogChanges {
                 }
                 t if t == EventType::GTID_EVENT as u8
                     || t == EventType::ANONYMOUS_GTID_EVENT as u8
-                    || t == EventType::GTID_TAGGED_LOG_EVENT as u8
-                    || t == MARIA_GTID =>
+                    || t == EventType::GTID_TAGGED_LOG_EVENT as u8 =>
                 {
+                    // MySQL follows with BEGIN for a transaction, or with the statement.
                     in_txn = true;
+                    explicit = false;
+                }
+                MARIA_GTID => {
+                    // MariaDB's GTID stands in for BEGIN (flags bit 0: a standalone
+                    // statement, no transaction): sequence number 8 bytes, domain 4, flags 1.
+                    in_txn = true;
+                    explicit = ev.data().get(12).is_some_and(|f| f & 1 == 0);
                 }
                 t if t == EventType::TRANSACTION_PAYLOAD_EVENT as u8 => {
                     return Err(stop(format!(

@@ -217,6 +217,51 @@ impl TablePlan {
     }
 }
 
+/// Whether catch-up can read values of this column from the binary log at all.
+pub(super) fn supported(c: &Column) -> bool {
+    c.encoding == Encoding::GeometryEwkt
+        || matches!(
+            c.data_type.as_str(),
+            "tinyint"
+                | "smallint"
+                | "mediumint"
+                | "int"
+                | "integer"
+                | "bigint"
+                | "decimal"
+                | "numeric"
+                | "fixed"
+                | "float"
+                | "double"
+                | "real"
+                | "double precision"
+                | "bit"
+                | "year"
+                | "date"
+                | "datetime"
+                | "timestamp"
+                | "time"
+                | "enum"
+                | "set"
+                | "json"
+                | "char"
+                | "binary"
+                | "uuid"
+                | "inet6"
+                | "inet4"
+                | "varchar"
+                | "varbinary"
+                | "tinytext"
+                | "text"
+                | "mediumtext"
+                | "longtext"
+                | "tinyblob"
+                | "blob"
+                | "mediumblob"
+                | "longblob"
+        )
+}
+
 fn kind_for(c: &Column, l: &LoggedColumn) -> Result<Kind, String> {
     use ColumnType::*;
     let dt = c.data_type.as_str();
