@@ -50,8 +50,9 @@ pub enum Error {
     #[error("{0}")]
     PartialLoad(String),
 
-    #[error("interrupted")]
-    Interrupted,
+    /// A stop signal (SIGINT, SIGTERM, SIGHUP) arrived; the run stopped cleanly.
+    #[error("interrupted ({0})")]
+    Interrupted(crate::interrupt::Signal),
 
     #[error("audit log {}: {message}", path.display())]
     Audit { path: PathBuf, message: String },

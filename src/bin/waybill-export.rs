@@ -81,7 +81,7 @@ enum NulArg {
 }
 
 fn main() -> ExitCode {
-    cli::run_main("waybill-export", run)
+    cli::run_main("waybill-export", cli::OnSignal::Stop, run)
 }
 
 fn plan(args: &Args) -> anyhow::Result<ExportPlan> {
@@ -146,8 +146,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(e) => {
             progress.clear();
             let message = match &e {
-                Error::Interrupted => {
-                    "export interrupted (Ctrl-C); no manifest written".to_string()
+                Error::Interrupted(signal) => {
+                    format!(
+                        "export interrupted ({signal}); unfinished files removed, no manifest written"
+                    )
                 }
                 e => format!("export failed: {e}"),
             };

@@ -26,8 +26,9 @@ use crate::dump::manifest::{
 use crate::dump::names::{self, FileNamer};
 use crate::dump::schema::Table;
 use crate::error::{Error, Result};
+use crate::interrupt::{self, Signal};
 use crate::source::{self, KeyRange, Reader, Row, SourceTable};
-use crate::{interrupt, timefmt};
+use crate::timefmt;
 
 /// What to export; built by the CLI from flags and env, or by a test.
 #[derive(Clone, Debug)]
@@ -146,11 +147,13 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
             s.spawn_fifo(move |s| engine.table(s, t));
         }
     });
-    if let Some(e) = engine
+    // A signal that came before a job started stopped it without a failure of its own.
+    let failure = engine
         .failure
         .into_inner()
         .unwrap_or_else(|p| p.into_inner())
-    {
+        .or_else(|| interrupt::check().err());
+    if let Some(e) = failure {
         remove_partials(&dir);
         return Err(e);
     }
@@ -323,10 +326,16 @@ impl Engine<'_> {
         self.abort.load(Ordering::Relaxed) || interrupt::is_interrupted()
     }
 
+    /// Why a job stops early: the signal, or (after another job failed) a stand-in that
+    /// `fail` replaces with that job's error.
+    fn stop_error(&self) -> Error {
+        Error::Interrupted(interrupt::signal().unwrap_or(Signal::Int))
+    }
+
     fn fail(&self, e: Error) {
         self.abort.store(true, Ordering::SeqCst);
         let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-        if f.is_none() || matches!(*f, Some(Error::Interrupted)) {
+        if f.is_none() || matches!(*f, Some(Error::Interrupted(_))) {
             *f = Some(e);
         }
     }
@@ -404,7 +413,7 @@ impl Engine<'_> {
                 let r = self.with_reader(|reader| {
                     reader.split(&t.src.schema, est, chunks, &mut |range| {
                         if self.stopped() {
-                            return Err(Error::Interrupted);
+                            return Err(self.stop_error());
                         }
                         index += 1;
                         let i = index;
@@ -479,7 +488,7 @@ impl Engine<'_> {
                 self.obs.rows(&table.name, unreported);
                 unreported = 0;
                 if self.stopped() {
-                    return Err(Error::Interrupted);
+                    return Err(self.stop_error());
                 }
             }
             Ok(())
