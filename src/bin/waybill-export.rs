@@ -61,6 +61,13 @@ struct Args {
     #[arg(long, value_name = "ROWS")]
     chunk_rows: Option<u64>,
 
+    /// Fail, naming table, column and primary key, on the first value holding bytes that
+    /// are invalid in its column's charset (an `ascii` column with byte 0xE9, say). By
+    /// default the server's `?` replacement is exported, warned about and counted per
+    /// column in the manifest (`invalid_charset`).
+    #[arg(long)]
+    strict_charset: bool,
+
     #[command(flatten)]
     audit: AuditArgs,
 
@@ -102,6 +109,7 @@ fn plan(args: &Args) -> anyhow::Result<ExportPlan> {
         },
         chunk_bytes: args.chunk_size,
         chunk_rows: args.chunk_rows,
+        strict_charset: args.strict_charset,
     })
 }
 

@@ -134,6 +134,9 @@ pub struct ExportOptions {
     pub tables: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclude: Option<String>,
+    /// `--strict-charset`: a value with bytes invalid in its charset failed the export.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict_charset: bool,
 }
 
 /// One table: its source schema (flattened in) and its data files.

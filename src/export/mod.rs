@@ -44,6 +44,9 @@ pub struct ExportPlan {
     pub chunk_bytes: u64,
     /// Rows per chunk; overrides `chunk_bytes` when set.
     pub chunk_rows: Option<u64>,
+    /// Fail on the first value holding bytes that are invalid in its column's charset,
+    /// instead of exporting it with `?` in their place and counting it.
+    pub strict_charset: bool,
 }
 
 /// Hooks for progress display and the audit trail. All methods may be called from
@@ -159,6 +162,9 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
     }
 
     let tables: Vec<TableEntry> = jobs.into_iter().map(finish_table).collect();
+    for w in charset_warnings(&tables) {
+        obs.warn(&w);
+    }
     let mut totals = Totals {
         tables: tables.len(),
         views: catalog.views.len(),
@@ -193,6 +199,7 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
             jobs: workers,
             tables: plan.tables.clone(),
             exclude: plan.exclude.as_ref().map(|r| r.as_str().to_string()),
+            strict_charset: plan.strict_charset,
         },
         tables,
         views: catalog.views,
@@ -481,6 +488,14 @@ impl Engine<'_> {
                     });
                 }
             }
+            for &i in &t.src.charset_checked {
+                if row.replaced(i) {
+                    if self.plan.strict_charset {
+                        return Err(invalid_charset(table, i, &t.key_positions, row));
+                    }
+                    stats[i].invalid_charset += 1;
+                }
+            }
             csv.end_row().map_err(io_err)?;
             rows += 1;
             unreported += 1;
@@ -523,6 +538,45 @@ impl Engine<'_> {
         st.files.push((chunk_index.unwrap_or(0), entry));
         Ok(())
     }
+}
+
+/// The `--strict-charset` error for column `i` of `row`.
+fn invalid_charset(table: &Table, i: usize, key: &[usize], row: &dyn Row) -> Error {
+    let c = &table.columns[i];
+    let shown = String::from_utf8_lossy(row.cell(i).unwrap_or_default());
+    let shown: String = shown.chars().take(40).collect();
+    Error::Data {
+        table: table.name.clone(),
+        column: c.name.clone(),
+        key: describe_key(table, key, row),
+        problem: format!(
+            "the value holds bytes that are not valid {charset}, which the server turned \
+             into `?` (it arrives as {shown:?}); fix the value in the source, or export \
+             without --strict-charset to keep the `?` and count such values in the manifest",
+            charset = c.charset.as_deref().unwrap_or("in its charset"),
+        ),
+    }
+}
+
+/// One warning per column whose values had characters replaced.
+fn charset_warnings(tables: &[TableEntry]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for t in tables {
+        for c in &t.schema.columns {
+            let n = c.stats.invalid_charset;
+            if n > 0 {
+                warnings.push(format!(
+                    "table `{}`, column `{}`: {n} value(s) held bytes that are not valid {}; \
+                     the server exported them with `?` in their place (counted in the \
+                     manifest as invalid_charset; --strict-charset makes this an error)",
+                    t.name(),
+                    c.name,
+                    c.charset.as_deref().unwrap_or("in the column's charset"),
+                ));
+            }
+        }
+    }
+    warnings
 }
 
 /// `primary key (id=5)` for error messages, or the row's first columns without a key.

@@ -1,5 +1,7 @@
 //! MySQL and MariaDB as a source. Every session reads in utf8mb4 (so latin1 and other
-//! charsets arrive as UTF-8), with the time zone at UTC (so TIMESTAMP values are the right
+//! charsets arrive as UTF-8; a byte that is invalid in its column's charset arrives as
+//! `?`, which the reader detects for the columns where it can happen, see
+//! `types::charset_may_replace`), with the time zone at UTC (so TIMESTAMP values are the right
 //! instants), an empty sql_mode (so PAD_CHAR_TO_FULL_LENGTH and friends cannot change
 //! values) and long network timeouts (so a slow disk on our side does not make the server
 //! hang up). Rows are read through the text protocol, as the server prints them.
@@ -269,14 +271,36 @@ impl MySqlReader {
     }
 }
 
-struct TextRow(mysql::Row);
+struct TextRow<'a> {
+    row: mysql::Row,
+    /// For each column, where its `?` count (`types::question_marks_expr`) is in the row.
+    checks: &'a [Option<usize>],
+}
 
-impl Row for TextRow {
+impl Row for TextRow<'_> {
     fn cell(&self, i: usize) -> Option<&[u8]> {
-        match self.0.as_ref(i) {
+        match self.row.as_ref(i) {
             Some(Value::Bytes(b)) => Some(b.as_slice()),
             _ => None,
         }
+    }
+
+    fn replaced(&self, i: usize) -> bool {
+        let Some(value) = self.cell(i) else {
+            return false;
+        };
+        if memchr::memchr(b'?', value).is_none() {
+            return false;
+        }
+        let stored: u64 = self
+            .checks
+            .get(i)
+            .copied()
+            .flatten()
+            .and_then(|at| self.cell(at))
+            .and_then(|n| std::str::from_utf8(n).ok()?.parse().ok())
+            .unwrap_or(u64::MAX);
+        memchr::memchr_iter(b'?', value).count() as u64 > stored
     }
 }
 
@@ -302,12 +326,19 @@ impl Reader for MySqlReader {
         what: &str,
         on_row: &mut dyn FnMut(&dyn Row) -> Result<()>,
     ) -> Result<()> {
-        let select_list = table
+        let mut select: Vec<String> = table
             .columns
             .iter()
             .map(|c| types::select_expr(c.encoding, &quote_ident(&c.name), self.mysql8))
-            .collect::<Vec<_>>()
-            .join(", ");
+            .collect();
+        let mut checks = vec![None; table.columns.len()];
+        for (i, c) in table.columns.iter().enumerate() {
+            if types::charset_may_replace(c) {
+                checks[i] = Some(select.len());
+                select.push(types::question_marks_expr(&quote_ident(&c.name)));
+            }
+        }
+        let select_list = select.join(", ");
         let (filter, order) = match chunk::KeySpec::for_table(table) {
             Some(k) => (
                 range
@@ -330,7 +361,10 @@ impl Reader for MySqlReader {
         let outcome: Result<()> = (|| {
             for row in result.by_ref() {
                 let row = row.ctx(|| format!("reading {what} after {rows} rows"))?;
-                on_row(&TextRow(row))?;
+                on_row(&TextRow {
+                    row,
+                    checks: &checks,
+                })?;
                 rows += 1;
             }
             Ok(())
