@@ -129,6 +129,7 @@ const LOST: &[&str] = &[
     "connection closed",
     "server disconnected",
     "bytes remaining on stream",
+    "early eof",
 ];
 
 /// Whether a driver's message says the other end went away.
