@@ -10,6 +10,7 @@
 //! lock, allocate and talk to a database.
 
 use std::fmt;
+use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -95,10 +96,12 @@ fn received(signal: Signal) {
         .compare_exchange(0, signal.number(), Ordering::SeqCst, Ordering::SeqCst)
         .is_err()
     {
-        eprintln!("\n{signal} again: exiting now");
+        let _ = writeln!(std::io::stderr(), "\n{signal} again: exiting now");
         std::process::exit(i32::from(signal.exit_code()));
     }
-    eprintln!(
+    // Not eprintln!, which panics when the terminal is gone (SIGHUP).
+    let _ = writeln!(
+        std::io::stderr(),
         "\n{signal} received: stopping cleanly (send it again{} to exit at once)",
         if signal == Signal::Int {
             ", or press Ctrl-C again,"

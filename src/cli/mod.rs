@@ -107,13 +107,13 @@ pub fn run_main<A: Parser>(
         crate::interrupt::install();
     }
     if let Err(e) = load_dotenv() {
-        eprintln!("{tool}: {e}");
+        report::stderr_line(&format!("{tool}: {e}"));
         return ExitCode::from(2);
     }
     match run(A::parse()) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{tool}: error: {e:#}");
+            report::stderr_line(&format!("{tool}: error: {e:#}"));
             match e.downcast_ref::<Error>() {
                 Some(Error::Interrupted(signal)) => ExitCode::from(signal.exit_code()),
                 _ => ExitCode::FAILURE,
