@@ -119,7 +119,7 @@ enum CopyFromArg {
 }
 
 fn main() -> ExitCode {
-    cli::run_main("waybill-import", run)
+    cli::run_main("waybill-import", cli::OnSignal::Stop, run)
 }
 
 fn plan(args: &Args) -> anyhow::Result<ImportPlan> {
@@ -254,7 +254,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 ));
             }
             let message = match &e {
-                Error::Interrupted => "import interrupted (Ctrl-C)".to_string(),
+                Error::Interrupted(signal) => format!("import interrupted ({signal})"),
                 e => format!("import failed: {e}"),
             };
             audit.write_or_warn(audit.event("failed", message));
