@@ -55,6 +55,10 @@ pub enum Error {
 
     #[error("audit log {}: {message}", path.display())]
     Audit { path: PathBuf, message: String },
+
+    /// A bug: a panic caught at the edge of an engine (never expected from any input).
+    #[error("internal error, this is a bug in waybill (please report it): {0}")]
+    Internal(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

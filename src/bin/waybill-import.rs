@@ -199,7 +199,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         audit: &audit,
         rolled_back: AtomicBool::new(false),
     };
-    match import::run(&plan, &observer) {
+    match cli::catch_panic(|| import::run(&plan, &observer)) {
         Ok(out) => {
             progress.clear();
             let loaded: Vec<_> = out

@@ -8,8 +8,10 @@
 
 pub mod report;
 
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 use clap::{Args, Parser};
 
@@ -37,22 +39,61 @@ pub fn load_dotenv() -> Result<()> {
     }
 }
 
+/// The last panic's message and place, kept by the hook for `catch_panic`.
+static PANIC: Mutex<Option<String>> = Mutex::new(None);
+
+/// A panic prints no backtrace: its message is kept, and the engine's caller turns it
+/// into an error (`catch_panic`) that closes the audit run like any other failure.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        *PANIC.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{msg}{at}"));
+    }));
+}
+
+/// Runs an engine; a panic in it (a bug: no input should cause one) becomes
+/// `Error::Internal`, so the caller reports it and closes its audit run as `failed`.
+pub fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(panic_error()))
+}
+
+fn panic_error() -> Error {
+    let msg = PANIC.lock().unwrap_or_else(|p| p.into_inner()).take();
+    Error::Internal(msg.unwrap_or_else(|| "panic".into()))
+}
+
 /// The shape every binary's `main` shares: Ctrl-C handling, `.env`, flags, then `run`.
-/// Errors are printed once, prefixed with the tool name. Exit codes: 0 ok, 1 failed,
-/// 2 bad usage or `.env`, 130 interrupted.
+/// Errors are printed once, prefixed with the tool name; a panic never prints a Rust
+/// backtrace. Exit codes: 0 ok, 1 failed (a panic included), 2 bad usage or `.env`,
+/// 130 interrupted.
 pub fn run_main<A: Parser>(
     tool: &str,
     run: impl FnOnce(A) -> anyhow::Result<ExitCode>,
 ) -> ExitCode {
+    install_panic_hook();
     crate::interrupt::install();
     if let Err(e) = load_dotenv() {
         eprintln!("{tool}: {e}");
         return ExitCode::from(2);
     }
-    match run(A::parse()) {
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| run(A::parse())))
+        .unwrap_or_else(|_| Err(panic_error().into()));
+    match outcome {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{tool}: error: {e:#}");
+            eprintln!(
+                "{tool}: error: {}",
+                crate::printable::escaped_lines(&format!("{e:#}"))
+            );
             if matches!(e.downcast_ref::<Error>(), Some(Error::Interrupted)) {
                 ExitCode::from(130)
             } else {

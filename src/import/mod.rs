@@ -36,7 +36,7 @@ use crate::target::ddl::SchemaOptions;
 use crate::target::{self, connection_security};
 use crate::{interrupt, timefmt};
 use preflight::LoadPlan;
-use sidelog::SideLog;
+use sidelog::{SideFiles, SideLog};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CopyFrom {
@@ -103,6 +103,7 @@ pub struct ImportOutcome {
     pub tables: Vec<TableReport>,
     /// The SQL that ran (or would run, in a dry run), psql-runnable from the dump dir.
     pub script: String,
+    /// The side files, when they were written in full.
     pub script_path: Option<PathBuf>,
     pub log_path: Option<PathBuf>,
     /// True when session_replication_role could not be set and tables were loaded in
@@ -144,25 +145,8 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
     }
 
     let stamp = timefmt::stamp(started);
-    let (script_path, log_path) = if plan.side_files {
-        (
-            Some(sidelog::side_file(
-                &plan.dump_dir,
-                "import_script",
-                &stamp,
-                "sql",
-            )),
-            Some(sidelog::side_file(
-                &plan.dump_dir,
-                "import_log",
-                &stamp,
-                "log",
-            )),
-        )
-    } else {
-        (None, None)
-    };
-    let log = SideLog::create(log_path.as_deref(), obs);
+    let side = SideFiles::new(plan.side_files.then_some(&*plan.dump_dir), &stamp, obs);
+    let log = SideLog::new(side.create("import_log", "log"));
     log.line(&format!(
         "waybill-import {} into {} schema {}{}",
         env!("CARGO_PKG_VERSION"),
@@ -196,11 +180,7 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
             log: &log,
         };
         let script = steps::script(&cx);
-        if let Some(p) = &script_path
-            && let Err(e) = std::fs::write(p, &script)
-        {
-            obs.warn(&format!("cannot write {}: {e}", p.display()));
-        }
+        let script_path = side.write("import_script", "sql", script.as_bytes());
         let mut reports: Vec<TableReport> = lp
             .skipped
             .iter()
@@ -223,15 +203,22 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 status: TableStatus::Planned,
             }));
             log.line("dry run: nothing was written to the database");
-            return Ok((reports, script, lp.fk_order, lp.warnings, false));
+            return Ok((
+                reports,
+                script,
+                script_path,
+                lp.fk_order,
+                lp.warnings,
+                false,
+            ));
         }
         let loaded = load::load(&mut client, &cx)?;
         reports.extend(loaded);
-        Ok((reports, script, lp.fk_order, lp.warnings, true))
+        Ok((reports, script, script_path, lp.fk_order, lp.warnings, true))
     })();
     let _ = client.batch_execute("RESET session_replication_role");
     match result {
-        Ok((mut tables, script, fk_order, schema_warnings, committed)) => {
+        Ok((mut tables, script, script_path, fk_order, schema_warnings, committed)) => {
             let order: HashMap<&str, usize> = dump
                 .manifest
                 .tables
@@ -249,7 +236,7 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 tables,
                 script,
                 script_path,
-                log_path,
+                log_path: log.written(),
                 fk_order,
                 schema_warnings,
                 committed,

@@ -5,16 +5,18 @@
 //! run names them all.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
 use postgres::Client;
 
 use super::{CopyFrom, ImportObserver, ImportPlan, table_selected};
+use crate::dump::csv;
+use crate::dump::files::open_regular;
 use crate::dump::manifest::TableEntry;
 use crate::dump::verify::VerifiedDump;
 use crate::error::{Error, Result};
+use crate::printable::escaped;
 use crate::target::catalog::{self, TargetTable, find_name};
 use crate::target::describe;
 use crate::target::sql::{qualified, quote_literal};
@@ -53,23 +55,20 @@ pub(crate) struct LoadPlan<'m> {
     pub warnings: Vec<String>,
 }
 
-/// The CSV header of a file, as written (first record).
+/// The CSV header of a dump file (a regular file only), as written (first record).
 fn read_header(path: &Path) -> Result<Vec<String>> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(BufReader::new(file));
-    match r.records().next() {
-        Some(Ok(rec)) => Ok(rec.iter().map(str::to_string).collect()),
-        Some(Err(e)) => Err(Error::Verification(vec![format!(
-            "{}: unreadable header: {e}",
-            path.display()
-        )])),
-        None => Err(Error::Verification(vec![format!(
-            "{}: empty file, no header",
-            path.display()
-        )])),
-    }
+    let problem = |m: String| Error::Verification(vec![m]);
+    let (file, _) = open_regular(path).map_err(|e| problem(e.message(path)))?;
+    csv::read_header(BufReader::new(file)).map_err(|m| problem(format!("{}: {m}", path.display())))
+}
+
+/// `"a", "b"` for a message.
+fn name_list<S: AsRef<str>>(names: &[S]) -> String {
+    names
+        .iter()
+        .map(|n| format!("\"{}\"", escaped(n.as_ref())))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(super) fn preflight<'m>(
@@ -131,8 +130,10 @@ pub(super) fn preflight<'m>(
             let header = read_header(&dump.dir.join(&f.path))?;
             if header != manifest_cols {
                 return Err(Error::Verification(vec![format!(
-                    "{}: header {:?} differs from the manifest's columns {:?}",
-                    f.path, header, manifest_cols
+                    "{}: the header ({}) differs from the manifest's columns ({})",
+                    f.path,
+                    name_list(&header),
+                    name_list(&manifest_cols)
                 )]));
             }
         }

@@ -4,6 +4,7 @@
 use super::preflight::{LoadPlan, SeqFix, TableLoad};
 use super::{CopyFrom, Ctx, ImportPlan};
 use crate::dump::manifest::{COPY_OPTIONS, FileEntry};
+use crate::printable::escaped;
 use crate::target::sql::{qualified, quote_ident, quote_literal};
 use crate::timefmt;
 
@@ -71,10 +72,10 @@ pub(super) fn script(cx: &Ctx) -> String {
         "-- waybill-import {} at {}\n-- dump: {} (manifest sha256 {})\n-- target: {} schema {}\n",
         env!("CARGO_PKG_VERSION"),
         timefmt::now_rfc3339(),
-        dump.dir.display(),
+        escaped(&dump.dir.display().to_string()),
         dump.manifest_sha256,
-        plan.target,
-        plan.schema
+        escaped(&plan.target.to_string()),
+        escaped(&plan.schema)
     ));
     if plan.copy_from == CopyFrom::Stdin {
         s.push_str("-- To run it by hand from the dump directory: psql -X -v ON_ERROR_STOP=1 -f <this file>\n");

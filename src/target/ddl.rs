@@ -16,7 +16,9 @@ use sha2::{Digest, Sha256};
 use crate::dump::encoding::Encoding;
 use crate::dump::manifest::TableEntry;
 use crate::dump::schema::{Column, ColumnDefault, Index};
+use crate::dump::validate::is_number;
 use crate::error::{Error, Result};
+use crate::printable::escaped;
 use crate::target::sql::{qualified, quote_ident, quote_literal};
 use crate::target::typemap::{CastRules, Mapped, map_column};
 
@@ -97,8 +99,16 @@ impl Names {
     }
 }
 
+/// `YYYY-MM-DD...` with a zero year, month or day (compared as bytes: the text may
+/// hold anything).
 fn is_zero_date(v: &str) -> bool {
-    v.len() >= 10 && (v.starts_with("0000") || &v[5..7] == "00" || &v[8..10] == "00")
+    let b = v.as_bytes();
+    b.len() >= 10 && (&b[0..4] == b"0000" || &b[5..7] == b"00" || &b[8..10] == b"00")
+}
+
+/// bit(n) has at most 64 bits (the manifest is validated; this keeps a width sane anyway).
+fn bit_width(c: &Column) -> usize {
+    c.precision.unwrap_or(1).clamp(1, 64) as usize
 }
 
 fn is_numeric_type(t: &str) -> bool {
@@ -113,6 +123,11 @@ fn is_numeric_type(t: &str) -> bool {
     ]
     .iter()
     .any(|p| t.starts_with(p))
+}
+
+/// A manifest value in a warning: quoted, control characters escaped.
+fn shown(v: &str) -> String {
+    format!("\"{}\"", escaped(v))
 }
 
 /// The DEFAULT clause for a column, or a warning when it cannot be translated.
@@ -133,13 +148,13 @@ fn default_sql(c: &Column, m: &Mapped, at: &str, warnings: &mut Vec<String>) -> 
                 match v.as_str() {
                     "0" | "b'0'" => Some("false".into()),
                     "1" | "b'1'" => Some("true".into()),
-                    _ => drop(format!("{v:?}")),
+                    _ => drop(shown(v)),
                 }
             } else if is_numeric_type(&ty) {
-                if v.parse::<f64>().is_ok() {
+                if is_number(v) {
                     Some(v.clone())
                 } else {
-                    drop(format!("{v:?}"))
+                    drop(shown(v))
                 }
             } else if matches!(
                 c.encoding,
@@ -147,7 +162,8 @@ fn default_sql(c: &Column, m: &Mapped, at: &str, warnings: &mut Vec<String>) -> 
             ) && is_zero_date(v)
             {
                 warnings.push(format!(
-                    "{at}: zero-date default {v:?} dropped (zero dates become NULL)"
+                    "{at}: zero-date default {} dropped (zero dates become NULL)",
+                    shown(v)
                 ));
                 None
             } else if ty == "uuid" && v.is_empty() {
@@ -155,13 +171,9 @@ fn default_sql(c: &Column, m: &Mapped, at: &str, warnings: &mut Vec<String>) -> 
             } else if ty == "bytea" {
                 Some(format!("'\\x{}'::bytea", hex::encode(v.as_bytes())))
             } else if ty.starts_with("bit(") {
-                match v.parse::<u128>() {
-                    Ok(n) => Some(format!(
-                        "B'{:0w$b}'",
-                        n,
-                        w = c.precision.unwrap_or(1) as usize
-                    )),
-                    Err(_) => drop(format!("{v:?}")),
+                match v.parse::<u64>() {
+                    Ok(n) => Some(format!("B'{:0w$b}'", n, w = bit_width(c))),
+                    Err(_) => drop(shown(v)),
                 }
             } else {
                 Some(quote_literal(v))
@@ -182,7 +194,13 @@ fn default_sql(c: &Column, m: &Mapped, at: &str, warnings: &mut Vec<String>) -> 
                 "uuid" if ty == "uuid" => Some("gen_random_uuid()".into()),
                 "uuid" => Some("gen_random_uuid()::text".into()),
                 "null" => None,
-                _ if norm.starts_with("b'") && norm.ends_with('\'') => {
+                _ if norm.len() >= 3
+                    && norm.starts_with("b'")
+                    && norm.ends_with('\'')
+                    && norm[2..norm.len() - 1]
+                        .bytes()
+                        .all(|b| b == b'0' || b == b'1') =>
+                {
                     let bits = &norm[2..norm.len() - 1];
                     if ty == "boolean" {
                         Some(
@@ -194,16 +212,12 @@ fn default_sql(c: &Column, m: &Mapped, at: &str, warnings: &mut Vec<String>) -> 
                             .into(),
                         )
                     } else if ty.starts_with("bit(") {
-                        Some(format!(
-                            "B'{:0>w$}'",
-                            bits,
-                            w = c.precision.unwrap_or(1) as usize
-                        ))
+                        Some(format!("B'{:0>w$}'", bits, w = bit_width(c)))
                     } else {
-                        drop(e.clone())
+                        drop(shown(e))
                     }
                 }
-                _ => drop(format!("expression {e}")),
+                _ => drop(format!("expression {}", escaped(e))),
             }
         }
     }
@@ -300,14 +314,30 @@ pub(crate) fn plan<'m>(
                 warnings.push(format!("{at}: the referenced columns are not a unique key of `{}` (PostgreSQL requires one): skipped", parent.name()));
                 continue;
             }
+            // The manifest is validated (the columns exist, the counts match); a key that
+            // does not fit anyway is skipped, never trusted.
+            let known = fk.columns.len() == fk.referenced_columns.len()
+                && fk
+                    .columns
+                    .iter()
+                    .all(|c| mapped.contains_key(&(e.name(), c.as_str())))
+                && fk
+                    .referenced_columns
+                    .iter()
+                    .all(|c| mapped.contains_key(&(parent.name(), c.as_str())));
+            if !known {
+                warnings.push(format!("{at}: names columns that do not exist: skipped"));
+                continue;
+            }
             let mut compatible = true;
             for (cc, pc) in fk.columns.iter().zip(&fk.referenced_columns) {
-                let pt = mapped[&(parent.name(), pc.as_str())]
-                    .final_type()
-                    .to_string();
-                let child = mapped
-                    .get_mut(&(e.name(), cc.as_str()))
-                    .expect("fk column exists");
+                let Some(pt) = mapped.get(&(parent.name(), pc.as_str())) else {
+                    continue;
+                };
+                let pt = pt.final_type().to_string();
+                let Some(child) = mapped.get_mut(&(e.name(), cc.as_str())) else {
+                    continue;
+                };
                 let ct = child.final_type().to_string();
                 if ct == pt {
                     continue;
@@ -416,10 +446,18 @@ pub(crate) fn plan<'m>(
         }
         before.extend(comments);
 
-        let cn = |c: &str| quote_ident(&col_names[&(e.name(), c)]);
-        if !e.schema.primary_key.is_empty() {
+        let pk_columns: Option<Vec<String>> = e
+            .schema
+            .primary_key
+            .iter()
+            .map(|c| {
+                col_names
+                    .get(&(e.name(), c.as_str()))
+                    .map(|n| quote_ident(n))
+            })
+            .collect();
+        if let Some(list) = pk_columns.filter(|l| !l.is_empty()) {
             let pk = names.relation(t, &format!("{t}_pkey"));
-            let list: Vec<String> = e.schema.primary_key.iter().map(|c| cn(c)).collect();
             keys.push(format!(
                 "ALTER TABLE {qt} ADD CONSTRAINT {} PRIMARY KEY ({})",
                 quote_ident(&pk),
@@ -445,7 +483,7 @@ pub(crate) fn plan<'m>(
                     "{}: CHECK {} ({}) is MySQL SQL and was not translated",
                     e.name(),
                     ch.name,
-                    ch.clause
+                    escaped(&ch.clause)
                 ));
             }
         }
