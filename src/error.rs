@@ -53,6 +53,11 @@ pub enum Error {
     #[error("interrupted")]
     Interrupted,
 
+    /// A table lock was not granted within `--lock-timeout`; the message names the
+    /// sessions holding it.
+    #[error("{0}")]
+    LockTimeout(String),
+
     #[error("audit log {}: {message}", path.display())]
     Audit { path: PathBuf, message: String },
 

@@ -26,14 +26,16 @@ mod steps;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use regex::Regex;
 
 use crate::dburl::DbUrl;
 use crate::dump::verify::{VerifiedDump, verify_dump};
 use crate::error::{Error, Result};
+use crate::printable::escaped;
 use crate::target::ddl::SchemaOptions;
-use crate::target::{self, connection_security};
+use crate::target::{self, catalog, connection_security};
 use crate::{interrupt, timefmt};
 use preflight::LoadPlan;
 use sidelog::{SideFiles, SideLog};
@@ -67,6 +69,11 @@ pub struct ImportPlan {
     /// Leave the target's indexes in place during the load (default: drop them before
     /// the COPY and build them again after it, in the same transaction).
     pub keep_indexes: bool,
+    /// Consent to `TRUNCATE ... CASCADE` emptying tables that are not loaded (without
+    /// it, the pre-flight refuses and names them).
+    pub cascade: bool,
+    /// How long to wait for each table lock (zero: no limit).
+    pub lock_timeout: Duration,
 }
 
 pub trait ImportObserver: Sync {
@@ -77,6 +84,9 @@ pub trait ImportObserver: Sync {
     fn warn(&self, _message: &str) {}
     /// A load transaction was rolled back (the whole load, or one table with --jobs).
     fn rolled_back(&self) {}
+    /// `--cascade`: `TRUNCATE ... CASCADE` emptied `table`, which held `rows` rows
+    /// (not committed yet).
+    fn cascaded(&self, _table: &str, _rows: u64) {}
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -162,9 +172,22 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
         dump.hashed_bytes
     ));
 
-    let mut client = target::connect(&plan.target)?;
+    let mut client = target::connect(&plan.target, plan.lock_timeout)?;
     log.line(&format!("connection: {}", connection_security(&mut client)));
     let result = (|| {
+        // One import at a time into a schema: a second one would trip over the first's
+        // dropped indexes and truncated tables. A dry run writes nothing and needs none.
+        if !plan.dry_run
+            && let Some(holder) = catalog::take_import_lock(&mut client, &plan.schema)?
+        {
+            return Err(Error::Preflight(vec![format!(
+                "another waybill-import is loading into schema {} of database {}: {holder}; \
+                 imports into one schema run one at a time: wait for it to finish, then run \
+                 this one again",
+                escaped(&plan.schema),
+                escaped(&plan.target.database)
+            )]));
+        }
         let lp = match &plan.create_schema {
             Some(opts) => create::preflight(&mut client, plan, &dump, opts, obs)?,
             None => preflight::preflight(&mut client, plan, &dump, obs)?,

@@ -19,7 +19,7 @@ use crate::dump::schema::{Column, ColumnDefault, Index};
 use crate::dump::validate::is_number;
 use crate::error::{Error, Result};
 use crate::printable::escaped;
-use crate::target::sql::{qualified, quote_ident, quote_literal};
+use crate::target::sql::{qualified, quote_ident, quote_literal, set_to_array};
 use crate::target::typemap::{CastRules, Mapped, map_column};
 
 pub(crate) const MAX_IDENT: usize = 63;
@@ -405,7 +405,8 @@ pub(crate) fn plan<'m>(
             if m.set_to_array {
                 let qc = quote_ident(n);
                 after.push(format!(
-                    "ALTER TABLE {qt} ALTER COLUMN {qc} TYPE text[] USING CASE WHEN {qc} = '' THEN '{{}}'::text[] ELSE string_to_array({qc}, ',') END"
+                    "ALTER TABLE {qt} ALTER COLUMN {qc} TYPE text[] USING {}",
+                    set_to_array(&qc)
                 ));
                 if let Some(ColumnDefault::Literal(v)) = &c.default {
                     let items = v.split(',').filter(|s| !s.is_empty()).map(str::to_string);

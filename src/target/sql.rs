@@ -36,6 +36,12 @@ pub(crate) fn quote_literal(s: &str) -> String {
     out
 }
 
+/// A MySQL SET value (`a,b`, or `''` for none) as a `text[]`: the one conversion both
+/// `--create-schema` and a load into an existing array column use.
+pub(crate) fn set_to_array(expr: &str) -> String {
+    format!("CASE WHEN {expr} = '' THEN '{{}}'::text[] ELSE string_to_array({expr}, ',') END")
+}
+
 pub(crate) fn qualified(schema: &str, table: &str) -> String {
     format!("{}.{}", quote_ident(schema), quote_ident(table))
 }
