@@ -21,6 +21,8 @@ pub mod dburl;
 pub mod dump;
 pub mod error;
 pub mod export;
+#[cfg(test)]
+mod fuzz;
 pub mod import;
 pub(crate) mod interrupt;
 pub(crate) mod printable;
