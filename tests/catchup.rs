@@ -30,13 +30,14 @@ const TYPES: &str = "CREATE TABLE types (
     g GEOMETRY NULL, pt POINT NULL,
     f FLOAT NULL, dbl DOUBLE NULL, txt TEXT NULL, vc VARCHAR(300) NULL, ch CHAR(100) NULL,
     lat VARCHAR(20) CHARACTER SET latin1 NULL, l2 VARCHAR(20) CHARACTER SET latin2 NULL,
+    a7 VARCHAR(10) CHARACTER SET ascii NULL, w1250 VARCHAR(10) CHARACTER SET cp1250 NULL,
     uu UUID NULL, ip INET6 NULL, gen BIGINT AS (id * 2) VIRTUAL
 )";
 
 /// Column list of `types` without the virtual column (it cannot be inserted into).
 const COLS: &str = "id, u36, bin, vbin, tb, bl, mb, lb, d, dt, ts, tm, tm2, y, dec1, dec2, ub, sb, \
                     ii, mi, mu, si, ti, flag, b5, b1, b12, e, s, j, g, pt, f, dbl, txt, vc, ch, \
-                    lat, l2, uu, ip";
+                    lat, l2, a7, w1250, uu, ip";
 
 /// A row of `types` with every column set; `i` varies the values.
 fn full_row(i: u32) -> String {
@@ -49,7 +50,8 @@ fn full_row(i: u32) -> String {
          'b,c', 'x,z', '{{\"k\": [1, \"two\", null], \"n\": {i}}}', \
          ST_GeomFromText('POINT(1.5 2.25)', 4326), ST_GeomFromText('POINT(-71.064544 42.28787)'), \
          3.14159274, 0.30000000000000004, 'plain \"q\", ''s'', \\\\ back', REPEAT('v', 300), 'ch{i}', \
-         'café €', 'Łódź', '6ccd780c-baba-1026-9564-5b8c656024{i:02x}', '::ffff:1.2.3.{i}')"
+         'café €', 'Łódź', 'abc?', 'Žluť', '6ccd780c-baba-1026-9564-5b8c656024{i:02x}', \
+         '::ffff:1.2.3.{i}')"
     )
 }
 
@@ -61,7 +63,8 @@ fn awkward_rows(base: u32) -> Vec<String> {
              '0000-00-00', '2024-00-10 00:00:00', '0000-00-00 00:00:00', '-838:59:59', '00:00:00.01', 0, \
              '-0.0000000001', 0, 0, 9223372036854775807, 0, 8388607, 0, 32767, 0, 0, b'00000', b'0', \
              b'000000000000', 'a', '', '[]', ST_GeomFromText('LINESTRING(0 0, 1 1, 2 3.5)'), NULL, \
-             123456792, 5e-324, '', '', '', '', '', '00000000-0000-0000-0000-000000000000', '::1')",
+             123456792, 5e-324, '', '', '', '', '', X'41C3A942', X'81', \
+             '00000000-0000-0000-0000-000000000000', '::1')",
             base
         ),
         format!(
@@ -69,7 +72,7 @@ fn awkward_rows(base: u32) -> Vec<String> {
              '0009-05-01', '0009-05-01 12:00:00', '2038-01-19 03:14:07.999', NULL, NULL, 1901, \
              NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
              'it''s', 'x,y,z', 'null', NULL, NULL, -1.5e-7, 1e20, 'l1\\nl2\\r\\tend, \\\\N', \
-             NULL, NULL, NULL, NULL, NULL, NULL)",
+             NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
             base + 1
         ),
         format!(
@@ -259,6 +262,8 @@ const TYPES_COMPARE: &[(&str, &str)] = &[
     ("ch", "ch"),
     ("lat", "lat"),
     ("l2", "l2"),
+    ("a7", "a7"),
+    ("w1250", "w1250"),
     ("CAST(uu AS CHAR)", "uu::text"),
     ("CAST(ip AS CHAR)", "ip"),
     ("CAST(gen AS CHAR)", "gen::text"),
@@ -419,6 +424,11 @@ fn deltas_carry_every_change_and_chain() {
         "10, 11, 1, 2 and 20-24"
     );
     assert_eq!(manifest_table(&m, "types")["deletes"], 1);
+    assert_eq!(
+        column(&m, "types", "a7")["stats"]["invalid_charset"],
+        1,
+        "bytes invalid in ascii became `?` and were counted, as in a full export"
+    );
     assert_eq!(manifest_table(&m, "account")["upserts"], 2, "40 and eve");
     assert_eq!(
         manifest_table(&m, "account")["deletes"],

@@ -73,6 +73,12 @@ struct Args {
     /// which are skipped by default.
     #[arg(long)]
     include_internal: bool,
+    /// Fail, naming table, column and primary key, on the first value holding bytes that
+    /// are invalid in its column's charset (an `ascii` column with byte 0xE9, say). By
+    /// default the server's `?` replacement is exported, warned about and counted per
+    /// column in the manifest (`invalid_charset`).
+    #[arg(long)]
+    strict_charset: bool,
 
     /// Catch-up: instead of a full dump, write a delta of the changes made since the dump
     /// in DUMP_DIR (a full dump, or the previous delta), read from the source's binary
@@ -105,7 +111,7 @@ enum NulArg {
 }
 
 fn main() -> ExitCode {
-    cli::run_main("waybill-export", run)
+    cli::run_main("waybill-export", cli::OnSignal::Stop, run)
 }
 
 fn plan(args: &Args) -> anyhow::Result<ExportPlan> {
@@ -133,6 +139,7 @@ fn plan(args: &Args) -> anyhow::Result<ExportPlan> {
             .collect::<Result<_, _>>()?,
         include_internal: args.include_internal,
         since: args.since.clone(),
+        strict_charset: args.strict_charset,
     })
 }
 
@@ -160,7 +167,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         audit: &audit,
         estimates: Mutex::new(HashMap::new()),
     };
-    match export::run(&plan, &observer) {
+    match cli::catch_panic(|| export::run(&plan, &observer)) {
         Ok(out) => {
             progress.clear();
             audit.set_manifest_sha256(out.manifest_sha256.clone());
@@ -200,8 +207,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(e) => {
             progress.clear();
             let message = match &e {
-                Error::Interrupted => {
-                    "export interrupted (Ctrl-C); no manifest written".to_string()
+                Error::Interrupted(signal) => {
+                    format!(
+                        "export interrupted ({signal}); unfinished files removed, no manifest written"
+                    )
                 }
                 e => format!("export failed: {e}"),
             };

@@ -86,6 +86,12 @@ pub struct ColumnStats {
     /// tinyint(1) values other than 0 and 1.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub non_boolean: u64,
+    /// Values holding bytes that are invalid in the column's charset (an `ascii` column
+    /// with byte 0xE9, say). The source server replaced each such character with `?`
+    /// when it converted the value to UTF-8, so these values are not exactly the
+    /// source's; `--strict-charset` makes the first one an error instead.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub invalid_charset: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -100,11 +106,13 @@ impl ColumnStats {
         self.nul_bytes_stripped += o.nul_bytes_stripped;
         self.invalid_uuids += o.invalid_uuids;
         self.non_boolean += o.non_boolean;
+        self.invalid_charset += o.invalid_charset;
     }
 
     /// Values that were not NULL in the source but are NULL in the dump.
     pub fn converted_to_null(&self) -> u64 {
-        self.zero_dates_to_null + self.empty_uuids_to_null
+        self.zero_dates_to_null
+            .saturating_add(self.empty_uuids_to_null)
     }
 }
 
@@ -164,7 +172,8 @@ impl CellEncoder {
     pub fn new(encoding: Encoding, bit_width: Option<u64>, nul: NulPolicy) -> Self {
         CellEncoder {
             encoding,
-            bit_width: bit_width.unwrap_or(1) as usize,
+            // bit(n) has at most 64 bits; the value is read into a u128.
+            bit_width: bit_width.unwrap_or(1).min(128) as usize,
             nul,
         }
     }

@@ -30,14 +30,15 @@ use std::time::Instant;
 
 use super::{ExportObserver, ExportOutcome, ExportPlan, create_dump_dir, remove_partials};
 use crate::dump::csv::CsvWriter;
-use crate::dump::encoding::{CellEncoder, CellError, ColumnStats, NulPolicy};
+use crate::dump::encoding::{CellEncoder, CellError, ColumnStats};
 use crate::dump::hashing::{HashingWriter, sha256_hex};
 use crate::dump::manifest::{
-    self, CsvDialect, DeltaInfo, DumpKind, ExcludedTable, FileEntry, FileRole, MANIFEST_FILE,
-    Manifest, SUMS_FILE, Snapshot, TableEntry, Tool, Totals,
+    self, CsvDialect, DeltaInfo, DumpKind, ExcludedTable, ExportOptions, FileEntry, FileRole,
+    MANIFEST_FILE, Manifest, SUMS_FILE, Snapshot, TableEntry, Tool, Totals,
 };
 use crate::dump::names::FileNamer;
 use crate::dump::schema::Table;
+use crate::dump::verify::read_sums;
 use crate::error::{Error, Result};
 use crate::source::{self, ChangeSink, ChangeTable, Row};
 use crate::{interrupt, timefmt};
@@ -58,21 +59,16 @@ enum Op {
 fn load_base(dir: &Path) -> Result<(Manifest, String)> {
     let (m, bytes) = Manifest::load(dir)?;
     let sha = sha256_hex(&bytes);
-    if let Ok(text) = fs::read_to_string(dir.join(SUMS_FILE)) {
-        let sums = manifest::parse_sums(&text).map_err(|e| {
-            Error::Verification(vec![format!("--since {}: {SUMS_FILE}: {e}", dir.display())])
-        })?;
-        if let Some((_, h)) = sums.iter().find(|(n, _)| n == MANIFEST_FILE)
-            && *h != sha
-        {
-            return Err(Error::Verification(vec![format!(
-                "--since {}: {MANIFEST_FILE} has sha256 {sha}, {SUMS_FILE} says {h} (the manifest \
-                 was changed)",
-                dir.display()
-            )]));
-        }
+    let bad = |e: String| Error::Verification(vec![format!("--since {}: {e}", dir.display())]);
+    let text = read_sums(&dir.join(SUMS_FILE)).map_err(bad)?;
+    let sums = manifest::parse_sums(&text).map_err(|e| bad(format!("{SUMS_FILE}: {e}")))?;
+    match sums.iter().find(|(n, _)| n == MANIFEST_FILE) {
+        Some((_, h)) if *h == sha => Ok((m, sha)),
+        Some((_, h)) => Err(bad(format!(
+            "{MANIFEST_FILE} has sha256 {sha}, {SUMS_FILE} says {h} (the manifest was changed)"
+        ))),
+        None => Err(bad(format!("{SUMS_FILE} has no line for {MANIFEST_FILE}"))),
     }
-    Ok((m, sha))
 }
 
 /// Appends length-prefixed cells: `u32` length (`u32::MAX` for NULL) and the bytes.
@@ -84,6 +80,19 @@ fn push_cell(out: &mut Vec<u8>, cell: Option<&[u8]>) {
             out.extend_from_slice(v);
         }
     }
+}
+
+/// Splits a record's cells (`n` of them) from what follows them.
+fn split_cells(bytes: &[u8], n: usize) -> Option<(&[u8], &[u8])> {
+    let mut at = 0;
+    for _ in 0..n {
+        let len = u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?);
+        at += 4;
+        if len != NULL_LEN {
+            at += len as usize;
+        }
+    }
+    (at <= bytes.len()).then(|| bytes.split_at(at))
 }
 
 /// Cells written by `push_cell`, read back.
@@ -153,8 +162,13 @@ impl Folder<'_> {
             .extend_from_slice(&(self.key_buf.len() as u32).to_le_bytes());
         self.record.extend_from_slice(&self.key_buf);
         if let Some(row) = after {
-            for i in 0..self.tables[table].schema.columns.len() {
+            let n = self.tables[table].schema.columns.len();
+            for i in 0..n {
                 push_cell(&mut self.record, row.cell(i));
+            }
+            // Then the columns whose characters the source replaced by `?`.
+            for i in (0..n).filter(|&i| row.replaced(i)) {
+                self.record.extend_from_slice(&(i as u32).to_le_bytes());
             }
         }
         let len = self.record.len() as u32;
@@ -350,7 +364,7 @@ fn write_table(
     keys: &[usize],
     last: &HashMap<Box<[u8]>, Last>,
     spill: &mut Spill,
-    nul: NulPolicy,
+    options: &ExportOptions,
 ) -> Result<TableResult> {
     let spill_path = spill.path;
     let spill = &mut spill.reader;
@@ -358,7 +372,7 @@ fn write_table(
     let encoders: Vec<CellEncoder> = table
         .columns
         .iter()
-        .map(|c| CellEncoder::new(c.encoding, c.precision, nul))
+        .map(|c| CellEncoder::new(c.encoding, c.precision, options.nul))
         .collect();
     let mut order: Vec<Last> = last.values().copied().collect();
     order.sort_by_key(|l| l.offset);
@@ -397,12 +411,34 @@ fn write_table(
                     &table.column_names(),
                 )?),
             };
+            let (cells, replaced) = split_cells(row, all.len()).ok_or_else(corrupt)?;
+            for i in replaced
+                .chunks_exact(4)
+                .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
+                .filter(|&i| i < all.len())
+            {
+                if options.strict_charset {
+                    let c = &table.columns[i];
+                    return Err(Error::Data {
+                        table: table.name.clone(),
+                        column: c.name.clone(),
+                        key: key_text(),
+                        problem: format!(
+                            "the value holds bytes that are not valid {}, which became `?`; fix \
+                             the value in the source, or export the base without \
+                             --strict-charset to keep the `?` and count such values",
+                            c.charset.as_deref().unwrap_or("in its charset")
+                        ),
+                    });
+                }
+                stats[i].invalid_charset += 1;
+            }
             write_row(
                 out,
                 table,
                 &encoders,
                 &all,
-                Cells(row),
+                Cells(cells),
                 key_text,
                 &mut stats,
                 &mut scratch,
@@ -576,7 +612,7 @@ pub(super) fn run(
                     &keys[i],
                     &folder.last[i],
                     &mut spill,
-                    base.options.nul,
+                    &base.options,
                 )?;
                 obs.table_done(
                     t.name(),

@@ -15,23 +15,25 @@
 //! `session_replication_role = replica` (with a warning: cascades then do not fire).
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::File;
 use std::io::{self, Read, Write};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use postgres::{Client, Transaction};
 
 use super::applied;
-use super::sidelog::{self, SideLog};
+use super::sidelog::{SideFiles, SideLog};
 use super::{
     CopyFrom, DeltaReport, DeltaTableReport, ImportObserver, ImportOutcome, ImportPlan,
     TableReport, TableStatus, table_selected,
 };
 use crate::dump::encoding::Encoding;
+use crate::dump::files::open_regular;
 use crate::dump::hashing::HashingReader;
 use crate::dump::manifest::{COPY_OPTIONS, DeltaInfo, FileEntry, FileRole, TableEntry};
 use crate::dump::verify::VerifiedDump;
 use crate::error::{Error, Result, ResultExt};
+use crate::printable::escaped;
 use crate::target::catalog::{self, find_name};
 use crate::target::sql::{qualified, quote_ident, quote_literal};
 use crate::target::{self, connection_security, describe};
@@ -115,6 +117,31 @@ fn unique_keys(client: &mut Client, schema: &str, table: &str) -> Result<Vec<Vec
     Ok(rows.into_iter().map(|r| r.get(0)).collect())
 }
 
+/// A file's CSV header must name the columns the delta says it holds.
+fn check_header(dump: &VerifiedDump, f: &FileEntry, want: &[&str]) -> Result<()> {
+    let path = dump.dir.join(&f.path);
+    let (file, _) = open_regular(&path).map_err(|e| Error::Verification(vec![e.message(&path)]))?;
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(std::io::BufReader::new(file.take(1 << 20)));
+    let header: Vec<String> = match r.records().next() {
+        Some(Ok(rec)) => rec.iter().map(str::to_string).collect(),
+        _ => {
+            return Err(Error::Verification(vec![format!(
+                "{}: no readable CSV header",
+                f.path
+            )]));
+        }
+    };
+    if header != want {
+        return Err(Error::Verification(vec![format!(
+            "{}: header {:?} differs from the manifest's columns {:?}",
+            f.path, header, want
+        )]));
+    }
+    Ok(())
+}
+
 fn file_with(entry: &TableEntry, role: FileRole) -> Option<&FileEntry> {
     entry.files.iter().find(|f| f.role == Some(role))
 }
@@ -171,6 +198,18 @@ fn preflight<'m>(
         }
         if !table_selected(plan, entry.name()) {
             continue;
+        }
+        if let Some(f) = upserts {
+            check_header(dump, f, &entry.schema.column_names())?;
+        }
+        if let Some(f) = deletes {
+            let key: Vec<&str> = entry
+                .schema
+                .primary_key
+                .iter()
+                .map(String::as_str)
+                .collect();
+            check_header(dump, f, &key)?;
         }
         let name = entry.name();
         let target = match find_name(name, targets.iter().map(|t| t.name.as_str())) {
@@ -551,7 +590,7 @@ fn copy(
             describe(e)
         ))
     };
-    let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+    let (file, _) = open_regular(&path).map_err(|e| Error::Verification(vec![e.message(&path)]))?;
     let mut reader = HashingReader::new(file);
     let mut writer = tx.copy_in(sql).map_err(|e| fail(&e))?;
     let mut buf = vec![0u8; 1 << 20];
@@ -628,25 +667,8 @@ pub(super) fn apply(
         )));
     }
     let stamp = timefmt::stamp(started);
-    let (script_path, log_path) = if plan.side_files {
-        (
-            Some(sidelog::side_file(
-                &plan.dump_dir,
-                "import_script",
-                &stamp,
-                "sql",
-            )),
-            Some(sidelog::side_file(
-                &plan.dump_dir,
-                "import_log",
-                &stamp,
-                "log",
-            )),
-        )
-    } else {
-        (None, None)
-    };
-    let log = SideLog::create(log_path.as_deref(), obs);
+    let side = SideFiles::new(plan.side_files.then_some(&*plan.dump_dir), &stamp, obs);
+    let log = SideLog::new(side.create("import_log", "log"));
     log.line(&format!(
         "waybill-import {} applying delta {} into {} schema {}{}",
         env!("CARGO_PKG_VERSION"),
@@ -665,19 +687,11 @@ pub(super) fn apply(
         delta.end.binlog_file,
         delta.end.binlog_position
     ));
-    let mut client = target::connect(&plan.target)?;
+    let mut client = target::connect(&plan.target, plan.lock_timeout)?;
     log.line(&format!("connection: {}", connection_security(&mut client)));
-    let result = run(
-        &mut client,
-        plan,
-        dump,
-        delta,
-        obs,
-        &log,
-        script_path.as_deref(),
-    );
+    let result = run(&mut client, plan, dump, delta, obs, &log, &side);
     match result {
-        Ok((tables, report, script, committed)) => {
+        Ok((tables, report, script, script_path, committed)) => {
             if committed {
                 log.line("committed");
             }
@@ -687,7 +701,7 @@ pub(super) fn apply(
                 tables,
                 script,
                 script_path,
-                log_path,
+                log_path: log.written(),
                 fk_order: false,
                 schema_warnings: Vec::new(),
                 committed,
@@ -695,18 +709,14 @@ pub(super) fn apply(
             })
         }
         Err(e) => {
-            let e = if interrupt::is_interrupted() {
-                Error::Interrupted
-            } else {
-                e
-            };
+            let e = interrupt::or_signal(e);
             log.line(&format!("failed: {e}"));
             Err(e)
         }
     }
 }
 
-type Applied = (Vec<TableReport>, DeltaReport, String, bool);
+type Applied = (Vec<TableReport>, DeltaReport, String, Option<PathBuf>, bool);
 
 fn run(
     client: &mut Client,
@@ -715,8 +725,19 @@ fn run(
     delta: &DeltaInfo,
     obs: &dyn ImportObserver,
     log: &SideLog,
-    script_path: Option<&std::path::Path>,
+    side: &SideFiles,
 ) -> Result<Applied> {
+    // One import at a time into a schema, deltas included.
+    if !plan.dry_run
+        && let Some(holder) = catalog::take_import_lock(client, &plan.schema)?
+    {
+        return Err(Error::Preflight(vec![format!(
+            "another waybill-import is loading into schema {} of database {}: {holder}; wait \
+             for it to finish, then apply this delta",
+            escaped(&plan.schema),
+            escaped(&plan.target.database)
+        )]));
+    }
     let p = preflight(client, plan, dump, delta, obs)?;
     for (t, why) in &p.skipped {
         log.line(&format!("skipped table `{t}`: {why}"));
@@ -729,11 +750,7 @@ fn run(
         true,
     );
     let text = script(plan, dump, &p, &record);
-    if let Some(path) = script_path
-        && let Err(e) = std::fs::write(path, &text)
-    {
-        obs.warn(&format!("cannot write {}: {e}", path.display()));
-    }
+    let script_path = side.write("import_script", "sql", text.as_bytes());
     let check_chain = |c: &mut dyn FnMut() -> Result<Vec<applied::Applied>>| -> Result<()> {
         let history = c()?;
         match applied::chain_problem(
@@ -803,6 +820,7 @@ fn run(
             table_reports(&reports, TableStatus::Planned),
             report,
             text,
+            script_path,
             false,
         ));
     }
@@ -893,6 +911,7 @@ fn run(
                 table_reports(&reports, TableStatus::Loaded),
                 report,
                 text,
+                script_path,
                 true,
             ))
         }

@@ -649,17 +649,33 @@ impl Convert for ServerConvert<'_> {
         charset: &str,
         value: &[u8],
         out: &mut Vec<u8>,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<bool, String> {
         if !charset
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_')
         {
             return Err(format!("unknown character set {charset:?}"));
         }
-        self.scalar(
-            &format!("SELECT CONVERT(X'{}' USING {charset})", hex::encode(value)),
-            out,
-        )
+        // The value as the server prints it, and how many `?` it holds in its own
+        // charset: more `?` in the result means characters were replaced.
+        let v = format!("CONVERT(X'{}' USING {charset})", hex::encode(value));
+        let sql = format!("SELECT {v}, CHAR_LENGTH({v}) - CHAR_LENGTH(REPLACE({v}, '?', ''))");
+        match self
+            .conn
+            .query_first::<(Option<Vec<u8>>, Option<u64>), _>(sql)
+        {
+            Ok(Some((Some(text), stored))) => {
+                let replaced =
+                    memchr::memchr_iter(b'?', &text).count() as u64 > stored.unwrap_or(u64::MAX);
+                out.extend_from_slice(&text);
+                Ok(replaced)
+            }
+            Ok(_) => Err("the server could not convert the value".into()),
+            Err(e) => Err(format!(
+                "the server could not convert the value: {}",
+                describe(&e)
+            )),
+        }
     }
 
     fn inet(

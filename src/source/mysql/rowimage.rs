@@ -24,8 +24,9 @@ pub(super) trait Convert {
     /// A geometry's storage form (SRID, then WKB) as the export selects it: WKT, or
     /// `SRID=n;` + WKT when the SRID is not 0.
     fn geometry(&mut self, value: &[u8], out: &mut Vec<u8>) -> Result<(), String>;
-    /// Text in `charset` as UTF-8.
-    fn charset(&mut self, charset: &str, value: &[u8], out: &mut Vec<u8>) -> Result<(), String>;
+    /// Text in `charset` as UTF-8; `true` when characters invalid in the charset were
+    /// replaced by `?`, as the server does for a full export.
+    fn charset(&mut self, charset: &str, value: &[u8], out: &mut Vec<u8>) -> Result<bool, String>;
     /// A MariaDB INET4/INET6 value in its text form.
     fn inet(&mut self, data_type: &str, value: &[u8], out: &mut Vec<u8>) -> Result<(), String>;
 }
@@ -35,6 +36,8 @@ pub(super) trait Convert {
 pub(super) struct Image {
     buf: Vec<u8>,
     cells: Vec<Option<(usize, usize)>>,
+    /// Cells whose characters invalid in their charset became `?`.
+    replaced: Vec<usize>,
 }
 
 impl Row for Image {
@@ -42,12 +45,19 @@ impl Row for Image {
         let (a, b) = self.cells.get(i).copied().flatten()?;
         Some(&self.buf[a..b])
     }
+
+    fn replaced(&self, i: usize) -> bool {
+        self.replaced.contains(&i)
+    }
 }
 
 #[derive(Clone, Debug)]
 enum Text {
-    /// UTF-8 (utf8mb4, utf8mb3, ascii): as stored.
+    /// UTF-8 (utf8mb4, utf8mb3): as stored.
     Utf8,
+    /// ascii: a byte above 0x7F is not a character and becomes `?`, as the server
+    /// converts it for a full export.
+    Ascii,
     /// MySQL's latin1 (Windows-1252, the five unassigned bytes kept as C1 controls).
     Latin1,
     /// Any other character set: converted by the server.
@@ -139,7 +149,8 @@ fn meta_byte(meta: &[u8], i: usize) -> usize {
 
 fn text_for(c: &Column) -> Text {
     match c.charset.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("utf8mb4") | Some("utf8mb3") | Some("utf8") | Some("ascii") => Text::Utf8,
+        None | Some("utf8mb4") | Some("utf8mb3") | Some("utf8") => Text::Utf8,
+        Some("ascii") => Text::Ascii,
         Some("latin1") => Text::Latin1,
         Some("binary") => Text::Binary { pad: None },
         Some(other) => Text::Other(other.to_string()),
@@ -186,6 +197,7 @@ impl TablePlan {
     ) -> Result<(), String> {
         out.buf.clear();
         out.cells.clear();
+        out.replaced.clear();
         let n_present = (0..self.columns.len()).filter(|&i| present(i)).count();
         let nulls = take(data, n_present.div_ceil(8))?;
         let mut j = 0;
@@ -209,8 +221,11 @@ impl TablePlan {
             }
             let start = out.buf.len();
             let sink = if wanted { Some(&mut out.buf) } else { None };
-            decode_value(&col.kind, data, sink, conv)
+            let replaced = decode_value(&col.kind, data, sink, conv)
                 .map_err(|why| format!("column `{}`: {why}", col.name))?;
+            if replaced {
+                out.replaced.push(i);
+            }
             out.cells.push(wanted.then_some((start, out.buf.len())));
         }
         Ok(())
@@ -521,7 +536,7 @@ fn frac_bytes(dec: usize) -> usize {
 }
 
 /// Steps over a value that is not wanted.
-fn skip_value(kind: &Kind, data: &mut &[u8]) -> Result<(), String> {
+fn skip_value(kind: &Kind, data: &mut &[u8]) -> Result<bool, String> {
     let n = match kind {
         Kind::Int { bytes, .. } | Kind::Bit { bytes } | Kind::Set { bytes, .. } => *bytes,
         Kind::Float | Kind::TimestampOld => 4,
@@ -537,15 +552,17 @@ fn skip_value(kind: &Kind, data: &mut &[u8]) -> Result<(), String> {
             le(take(data, *len_bytes)?) as usize
         }
     };
-    take(data, n).map(|_| ())
+    take(data, n).map(|_| false)
 }
 
+/// Prints one value into `out` (or steps over it when `out` is none); `true` when
+/// characters invalid in the column's charset were replaced.
 fn decode_value(
     kind: &Kind,
     data: &mut &[u8],
     out: Option<&mut Vec<u8>>,
     conv: &mut dyn Convert,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let Some(out) = out else {
         return skip_value(kind, data);
     };
@@ -672,10 +689,10 @@ fn decode_value(
         }
         Kind::Str { len_bytes, text } | Kind::Blob { len_bytes, text } => {
             let len = le(take(data, *len_bytes)?) as usize;
-            push_text(out, text, take(data, len)?, conv)?;
+            return push_text(out, text, take(data, len)?, conv);
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 /// TIME2's packed value (MySQL `my_time_packed_from_binary`): hours, minutes and
@@ -710,11 +727,15 @@ fn push_text(
     text: &Text,
     v: &[u8],
     conv: &mut dyn Convert,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     match text {
         Text::Utf8 => out.extend_from_slice(v),
+        Text::Ascii => {
+            out.extend(v.iter().map(|&b| if b < 0x80 { b } else { b'?' }));
+            return Ok(v.iter().any(|&b| b >= 0x80));
+        }
         Text::Latin1 => push_latin1(out, v),
-        Text::Other(cs) => conv.charset(cs, v, out)?,
+        Text::Other(cs) => return conv.charset(cs, v, out),
         Text::Binary { pad } => {
             out.extend_from_slice(v);
             if let Some(n) = pad {
@@ -749,7 +770,7 @@ fn push_text(
         Text::Geometry => conv.geometry(v, out)?,
         Text::JsonBinary => super::jsonb::push_json(out, v)?,
     }
-    Ok(())
+    Ok(false)
 }
 
 /// MySQL's latin1 is Windows-1252; its five unassigned bytes map to the C1 controls.
