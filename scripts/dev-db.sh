@@ -26,9 +26,11 @@ PG_DIR=$BASE/postgres
 TLS_DIR=$BASE/tls
 # An account on each server that may only connect over TLS, for the TLS tests.
 TLS_USER=waybill_tls
-# Binary logs older than this are purged (row-format logs of the tests and the benchmark
-# grow quickly); catch-up needs the logs since its base export, so keep it generous.
-BINLOG_EXPIRE=259200
+# Row-format binary logs of the tests and the benchmark grow by gigabytes an hour: they
+# are cut into 256 MB files, and files older than an hour are purged. Catch-up needs the
+# logs since its base export, which in the tests and the benchmark is minutes old.
+BINLOG_EXPIRE=3600
+BINLOG_SIZE=268435456
 
 say() { echo "dev-db: $*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -127,6 +129,7 @@ start_mariadb() {
         --pid-file="$MY_DIR/mariadbd.pid" --log-error="$MY_DIR/error.log" \
         --skip-name-resolve --log-bin="$MY_DIR/data/binlog" --server-id=1 \
         --binlog-format=ROW --binlog-row-image=FULL --binlog-expire-logs-seconds=$BINLOG_EXPIRE \
+        --max-binlog-size=$BINLOG_SIZE \
         --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
         --innodb-buffer-pool-size=1G --max-allowed-packet=1G --max-connections=500 \
         </dev/null >/dev/null 2>&1 &
@@ -152,7 +155,8 @@ configure_mariadb() {
                    GRANT ALL PRIVILEGES ON *.* TO '$TLS_USER'@'%';
                    SET GLOBAL binlog_format = 'ROW';
                    SET GLOBAL binlog_row_image = 'FULL';
-                   SET GLOBAL binlog_expire_logs_seconds = $BINLOG_EXPIRE;"
+                   SET GLOBAL binlog_expire_logs_seconds = $BINLOG_EXPIRE;
+                   SET GLOBAL max_binlog_size = $BINLOG_SIZE;"
 }
 
 start_postgres() {
