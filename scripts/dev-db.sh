@@ -27,9 +27,9 @@ TLS_DIR=$BASE/tls
 # An account on each server that may only connect over TLS, for the TLS tests.
 TLS_USER=waybill_tls
 # Row-format binary logs of the tests and the benchmark grow by gigabytes an hour: they
-# are cut into 256 MB files, and files older than an hour are purged. Catch-up needs the
+# are cut into 256 MB files, and files older than 15 minutes are purged. Catch-up needs the
 # logs since its base export, which in the tests and the benchmark is minutes old.
-BINLOG_EXPIRE=3600
+BINLOG_EXPIRE=900
 BINLOG_SIZE=268435456
 
 say() { echo "dev-db: $*" >&2; }
