@@ -4,12 +4,14 @@
 //!
 //! - `manifest`: `migration_manifest.json` and `SHA256SUMS`;
 //! - `schema`: the source schema as the manifest records it;
+//! - `collection`: what a MongoDB collection held (BSON types per field, input files);
 //! - `encoding`: how each column's values are written, and what the data showed;
 //! - `csv`: the CSV dialect (PostgreSQL's `COPY ... FORMAT csv` with `\N` for NULL);
 //! - `names`: file names that are safe on every filesystem;
 //! - `hashing`: SHA-256 while streaming;
 //! - `verify`: proving a dump intact against its manifest.
 
+pub mod collection;
 pub(crate) mod csv;
 pub mod encoding;
 pub mod hashing;

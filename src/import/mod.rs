@@ -15,12 +15,14 @@
 //! - `steps`: the statements of a load, for running and for printing;
 //! - `load`: the transaction(s) that run them;
 //! - `copy`: one file streamed into `COPY`, and its errors in the user's terms;
+//! - `references`: `--references` checked after the load, before COMMIT;
 //! - `sidelog`: the import's own log next to the dump.
 
 mod copy;
 mod create;
 mod load;
 mod preflight;
+mod references;
 mod sidelog;
 mod steps;
 
@@ -36,6 +38,7 @@ use crate::target::ddl::SchemaOptions;
 use crate::target::{self, connection_security};
 use crate::{interrupt, timefmt};
 use preflight::LoadPlan;
+pub use references::Reference;
 use sidelog::SideLog;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +70,10 @@ pub struct ImportPlan {
     /// Leave the target's indexes in place during the load (default: drop them before
     /// the COPY and build them again after it, in the same transaction).
     pub keep_indexes: bool,
+    /// `--references`: checked after the load, before COMMIT.
+    pub references: Vec<Reference>,
+    /// `--allow-orphans`: orphaned references are reported, not fatal.
+    pub allow_orphans: bool,
 }
 
 pub trait ImportObserver: Sync {
@@ -75,6 +82,8 @@ pub trait ImportObserver: Sync {
     fn bytes(&self, _table: &str, _n: u64) {}
     fn table_done(&self, _table: &str, _rows: u64, _secs: f64) {}
     fn warn(&self, _message: &str) {}
+    /// Something the user should see that is not a problem (a reference check passed).
+    fn note(&self, _message: &str) {}
     /// A load transaction was rolled back (the whole load, or one table with --jobs).
     fn rolled_back(&self) {}
 }
@@ -121,6 +130,8 @@ pub(crate) struct Ctx<'a> {
     pub lp: &'a LoadPlan<'a>,
     pub obs: &'a dyn ImportObserver,
     pub log: &'a SideLog,
+    /// `--references`, resolved against the loaded tables.
+    pub references: &'a [references::Resolved],
 }
 
 pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome> {
@@ -189,12 +200,14 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
         for (t, why) in &lp.skipped {
             log.line(&format!("skipped table `{t}`: {why}"));
         }
+        let refs = references::resolve(plan, &lp, &dump.manifest)?;
         let cx = Ctx {
             plan,
             dump: &dump,
             lp: &lp,
             obs,
             log: &log,
+            references: &refs,
         };
         let script = steps::script(&cx);
         if let Some(p) = &script_path
