@@ -246,6 +246,12 @@ fn render_preview(p: &Preview) -> String {
             }
         }
     }
+    if !p.views.is_empty() {
+        out.push_str(&format!(
+            "\nviews (not exported, definitions kept in the manifest): {}\n",
+            p.views.join(", ")
+        ));
+    }
     if !p.notes.is_empty() {
         out.push_str("\nnotes:\n");
         for n in &p.notes {

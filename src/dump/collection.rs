@@ -88,6 +88,19 @@ impl FieldTypes {
         parts.join(", ")
     }
 
+    /// `describe`, then the sample `_id`s: `double 2, string 1; string: _id 65f...;
+    /// missing: _id 65f...`.
+    pub fn describe_with_samples(&self) -> String {
+        let mut parts = vec![self.describe()];
+        for (t, s) in &self.samples {
+            parts.push(format!("{t}: _id {}", s.join(", ")));
+        }
+        if !self.missing_samples.is_empty() {
+            parts.push(format!("missing: _id {}", self.missing_samples.join(", ")));
+        }
+        parts.join("; ")
+    }
+
     /// The BSON types other than null that the field held.
     pub fn value_types(&self) -> impl Iterator<Item = &str> {
         self.types

@@ -33,6 +33,8 @@ pub struct PreviewTable {
 pub struct Preview {
     pub source: manifest::Source,
     pub tables: Vec<PreviewTable>,
+    /// Views (recorded in the manifest, not exported).
+    pub views: Vec<String>,
     pub notes: Vec<String>,
     /// What would stop the export (empty: it would run).
     pub problems: Vec<String>,
@@ -47,6 +49,7 @@ pub fn preview(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<Preview> {
         .iter()
         .map(|s| format!("`{}` {}: skipped", s.name, s.why))
         .collect();
+    let views = catalog.views.iter().map(|v| v.name.clone()).collect();
     let mut selected = select_tables(catalog.tables, plan, &described.database, obs)?;
     let mut problems = Vec::new();
     match src.snapshot(plan.jobs.max(1), &mut selected) {
@@ -76,7 +79,7 @@ pub fn preview(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<Preview> {
                         .unwrap_or_default(),
                     nullable: c.nullable,
                     source: match (field(&c.name), &s.collection) {
-                        (Some(f), _) => f.describe(),
+                        (Some(f), _) => f.describe_with_samples(),
                         (None, Some(coll)) if c.name == "doc" => {
                             format!("the whole document ({} fields)", coll.fields.len())
                         }
@@ -95,6 +98,7 @@ pub fn preview(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<Preview> {
     Ok(Preview {
         source: described,
         tables,
+        views,
         notes,
         problems,
     })

@@ -244,6 +244,8 @@ pub(crate) fn check(tx: &mut Transaction, cx: &Ctx) -> Result<()> {
     let (plan, log, obs) = (cx.plan, cx.log, cx.obs);
     let schema = &plan.schema;
     let mut failures = Vec::new();
+    let mut passed = Vec::new();
+    let mut foreign_keys = Vec::new();
     for r in cx.references {
         crate::interrupt::check()?;
         let ct = column_type(
@@ -289,14 +291,11 @@ pub(crate) fn check(tx: &mut Transaction, cx: &Ctx) -> Result<()> {
                         r.rule
                     ));
                 } else {
-                    let fk = r.fk_sql(schema);
-                    tx.batch_execute(&fk).ctx(|| fk.clone())?;
-                    log.line(&fk);
                     done.push_str(&format!("; foreign key {} added", r.fk_name()));
+                    foreign_keys.push(r.fk_sql(schema));
                 }
             }
-            log.line(&done);
-            obs.note(&done);
+            passed.push(done);
             continue;
         }
         let (_, cc, _, _) = r.tables(schema);
@@ -402,6 +401,14 @@ pub(crate) fn check(tx: &mut Transaction, cx: &Ctx) -> Result<()> {
         }
     }
     if failures.is_empty() {
+        for fk in foreign_keys {
+            tx.batch_execute(&fk).ctx(|| fk.clone())?;
+            log.line(&fk);
+        }
+        for p in passed {
+            log.line(&p);
+            obs.note(&p);
+        }
         Ok(())
     } else {
         Err(Error::Load(format!(

@@ -356,16 +356,7 @@ impl Scan {
             }
         };
         let fields: Vec<FieldTypes> = self.fields.iter().map(describe).collect();
-        let with_samples = |ft: &FieldTypes| -> String {
-            let mut parts = vec![ft.describe()];
-            for (t, s) in &ft.samples {
-                parts.push(format!("{t}: _id {}", s.join(", ")));
-            }
-            if !ft.missing_samples.is_empty() {
-                parts.push(format!("missing: _id {}", ft.missing_samples.join(", ")));
-            }
-            parts.join("; ")
-        };
+        let with_samples = FieldTypes::describe_with_samples;
 
         // _id
         let id = self.index.get("_id").map(|&i| &self.fields[i]);

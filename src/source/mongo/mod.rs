@@ -402,15 +402,6 @@ impl Source for MongoSource {
                 }) as Box<dyn Reader>
             })
             .collect();
-        notes.insert(
-            0,
-            format!(
-                "read from {} files in {}; each file's sha256 is in the manifest \
-                 (tables[].collection.input_files) and was checked again as the data was written",
-                self.format.tool(),
-                self.dir.display()
-            ),
-        );
         Ok((
             readers,
             Snapshot {
