@@ -242,7 +242,538 @@ fn fixtures_are_what_the_generator_writes() {
         if n.extension().is_some_and(|x| x == "gz") {
             assert_eq!(gunzip(&a), gunzip(&b), "{}", n.display());
         } else {
-            assert_eq!(a, b, "{} differs from what the generator writes", n.display());
+            assert_eq!(
+                a,
+                b,
+                "{} differs from what the generator writes",
+                n.display()
+            );
         }
     }
+}
+
+/// Exports `source` (a `mongodump:`/`mongoexport:` URL) with `extra` flags.
+fn export(work: &Work, source: &str, extra: &[&str]) -> PathBuf {
+    work.export_url(source, extra)
+}
+
+fn source(form: &str) -> String {
+    let dir = match form {
+        "mongodump" | "mongodump-gzip" => fixtures().join(form).join("shop"),
+        _ => fixtures().join(form),
+    };
+    let scheme = if form.starts_with("mongodump") {
+        "mongodump"
+    } else {
+        "mongoexport"
+    };
+    format!("{scheme}://{}", dir.display())
+}
+
+const FORMS: [&str; 4] = [
+    "mongodump",
+    "mongodump-gzip",
+    "mongoexport-canonical",
+    "mongoexport-relaxed",
+];
+
+/// The `doc` of each `kinds` document, as relaxed Extended JSON with waybill's choices
+/// for what jsonb would lose (-0.0, NaN, Infinity, integral doubles with an exponent).
+const KINDS_DOCS: [(&str, &str); 2] = [
+    (
+        "65f0a1b2c3d4e5f601234567",
+        r#"{"_id":{"$oid":"65f0a1b2c3d4e5f601234567"},"name":"Ada \"quotes\", commas\nnewline\ttab \\ backslash é 🎉","born":{"$date":{"$numberLong":"-4861728000000"}},"when":{"$date":"2024-03-10T07:00:00.250Z"},"balance":{"$numberDecimal":"1234567890.123456789012345678901234"},"i32":2147483647,"i64":9223372036854775807,"dbl":0.1,"negzero":{"$numberDouble":"-0.0"},"nan":{"$numberDouble":"NaN"},"inf":{"$numberDouble":"Infinity"},"bin":{"$binary":{"base64":"AAH+/w==","subType":"00"}},"uid":{"$binary":{"base64":"ASNFZ4mrze8BI0VniavN7w==","subType":"04"}},"re":{"$regularExpression":{"pattern":"^a.*z$","options":"im"}},"ts":{"$timestamp":{"t":1700000000,"i":7}},"lo":{"$minKey":1},"hi":{"$maxKey":1},"items":[{"sku":"a","qty":1},{"sku":"b","qty":2,"dims":[[1,2],[3]]}],"a.b":"dotted","$price":9.5,"nested":{"x.y":{"$z":true},"arr":[]},"flag":true,"none":null}"#,
+    ),
+    (
+        "65f0a1b2c3d4e5f601234568",
+        r#"{"_id":{"$oid":"65f0a1b2c3d4e5f601234568"},"name":"Bob","born":{"$date":{"$numberLong":"-1"}},"when":{"$date":"1970-01-01T00:00:00.000Z"},"balance":{"$numberDecimal":"-0.000001"},"i32":-2147483648,"i64":-9223372036854775808,"dbl":{"$numberDouble":"1e300"},"inf":{"$numberDouble":"-Infinity"},"bin":{"$binary":{"base64":"","subType":"00"}},"flag":false}"#,
+    ),
+];
+
+/// Rows of a query, every column as text (NULL as `None`).
+fn rows(pg: &PgDb, sql: &str) -> Vec<Vec<Option<String>>> {
+    pg.client()
+        .query(sql, &[])
+        .unwrap_or_else(|e| panic!("{e}\n{sql}"))
+        .iter()
+        .map(|r| (0..r.len()).map(|i| r.get(i)).collect())
+        .collect()
+}
+
+fn texts(v: &[&str]) -> Vec<Option<String>> {
+    v.iter()
+        .map(|s| (*s != "NULL").then(|| s.to_string()))
+        .collect()
+}
+
+/// The default shape: every form of the fixture loads the same `_id`s and documents.
+fn assert_doc_shape(pg: &PgDb) {
+    for (id, json) in KINDS_DOCS {
+        let mut c = pg.client();
+        let row = c
+            .query_one(
+                "SELECT doc::text, $2::text::jsonb::text, doc = $2::text::jsonb FROM kinds WHERE _id = $1",
+                &[&id, &json],
+            )
+            .unwrap();
+        let (stored, expected, equal): (String, String, bool) =
+            (row.get(0), row.get(1), row.get(2));
+        assert_eq!(stored, expected, "kinds {id}");
+        assert!(equal);
+    }
+    assert_eq!(
+        rows(
+            pg,
+            "SELECT doc->>'name', (doc->'i64')::text, doc#>>'{items,1,dims,0,1}', \
+             doc->'nested'->'x.y'->>'$z', doc->>'$price' FROM kinds ORDER BY _id LIMIT 1"
+        ),
+        [texts(&[
+            "Ada \"quotes\", commas\nnewline\ttab \\ backslash é 🎉",
+            "9223372036854775807",
+            "2",
+            "true",
+            "9.5"
+        ])]
+    );
+    // _id: ObjectId as 24 hex, UUID as uuid, anything else as its Extended JSON.
+    assert_eq!(
+        rows(
+            pg,
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = \
+             'sessions'::regclass AND attname = '_id'"
+        ),
+        [texts(&["uuid"])]
+    );
+    assert_eq!(
+        rows(
+            pg,
+            "SELECT _id::text, doc->'user'->>'$oid', (doc->'_id')::text FROM sessions ORDER BY _id"
+        ),
+        [
+            texts(&[
+                "00112233-4455-6677-8899-aabbccddeeff",
+                CUSTOMER_1,
+                r#"{"$binary": {"base64": "ABEiM0RVZneImaq7zN3u/w==", "subType": "04"}}"#
+            ]),
+            texts(&[
+                "ffeeddcc-bbaa-9988-7766-554433221100",
+                CUSTOMER_3,
+                r#"{"$binary": {"base64": "/+7dzLuqmYh3ZlVEMyIRAA==", "subType": "04"}}"#
+            ])
+        ]
+    );
+    assert_eq!(
+        rows(
+            pg,
+            "SELECT _id, doc->>'v', (doc->'_id')::text FROM odd_ids ORDER BY doc->>'v'"
+        ),
+        [
+            texts(&["{\"a\":1}", "document", "{\"a\": 1}"]),
+            texts(&["1", "int", "1"]),
+            texts(&[
+                "{\"$oid\":\"65f0e0000000000000000001\"}",
+                "objectId",
+                "{\"$oid\": \"65f0e0000000000000000001\"}"
+            ]),
+            texts(&["\"x\"", "string", "\"x\""]),
+        ]
+    );
+    assert_eq!(
+        rows(pg, "SELECT count(*)::text FROM orders"),
+        [texts(&["6"])]
+    );
+}
+
+#[test]
+fn every_form_loads_every_bson_type_as_jsonb() {
+    for form in FORMS {
+        let work = Work::new();
+        let dump = export(&work, &source(form), &[]);
+        let m = manifest(&dump);
+        assert_eq!(m["source"]["engine"], "mongodb", "{form}");
+        assert_eq!(
+            m["source"]["input_format"],
+            if form.starts_with("mongodump") {
+                "mongodump"
+            } else {
+                "mongoexport"
+            }
+        );
+        // The manifest proves which files the dump came from.
+        let kinds = table(&m, "kinds");
+        let files = kinds["collection"]["input_files"].as_array().unwrap();
+        let dir = if form.starts_with("mongodump") {
+            fixtures().join(form).join("shop")
+        } else {
+            fixtures().join(form)
+        };
+        assert!(!files.is_empty());
+        for f in files {
+            let bytes = std::fs::read(dir.join(f["path"].as_str().unwrap())).unwrap();
+            assert_eq!(f["bytes"], bytes.len() as u64);
+            assert_eq!(
+                f["sha256"].as_str().unwrap(),
+                hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
+            );
+        }
+        assert_eq!(kinds["collection"]["shape"], "doc");
+        assert_eq!(kinds["collection"]["documents"], 2);
+        assert_eq!(kinds["primary_key"], serde_json::json!(["_id"]));
+        let pg = PgDb::new("mongo_doc");
+        work.import(&pg, &dump, &["--create-schema"]).ok();
+        assert_doc_shape(&pg);
+    }
+}
+
+/// Every flattened `kinds` column as text, in UTC.
+const KINDS_FLAT_SQL: &str = "SELECT _id, name, (born AT TIME ZONE 'UTC')::text, \
+     (\"when\" AT TIME ZONE 'UTC')::text, balance::text, i32::text, i64::text, dbl::text, \
+     negzero::text, nan::text, inf::text, bin::text, uid::text, re::text, ts::text, lo::text, \
+     hi::text, items::text, \"a.b\", \"$price\"::text, nested::text, flag::text, \"none\" \
+     FROM kinds ORDER BY _id";
+
+fn kinds_flat(price: &str) -> Vec<Vec<Option<String>>> {
+    vec![
+        texts(&[
+            "65f0a1b2c3d4e5f601234567",
+            "Ada \"quotes\", commas\nnewline\ttab \\ backslash é 🎉",
+            "1815-12-10 00:00:00",
+            "2024-03-10 07:00:00.25",
+            "1234567890.123456789012345678901234",
+            "2147483647",
+            "9223372036854775807",
+            "0.1",
+            "-0",
+            "NaN",
+            "Infinity",
+            "\\x0001feff",
+            "01234567-89ab-cdef-0123-456789abcdef",
+            r#"{"$regularExpression": {"options": "im", "pattern": "^a.*z$"}}"#,
+            r#"{"$timestamp": {"i": 7, "t": 1700000000}}"#,
+            r#"{"$minKey": 1}"#,
+            r#"{"$maxKey": 1}"#,
+            r#"[{"qty": 1, "sku": "a"}, {"qty": 2, "sku": "b", "dims": [[1, 2], [3]]}]"#,
+            "dotted",
+            price,
+            r#"{"arr": [], "x.y": {"$z": true}}"#,
+            "true",
+            "NULL",
+        ]),
+        texts(&[
+            "65f0a1b2c3d4e5f601234568",
+            "Bob",
+            "1969-12-31 23:59:59.999",
+            "1970-01-01 00:00:00",
+            "-0.000001",
+            "-2147483648",
+            "-9223372036854775808",
+            "1e+300",
+            "NULL",
+            "NULL",
+            "-Infinity",
+            "\\x",
+            "NULL",
+            "NULL",
+            "NULL",
+            "NULL",
+            "NULL",
+            "NULL",
+            "NULL",
+            "NULL",
+            "NULL",
+            "false",
+            "NULL",
+        ]),
+    ]
+}
+
+fn column_types(pg: &PgDb, table: &str) -> Vec<String> {
+    rows(
+        pg,
+        &format!(
+            "SELECT attname || ' ' || format_type(atttypid, atttypmod) || \
+             CASE WHEN attnotnull THEN ' not null' ELSE '' END FROM pg_attribute \
+             WHERE attrelid = '{table}'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum"
+        ),
+    )
+    .into_iter()
+    .map(|r| r[0].clone().unwrap())
+    .collect()
+}
+
+#[test]
+fn flatten_types_every_field_with_create_schema() {
+    let work = Work::new();
+    let dump = export(&work, &source("mongodump"), &["--flatten"]);
+    let m = manifest(&dump);
+    assert_eq!(m["options"]["flatten"], serde_json::json!(["*"]));
+    assert_eq!(
+        column(&m, "kinds", "i64")["column_type"],
+        "long",
+        "BSON type recorded per column"
+    );
+    let pg = PgDb::new("mongo_flat");
+    work.import(&pg, &dump, &["--create-schema"]).ok();
+    assert_eq!(
+        column_types(&pg, "kinds"),
+        [
+            "_id text not null",
+            "name text not null",
+            "born timestamp(3) with time zone not null",
+            "when timestamp(3) with time zone not null",
+            "balance numeric not null",
+            "i32 integer not null",
+            "i64 bigint not null",
+            "dbl double precision not null",
+            "negzero double precision",
+            "nan double precision",
+            "inf double precision not null",
+            "bin bytea not null",
+            "uid uuid",
+            "re jsonb",
+            "ts jsonb",
+            "lo jsonb",
+            "hi jsonb",
+            "items jsonb",
+            "a.b text",
+            "$price double precision",
+            "nested jsonb",
+            "flag boolean not null",
+            "none text",
+        ]
+    );
+    assert_eq!(rows(&pg, KINDS_FLAT_SQL), kinds_flat("9.5"));
+    assert_eq!(
+        column_types(&pg, "sessions"),
+        ["_id uuid not null", "user text not null"]
+    );
+    // The unique index of the metadata file comes along.
+    assert_eq!(
+        rows(
+            &pg,
+            "SELECT indexdef FROM pg_indexes WHERE tablename = 'customers' ORDER BY indexname"
+        ),
+        [
+            texts(&["CREATE UNIQUE INDEX customers_pkey ON public.customers USING btree (_id)"]),
+            texts(&["CREATE UNIQUE INDEX email_1 ON public.customers USING btree (email)"]),
+        ]
+    );
+}
+
+#[test]
+fn flatten_into_a_schema_the_application_made() {
+    let work = Work::new();
+    let dump = export(
+        &work,
+        &source("mongoexport-relaxed"),
+        &["--flatten", "kinds"],
+    );
+    let pg = PgDb::new("mongo_schema_first");
+    pg.exec(
+        "CREATE TABLE kinds (\"_id\" char(24) PRIMARY KEY, name varchar(200) NOT NULL, \
+         born timestamptz, \"when\" timestamptz, balance numeric(40, 30), i32 int, i64 bigint, \
+         dbl float8, negzero float8, nan float8, inf float8, bin bytea, uid uuid, re jsonb, \
+         ts jsonb, lo jsonb, hi jsonb, items jsonb, \"a.b\" text, \"$price\" numeric(6, 2), \
+         nested jsonb, flag boolean, \"none\" text, created_at timestamptz NOT NULL DEFAULT now());
+         CREATE TABLE customers (\"_id\" text PRIMARY KEY, doc jsonb NOT NULL);
+         CREATE TABLE orders (\"_id\" text PRIMARY KEY, doc jsonb NOT NULL);
+         CREATE TABLE sessions (\"_id\" uuid PRIMARY KEY, doc jsonb NOT NULL);
+         CREATE TABLE odd_ids (\"_id\" text PRIMARY KEY, doc jsonb NOT NULL);",
+    );
+    work.import(&pg, &dump, &[]).ok();
+    let mut expected = kinds_flat("9.50");
+    expected[0][4] = Some("1234567890.123456789012345678901234000000".into());
+    expected[1][4] = Some("-0.000001000000000000000000000000".into());
+    assert_eq!(rows(&pg, KINDS_FLAT_SQL), expected);
+    assert_eq!(
+        rows(
+            &pg,
+            "SELECT count(*)::text FROM kinds WHERE created_at IS NOT NULL"
+        ),
+        [texts(&["2"])]
+    );
+    assert_doc_shape_of_other_collections(&pg);
+}
+
+fn assert_doc_shape_of_other_collections(pg: &PgDb) {
+    assert_eq!(
+        rows(pg, "SELECT _id, doc->>'email' FROM customers ORDER BY _id"),
+        [
+            texts(&[CUSTOMER_1, "ann@example.com"]),
+            texts(&[CUSTOMER_2, "ben@example.com"]),
+            texts(&[CUSTOMER_3, "cy@example.com"]),
+        ]
+    );
+}
+
+const ORDER_IDS: [&str; 6] = [
+    "65f0d0000000000000000001",
+    "65f0d0000000000000000002",
+    "65f0d0000000000000000003",
+    "65f0d0000000000000000004",
+    "65f0d0000000000000000005",
+    "65f0d0000000000000000006",
+];
+
+#[test]
+fn mixed_types_missing_fields_and_orphans_are_reported_exactly() {
+    let work = Work::new();
+    let src = source("mongodump");
+    // The dry run: per collection the documents, the columns and the problems.
+    let ran = work
+        .run(
+            "waybill-export",
+            &["--source", &src, "--flatten", "orders", "--dry-run", "-q"],
+        )
+        .ok();
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| *l == "collection `orders`: 6 document(s), flattened")
+        .unwrap_or_else(|| panic!("{}", ran.stdout));
+    let block: Vec<String> = lines[at..at + 7]
+        .iter()
+        .map(|l| l.trim_end().to_string())
+        .collect();
+    let price = "double 3, int 1, string 1, missing 1; double: _id 65f0d0000000000000000001, \
+        65f0d0000000000000000003, 65f0d0000000000000000005; int: _id 65f0d0000000000000000004; \
+        string: _id 65f0d0000000000000000002; missing: _id 65f0d0000000000000000006";
+    assert_eq!(
+        block,
+        [
+            "collection `orders`: 6 document(s), flattened",
+            "column       PostgreSQL type  nullable  BSON types",
+            &format!(
+                "-----------  ---------------  --------  {}",
+                "-".repeat(price.len())
+            ),
+            "_id          text             no        objectId 6",
+            "customer_id  text             yes       objectId 4, null 1, missing 1; missing: _id 65f0d0000000000000000004",
+            &format!("price        jsonb            yes       {price}"),
+            "qty          integer          yes       int 5, missing 1; missing: _id 65f0d0000000000000000003",
+        ]
+    );
+    assert!(
+        ran.stdout.contains(
+            "  collection `orders`, field `price` has mixed types (double 3, int 1, string 1, \
+             missing 1; double: _id 65f0d0000000000000000001, 65f0d0000000000000000003, \
+             65f0d0000000000000000005; int: _id 65f0d0000000000000000004; string: _id \
+             65f0d0000000000000000002; missing: _id 65f0d0000000000000000006): exported as jsonb\n"
+        ),
+        "{}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout
+            .contains("collection `customers`: 3 document(s), _id + doc jsonb\n")
+    );
+    assert!(
+        ran.stdout
+            .contains("views (not exported, definitions kept in the manifest): big_orders\n")
+    );
+    assert!(!work.path().join("csv_exports").join("shop").exists());
+
+    let dump = export(&work, &src, &["--flatten", "orders,sessions,customers"]);
+    let m = manifest(&dump);
+    let fields = &table(&m, "orders")["collection"]["fields"];
+    assert_eq!(
+        fields[2],
+        serde_json::json!({
+            "name": "price",
+            "types": {"double": 3, "int": 1, "string": 1},
+            "missing": 1,
+            "samples": {
+                "double": [ORDER_IDS[0], ORDER_IDS[2], ORDER_IDS[4]],
+                "int": [ORDER_IDS[3]],
+                "string": [ORDER_IDS[1]],
+            },
+            "missing_samples": [ORDER_IDS[5]],
+        })
+    );
+    assert_eq!(
+        fields[1],
+        serde_json::json!({
+            "name": "customer_id",
+            "types": {"objectId": 4, "null": 1},
+            "missing": 1,
+            "missing_samples": [ORDER_IDS[3]],
+        })
+    );
+    assert_eq!(m["views"][0]["name"], "big_orders");
+
+    // Orphans fail the import, named by _id, with counts; nothing is committed.
+    let pg = PgDb::new("mongo_refs");
+    let refs = [
+        "--create-schema",
+        "--references",
+        "orders.customer_id=customers._id",
+        "--references",
+        "sessions.user=customers._id",
+    ];
+    let ran = work.import(&pg, &dump, &refs).failed();
+    assert!(
+        ran.stderr.contains(
+            "waybill-import: error: --references orders.customer_id=customers._id: 2 row(s) of \
+             `orders` have a `customer_id` that is not a `_id` of `customers` (1 distinct \
+             missing value(s): '65f0c00000000000000000ff'); the rows with _id \
+             65f0d0000000000000000003, 65f0d0000000000000000006\nnothing was committed; fix the \
+             data, or rerun with --allow-orphans to load the orphans anyway\n"
+        ),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains("foreign key sessions_user_fkey added"));
+    assert_eq!(
+        rows(
+            &pg,
+            "SELECT count(*)::text FROM pg_tables WHERE schemaname = 'public'"
+        ),
+        [texts(&["0"])]
+    );
+
+    // --allow-orphans loads them, warns, and adds only the foreign key that holds.
+    let mut allow = refs.to_vec();
+    allow.push("--allow-orphans");
+    let ran = work.import(&pg, &dump, &allow).ok();
+    assert!(
+        ran.stderr
+            .contains("(loaded anyway: --allow-orphans; no foreign key added)")
+    );
+    assert!(ran.stderr.contains(
+        "--references sessions.user=customers._id: every reference resolves; foreign key \
+         sessions_user_fkey added"
+    ));
+    assert_eq!(
+        rows(
+            &pg,
+            "SELECT conrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint \
+             WHERE contype = 'f' ORDER BY conname"
+        ),
+        [texts(&[
+            "sessions",
+            "FOREIGN KEY (\"user\") REFERENCES customers(_id)"
+        ])]
+    );
+    assert_eq!(
+        rows(
+            &pg,
+            "SELECT _id, customer_id, price::text, qty::text FROM orders ORDER BY _id"
+        ),
+        [
+            texts(&[ORDER_IDS[0], CUSTOMER_1, "9.99", "1"]),
+            texts(&[ORDER_IDS[1], CUSTOMER_2, "\"free\"", "2"]),
+            texts(&[ORDER_IDS[2], NOBODY, "4.5", "NULL"]),
+            texts(&[ORDER_IDS[3], "NULL", "12", "3"]),
+            texts(&[ORDER_IDS[4], "NULL", "1.25", "1"]),
+            texts(&[ORDER_IDS[5], NOBODY, "NULL", "5"]),
+        ]
+    );
+    // The import log says the same.
+    let log = std::fs::read_dir(&dump)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("import_log_"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect::<String>();
+    assert!(log.contains("the rows with _id 65f0d0000000000000000003, 65f0d0000000000000000006"));
 }
