@@ -777,3 +777,265 @@ fn mixed_types_missing_fields_and_orphans_are_reported_exactly() {
         .collect::<String>();
     assert!(log.contains("the rows with _id 65f0d0000000000000000003, 65f0d0000000000000000006"));
 }
+
+/// A mongodump directory `<tmp>/dump/<db>` holding `docs` as collection `name`.
+fn dump_of(tmp: &Path, db: &str, name: &str, docs: &[Document]) -> PathBuf {
+    let dir = tmp.join("dump").join(db);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut bytes = Vec::new();
+    for d in docs {
+        d.to_writer(&mut bytes).unwrap();
+    }
+    std::fs::write(dir.join(format!("{name}.bson")), bytes).unwrap();
+    std::fs::write(dir.join(format!("{name}.metadata.json")), metadata(name, 0)).unwrap();
+    dir
+}
+
+#[test]
+fn a_16_mb_document_in_both_shapes() {
+    let tmp = tempfile::tempdir().unwrap();
+    // As large as MongoDB allows: 16 MiB of BSON, with a string, a binary and a
+    // sub-document holding most of it.
+    let text: String = (0..12 * 1024 * 1024)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    let blob: Vec<u8> = (0..3 * 1024 * 1024).map(|i| (i * 7 % 251) as u8).collect();
+    let mut d = doc! {
+        "_id": oid("65f0f0000000000000000001"),
+        "text": &text,
+        "blob": bin(BinarySubtype::Generic, &blob),
+        "sub": { "n": 1, "s": "x".repeat(500_000) },
+    };
+    let size = bson_len(&d);
+    let pad = 16 * 1024 * 1024 - size - 20;
+    d.insert("pad", "p".repeat(pad));
+    let size = bson_len(&d);
+    assert!(
+        size <= 16 * 1024 * 1024 && size > 16 * 1024 * 1024 - 64,
+        "{size}"
+    );
+    let dir = dump_of(tmp.path(), "big", "big", &[d]);
+    let url = format!("mongodump://{}", dir.display());
+    for flatten in [false, true] {
+        let work = Work::new();
+        let dump = export(&work, &url, if flatten { &["--flatten"] } else { &[] });
+        let pg = PgDb::new("mongo_16mb");
+        let md5 = |b: &[u8]| -> String {
+            pg.client()
+                .query_one("SELECT md5($1::bytea)", &[&b])
+                .unwrap()
+                .get(0)
+        };
+        let (text_md5, blob_md5) = (md5(text.as_bytes()), md5(&blob));
+        work.import(&pg, &dump, &["--create-schema"]).ok();
+        let sql = if flatten {
+            "SELECT md5(text), md5(blob), length(pad)::text, (sub->>'n') FROM big"
+        } else {
+            "SELECT md5(doc->>'text'), md5(decode(doc->'blob'->'$binary'->>'base64', 'base64')), \
+             length(doc->>'pad')::text, (doc->'sub'->>'n') FROM big"
+        };
+        assert_eq!(
+            rows(&pg, sql),
+            [vec![
+                Some(text_md5.clone()),
+                Some(blob_md5.clone()),
+                Some(pad.to_string()),
+                Some("1".to_string())
+            ]],
+            "flatten: {flatten}"
+        );
+    }
+}
+
+fn bson_len(d: &Document) -> usize {
+    let mut v = Vec::new();
+    d.to_writer(&mut v).unwrap();
+    v.len()
+}
+
+/// The export fails with `expected` in its error and leaves no dump directory.
+fn export_fails(work: &Work, url: &str, extra: &[&str], expected: &str) {
+    let mut args = vec!["--source", url, "--out", "out"];
+    args.extend_from_slice(extra);
+    let ran = work.run("waybill-export", &args).failed();
+    assert!(ran.stderr.contains(expected), "{}", ran.stderr);
+    let out = work.path().join("out");
+    assert!(
+        !out.exists()
+            || !files_under(&out)
+                .iter()
+                .any(|f| f.ends_with("migration_manifest.json")),
+        "a failed export must not write a manifest"
+    );
+}
+
+#[test]
+fn damaged_and_unusual_input_is_refused_with_its_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = Work::new();
+    let kinds = std::fs::read(fixtures().join("mongodump/shop/kinds.bson")).unwrap();
+    let first = i32::from_le_bytes(kinds[..4].try_into().unwrap()) as usize;
+
+    let truncated = tmp.path().join("truncated/shop");
+    std::fs::create_dir_all(&truncated).unwrap();
+    std::fs::write(truncated.join("kinds.bson"), &kinds[..kinds.len() - 10]).unwrap();
+    export_fails(
+        &work,
+        &format!("mongodump://{}", truncated.display()),
+        &[],
+        &format!(
+            "kinds.bson: document 2 (at byte {first}): the file ends inside this {}-byte \
+             document: it is truncated",
+            kinds.len() - first
+        ),
+    );
+
+    let huge = tmp.path().join("huge/shop");
+    std::fs::create_dir_all(&huge).unwrap();
+    let mut bytes = kinds[..first].to_vec();
+    bytes.extend_from_slice(&i32::MAX.to_le_bytes());
+    bytes.extend_from_slice(&[0; 16]);
+    std::fs::write(huge.join("kinds.bson"), bytes).unwrap();
+    export_fails(
+        &work,
+        &format!("mongodump://{}", huge.display()),
+        &[],
+        &format!(
+            "kinds.bson: document 2 (at byte {first}): length 2147483647 is not a BSON \
+             document's (5 to 16793600 bytes): the file is damaged or not a mongodump .bson file"
+        ),
+    );
+
+    let gz = tmp.path().join("gz/shop");
+    std::fs::create_dir_all(&gz).unwrap();
+    std::fs::write(gz.join("kinds.bson.gz"), b"not gzip at all").unwrap();
+    export_fails(
+        &work,
+        &format!("mongodump://{}", gz.display()),
+        &[],
+        "kinds.bson.gz: cannot be decompressed (",
+    );
+
+    let array = tmp.path().join("array");
+    std::fs::create_dir_all(&array).unwrap();
+    let relaxed =
+        std::fs::read_to_string(fixtures().join("mongoexport-relaxed/orders.json")).unwrap();
+    std::fs::write(array.join("orders.json"), relaxed.trim_end_matches(']')).unwrap();
+    export_fails(
+        &work,
+        &format!("mongoexport://{}", array.display()),
+        &[],
+        &format!(
+            "orders.json: document 7 (at byte {}): the file ends inside the JSON array (no \
+             closing `]`): it is truncated",
+            relaxed.len() - 1
+        ),
+    );
+
+    let bad = tmp.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(
+        bad.join("things.json"),
+        "{\"_id\": 1}\n{\"_id\": {\"$oid\": \"nothex\"}}\n",
+    )
+    .unwrap();
+    export_fails(
+        &work,
+        &format!("mongoexport://{}", bad.display()),
+        &[],
+        "things.json: document 2 (at byte 11): not valid Extended JSON (",
+    );
+
+    // A field no column can be named after: refused for --flatten, fine as a document.
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(
+        empty.join("things.json"),
+        "{\"_id\": 1, \"\": \"no name\"}\n{\"_id\": 2, \"a\": 1}\n",
+    )
+    .unwrap();
+    let url = format!("mongoexport://{}", empty.display());
+    export_fails(
+        &work,
+        &url,
+        &["--flatten"],
+        "1 collection(s) cannot be exported as asked; nothing was written:\n  collection \
+         `things`: 1 document(s) have a top-level field with an empty name (_id 1), which no \
+         PostgreSQL column can have; export this collection without --flatten (its documents \
+         then go whole into `doc`)",
+    );
+    let loaded = Work::new();
+    let dump = export(&loaded, &url, &[]);
+    let pg = PgDb::new("mongo_empty_key");
+    loaded.import(&pg, &dump, &["--create-schema"]).ok();
+    assert_eq!(
+        rows(&pg, "SELECT _id::text, doc::text FROM things ORDER BY _id"),
+        [
+            texts(&["1", r#"{"": "no name", "_id": 1}"#]),
+            texts(&["2", r#"{"a": 1, "_id": 2}"#])
+        ]
+    );
+
+    export_fails(
+        &work,
+        &source("mongodump"),
+        &["--flatten", "nosuch"],
+        "--flatten: no collection named nosuch is exported from",
+    );
+    export_fails(
+        &work,
+        &format!("mongodump://{}", fixtures().join("mongodump").display()),
+        &[],
+        &format!(
+            "{} holds no <collection>.bson or .metadata.json files; it looks like a mongodump \
+             of several databases (shop): name one, e.g. mongodump://{}",
+            fixtures().join("mongodump").display(),
+            fixtures().join("mongodump/shop").display()
+        ),
+    );
+    export_fails(
+        &work,
+        "mysql://u:p@127.0.0.1:1/x",
+        &["--flatten"],
+        "--flatten is for MongoDB sources (mongodump:// or mongoexport://)",
+    );
+}
+
+#[test]
+fn a_string_holding_nul_follows_the_nul_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = dump_of(
+        tmp.path(),
+        "nul",
+        "notes",
+        &[doc! { "_id": 1, "text": "a\u{0}b", "deep": { "k": ["x\u{0}"] } }],
+    );
+    let url = format!("mongodump://{}", dir.display());
+    let work = Work::new();
+    export_fails(
+        &work,
+        &url,
+        &[],
+        "table `notes`, column `doc`, row with primary key (_id=1): value ",
+    );
+    export_fails(
+        &work,
+        &url,
+        &[],
+        "contains a NUL byte, which PostgreSQL text cannot store (rerun with --nul strip to remove NUL bytes)",
+    );
+    let stripped = Work::new();
+    let dump = export(&stripped, &url, &["--nul", "strip"]);
+    assert_eq!(
+        column(&manifest(&dump), "notes", "doc")["stats"]["nul_bytes_stripped"],
+        1
+    );
+    let pg = PgDb::new("mongo_nul");
+    stripped.import(&pg, &dump, &["--create-schema"]).ok();
+    assert_eq!(
+        rows(&pg, "SELECT doc::text FROM notes"),
+        [texts(&[
+            r#"{"_id": 1, "deep": {"k": ["x"]}, "text": "ab"}"#
+        ])]
+    );
+}

@@ -424,6 +424,13 @@ impl Documents {
         let in_array = matches!(self.mode, Some(Mode::JsonArray(_)));
         let mut next = first;
         if in_array {
+            if next.is_none() {
+                let at = self.input.offset;
+                return Err(self.bad(
+                    at,
+                    "the file ends inside the JSON array (no closing `]`): it is truncated".into(),
+                ));
+            }
             if next == Some(b']') {
                 self.input.consume(1);
                 self.mode = Some(Mode::JsonArray(true));
