@@ -507,6 +507,24 @@ fn flatten_types_every_field_with_create_schema() {
     let dump = export(&work, &source("mongodump"), &["--flatten"]);
     let m = manifest(&dump);
     assert_eq!(m["options"]["flatten"], serde_json::json!(["*"]));
+    let events = audit_events(&work);
+    let exported: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e["tool"] == "export")
+        .map(|e| {
+            (
+                e["status"].as_str().unwrap(),
+                e["table"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(exported.first(), Some(&("started", "")));
+    assert_eq!(exported.last(), Some(&("completed", "")));
+    assert_eq!(exported.len(), 7, "{exported:?}");
+    assert_eq!(
+        events[0]["source"],
+        format!("mongodump:{}", fixtures().join("mongodump/shop").display())
+    );
     assert_eq!(
         column(&m, "kinds", "i64")["column_type"],
         "long",

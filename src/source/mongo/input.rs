@@ -117,6 +117,7 @@ pub(super) fn list(format: MongoFormat, dir: &Path) -> Result<Listing> {
                         .or_else(|| n.strip_suffix(".metadata.json.gz"))
                 })
                 .collect();
+            stems.sort_unstable();
             stems.dedup();
             for stem in stems {
                 let find = |exts: &[&str]| {
@@ -139,8 +140,20 @@ pub(super) fn list(format: MongoFormat, dir: &Path) -> Result<Listing> {
                         continue;
                     }
                 }
+                // mongodump escapes some characters of a collection's name in its
+                // file names; the metadata has the name itself.
+                let name = metadata
+                    .as_ref()
+                    .and_then(|m| read_metadata(m).ok())
+                    .and_then(|v| {
+                        v.get("collectionName")
+                            .and_then(|n| n.as_str())
+                            .filter(|n| !n.is_empty())
+                            .map(String::from)
+                    })
+                    .unwrap_or_else(|| stem.to_string());
                 collections.push(CollectionFiles {
-                    name: stem.to_string(),
+                    name,
                     data,
                     metadata,
                 });

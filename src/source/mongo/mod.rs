@@ -447,7 +447,7 @@ fn convert(conv: Conv, v: RawBsonRef, out: &mut Vec<u8>) -> std::result::Result<
     use RawBsonRef as B;
     match (conv, v) {
         (_, B::Null) => return Ok(false),
-        (Conv::ObjectId, B::ObjectId(o)) => out.extend_from_slice(o.to_hex().as_bytes()),
+        (Conv::ObjectId, B::ObjectId(o)) => values::write_object_id(&o, out),
         (Conv::Uuid, B::Binary(b)) if values::is_uuid(b.subtype, b.bytes) => {
             values::write_uuid(b.bytes, out)
         }

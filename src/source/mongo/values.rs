@@ -168,6 +168,13 @@ fn write_binary(subtype: BinarySubtype, bytes: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(b"\"}}");
 }
 
+/// An ObjectId's 24 lowercase hex digits, without an intermediate string.
+pub(super) fn write_object_id(o: &bson::oid::ObjectId, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + 24, 0);
+    let _ = hex::encode_to_slice(o.bytes(), &mut out[start..]);
+}
+
 /// Whether a binary is a UUID (subtype 4, 16 bytes).
 pub(super) fn is_uuid(subtype: BinarySubtype, bytes: &[u8]) -> bool {
     subtype == BinarySubtype::Uuid && bytes.len() == 16
@@ -258,7 +265,7 @@ pub(super) fn write_value(v: RawBsonRef, depth: usize, out: &mut Vec<u8>) -> Res
         RawBsonRef::Binary(b) => write_binary(b.subtype, b.bytes, out),
         RawBsonRef::ObjectId(o) => {
             out.extend_from_slice(b"{\"$oid\":\"");
-            out.extend_from_slice(o.to_hex().as_bytes());
+            write_object_id(&o, out);
             out.extend_from_slice(b"\"}");
         }
         RawBsonRef::DateTime(d) => {
