@@ -87,6 +87,8 @@ pub(super) const MAX_FIELDS: usize = 2000;
 /// PostgreSQL's limit on a table's columns.
 pub(super) const MAX_COLUMNS: usize = 1600;
 const SAMPLES: usize = 3;
+/// The longest column name a MongoDB dump may carry (the manifest's limit for it).
+const MAX_NAME_CHARS: usize = 255;
 
 /// How a document is named in messages: its `_id`, shortened.
 pub(super) fn id_label(doc: &RawDocument) -> String {
@@ -421,6 +423,19 @@ impl Scan {
             for (f, ft) in self.fields.iter().zip(&fields) {
                 if f.name == "_id" {
                     continue;
+                }
+                if f.name.chars().any(crate::printable::is_unsafe)
+                    || f.name.chars().count() > MAX_NAME_CHARS
+                {
+                    let ids = f.samples.iter().flatten().take(SAMPLES).cloned();
+                    problems.push(format!(
+                        "collection `{collection}`: the top-level field \"{}\" (_id {}) has \
+                         control characters or more than {MAX_NAME_CHARS} characters in its \
+                         name, which waybill does not make a column of; export this collection \
+                         without --flatten",
+                        crate::printable::escaped(&f.name),
+                        ids.collect::<Vec<_>>().join(", ")
+                    ));
                 }
                 let (conv, bson_type) = match (single(&f.counts), int_kind(&f.counts)) {
                     (_, Some(k)) => (Conv::Integer, k.to_string()),
