@@ -494,11 +494,11 @@ pub(super) fn run(
     let clock = Instant::now();
     let since = std::path::absolute(since).map_err(|e| Error::io(since, e))?;
     let (base, base_sha) = load_base(&since)?;
-    if base.source.engine == "sqlite" {
+    if !matches!(base.source.engine.as_str(), "mysql" | "mariadb") {
         return Err(Error::config(format!(
-            "--since {}: that dump was read from a SQLite file, which has no change log to catch \
-             up from",
-            since.display()
+            "--since {}: that dump was read from {}, which has no binary log to catch up from",
+            since.display(),
+            base.source.engine
         )));
     }
     let mut changes = source::open_changes(&plan.source, &base)?;

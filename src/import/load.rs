@@ -194,6 +194,7 @@ pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
             interrupt::check()?;
             execute_logged(&mut tx, stmt, log)?;
         }
+        super::references::check(&mut tx, cx)?;
         applied::record(&mut tx, cx)?;
         interrupt::check()?;
         Ok(reports)

@@ -15,6 +15,7 @@
 //! - `steps`: the statements of a load, for running and for printing;
 //! - `load`: the transaction(s) that run them;
 //! - `copy`: one file streamed into `COPY`, and its errors in the user's terms;
+//! - `references`: `--references` checked after the load, before COMMIT;
 //! - `sidelog`: the import's own log next to the dump;
 //! - `applied`: `waybill.applied`, the dumps a target was loaded from;
 //! - `delta`: applying a catch-up delta (deletes, then upserts) on top of its base.
@@ -25,6 +26,7 @@ mod create;
 mod delta;
 mod load;
 mod preflight;
+mod references;
 mod sidelog;
 mod steps;
 
@@ -43,6 +45,7 @@ use crate::target::ddl::SchemaOptions;
 use crate::target::{self, catalog, connection_security};
 use crate::{interrupt, timefmt};
 use preflight::LoadPlan;
+pub use references::Reference;
 use sidelog::{SideFiles, SideLog};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,6 +77,10 @@ pub struct ImportPlan {
     /// Leave the target's indexes in place during the load (default: drop them before
     /// the COPY and build them again after it, in the same transaction).
     pub keep_indexes: bool,
+    /// `--references`: checked after the load, before COMMIT.
+    pub references: Vec<Reference>,
+    /// `--allow-orphans`: orphaned references are reported, not fatal.
+    pub allow_orphans: bool,
     /// Consent to `TRUNCATE ... CASCADE` emptying tables that are not loaded (without
     /// it, the pre-flight refuses and names them).
     pub cascade: bool,
@@ -87,6 +94,8 @@ pub trait ImportObserver: Sync {
     fn bytes(&self, _table: &str, _n: u64) {}
     fn table_done(&self, _table: &str, _rows: u64, _secs: f64) {}
     fn warn(&self, _message: &str) {}
+    /// Something the user should see that is not a problem (a reference check passed).
+    fn note(&self, _message: &str) {}
     /// A load transaction was rolled back (the whole load, or one table with --jobs).
     fn rolled_back(&self) {}
     /// `--cascade`: `TRUNCATE ... CASCADE` emptied `table`, which held `rows` rows
@@ -163,6 +172,8 @@ pub(crate) struct Ctx<'a> {
     pub lp: &'a LoadPlan<'a>,
     pub obs: &'a dyn ImportObserver,
     pub log: &'a SideLog,
+    /// `--references`, resolved against the loaded tables.
+    pub references: &'a [references::Resolved],
 }
 
 pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome> {
@@ -231,12 +242,14 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
         for (t, why) in &lp.skipped {
             log.line(&format!("skipped table `{t}`: {why}"));
         }
+        let refs = references::resolve(plan, &lp, &dump.manifest)?;
         let cx = Ctx {
             plan,
             dump: &dump,
             lp: &lp,
             obs,
             log: &log,
+            references: &refs,
         };
         let script = steps::script(&cx);
         let script_path = side.write("import_script", "sql", script.as_bytes());

@@ -252,6 +252,7 @@ impl Source for MySqlSource {
             journal_mode: None,
             server_id: self.server.server_id,
             server_uuid: self.server.server_uuid.clone(),
+            input_format: None,
         }
     }
 

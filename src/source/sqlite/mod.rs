@@ -137,6 +137,7 @@ impl Source for SqliteSource {
             journal_mode: Some(self.journal_mode.clone()),
             server_id: None,
             server_uuid: None,
+            input_format: None,
         }
     }
 
