@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use postgres::Client;
+use postgres::{Client, GenericClient};
 
 use super::sql::{qualified, quote_ident, quote_literal};
 use crate::error::{Result, ResultExt};
@@ -16,6 +16,8 @@ pub(crate) struct TargetColumn {
     pub has_default: bool,
     /// Generated columns cannot be loaded by COPY.
     pub generated: bool,
+    /// The type as `format_type()` spells it (`character varying(36)`).
+    pub type_name: String,
 }
 
 #[derive(Clone, Debug)]
@@ -26,18 +28,19 @@ pub(crate) struct TargetTable {
     pub columns: Vec<TargetColumn>,
 }
 
-pub(crate) fn schema_exists(client: &mut Client, schema: &str) -> Result<bool> {
+pub(crate) fn schema_exists(client: &mut impl GenericClient, schema: &str) -> Result<bool> {
     Ok(client
         .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&schema])
         .ctx(|| format!("looking up schema {schema}"))?
         .is_some())
 }
 
-pub(crate) fn tables(client: &mut Client, schema: &str) -> Result<Vec<TargetTable>> {
+pub(crate) fn tables(client: &mut impl GenericClient, schema: &str) -> Result<Vec<TargetTable>> {
     let rows = client
         .query(
             "SELECT c.relname, c.relkind::text, a.attname,
-                    a.attnotnull, a.atthasdef, a.attgenerated <> ''
+                    a.attnotnull, a.atthasdef, a.attgenerated <> '',
+                    format_type(a.atttypid, a.atttypmod)
              FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -63,6 +66,7 @@ pub(crate) fn tables(client: &mut Client, schema: &str) -> Result<Vec<TargetTabl
             not_null: r.get(3),
             has_default: r.get(4),
             generated: r.get(5),
+            type_name: r.get(6),
         });
     }
     Ok(out)
