@@ -5,6 +5,7 @@
 //! - `manifest`: `migration_manifest.json` and `SHA256SUMS`;
 //! - `schema`: the source schema as the manifest records it;
 //! - `encoding`: how each column's values are written, and what the data showed;
+//! - `facts`: cheap per-value facts (scale, length, fractional digits ...) behind that;
 //! - `csv`: the CSV dialect (PostgreSQL's `COPY ... FORMAT csv` with `\N` for NULL);
 //! - `names`: file names that are safe on every filesystem;
 //! - `hashing`: SHA-256 while streaming;
@@ -12,6 +13,7 @@
 
 pub(crate) mod csv;
 pub mod encoding;
+pub(crate) mod facts;
 pub mod hashing;
 pub mod manifest;
 pub(crate) mod names;
