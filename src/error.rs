@@ -30,6 +30,17 @@ pub enum Error {
         problem: String,
     },
 
+    /// SQLite columns whose values cannot all be written in one form, one line per
+    /// column (counts per storage class and sample rows); found before any file is
+    /// written.
+    #[error(
+        "SQLite stores any value in any column, and {} column(s) hold values that cannot all be \
+         exported as the column's type; nothing was written:\n  {}",
+        .0.len(),
+        .0.join("\n  ")
+    )]
+    MixedColumns(Vec<String>),
+
     /// The dump on disk does not match its manifest.
     #[error("dump verification failed, nothing was loaded:\n  {}", .0.join("\n  "))]
     Verification(Vec<String>),

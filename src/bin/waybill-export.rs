@@ -1,5 +1,5 @@
-//! waybill-export: dump a MySQL/MariaDB database to typed CSV files and a checksummed
-//! manifest. Prints the dump directory as the last line of stdout.
+//! waybill-export: dump a MySQL/MariaDB or SQLite database to typed CSV files and a
+//! checksummed manifest. Prints the dump directory as the last line of stdout.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,12 +16,13 @@ use waybill::cli::{self, AuditArgs, ParentRunArgs, SourceArgs};
 use waybill::dump::encoding::NulPolicy;
 use waybill::dump::manifest::Manifest;
 use waybill::export::{self, ExportObserver, ExportPlan};
+use waybill::source::ColumnCast;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "waybill-export",
     version,
-    about = "Dump a MySQL/MariaDB database to typed CSV files with a checksummed manifest"
+    about = "Dump a MySQL/MariaDB or SQLite database to typed CSV files with a checksummed manifest"
 )]
 struct Args {
     #[command(flatten)]
@@ -60,6 +61,18 @@ struct Args {
     /// Rows per chunk file; overrides --chunk-size.
     #[arg(long, value_name = "ROWS")]
     chunk_rows: Option<u64>,
+
+    /// SQLite: export a column in this form whatever its declared type says, e.g.
+    /// orders.qty=text for a column holding numbers and text. KIND: text, blob,
+    /// integer, real, decimal, boolean, datetime, unix_seconds, unix_ms, date, time,
+    /// json. Repeat for more columns.
+    #[arg(long = "cast", value_name = "TABLE.COLUMN=KIND")]
+    casts: Vec<String>,
+
+    /// SQLite: also export application-internal tables (Prisma's _prisma_migrations),
+    /// which are skipped by default.
+    #[arg(long)]
+    include_internal: bool,
 
     #[command(flatten)]
     audit: AuditArgs,
@@ -102,6 +115,12 @@ fn plan(args: &Args) -> anyhow::Result<ExportPlan> {
         },
         chunk_bytes: args.chunk_size,
         chunk_rows: args.chunk_rows,
+        casts: args
+            .casts
+            .iter()
+            .map(|c| ColumnCast::parse(c))
+            .collect::<Result<_, _>>()?,
+        include_internal: args.include_internal,
     })
 }
 

@@ -15,6 +15,7 @@ use clap::{Args, Parser};
 
 use crate::dburl::{DbUrl, Engine};
 use crate::error::{Error, Result};
+use crate::source::SourceSpec;
 use crate::tls::TlsMode;
 
 /// Loads `.env` from the working directory (not from parent directories). A parse error
@@ -134,9 +135,10 @@ fn resolve(
 
 #[derive(Args, Debug, Clone)]
 pub struct SourceArgs {
-    /// MySQL/MariaDB to export: mysql://USER:PASS@HOST:PORT/DB. Without it:
-    /// WAYBILL_SOURCE, then MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_PASSWORD,
-    /// MYSQL_DATABASE. A URL without a password takes MYSQL_PASSWORD.
+    /// The database to export: mysql://USER:PASS@HOST:PORT/DB, or a SQLite file as
+    /// sqlite:///path/to/app.db or a path ending in .db, .sqlite or .sqlite3. Without
+    /// it: WAYBILL_SOURCE, then MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_PASSWORD,
+    /// MYSQL_DATABASE. A MySQL URL without a password takes MYSQL_PASSWORD.
     #[arg(
         long,
         value_name = "URL",
@@ -147,7 +149,14 @@ pub struct SourceArgs {
 }
 
 impl SourceArgs {
-    pub fn resolve(&self) -> Result<DbUrl> {
+    /// A SQLite file when the URL or path names one; otherwise MySQL, with the MYSQL_*
+    /// settings filling in what the URL leaves out.
+    pub fn resolve(&self) -> Result<SourceSpec> {
+        if let Some(text) = self.source.as_deref()
+            && let Some(spec) = SourceSpec::sqlite(text, "--source (or WAYBILL_SOURCE)")?
+        {
+            return Ok(spec);
+        }
         resolve(
             Engine::MySql,
             self.source.as_deref(),
@@ -155,6 +164,7 @@ impl SourceArgs {
             "WAYBILL_SOURCE",
             "MYSQL",
         )
+        .map(SourceSpec::MySql)
     }
 }
 

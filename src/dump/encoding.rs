@@ -1,7 +1,8 @@
-//! How each MySQL type becomes a CSV cell that PostgreSQL loads unchanged. The choice is
-//! made once per column from information_schema and recorded in the manifest (the
-//! `encoding` of each column), so the import and any reader of the dump know exactly
-//! what was done to the values. Values arrive through the text protocol, as the server
+//! How each source type becomes a CSV cell that PostgreSQL loads unchanged. The choice
+//! is made once per column (from information_schema for MySQL, from the declared type
+//! and the values themselves for SQLite) and recorded in the manifest (the `encoding` of
+//! each column), so the import and any reader of the dump know exactly what was done
+//! to the values. A source hands each cell over in its encoding's text form. Values arrive through the text protocol, as the server
 //! formats them, which keeps decimals, unsigned bigints and fractional seconds exact;
 //! the two exceptions are FLOAT, which MariaDB prints with 6 digits and is therefore read
 //! as a double and printed as the shortest f32 that round-trips, and geometry, which is

@@ -56,12 +56,18 @@ impl Tool {
 /// Where the data came from. Never holds a password.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Source {
-    /// `mariadb` or `mysql`.
+    /// `mariadb`, `mysql` or `sqlite`.
     pub engine: String,
+    /// The server's version; for SQLite, the version of the SQLite library that read it.
     pub server_version: String,
+    /// Host, port and user of a server (absent for SQLite).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub host: String,
+    #[serde(default, skip_serializing_if = "is_zero_port")]
     pub port: u16,
+    /// The database name; for SQLite, the file name without its extension.
     pub database: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub user: String,
     /// Connection character set: every text value was converted to it by the server.
     pub charset: String,
@@ -70,6 +76,16 @@ pub struct Source {
     /// The TLS cipher of the session that read the catalog (absent: not encrypted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_cipher: Option<String>,
+    /// SQLite: the absolute path of the database file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// SQLite: the file's journal mode when it was read (`wal`, `delete`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal_mode: Option<String>,
+}
+
+fn is_zero_port(p: &u16) -> bool {
+    *p == 0
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default)]
@@ -77,7 +93,8 @@ pub struct Snapshot {
     /// True when every table was read from one point in time.
     pub consistent: bool,
     /// `global_read_lock` (parallel connections synchronised under FLUSH TABLES WITH
-    /// READ LOCK) or `single_transaction` (one connection, one transaction).
+    /// READ LOCK), `single_transaction` (one connection, one transaction) or
+    /// `sqlite_read_transaction` (one SQLite read transaction).
     pub method: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binlog_file: Option<String>,
@@ -134,6 +151,12 @@ pub struct ExportOptions {
     pub tables: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclude: Option<String>,
+    /// `--cast TABLE.COLUMN=KIND` rules (SQLite): columns exported in a chosen form.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub casts: Vec<String>,
+    /// `--include-internal`: application-internal tables were exported too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub include_internal: bool,
 }
 
 /// One table: its source schema (flattened in) and its data files.

@@ -15,7 +15,6 @@ use std::time::Instant;
 
 use regex::Regex;
 
-use crate::dburl::DbUrl;
 use crate::dump::csv::CsvWriter;
 use crate::dump::encoding::{CellEncoder, CellError, ColumnStats, NulPolicy};
 use crate::dump::hashing::{HashingWriter, sha256_hex};
@@ -26,13 +25,13 @@ use crate::dump::manifest::{
 use crate::dump::names::{self, FileNamer};
 use crate::dump::schema::Table;
 use crate::error::{Error, Result};
-use crate::source::{self, KeyRange, Reader, Row, SourceTable};
+use crate::source::{self, ColumnCast, KeyRange, Reader, Row, SourceSpec, SourceTable};
 use crate::{interrupt, timefmt};
 
 /// What to export; built by the CLI from flags and env, or by a test.
 #[derive(Clone, Debug)]
 pub struct ExportPlan {
-    pub source: DbUrl,
+    pub source: SourceSpec,
     /// The dump goes to `<out_dir>/<database>/<YYYYMMDD_HHMMSS>/`.
     pub out_dir: PathBuf,
     pub tables: Option<Vec<String>>,
@@ -43,6 +42,10 @@ pub struct ExportPlan {
     pub chunk_bytes: u64,
     /// Rows per chunk; overrides `chunk_bytes` when set.
     pub chunk_rows: Option<u64>,
+    /// `--cast TABLE.COLUMN=KIND` (SQLite): columns exported in a chosen form.
+    pub casts: Vec<ColumnCast>,
+    /// Export application-internal tables (Prisma's `_prisma_migrations`) too.
+    pub include_internal: bool,
 }
 
 /// Hooks for progress display and the audit trail. All methods may be called from
@@ -95,16 +98,19 @@ struct Engine<'a> {
 pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome> {
     let started_at = timefmt::now();
     let clock = Instant::now();
-    let mut src = source::open(&plan.source)?;
+    let mut src = source::open(&plan.source, &plan.casts)?;
     let described = src.describe();
     let db = described.database.clone();
+    let splits = src.splits_tables();
     let catalog = src.catalog()?;
     for s in &catalog.skipped {
-        obs.warn(&format!(
-            "`{s}` is neither a base table nor a view (a sequence?): skipped"
-        ));
+        obs.warn(&format!("`{}` {}: skipped", s.name, s.why));
     }
-    let selected = select_tables(catalog.tables, plan)?;
+    let mut selected = select_tables(catalog.tables, plan, &db, obs)?;
+    // The snapshot comes before the dump directory: a source may still refuse the
+    // tables here (SQLite columns whose values cannot all be converted), and then
+    // nothing has been written.
+    let (readers, snapshot) = src.snapshot(plan.jobs.max(1), &mut selected)?;
     let dir = create_dump_dir(&plan.out_dir, &db, started_at)?;
     obs.started(
         &dir,
@@ -113,15 +119,13 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
             .map(|t| (t.schema.name.clone(), t.estimated_rows))
             .collect::<Vec<_>>(),
     );
-
-    let (readers, snapshot) = src.snapshot(plan.jobs.max(1), &selected)?;
     for n in &snapshot.notes {
         obs.warn(n);
     }
     let mut namer = FileNamer::new();
     let jobs: Vec<TableJob> = selected
         .into_iter()
-        .map(|src| table_job(src, plan, &mut namer))
+        .map(|src| table_job(src, plan, splits, &mut namer))
         .collect();
 
     let workers = readers.len();
@@ -190,6 +194,8 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
             jobs: workers,
             tables: plan.tables.clone(),
             exclude: plan.exclude.as_ref().map(|r| r.as_str().to_string()),
+            casts: plan.casts.iter().map(ToString::to_string).collect(),
+            include_internal: plan.include_internal,
         },
         tables,
         views: catalog.views,
@@ -213,7 +219,12 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
     })
 }
 
-fn select_tables(all: Vec<SourceTable>, plan: &ExportPlan) -> Result<Vec<SourceTable>> {
+fn select_tables(
+    all: Vec<SourceTable>,
+    plan: &ExportPlan,
+    db: &str,
+    obs: &dyn ExportObserver,
+) -> Result<Vec<SourceTable>> {
     let mut tables = all;
     if let Some(wanted) = &plan.tables {
         let have: HashSet<&str> = tables.iter().map(|t| t.schema.name.as_str()).collect();
@@ -224,9 +235,8 @@ fn select_tables(all: Vec<SourceTable>, plan: &ExportPlan) -> Result<Vec<SourceT
             .collect();
         if !missing.is_empty() {
             return Err(Error::config(format!(
-                "--tables: no base table named {} in database `{}`",
+                "--tables: no base table named {} in database `{db}`",
                 missing.join(", "),
-                plan.source.database
             )));
         }
         tables.retain(|t| wanted.contains(&t.schema.name));
@@ -234,10 +244,23 @@ fn select_tables(all: Vec<SourceTable>, plan: &ExportPlan) -> Result<Vec<SourceT
     if let Some(re) = &plan.exclude {
         tables.retain(|t| !re.is_match(&t.schema.name));
     }
+    // An application's internal table is skipped unless asked for, by
+    // --include-internal or by naming it in --tables.
+    if !plan.include_internal && plan.tables.is_none() {
+        tables.retain(|t| match &t.internal {
+            Some(why) => {
+                obs.warn(&format!(
+                    "`{}` {why}: skipped (--include-internal exports it)",
+                    t.schema.name
+                ));
+                false
+            }
+            None => true,
+        });
+    }
     if tables.is_empty() {
         return Err(Error::config(format!(
-            "nothing to export: database `{}` has no base tables left after --tables/--exclude",
-            plan.source.database
+            "nothing to export: database `{db}` has no base tables left after --tables/--exclude"
         )));
     }
     Ok(tables)
@@ -267,7 +290,7 @@ fn create_dump_dir(out: &Path, db: &str, started: time::OffsetDateTime) -> Resul
     )))
 }
 
-fn table_job(src: SourceTable, plan: &ExportPlan, namer: &mut FileNamer) -> TableJob {
+fn table_job(src: SourceTable, plan: &ExportPlan, splits: bool, namer: &mut FileNamer) -> TableJob {
     let t = &src.schema;
     let encoders = t
         .columns
@@ -281,7 +304,7 @@ fn table_job(src: SourceTable, plan: &ExportPlan, namer: &mut FileNamer) -> Tabl
         .collect();
     TableJob {
         base: namer.base_for(&t.name),
-        splittable: source::splittable(t),
+        splittable: splits && source::splittable(t),
         state: Mutex::new(TableState {
             stats: t
                 .columns

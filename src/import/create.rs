@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::target::catalog;
 use crate::target::ddl::{self, SchemaOptions};
 use crate::target::sql::{qualified, quote_literal};
+use crate::target::typemap::Dialect;
 
 /// Pre-flight for `--create-schema`: the tables come from the manifest; the target
 /// schema must not already hold tables of those names (unless asked to drop them).
@@ -36,13 +37,15 @@ pub(super) fn preflight<'m>(
         .iter()
         .filter(|t| table_selected(plan, t.name()))
         .collect();
-    let sp = ddl::plan(schema, &entries, opts)?;
+    let dialect = Dialect::of_engine(&dump.manifest.source.engine)?;
+    let sp = ddl::plan(schema, dialect, &entries, opts)?;
     for w in &sp.warnings {
         obs.warn(w);
     }
     if !dump.manifest.views.is_empty() {
         obs.warn(&format!(
-            "views are not created (their MySQL definitions are in the manifest): {}",
+            "views are not created (their {} definitions are in the manifest): {}",
+            dialect.sql_name(),
             dump.manifest
                 .views
                 .iter()

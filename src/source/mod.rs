@@ -9,15 +9,114 @@
 //!   encoding expects (see `dump::encoding::Encoding`), or `None` for NULL.
 //!
 //! Everything driver-specific (SQL dialect, session set-up, type names) stays in the
-//! source's own folder; the engine in `export` never names a driver.
+//! source's own folder; the engine in `export` never names a driver. Adding a source
+//! means a folder here, a `SourceSpec` variant, and its type rules in `target::typemap`.
 
 pub mod mysql;
+mod sqlite;
+
+use std::fmt;
+use std::path::PathBuf;
 
 use crate::dburl::DbUrl;
 use crate::dump::encoding::Encoding;
 use crate::dump::manifest::{self, KeyRangeInfo, Snapshot};
 use crate::dump::schema::{Table, View};
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+/// Which database an export reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceSpec {
+    MySql(DbUrl),
+    /// A SQLite database file (an absolute path).
+    Sqlite(PathBuf),
+}
+
+impl SourceSpec {
+    /// Recognises a SQLite source: `sqlite://PATH` (`sqlite:///abs/app.db`), `sqlite:PATH`,
+    /// or a bare path ending in `.db`, `.sqlite` or `.sqlite3`. `None` for anything else
+    /// (a MySQL URL). Relative paths are made absolute here, against the working directory.
+    pub fn sqlite(text: &str, what: &str) -> Result<Option<SourceSpec>> {
+        let t = text.trim();
+        let path = match t.get(..7) {
+            Some(p) if p.eq_ignore_ascii_case("sqlite:") => {
+                let rest = &t[7..];
+                let rest = rest.strip_prefix("//").unwrap_or(rest);
+                if rest.is_empty() {
+                    return Err(Error::config(format!(
+                        "{what}: the sqlite: URL names no file (expected sqlite:///path/to/app.db)"
+                    )));
+                }
+                rest
+            }
+            _ => {
+                let lower = t.to_ascii_lowercase();
+                let is_file = !t.contains("://")
+                    && [".db", ".sqlite", ".sqlite3"]
+                        .iter()
+                        .any(|ext| lower.ends_with(ext));
+                if !is_file {
+                    return Ok(None);
+                }
+                t
+            }
+        };
+        let path = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
+        Ok(Some(SourceSpec::Sqlite(path)))
+    }
+
+    /// How messages and the audit trail name the source, never with a password:
+    /// `user@host:port/db`, or `sqlite:/abs/path/app.db`.
+    pub fn redacted(&self) -> String {
+        match self {
+            SourceSpec::MySql(url) => url.redacted(),
+            SourceSpec::Sqlite(path) => format!("sqlite:{}", path.display()),
+        }
+    }
+}
+
+impl fmt::Display for SourceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// `--cast TABLE.COLUMN=KIND`: export one column in a chosen form, whatever its declared
+/// type says (SQLite, where a column may hold values of any kind). The source checks
+/// the kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ColumnCast {
+    pub table: String,
+    pub column: String,
+    pub kind: String,
+}
+
+impl ColumnCast {
+    pub fn parse(rule: &str) -> Result<ColumnCast> {
+        let bad = || {
+            Error::config(format!(
+                "--cast {rule:?}: expected TABLE.COLUMN=KIND, e.g. orders.amount=text"
+            ))
+        };
+        let (target, kind) = rule.split_once('=').ok_or_else(bad)?;
+        let (table, column) = target.trim().rsplit_once('.').ok_or_else(bad)?;
+        let kind = kind.trim().to_ascii_lowercase();
+        if table.is_empty() || column.is_empty() || kind.is_empty() {
+            return Err(bad());
+        }
+        Ok(ColumnCast {
+            table: table.to_string(),
+            column: column.to_string(),
+            kind,
+        })
+    }
+}
+
+impl fmt::Display for ColumnCast {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}={}", self.table, self.column, self.kind)
+    }
+}
 
 /// A base table with the planning figures the source gives for it.
 #[derive(Clone, Debug)]
@@ -26,13 +125,23 @@ pub(crate) struct SourceTable {
     /// Estimated rows and bytes, for chunk planning and progress only.
     pub estimated_rows: u64,
     pub data_length: u64,
+    /// Set for an application's own bookkeeping table (Prisma's `_prisma_migrations`):
+    /// why it is skipped unless asked for.
+    pub internal: Option<String>,
 }
 
 pub(crate) struct Catalog {
     pub tables: Vec<SourceTable>,
     pub views: Vec<View>,
-    /// Objects that are neither base tables nor views (MariaDB sequences), reported.
-    pub skipped: Vec<String>,
+    /// Objects that are not exported (MariaDB sequences, SQLite's own tables, virtual
+    /// tables), reported.
+    pub skipped: Vec<Skipped>,
+}
+
+/// An object the export leaves out, and why (`is a virtual table`).
+pub(crate) struct Skipped {
+    pub name: String,
+    pub why: String,
 }
 
 /// Raw key values as the source printed them, one per key column.
@@ -87,13 +196,20 @@ pub(crate) trait Source: Send {
     /// Base tables (with their schema and encodings), views, and skipped objects.
     fn catalog(&mut self) -> Result<Catalog>;
 
+    /// Whether large tables may be split into key ranges read by several readers.
+    fn splits_tables(&self) -> bool {
+        true
+    }
+
     /// Opens up to `jobs` readers that all see one snapshot of `tables`. A source may
     /// hand out fewer (one, when it cannot synchronise several); the snapshot record
     /// says how consistency was reached and notes anything the user should know.
+    /// A source whose encodings depend on the data (SQLite) completes the tables'
+    /// schemas here, from that same snapshot.
     fn snapshot(
         self: Box<Self>,
         jobs: usize,
-        tables: &[SourceTable],
+        tables: &mut [SourceTable],
     ) -> Result<(Vec<Box<dyn Reader>>, Snapshot)>;
 }
 
@@ -136,7 +252,18 @@ pub(crate) fn splittable(table: &Table) -> bool {
         })
 }
 
-/// Opens the source a URL names.
-pub(crate) fn open(url: &DbUrl) -> Result<Box<dyn Source>> {
-    Ok(Box::new(mysql::MySqlSource::open(url)?))
+/// Opens the source a spec names; `casts` are `--cast` rules for its columns.
+pub(crate) fn open(spec: &SourceSpec, casts: &[ColumnCast]) -> Result<Box<dyn Source>> {
+    match spec {
+        SourceSpec::MySql(url) => {
+            if let Some(c) = casts.first() {
+                return Err(Error::config(format!(
+                    "--cast {c}: casts are for SQLite sources, whose columns may hold values \
+                     of any kind; a MySQL column's type already decides its values"
+                )));
+            }
+            Ok(Box::new(mysql::MySqlSource::open(url)?))
+        }
+        SourceSpec::Sqlite(path) => Ok(Box::new(sqlite::SqliteSource::open(path, casts)?)),
+    }
 }

@@ -1,5 +1,5 @@
 //! The PostgreSQL schema for `--create-schema`, built from the manifest alone (the host
-//! running the import may not reach the MySQL server). Tables are created bare before the
+//! running the import may not reach the source database). Tables are created bare before the
 //! load (COPY into a table created in the same transaction can FREEZE and skips index
 //! maintenance), then keys, indexes and foreign keys are added after it: the order
 //! pg_dump and pgloader use, for the same reasons.
@@ -15,10 +15,10 @@ use sha2::{Digest, Sha256};
 
 use crate::dump::encoding::Encoding;
 use crate::dump::manifest::TableEntry;
-use crate::dump::schema::{Column, ColumnDefault, Index};
+use crate::dump::schema::{ColumnDefault, Index};
 use crate::error::{Error, Result};
 use crate::target::sql::{qualified, quote_ident, quote_literal};
-use crate::target::typemap::{CastRules, Mapped, map_column};
+use crate::target::typemap::{self, CastRules, Dialect, Mapped, map_column};
 
 pub(crate) const MAX_IDENT: usize = 63;
 
@@ -97,118 +97,6 @@ impl Names {
     }
 }
 
-fn is_zero_date(v: &str) -> bool {
-    v.len() >= 10 && (v.starts_with("0000") || &v[5..7] == "00" || &v[8..10] == "00")
-}
-
-fn is_numeric_type(t: &str) -> bool {
-    let t = t.to_ascii_lowercase();
-    [
-        "smallint",
-        "integer",
-        "bigint",
-        "numeric",
-        "real",
-        "double precision",
-    ]
-    .iter()
-    .any(|p| t.starts_with(p))
-}
-
-/// The DEFAULT clause for a column, or a warning when it cannot be translated.
-fn default_sql(c: &Column, m: &Mapped, at: &str, warnings: &mut Vec<String>) -> Option<String> {
-    let ty = m.final_type().to_ascii_lowercase();
-    let mut drop = |why: String| {
-        warnings.push(format!(
-            "{at}: default {why} not translated; the column has no default"
-        ));
-        None
-    };
-    match c.default.as_ref()? {
-        ColumnDefault::Null => None,
-        // A SET's default is set after the column becomes text[].
-        ColumnDefault::Literal(_) if m.set_to_array => None,
-        ColumnDefault::Literal(v) => {
-            if ty == "boolean" {
-                match v.as_str() {
-                    "0" | "b'0'" => Some("false".into()),
-                    "1" | "b'1'" => Some("true".into()),
-                    _ => drop(format!("{v:?}")),
-                }
-            } else if is_numeric_type(&ty) {
-                if v.parse::<f64>().is_ok() {
-                    Some(v.clone())
-                } else {
-                    drop(format!("{v:?}"))
-                }
-            } else if matches!(
-                c.encoding,
-                Encoding::Date | Encoding::Datetime | Encoding::TimestampUtc
-            ) && is_zero_date(v)
-            {
-                warnings.push(format!(
-                    "{at}: zero-date default {v:?} dropped (zero dates become NULL)"
-                ));
-                None
-            } else if ty == "uuid" && v.is_empty() {
-                None
-            } else if ty == "bytea" {
-                Some(format!("'\\x{}'::bytea", hex::encode(v.as_bytes())))
-            } else if ty.starts_with("bit(") {
-                match v.parse::<u128>() {
-                    Ok(n) => Some(format!(
-                        "B'{:0w$b}'",
-                        n,
-                        w = c.precision.unwrap_or(1) as usize
-                    )),
-                    Err(_) => drop(format!("{v:?}")),
-                }
-            } else {
-                Some(quote_literal(v))
-            }
-        }
-        ColumnDefault::Expression(e) => {
-            let norm: String = e
-                .to_ascii_lowercase()
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .collect();
-            let base = norm.split('(').next().unwrap_or("");
-            match base {
-                "current_timestamp" | "now" | "localtimestamp" | "localtime" | "sysdate" => {
-                    Some("CURRENT_TIMESTAMP".into())
-                }
-                "curdate" | "current_date" => Some("CURRENT_DATE".into()),
-                "uuid" if ty == "uuid" => Some("gen_random_uuid()".into()),
-                "uuid" => Some("gen_random_uuid()::text".into()),
-                "null" => None,
-                _ if norm.starts_with("b'") && norm.ends_with('\'') => {
-                    let bits = &norm[2..norm.len() - 1];
-                    if ty == "boolean" {
-                        Some(
-                            if bits.trim_start_matches('0').is_empty() {
-                                "false"
-                            } else {
-                                "true"
-                            }
-                            .into(),
-                        )
-                    } else if ty.starts_with("bit(") {
-                        Some(format!(
-                            "B'{:0>w$}'",
-                            bits,
-                            w = c.precision.unwrap_or(1) as usize
-                        ))
-                    } else {
-                        drop(e.clone())
-                    }
-                }
-                _ => drop(format!("expression {e}")),
-            }
-        }
-    }
-}
-
 fn array_literal(values: impl IntoIterator<Item = String>) -> String {
     let items: Vec<String> = values.into_iter().map(|v| quote_literal(&v)).collect();
     format!("ARRAY[{}]::text[]", items.join(", "))
@@ -225,8 +113,10 @@ fn integer_family(t: &str) -> Option<u8> {
     }
 }
 
+/// `dialect` is the source engine the manifest's types and defaults are written for.
 pub(crate) fn plan<'m>(
     schema: &str,
+    dialect: Dialect,
     entries: &[&'m TableEntry],
     opts: &SchemaOptions,
 ) -> Result<SchemaPlan<'m>> {
@@ -267,7 +157,10 @@ pub(crate) fn plan<'m>(
                 )]));
             }
             col_names.insert((e.name(), &c.name), n);
-            mapped.insert((e.name(), &c.name), map_column(e.name(), c, &opts.casts));
+            mapped.insert(
+                (e.name(), &c.name),
+                map_column(dialect, e.name(), c, &opts.casts),
+            );
         }
     }
 
@@ -290,6 +183,7 @@ pub(crate) fn plan<'m>(
             let unique = parent.schema.primary_key == fk.referenced_columns
                 || parent.schema.indexes.iter().any(|i| {
                     i.unique
+                        && i.predicate.is_none()
                         && i.columns.iter().all(|c| c.prefix.is_none())
                         && i.columns
                             .iter()
@@ -360,7 +254,7 @@ pub(crate) fn plan<'m>(
                 def.push_str(" NOT NULL");
             }
             if !m.identity
-                && let Some(d) = default_sql(c, m, &at, &mut warnings)
+                && let Some(d) = typemap::default_sql(dialect, c, m, &at, &mut warnings)
             {
                 def.push_str(&format!(" DEFAULT {d}"));
             }
@@ -427,7 +321,7 @@ pub(crate) fn plan<'m>(
             ));
         }
         for idx in &e.schema.indexes {
-            match index_sql(schema, t, &qt, e, idx, &col_names, &mapped, &mut names) {
+            match index_sql(dialect, t, &qt, e, idx, &col_names, &mapped, &mut names) {
                 Ok(sql) => keys.push(sql),
                 Err(why) => {
                     warnings.push(format!("{}: index {}: {why}: skipped", e.name(), idx.name))
@@ -522,7 +416,7 @@ fn fk_action(a: &str) -> &'static str {
 
 #[allow(clippy::too_many_arguments)]
 fn index_sql(
-    schema: &str,
+    dialect: Dialect,
     t: &str,
     qt: &str,
     e: &TableEntry,
@@ -553,8 +447,24 @@ fn index_sql(
             _ => q,
         });
     }
+    let predicate = match &idx.predicate {
+        Some(p) => {
+            let column = |c: &str| {
+                col_names.get(&(e.name(), c)).map(|n| {
+                    (
+                        quote_ident(n),
+                        mapped[&(e.name(), c)].final_type().to_string(),
+                    )
+                })
+            };
+            match typemap::index_predicate(dialect, p, &column) {
+                Some(w) => format!(" WHERE {w}"),
+                None => return Err(format!("its condition `{p}` was not translated")),
+            }
+        }
+        None => String::new(),
+    };
     let name = quote_ident(&names.relation(t, &idx.name));
-    let _ = schema;
     if kind == "FULLTEXT" {
         return Ok(format!(
             "CREATE INDEX {name} ON {qt} USING gin (to_tsvector('simple', {}))",
@@ -562,7 +472,7 @@ fn index_sql(
         ));
     }
     Ok(format!(
-        "CREATE {}INDEX {name} ON {qt} ({})",
+        "CREATE {}INDEX {name} ON {qt} ({}){predicate}",
         if idx.unique { "UNIQUE " } else { "" },
         parts.join(", ")
     ))

@@ -13,7 +13,7 @@ use crate::dump::schema::{
     Check, Column, ColumnDefault, ForeignKey, Generated, Index, IndexColumn, Table, View,
 };
 use crate::error::{Error, Result, ResultExt};
-use crate::source::{Catalog, SourceTable};
+use crate::source::{Catalog, Skipped, SourceTable};
 
 fn text(row: &Row, i: usize) -> Option<String> {
     match row.as_ref(i)? {
@@ -112,12 +112,16 @@ pub(super) fn read_catalog(conn: &mut Conn, db: &str, server: &ServerInfo) -> Re
                 },
                 estimated_rows: num(&r, 3).unwrap_or(0),
                 data_length: num(&r, 4).unwrap_or(0),
+                internal: None,
             }),
             Some("VIEW") => views.push(View {
                 name,
                 definition: String::new(),
             }),
-            _ => skipped.push(name),
+            _ => skipped.push(Skipped {
+                name,
+                why: "is neither a base table nor a view (a sequence?)".into(),
+            }),
         }
     }
     let index: HashMap<String, usize> = tables
@@ -216,6 +220,9 @@ pub(super) fn read_catalog(conn: &mut Conn, db: &str, server: &ServerInfo) -> Re
             values,
             comment: text(&r, 13).unwrap_or_default(),
             stats: Default::default(),
+            representation: None,
+            storage_classes: None,
+            values_beyond_declared: 0,
             name,
             column_type,
             data_type,
@@ -258,6 +265,7 @@ pub(super) fn read_catalog(conn: &mut Conn, db: &str, server: &ServerInfo) -> Re
                     kind: text(&r, 5).unwrap_or_else(|| "BTREE".into()),
                     columns: Vec::new(),
                     comment: text(&r, 7).unwrap_or_default(),
+                    predicate: None,
                 },
             ));
         }

@@ -160,6 +160,8 @@ impl Source for MySqlSource {
             charset: "utf8mb4".into(),
             time_zone: "+00:00".into(),
             tls_cipher: self.tls_cipher.clone(),
+            path: None,
+            journal_mode: None,
         }
     }
 
@@ -170,7 +172,7 @@ impl Source for MySqlSource {
     fn snapshot(
         self: Box<Self>,
         jobs: usize,
-        tables: &[SourceTable],
+        tables: &mut [SourceTable],
     ) -> Result<(Vec<Box<dyn Reader>>, Snapshot)> {
         let MySqlSource {
             url, conn, server, ..

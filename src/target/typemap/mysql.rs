@@ -1,0 +1,140 @@
+//! MySQL's part of the type map: integer widths (signed and unsigned), char/varchar
+//! lengths, TIME (which goes beyond 24 hours, so it becomes an interval), and column
+//! defaults in MySQL syntax. Adding a MySQL type means a rule in
+//! `source::mysql::types` (its encoding) and, when the encoding alone does not decide
+//! the PostgreSQL type, one here.
+
+use super::{Mapped, is_numeric_type};
+use crate::dump::encoding::Encoding;
+use crate::dump::schema::{Column, ColumnDefault};
+use crate::target::sql::quote_literal;
+
+fn int_type(data_type: &str, unsigned: bool) -> &'static str {
+    match (data_type, unsigned) {
+        ("tinyint", _) | ("smallint", false) => "smallint",
+        ("smallint", true) | ("mediumint", _) | ("int" | "integer", false) => "integer",
+        ("int" | "integer", true) | ("bigint", false) => "bigint",
+        _ => "numeric(20)",
+    }
+}
+
+/// The PostgreSQL type where MySQL's own type names decide it (`None`: the encoding
+/// decides, in `typemap`).
+pub(super) fn column_type(c: &Column) -> Option<String> {
+    Some(match c.encoding {
+        Encoding::Integer => int_type(&c.data_type, c.unsigned).into(),
+        Encoding::Decimal => match (c.precision, c.scale) {
+            (Some(p), Some(s)) => format!("numeric({p},{s})"),
+            _ => "numeric".into(),
+        },
+        Encoding::TimeText => "interval".into(),
+        Encoding::Text => match (c.data_type.as_str(), c.max_length) {
+            ("char" | "varchar", Some(n)) if n <= 10_485_760 => format!("varchar({n})"),
+            _ => "text".into(),
+        },
+        _ => return None,
+    })
+}
+
+fn is_zero_date(v: &str) -> bool {
+    v.len() >= 10 && (v.starts_with("0000") || &v[5..7] == "00" || &v[8..10] == "00")
+}
+
+/// The DEFAULT clause for a column, or a warning when it cannot be translated.
+pub(super) fn default_sql(
+    c: &Column,
+    m: &Mapped,
+    at: &str,
+    warnings: &mut Vec<String>,
+) -> Option<String> {
+    let ty = m.final_type().to_ascii_lowercase();
+    let mut drop = |why: String| {
+        warnings.push(format!(
+            "{at}: default {why} not translated; the column has no default"
+        ));
+        None
+    };
+    match c.default.as_ref()? {
+        ColumnDefault::Null => None,
+        // A SET's default is set after the column becomes text[].
+        ColumnDefault::Literal(_) if m.set_to_array => None,
+        ColumnDefault::Literal(v) => {
+            if ty == "boolean" {
+                match v.as_str() {
+                    "0" | "b'0'" => Some("false".into()),
+                    "1" | "b'1'" => Some("true".into()),
+                    _ => drop(format!("{v:?}")),
+                }
+            } else if is_numeric_type(&ty) {
+                if v.parse::<f64>().is_ok() {
+                    Some(v.clone())
+                } else {
+                    drop(format!("{v:?}"))
+                }
+            } else if matches!(
+                c.encoding,
+                Encoding::Date | Encoding::Datetime | Encoding::TimestampUtc
+            ) && is_zero_date(v)
+            {
+                warnings.push(format!(
+                    "{at}: zero-date default {v:?} dropped (zero dates become NULL)"
+                ));
+                None
+            } else if ty == "uuid" && v.is_empty() {
+                None
+            } else if ty == "bytea" {
+                Some(format!("'\\x{}'::bytea", hex::encode(v.as_bytes())))
+            } else if ty.starts_with("bit(") {
+                match v.parse::<u128>() {
+                    Ok(n) => Some(format!(
+                        "B'{:0w$b}'",
+                        n,
+                        w = c.precision.unwrap_or(1) as usize
+                    )),
+                    Err(_) => drop(format!("{v:?}")),
+                }
+            } else {
+                Some(quote_literal(v))
+            }
+        }
+        ColumnDefault::Expression(e) => {
+            let norm: String = e
+                .to_ascii_lowercase()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            let base = norm.split('(').next().unwrap_or("");
+            match base {
+                "current_timestamp" | "now" | "localtimestamp" | "localtime" | "sysdate" => {
+                    Some("CURRENT_TIMESTAMP".into())
+                }
+                "curdate" | "current_date" => Some("CURRENT_DATE".into()),
+                "uuid" if ty == "uuid" => Some("gen_random_uuid()".into()),
+                "uuid" => Some("gen_random_uuid()::text".into()),
+                "null" => None,
+                _ if norm.starts_with("b'") && norm.ends_with('\'') => {
+                    let bits = &norm[2..norm.len() - 1];
+                    if ty == "boolean" {
+                        Some(
+                            if bits.trim_start_matches('0').is_empty() {
+                                "false"
+                            } else {
+                                "true"
+                            }
+                            .into(),
+                        )
+                    } else if ty.starts_with("bit(") {
+                        Some(format!(
+                            "B'{:0>w$}'",
+                            bits,
+                            w = c.precision.unwrap_or(1) as usize
+                        ))
+                    } else {
+                        drop(e.clone())
+                    }
+                }
+                _ => drop(format!("expression {e}")),
+            }
+        }
+    }
+}
