@@ -12,6 +12,7 @@ use waybill::cli::report::{Progress, Unit};
 use waybill::cli::{self, AuditArgs, ParentRunArgs, SourceArgs, TargetArgs};
 use waybill::compare::{self, Mode, TableResult, VerifyObserver, VerifyOutcome, VerifyPlan};
 use waybill::dburl::DbUrl;
+use waybill::source::SourceSpec;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -32,8 +33,8 @@ struct Args {
     #[arg(value_name = "DUMP_DIR")]
     dump_dir: Option<PathBuf>,
 
-    /// Compare with the live MySQL/MariaDB source: mysql://USER:PASS@HOST:PORT/DB, or
-    /// without a value WAYBILL_SOURCE / the MYSQL_* settings.
+    /// Compare with the live source: mysql://USER:PASS@HOST:PORT/DB or a SQLite file
+    /// (sqlite:///path/app.db), or without a value WAYBILL_SOURCE / the MYSQL_* settings.
     #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "", value_parser = url_value)]
     source: Option<String>,
 
@@ -77,12 +78,18 @@ struct Args {
 /// A URL, or nothing (take it from the environment); a dump directory given by mistake
 /// after the flag is caught here.
 fn url_value(s: &str) -> Result<String, String> {
-    if s.is_empty() || s.contains("://") {
+    if s.is_empty()
+        || s.contains("://")
+        || s.contains(':')
+        || s.ends_with(".db")
+        || s.ends_with(".sqlite")
+        || s.ends_with(".sqlite3")
+    {
         Ok(s.to_string())
     } else {
         Err(format!(
-            "{s:?} is not a connection URL (postgresql://... or mysql://...); to take the URL \
-             from the environment, put DUMP_DIR before the flag"
+            "{s:?} is not a connection URL (postgresql://..., mysql://... or sqlite:...); to \
+             take the URL from the environment, put DUMP_DIR before the flag"
         ))
     }
 }
@@ -91,7 +98,7 @@ fn main() -> ExitCode {
     cli::run_main("waybill-verify", run)
 }
 
-fn resolve_source(flag: &str) -> anyhow::Result<DbUrl> {
+fn resolve_source(flag: &str) -> anyhow::Result<SourceSpec> {
     let given = (!flag.is_empty()).then(|| flag.to_string());
     Ok(SourceArgs {
         source: given.or_else(|| {

@@ -64,8 +64,9 @@ pub(crate) enum Flavor {
     Dump(Encoding),
     /// PostgreSQL's text output for a column of this type.
     Pg(PgType),
-    /// MySQL's text-protocol output as the source reader selects it.
-    MySql {
+    /// A live source's value as its reader hands it over (the text form the column's
+    /// encoding expects: MySQL's text protocol, or what the SQLite source converted to).
+    Source {
         encoding: Encoding,
         /// bit(n) width.
         bits: u64,
@@ -127,13 +128,13 @@ pub(crate) fn canon(kind: Kind, flavor: &Flavor, raw: Option<&[u8]>, out: &mut V
         out.push(NULL);
         return;
     };
-    if let Flavor::MySql {
+    if let Flavor::Source {
         encoding,
         bits,
         strip_nul,
     } = flavor
     {
-        return canon_mysql(kind, *encoding, *bits, *strip_nul, v, out);
+        return canon_source(kind, *encoding, *bits, *strip_nul, v, out);
     }
     let ok = match kind {
         Kind::Text => {
@@ -777,7 +778,7 @@ fn is_zero_date(v: &[u8]) -> bool {
 /// empty char(36) values are NULL); values are then read for their meaning. For a text
 /// comparison (a non-text value into a text column) the value is spelled the way the dump
 /// documents it, since that is the text the target received.
-fn canon_mysql(kind: Kind, e: Encoding, bits: u64, strip_nul: bool, v: &[u8], out: &mut Vec<u8>) {
+fn canon_source(kind: Kind, e: Encoding, bits: u64, strip_nul: bool, v: &[u8], out: &mut Vec<u8>) {
     if (matches!(
         e,
         Encoding::Date | Encoding::Datetime | Encoding::TimestampUtc
@@ -838,7 +839,7 @@ fn canon_mysql(kind: Kind, e: Encoding, bits: u64, strip_nul: bool, v: &[u8], ou
             ok
         }
         (Kind::Text | Kind::PaddedText, _) => {
-            mysql_dump_text(e, bits, v, out);
+            source_dump_text(e, bits, v, out);
             true
         }
         _ => {
@@ -857,7 +858,7 @@ fn bit_digits(v: &[u8], width: u64) -> String {
 }
 
 /// The text the dump documents for a MySQL value (see the README's value table).
-fn mysql_dump_text(e: Encoding, bits: u64, v: &[u8], out: &mut Vec<u8>) {
+fn source_dump_text(e: Encoding, bits: u64, v: &[u8], out: &mut Vec<u8>) {
     match e {
         Encoding::ByteaHex => {
             let start = open(out, TEXT);
@@ -930,7 +931,7 @@ mod tests {
     }
 
     fn my(e: Encoding) -> Flavor {
-        Flavor::MySql {
+        Flavor::Source {
             encoding: e,
             bits: 5,
             strip_nul: false,

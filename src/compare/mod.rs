@@ -32,7 +32,7 @@ use crate::dump::manifest::{Manifest, TableEntry};
 use crate::dump::schema::Table;
 use crate::dump::verify::verify_dump;
 use crate::error::{Error, Result};
-use crate::source::{self, Reader};
+use crate::source::{self, ColumnCast, Reader, SourceSpec};
 use crate::target::catalog::{self, TargetTable, find_name};
 use crate::target::pgtype::PgType;
 use canon::{Flavor, Kind};
@@ -69,7 +69,7 @@ impl Mode {
 #[derive(Clone, Debug)]
 pub struct VerifyPlan {
     pub dump_dir: Option<PathBuf>,
-    pub source: Option<DbUrl>,
+    pub source: Option<SourceSpec>,
     pub target: Option<DbUrl>,
     /// Target schema.
     pub schema: String,
@@ -439,19 +439,17 @@ type SourceSnapshot = (Vec<source::SourceTable>, Vec<Box<dyn Reader>>);
 
 /// The source's catalog and readers inside one snapshot; notes say how consistent it is.
 fn open_source(
-    url: &DbUrl,
+    spec: &SourceSpec,
+    casts: &[ColumnCast],
     jobs: usize,
-    wanted: impl Fn(&str) -> bool,
+    wanted: impl Fn(&source::SourceTable) -> bool,
     notes: &mut Vec<String>,
 ) -> Result<SourceSnapshot> {
-    let mut src = source::open(url)?;
+    let mut src = source::open(spec, casts)?;
     let catalog = src.catalog()?;
-    let tables: Vec<source::SourceTable> = catalog
-        .tables
-        .into_iter()
-        .filter(|t| wanted(&t.schema.name))
-        .collect();
-    let (readers, snapshot) = src.snapshot(jobs, &tables)?;
+    let mut tables: Vec<source::SourceTable> =
+        catalog.tables.into_iter().filter(|t| wanted(t)).collect();
+    let (readers, snapshot) = src.snapshot(jobs, &mut tables)?;
     notes.push(format!(
         "source read in one snapshot: {} ({}){}",
         if snapshot.consistent {
@@ -483,10 +481,22 @@ fn dump_source(
         .filter(|t| plan.selected(t.name()))
         .collect();
     let names: Vec<&str> = entries.iter().map(|e| e.name()).collect();
+    let casts = m
+        .options
+        .casts
+        .iter()
+        .map(|c| ColumnCast::parse(c))
+        .collect::<Result<Vec<_>>>()?;
     let (tables, readers) = open_source(
         url,
+        &casts,
         plan.jobs.min(entries.len()).max(1),
-        |n| find_name(n, names.iter().copied()).ok().flatten().is_some(),
+        |t| {
+            find_name(&t.schema.name, names.iter().copied())
+                .ok()
+                .flatten()
+                .is_some()
+        },
         notes,
     )?;
     if let (Some(b), Some(f)) = (&m.snapshot.binlog_file, m.snapshot.binlog_position) {
@@ -533,7 +543,7 @@ fn dump_source(
                         name: c.name.clone(),
                         kind: Kind::for_encoding(c.encoding),
                         left: Flavor::Dump(c.encoding),
-                        right: Flavor::MySql {
+                        right: Flavor::Source {
                             encoding: s.encoding,
                             bits: s.precision.unwrap_or(1),
                             strip_nul,
@@ -599,7 +609,14 @@ fn source_target(
         plan.source.as_ref().expect("source"),
         plan.target.as_ref().expect("target"),
     );
-    let (tables, readers) = open_source(src_url, plan.jobs.max(1), |n| plan.selected(n), notes)?;
+    // As the export does: an application's internal table only when named.
+    let (tables, readers) = open_source(
+        src_url,
+        &[],
+        plan.jobs.max(1),
+        |t| plan.selected(&t.schema.name) && (t.internal.is_none() || plan.tables.is_some()),
+        notes,
+    )?;
     if let Some(wanted) = &plan.tables {
         let unknown: Vec<&str> = wanted
             .iter()
@@ -653,7 +670,7 @@ fn source_target(
                 .map(|(c, (_, t))| ColumnRule {
                     name: c.name.clone(),
                     kind: Kind::for_target(t),
-                    left: Flavor::MySql {
+                    left: Flavor::Source {
                         encoding: c.encoding,
                         bits: c.precision.unwrap_or(1),
                         strip_nul: false,

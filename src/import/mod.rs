@@ -15,14 +15,18 @@
 //! - `steps`: the statements of a load, for running and for printing;
 //! - `load`: the transaction(s) that run them;
 //! - `copy`: one file streamed into `COPY`, and its errors in the user's terms;
+//! - `types`: the type-level pre-flight (can a target column change a dump value?);
+//! - `readback`: `--verify`, every loaded table read back and compared before COMMIT;
 //! - `sidelog`: the import's own log next to the dump.
 
 mod copy;
 mod create;
 mod load;
 mod preflight;
+mod readback;
 mod sidelog;
 mod steps;
+mod types;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -37,6 +41,7 @@ use crate::target::{self, connection_security};
 use crate::{interrupt, timefmt};
 use preflight::LoadPlan;
 use sidelog::SideLog;
+pub use types::AllowLossy;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CopyFrom {
@@ -67,6 +72,10 @@ pub struct ImportPlan {
     /// Leave the target's indexes in place during the load (default: drop them before
     /// the COPY and build them again after it, in the same transaction).
     pub keep_indexes: bool,
+    /// Read every loaded table back before COMMIT and compare it with the dump.
+    pub verify: bool,
+    /// Lossy column pairs (a target type that can change values) the user accepts.
+    pub allow_lossy: AllowLossy,
 }
 
 pub trait ImportObserver: Sync {
@@ -75,6 +84,9 @@ pub trait ImportObserver: Sync {
     fn bytes(&self, _table: &str, _n: u64) {}
     fn table_done(&self, _table: &str, _rows: u64, _secs: f64) {}
     fn warn(&self, _message: &str) {}
+    /// Something worth knowing that needs no action (a column pair that keeps meaning but
+    /// not spelling, a narrower type proven sufficient by the data).
+    fn note(&self, _message: &str) {}
     /// A load transaction was rolled back (the whole load, or one table with --jobs).
     fn rolled_back(&self) {}
 }
@@ -95,6 +107,8 @@ pub struct TableReport {
     pub loaded_rows: u64,
     pub secs: f64,
     pub status: TableStatus,
+    /// With --verify: the rows read back and found equal to the dump.
+    pub verified_rows: Option<u64>,
 }
 
 pub struct ImportOutcome {
@@ -138,6 +152,30 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
         if !unknown.is_empty() {
             return Err(Error::config(format!(
                 "--tables: the dump has no table named {}",
+                unknown.join(", ")
+            )));
+        }
+    }
+    if let AllowLossy::Columns(cols) = &plan.allow_lossy {
+        let unknown: Vec<&str> = cols
+            .iter()
+            .filter(|tc| {
+                !tc.rsplit_once('.').is_some_and(|(t, c)| {
+                    dump.manifest.tables.iter().any(|e| {
+                        e.name().eq_ignore_ascii_case(t)
+                            && e.schema
+                                .columns
+                                .iter()
+                                .any(|x| x.name.eq_ignore_ascii_case(c))
+                    })
+                })
+            })
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            return Err(Error::config(format!(
+                "--allow-lossy: the dump has no column {} (expected TABLE.COLUMN, names as in \
+                 the dump)",
                 unknown.join(", ")
             )));
         }
@@ -188,6 +226,7 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
         for (t, why) in &lp.skipped {
             log.line(&format!("skipped table `{t}`: {why}"));
         }
+        check_types(plan, &dump, &lp, obs, &log)?;
         let cx = Ctx {
             plan,
             dump: &dump,
@@ -211,6 +250,7 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 loaded_rows: 0,
                 secs: 0.0,
                 status: TableStatus::Skipped(why.clone()),
+                verified_rows: None,
             })
             .collect();
         if plan.dry_run {
@@ -221,6 +261,7 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 loaded_rows: 0,
                 secs: 0.0,
                 status: TableStatus::Planned,
+                verified_rows: None,
             }));
             log.line("dry run: nothing was written to the database");
             return Ok((reports, script, lp.fk_order, lp.warnings, false));
@@ -266,6 +307,45 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
             Err(e)
         }
     }
+}
+
+/// The type-level pre-flight: refuses lossy column pairs the user has not accepted,
+/// before anything is written; notes the rest.
+fn check_types(
+    plan: &ImportPlan,
+    dump: &VerifiedDump,
+    lp: &LoadPlan,
+    obs: &dyn ImportObserver,
+    log: &SideLog,
+) -> Result<()> {
+    let mysql = matches!(dump.manifest.source.engine.as_str(), "mysql" | "mariadb");
+    let findings: Vec<types::Finding> = lp
+        .loads
+        .iter()
+        .flat_map(|l| types::check_table(l.entry, &l.types, mysql))
+        .collect();
+    let verdict = types::judge(&findings, &plan.allow_lossy);
+    for n in &verdict.notes {
+        obs.note(n);
+        log.line(&format!("note: {n}"));
+    }
+    if !verdict.refused.is_empty() {
+        return Err(Error::Preflight(verdict.refused));
+    }
+    if let Some(t) = &verdict.lossy_table {
+        let msg = format!(
+            "lossy column types accepted with --allow-lossy; these values may change{}:\n{}",
+            if plan.verify {
+                " (--verify will refuse any that do)"
+            } else {
+                ""
+            },
+            t.trim_end()
+        );
+        obs.warn(&msg);
+        log.line(&msg);
+    }
+    Ok(())
 }
 
 pub(crate) fn table_selected(plan: &ImportPlan, name: &str) -> bool {

@@ -79,12 +79,13 @@ fn integer_digits(c: &Column) -> u64 {
     if let Some(p) = c.precision {
         return p + u64::from(c.unsigned && c.data_type == "mediumint");
     }
-    match (c.data_type.as_str(), c.unsigned) {
-        ("tinyint", _) => 3,
-        ("smallint", _) => 5,
-        ("mediumint", _) => 8,
-        ("int" | "integer", _) => 10,
-        ("bigint", false) => 19,
+    // Without a declared precision only MySQL's names are trusted; anything else may
+    // hold 64-bit values (a SQLite INTEGER).
+    match c.data_type.as_str() {
+        "tinyint" => 3,
+        "smallint" => 5,
+        "mediumint" => 8,
+        "int" => 10,
         _ => 20,
     }
 }
@@ -103,9 +104,9 @@ fn fits_digits(c: &Column, digits: u64) -> Option<Class> {
                 Some(Class::Exact)
             } else {
                 match c.stats.max_integer_digits {
-                    Some(n) if u64::from(n) <= digits => Some(Class::Proven(format!(
-                        "no value has more than {n} digits"
-                    ))),
+                    Some(n) if u64::from(n) <= digits => {
+                        Some(Class::Proven(format!("no value has more than {n} digits")))
+                    }
                     _ => None,
                 }
             }
@@ -115,12 +116,9 @@ fn fits_digits(c: &Column, digits: u64) -> Option<Class> {
                 Some(Class::Exact)
             } else {
                 match (c.stats.max_integer_digits, c.stats.max_scale) {
-                    (Some(i), Some(s)) if u64::from(i + s) <= digits => {
-                        Some(Class::Proven(format!(
-                            "no value has more than {} significant digits",
-                            i + s
-                        )))
-                    }
+                    (Some(i), Some(s)) if u64::from(i + s) <= digits => Some(Class::Proven(
+                        format!("no value has more than {} significant digits", i + s),
+                    )),
                     _ => None,
                 }
             }
@@ -131,7 +129,8 @@ fn fits_digits(c: &Column, digits: u64) -> Option<Class> {
 }
 
 fn fraction_fits(c: &Column, keep: u32) -> Option<Class> {
-    let declared = c.datetime_precision.unwrap_or(0);
+    // Undeclared (a SQLite column): as many digits as a value may carry.
+    let declared = c.datetime_precision.unwrap_or(6);
     if declared <= u64::from(keep) {
         return Some(Class::Exact);
     }
@@ -143,16 +142,16 @@ fn fraction_fits(c: &Column, keep: u32) -> Option<Class> {
     }
 }
 
-/// Classifies loading dump column `c` into a target column of type `t` (`spelled` as the
-/// target names it).
-pub(crate) fn classify(c: &Column, t: &PgType) -> Class {
+/// Classifies loading dump column `c` into a target column of type `t`. `mysql`: the
+/// dump came from MySQL or MariaDB, whose CHAR values never end in blanks.
+pub(crate) fn classify(c: &Column, t: &PgType, mysql: bool) -> Class {
     use Encoding as E;
     let e = c.encoding;
     match t {
         PgType::Text => Class::Exact,
         PgType::Varchar(None) => Class::Exact,
-        PgType::Varchar(Some(n)) => text_length(c, *n, false),
-        PgType::Char(n) => text_length(c, n.unwrap_or(u64::MAX), true),
+        PgType::Varchar(Some(n)) => text_length(c, *n, false, mysql),
+        PgType::Char(n) => text_length(c, n.unwrap_or(u64::MAX), true, mysql),
         PgType::Boolean => match e {
             E::BooleanInt if c.stats.non_boolean > 0 => Class::Impossible(format!(
                 "{} value(s) are not 0 or 1; COPY rejects them",
@@ -189,25 +188,27 @@ pub(crate) fn classify(c: &Column, t: &PgType) -> Class {
                     "doubles keep only 6-9 significant digits in real and are rounded".into(),
                 ),
             },
-            E::Integer | E::Decimal | E::BooleanInt | E::Year => fits_digits(c, 6)
-                .unwrap_or_else(|| {
+            E::Integer | E::Decimal | E::BooleanInt | E::Year => {
+                fits_digits(c, 6).unwrap_or_else(|| {
                     Class::Lossy(
                         "numbers with more than 6 significant digits are rounded (real keeps 6-9)"
                             .into(),
                     )
-                }),
+                })
+            }
             _ => Class::Normalizing("the dump's text is read as a number".into()),
         },
         PgType::Double => match e {
             E::Float | E::Double => Class::Exact,
-            E::Integer | E::Decimal | E::BooleanInt | E::Year => fits_digits(c, 15)
-                .unwrap_or_else(|| {
+            E::Integer | E::Decimal | E::BooleanInt | E::Year => {
+                fits_digits(c, 15).unwrap_or_else(|| {
                     Class::Lossy(
                         "numbers with more than 15 significant digits are rounded (double \
                          precision keeps 15-17)"
                             .into(),
                     )
-                }),
+                })
+            }
             _ => Class::Normalizing("the dump's text is read as a number".into()),
         },
         PgType::Date => match e {
@@ -234,7 +235,9 @@ pub(crate) fn classify(c: &Column, t: &PgType) -> Class {
         }
         PgType::Time(p) => match e {
             E::TimeText => fraction_fits(c, *p).unwrap_or_else(|| {
-                Class::Lossy(format!("fractional seconds beyond {p} digit(s) are rounded"))
+                Class::Lossy(format!(
+                    "fractional seconds beyond {p} digit(s) are rounded"
+                ))
             }),
             E::Datetime | E::TimestampUtc => Class::Lossy("the date is dropped".into()),
             _ => Class::Normalizing("the dump's text is read as a time".into()),
@@ -290,7 +293,9 @@ pub(crate) fn classify(c: &Column, t: &PgType) -> Class {
             E::GeometryEwkt => Class::Normalizing("stored as geometry, compared as EWKT".into()),
             _ => Class::Normalizing("the dump's text is read as geometry".into()),
         },
-        PgType::TimeTz => Class::Normalizing("the dump's text is read as time with time zone".into()),
+        PgType::TimeTz => {
+            Class::Normalizing("the dump's text is read as time with time zone".into())
+        }
         PgType::Other(name) => {
             Class::Normalizing(format!("PostgreSQL reads the dump's text as {name}"))
         }
@@ -300,7 +305,7 @@ pub(crate) fn classify(c: &Column, t: &PgType) -> Class {
 /// Text into varchar(n) (`padded`: character(n)). PostgreSQL cuts a longer value only
 /// when the excess is blanks, and rejects it otherwise; character(n) also pads shorter
 /// values, and its trailing blanks are not part of the value.
-fn text_length(c: &Column, n: u64, padded: bool) -> Class {
+fn text_length(c: &Column, n: u64, padded: bool, mysql: bool) -> Class {
     let e = c.encoding;
     if !textual(e) && e != Encoding::UuidText {
         // Numbers, dates, hex: no blanks to lose; too long is rejected.
@@ -311,7 +316,8 @@ fn text_length(c: &Column, n: u64, padded: bool) -> Class {
         };
     }
     // MySQL CHAR values never end in blanks (MySQL strips them when reading).
-    let trailing = if c.data_type == "char" {
+    let mysql_char = mysql && c.data_type == "char";
+    let trailing = if mysql_char {
         Some(0)
     } else {
         c.stats.trailing_spaces
@@ -332,19 +338,24 @@ fn text_length(c: &Column, n: u64, padded: bool) -> Class {
     };
     if padded {
         return match (trailing, fits) {
-            (Some(0), Some(_)) if c.data_type == "char" && declared == Some(n) => Class::Exact,
-            (Some(0), Some(_)) => Class::Normalizing(format!(
-                "blank-padded to {n} characters when read back"
-            )),
-            (Some(k), _) if k > 0 => Class::Lossy(format!(
+            (Some(0), Some(_)) if mysql_char && declared == Some(n) => Class::Exact,
+            (Some(0), Some(_)) => {
+                Class::Normalizing(format!("blank-padded to {n} characters when read back"))
+            }
+            (Some(0), None) => match c.stats.max_chars {
+                Some(m) => Class::Impossible(format!(
+                    "values of up to {m} characters do not fit; COPY rejects them"
+                )),
+                None => Class::Normalizing(format!(
+                    "blank-padded to {n} characters when read back (longer values are rejected)"
+                )),
+            },
+            (Some(k), _) => Class::Lossy(format!(
                 "{k} value(s) end in blanks, which character({n}) does not keep"
             )),
             (None, _) => Class::Lossy(format!(
                 "trailing blanks are not kept by character({n}) (this dump does not record \
                  whether any value has them)"
-            )),
-            (Some(_), None) => Class::Lossy(format!(
-                "values longer than {n} characters lose their trailing blanks (or are rejected)"
             )),
         };
     }
@@ -422,7 +433,11 @@ fn numeric(c: &Column, p: u64, s: i64) -> Class {
 
 /// Classifies every column of a table; `target_types[i]` is the target type of dump
 /// column `i` as the target spells it.
-pub(crate) fn check_table(entry: &TableEntry, target_types: &[String]) -> Vec<Finding> {
+pub(crate) fn check_table(
+    entry: &TableEntry,
+    target_types: &[String],
+    mysql: bool,
+) -> Vec<Finding> {
     entry
         .schema
         .columns
@@ -433,7 +448,7 @@ pub(crate) fn check_table(entry: &TableEntry, target_types: &[String]) -> Vec<Fi
             column: c.name.clone(),
             source_type: c.column_type.clone(),
             target_type: t.clone(),
-            class: classify(c, &PgType::parse(t)),
+            class: classify(c, &PgType::parse(t), mysql),
         })
         .collect()
 }
@@ -561,7 +576,7 @@ mod tests {
     }
 
     fn class(c: &Column, t: &str) -> Class {
-        classify(c, &PgType::parse(t))
+        classify(c, &PgType::parse(t), true)
     }
 
     fn is_lossy(c: &Column, t: &str) -> bool {
@@ -603,8 +618,14 @@ mod tests {
         assert!(is_lossy(&t, "character varying(5)"));
         assert!(is_lossy(&t, "character(5)"));
         t.stats.trailing_spaces = Some(0);
-        assert!(matches!(class(&t, "character varying(5)"), Class::Impossible(_)));
-        assert!(matches!(class(&t, "character varying(10)"), Class::Proven(_)));
+        assert!(matches!(
+            class(&t, "character varying(5)"),
+            Class::Impossible(_)
+        ));
+        assert!(matches!(
+            class(&t, "character varying(10)"),
+            Class::Proven(_)
+        ));
         let mut j = col("json", "json", JsonText);
         j.stats.json_duplicate_keys = Some(1);
         assert!(is_lossy(&j, "jsonb"));
@@ -614,34 +635,79 @@ mod tests {
     #[test]
     fn exact_schema_first_pairs_load_without_a_flag() {
         use Encoding::*;
-        assert_eq!(class(&col("char", "char(36)", UuidText), "uuid"), Class::Exact);
         assert_eq!(
-            class(&col("datetime", "datetime(6)", Datetime), "timestamp with time zone"),
+            class(&col("char", "char(36)", UuidText), "uuid"),
             Class::Exact
         );
-        assert_eq!(class(&col("tinyint", "tinyint(1)", BooleanInt), "boolean"), Class::Exact);
-        assert!(matches!(class(&col("json", "json", JsonText), "jsonb"), Class::Normalizing(_)));
-        assert!(matches!(class(&col("longtext", "longtext", Text), "jsonb"), Class::Normalizing(_)));
+        assert_eq!(
+            class(
+                &col("datetime", "datetime(6)", Datetime),
+                "timestamp with time zone"
+            ),
+            Class::Exact
+        );
+        assert_eq!(
+            class(&col("tinyint", "tinyint(1)", BooleanInt), "boolean"),
+            Class::Exact
+        );
         assert!(matches!(
-            class(&col("timestamp", "timestamp", TimestampUtc), "timestamp without time zone"),
+            class(&col("json", "json", JsonText), "jsonb"),
             Class::Normalizing(_)
         ));
-        assert_eq!(class(&col("char", "char(3)", Text), "character(3)"), Class::Exact);
-        assert_eq!(class(&col("enum", "enum('a')", EnumText), "text"), Class::Exact);
-        assert_eq!(class(&col("set", "set('a')", SetText), "text[]"), Class::Exact);
+        assert!(matches!(
+            class(&col("longtext", "longtext", Text), "jsonb"),
+            Class::Normalizing(_)
+        ));
+        assert!(matches!(
+            class(
+                &col("timestamp", "timestamp", TimestampUtc),
+                "timestamp without time zone"
+            ),
+            Class::Normalizing(_)
+        ));
+        assert_eq!(
+            class(&col("char", "char(3)", Text), "character(3)"),
+            Class::Exact
+        );
+        assert_eq!(
+            class(&col("enum", "enum('a')", EnumText), "text"),
+            Class::Exact
+        );
+        assert_eq!(
+            class(&col("set", "set('a')", SetText), "text[]"),
+            Class::Exact
+        );
         assert_eq!(
             class(&col("decimal", "decimal(20,4)", Decimal), "numeric(20,4)"),
             Class::Exact
         );
         assert_eq!(
-            class(&col("bigint", "bigint(20) unsigned", Integer), "numeric(20,0)"),
+            class(
+                &col("bigint", "bigint(20) unsigned", Integer),
+                "numeric(20,0)"
+            ),
             Class::Exact
         );
         assert_eq!(class(&col("float", "float", Float), "real"), Class::Exact);
-        assert_eq!(class(&col("time", "time", TimeText), "interval"), Class::Exact);
-        assert_eq!(class(&col("int", "int(10) unsigned", Integer), "integer"), Class::Exact);
-        assert_eq!(class(&col("year", "year(4)", Year), "smallint"), Class::Exact);
-        assert_eq!(class(&col("varchar", "varchar(45)", Text), "character varying(45)"), Class::Exact);
+        assert_eq!(
+            class(&col("time", "time", TimeText), "interval"),
+            Class::Exact
+        );
+        assert_eq!(
+            class(&col("int", "int(10) unsigned", Integer), "integer"),
+            Class::Exact
+        );
+        assert_eq!(
+            class(&col("year", "year(4)", Year), "smallint"),
+            Class::Exact
+        );
+        assert_eq!(
+            class(
+                &col("varchar", "varchar(45)", Text),
+                "character varying(45)"
+            ),
+            Class::Exact
+        );
     }
 
     #[test]
@@ -655,7 +721,13 @@ mod tests {
         };
         let findings = [f("amount"), f("tax")];
         let v = judge(&findings, &AllowLossy::None);
-        assert!(v.refused.iter().any(|l| l.starts_with("price  amount  decimal(10,4)")), "{:?}", v.refused);
+        assert!(
+            v.refused
+                .iter()
+                .any(|l| l.starts_with("price  amount  decimal(10,4)")),
+            "{:?}",
+            v.refused
+        );
         assert!(v.refused.last().unwrap().contains("--allow-lossy"));
         assert!(judge(&findings, &AllowLossy::All).refused.is_empty());
         let some = AllowLossy::Columns(vec!["price.amount".into()]);
