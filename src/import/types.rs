@@ -505,7 +505,7 @@ pub(crate) fn judge(findings: &[Finding], allow: &AllowLossy) -> Verdict {
                 "source type",
                 "target type",
                 "what can change",
-                "",
+                "status",
             ],
             &lossy,
         )
