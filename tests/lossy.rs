@@ -418,3 +418,36 @@ fn equal_in_meaning_is_not_reported() {
         ran.stderr
     );
 }
+
+#[test]
+fn with_jobs_each_table_is_verified_before_its_own_commit() {
+    let db = source();
+    let work = Work::new();
+    let dump = work.export(&db, &[]);
+    let exact = target(false);
+    let ran = work.import(&exact, &dump, &["--jobs", "2", "--verify"]).ok();
+    assert!(
+        ran.stderr.contains("every value equal to the dump"),
+        "{}",
+        ran.stderr
+    );
+    let lossy = target(true);
+    let ran = work
+        .import(
+            &lossy,
+            &dump,
+            &["--jobs", "2", "--verify", "--allow-lossy", "--tables", "t_d4,t_vc"],
+        )
+        .failed();
+    assert!(
+        ran.stderr.contains("table `t_d4` was rolled back: --verify:")
+            || ran.stderr.contains("table `t_vc` was rolled back: --verify:"),
+        "{}",
+        ran.stderr
+    );
+    // Both change a value: neither commits, each is left empty.
+    assert!(ran.stderr.contains("committed: none"), "{}", ran.stderr);
+    for t in ["t_d4", "t_vc"] {
+        assert_eq!(lossy.count(t), 0, "{t}");
+    }
+}
