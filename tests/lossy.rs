@@ -425,7 +425,9 @@ fn with_jobs_each_table_is_verified_before_its_own_commit() {
     let work = Work::new();
     let dump = work.export(&db, &[]);
     let exact = target(false);
-    let ran = work.import(&exact, &dump, &["--jobs", "2", "--verify"]).ok();
+    let ran = work
+        .import(&exact, &dump, &["--jobs", "2", "--verify"])
+        .ok();
     assert!(
         ran.stderr.contains("every value equal to the dump"),
         "{}",
@@ -436,12 +438,22 @@ fn with_jobs_each_table_is_verified_before_its_own_commit() {
         .import(
             &lossy,
             &dump,
-            &["--jobs", "2", "--verify", "--allow-lossy", "--tables", "t_d4,t_vc"],
+            &[
+                "--jobs",
+                "2",
+                "--verify",
+                "--allow-lossy",
+                "--tables",
+                "t_d4,t_vc",
+            ],
         )
         .failed();
     assert!(
-        ran.stderr.contains("table `t_d4` was rolled back: --verify:")
-            || ran.stderr.contains("table `t_vc` was rolled back: --verify:"),
+        ran.stderr
+            .contains("table `t_d4` was rolled back: --verify:")
+            || ran
+                .stderr
+                .contains("table `t_vc` was rolled back: --verify:"),
         "{}",
         ran.stderr
     );

@@ -456,3 +456,43 @@ fn sakila_is_verified_value_by_value_in_every_mode() {
     }
     assert_sakila_values(&handwritten, &url);
 }
+
+#[test]
+fn a_sqlite_source_is_verified_in_every_mode() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/datasets/chinook/Chinook_Sqlite.sqlite");
+    assert!(shared.is_file(), "Chinook is missing: {}", shared.display());
+    let work = Work::new();
+    let file = work.path().join("Chinook_Sqlite.sqlite");
+    fs::copy(&shared, &file).unwrap();
+    let src = format!("sqlite://{}", file.display());
+    let dump = work.export_url(&src, &[]);
+    let d = dump.to_str().unwrap();
+    let pg = PgDb::new("vchinook");
+    work.import(&pg, &dump, &["--create-schema", "--verify"])
+        .ok();
+    let url = pg.url_text();
+    for args in [
+        vec![d],
+        vec![d, "--source", src.as_str()],
+        vec![d, "--target", url.as_str()],
+        vec!["--source", src.as_str(), "--target", url.as_str()],
+    ] {
+        let ran = verify(&work, &args).ok();
+        assert!(
+            ran.stderr
+                .contains("11 table(s), 15607 rows, every value equal"),
+            "{args:?}: {}",
+            ran.stderr
+        );
+    }
+    pg.exec("UPDATE \"Track\" SET \"UnitPrice\" = 1.98 WHERE \"TrackId\" = 3");
+    let ran = verify(&work, &["--source", &src, "--target", &url]).failed();
+    assert!(
+        ran.stderr.contains(
+            "table `Track`, TrackId=3, column `UnitPrice`: the source has \"0.99\", the target has \"1.98\""
+        ),
+        "{}",
+        ran.stderr
+    );
+}

@@ -196,6 +196,7 @@ pub fn run(plan: &VerifyPlan, obs: &dyn VerifyObserver) -> Result<VerifyOutcome>
         (None, Mode::SourceTarget) => source_target(plan, obs, &mut out.notes)?,
         _ => unreachable!("mode follows from the plan"),
     };
+    crate::interrupt::check()?;
     Ok(out.finish())
 }
 
@@ -299,6 +300,9 @@ fn run_tables<T: Send>(
         for _ in 0..jobs.clamp(1, n.max(1)) {
             s.spawn(|| {
                 loop {
+                    if crate::interrupt::is_interrupted() {
+                        break;
+                    }
                     let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
                     let Some((i, t)) = next else { break };
                     let r = work(t);
@@ -352,9 +356,18 @@ fn with_savepoint<T>(
     (r, reusable)
 }
 
+/// An error as a table's problems; a damaged dump file in its own words, without the
+/// import's framing.
+fn problems_of(e: Error) -> Vec<String> {
+    match e {
+        Error::Verification(problems) => problems,
+        e => vec![e.to_string()],
+    }
+}
+
 fn failed(name: &str, e: Error) -> TableResult {
     let mut r = TableResult::new(name);
-    r.problems.push(e.to_string());
+    r.problems = problems_of(e);
     r
 }
 
@@ -509,9 +522,11 @@ fn dump_source(
             .map(|e| (e.name().to_string(), e.rows))
             .collect::<Vec<_>>(),
     );
+    // A source may hand out fewer readers than asked (one, without a shared snapshot).
+    let workers = readers.len().max(1);
     let pool = Pool(Mutex::new(readers));
     let items = entries.iter().map(|e| (e.rows, *e)).collect();
-    Ok(run_tables(plan.jobs, items, |entry| {
+    Ok(run_tables(workers, items, |entry| {
         let name = entry.name();
         let found = find_name(name, tables.iter().map(|t| t.schema.name.as_str()));
         let Some(st) = found

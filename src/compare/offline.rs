@@ -73,7 +73,7 @@ pub(super) fn check(
                         ));
                     }
                 }
-                Err(e) => r.problems.push(e.to_string()),
+                Err(e) => r.problems.extend(super::problems_of(e)),
             }
         }
         if r.problems.is_empty() {
