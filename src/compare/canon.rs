@@ -285,9 +285,49 @@ pub(crate) fn decimal_into(s: &[u8], out: &mut Vec<u8>) -> bool {
         out.remove(mark);
     }
     out.push(b'e');
-    out.extend_from_slice(exp.to_string().as_bytes());
+    write_int(out, exp);
     true
 }
+
+/// The decimal text of `-m` (when `neg`) or `m`, in `buf`, without allocating.
+fn int_text(neg: bool, mut m: u64, buf: &mut [u8; 21]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (m % 10) as u8;
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    if neg {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    &buf[i..]
+}
+
+fn write_int(out: &mut Vec<u8>, n: i64) {
+    let mut buf = [0u8; 21];
+    out.extend_from_slice(int_text(n < 0, n.unsigned_abs(), &mut buf));
+}
+
+/// Hex digit values; 0xff marks a byte that is not one.
+const HEX: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Width {
@@ -560,7 +600,13 @@ fn hex_bytes(v: &[u8], out: &mut Vec<u8>) -> bool {
     let start = open(out, BYTES);
     let at = out.len();
     out.resize(at + hex.len() / 2, 0);
-    if hex::decode_to_slice(hex, &mut out[at..]).is_err() {
+    let mut bad = 0u8;
+    for (o, pair) in out[at..].iter_mut().zip(hex.chunks_exact(2)) {
+        let (h, l) = (HEX[pair[0] as usize], HEX[pair[1] as usize]);
+        bad |= h | l;
+        *o = (h << 4) | (l & 0x0f);
+    }
+    if bad == 0xff || bad & 0xf0 != 0 {
         out.truncate(start - 5);
         return false;
     }
@@ -719,11 +765,13 @@ impl<'de> Visitor<'de> for JsonCanon<'_> {
         Ok(())
     }
     fn visit_u64<E: de::Error>(self, n: u64) -> Result<(), E> {
-        json_number(self.0, n.to_string().as_bytes());
+        let mut buf = [0u8; 21];
+        json_number(self.0, int_text(false, n, &mut buf));
         Ok(())
     }
     fn visit_i64<E: de::Error>(self, n: i64) -> Result<(), E> {
-        json_number(self.0, n.to_string().as_bytes());
+        let mut buf = [0u8; 21];
+        json_number(self.0, int_text(n < 0, n.unsigned_abs(), &mut buf));
         Ok(())
     }
     fn visit_f64<E: de::Error>(self, n: f64) -> Result<(), E> {
@@ -742,20 +790,58 @@ impl<'de> Visitor<'de> for JsonCanon<'_> {
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
-        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let mut v = Vec::new();
-            map.next_value_seed(JsonCanon(&mut v))?;
-            entries.push((k.into_owned(), v));
+        // Entries are written in place as (key, value), then put in key order (stable:
+        // duplicate keys keep their order). The order is that of the canonical key
+        // bytes (length first), which is also jsonb's: its output needs no reordering.
+        let out = self.0;
+        out.push(b'{');
+        let start = out.len();
+        let mut spans: Vec<(usize, usize, usize)> = Vec::new();
+        loop {
+            let k = out.len();
+            if map.next_key_seed(JsonKey(&mut *out))?.is_none() {
+                break;
+            }
+            let v = out.len();
+            map.next_value_seed(JsonCanon(&mut *out))?;
+            spans.push((k, v, out.len()));
         }
-        // Stable: duplicate keys keep their order.
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        self.0.push(b'{');
-        for (k, v) in entries {
-            put(self.0, b's', k.as_bytes());
-            self.0.extend_from_slice(&v);
+        if spans
+            .windows(2)
+            .any(|w| out[w[0].0..w[0].1] > out[w[1].0..w[1].1])
+        {
+            let region = out[start..].to_vec();
+            let key = |i: usize| &region[spans[i].0 - start..spans[i].1 - start];
+            let mut order: Vec<usize> = (0..spans.len()).collect();
+            order.sort_by(|&a, &b| key(a).cmp(key(b)));
+            out.truncate(start);
+            for i in order {
+                let (k, _, e) = spans[i];
+                out.extend_from_slice(&region[k - start..e - start]);
+            }
         }
-        self.0.push(b'}');
+        out.push(b'}');
+        Ok(())
+    }
+}
+
+/// An object key, written in canonical form.
+struct JsonKey<'o>(&'o mut Vec<u8>);
+
+impl<'de> DeserializeSeed<'de> for JsonKey<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for JsonKey<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<(), E> {
+        put(self.0, b's', s.as_bytes());
         Ok(())
     }
 }
@@ -808,7 +894,7 @@ fn canon_source(kind: Kind, e: Encoding, bits: u64, strip_nul: bool, v: &[u8], o
         (Kind::Number, Encoding::BitString) => {
             let n = v.iter().fold(0u128, |n, &b| (n << 8) | u128::from(b));
             let start = open(out, NUMBER);
-            decimal_into(n.to_string().as_bytes(), out);
+            decimal_into(n.to_string().as_bytes(), out); // bit(n) into boolean: rare
             finish(out, start);
             true
         }
