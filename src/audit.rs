@@ -338,7 +338,10 @@ impl Run {
     /// the log does not hide the real outcome.
     pub fn write_or_warn(&self, event: Event) {
         if let Err(e) = self.write(event) {
-            eprintln!("warning: could not write the audit event: {e}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: could not write the audit event: {e}"
+            );
         }
     }
 }

@@ -24,7 +24,7 @@ pub mod dump;
 pub mod error;
 pub mod export;
 pub mod import;
-pub(crate) mod interrupt;
+pub mod interrupt;
 pub mod source;
 pub mod target;
 pub mod timefmt;

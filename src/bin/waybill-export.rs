@@ -73,6 +73,12 @@ struct Args {
     /// which are skipped by default.
     #[arg(long)]
     include_internal: bool,
+    /// Fail, naming table, column and primary key, on the first value holding bytes that
+    /// are invalid in its column's charset (an `ascii` column with byte 0xE9, say). By
+    /// default the server's `?` replacement is exported, warned about and counted per
+    /// column in the manifest (`invalid_charset`).
+    #[arg(long)]
+    strict_charset: bool,
 
     #[command(flatten)]
     audit: AuditArgs,
@@ -94,7 +100,7 @@ enum NulArg {
 }
 
 fn main() -> ExitCode {
-    cli::run_main("waybill-export", run)
+    cli::run_main("waybill-export", cli::OnSignal::Stop, run)
 }
 
 fn plan(args: &Args) -> anyhow::Result<ExportPlan> {
@@ -121,6 +127,7 @@ fn plan(args: &Args) -> anyhow::Result<ExportPlan> {
             .map(|c| ColumnCast::parse(c))
             .collect::<Result<_, _>>()?,
         include_internal: args.include_internal,
+        strict_charset: args.strict_charset,
     })
 }
 
@@ -165,8 +172,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(e) => {
             progress.clear();
             let message = match &e {
-                Error::Interrupted => {
-                    "export interrupted (Ctrl-C); no manifest written".to_string()
+                Error::Interrupted(signal) => {
+                    format!(
+                        "export interrupted ({signal}); unfinished files removed, no manifest written"
+                    )
                 }
                 e => format!("export failed: {e}"),
             };

@@ -141,7 +141,7 @@ enum CopyFromArg {
 }
 
 fn main() -> ExitCode {
-    cli::run_main("waybill-import", run)
+    cli::run_main("waybill-import", cli::OnSignal::Stop, run)
 }
 
 /// `TABLE.COLUMN`, or nothing (all); a dump directory given right after the flag by
@@ -302,7 +302,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 ));
             }
             let message = match &e {
-                Error::Interrupted => "import interrupted (Ctrl-C)".to_string(),
+                Error::Interrupted(signal) => format!("import interrupted ({signal})"),
                 e => format!("import failed: {e}"),
             };
             audit.write_or_warn(audit.event("failed", message));

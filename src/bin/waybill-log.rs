@@ -70,7 +70,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    cli::run_main("waybill-log", run)
+    cli::run_main("waybill-log", cli::OnSignal::Exit, run)
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {

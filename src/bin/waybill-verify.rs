@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Parser;
 use regex::Regex;
 use waybill::audit::{AuditLog, Event, Run};
-use waybill::cli::report::{Progress, Unit};
+use waybill::cli::report::{self, Progress, Unit};
 use waybill::cli::{self, AuditArgs, ParentRunArgs, SourceArgs, TargetArgs};
 use waybill::compare::{self, Mode, TableResult, VerifyObserver, VerifyOutcome, VerifyPlan};
 use waybill::dburl::DbUrl;
@@ -95,7 +95,7 @@ fn url_value(s: &str) -> Result<String, String> {
 }
 
 fn main() -> ExitCode {
-    cli::run_main("waybill-verify", run)
+    cli::run_main("waybill-verify", cli::OnSignal::Stop, run)
 }
 
 fn resolve_source(flag: &str) -> anyhow::Result<SourceSpec> {
@@ -212,13 +212,13 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (expected, found) = mode.sides();
     let text = report(&out, expected, found);
     if !args.quiet {
-        eprint!("{}", compare::summary_table(&out.tables));
+        report::stderr_line(compare::summary_table(&out.tables).trim_end());
         for n in &out.notes {
-            eprintln!("{n}");
+            report::stderr_line(n);
         }
     }
     if !out.equal {
-        eprint!("{text}");
+        report::stderr_line(text.trim_end());
     }
     let rows = out.rows();
     let differing: Vec<&str> = out
@@ -256,7 +256,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     if !args.quiet || !out.equal {
-        eprintln!("{message}");
+        report::stderr_line(&message);
     }
     Ok(if out.equal {
         ExitCode::SUCCESS

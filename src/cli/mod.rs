@@ -21,43 +21,103 @@ use crate::tls::TlsMode;
 /// Loads `.env` from the working directory (not from parent directories). A parse error
 /// names the line but never shows it: it may hold a password.
 pub fn load_dotenv() -> Result<()> {
-    match dotenvy::from_path(".env") {
+    load_dotenv_from(std::path::Path::new(".env"))
+}
+
+fn load_dotenv_from(path: &std::path::Path) -> Result<()> {
+    match dotenvy::from_path(path) {
         Ok(()) => Ok(()),
         Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(dotenvy::Error::LineParse(line, _)) => {
-            let number = std::fs::read_to_string(".env")
-                .ok()
-                .and_then(|text| text.lines().position(|l| l == line))
-                .map(|i| format!(" line {}", i + 1))
-                .unwrap_or_default();
-            Err(Error::config(format!(
-                ".env:{number}: cannot parse this line (its content is not shown, it may hold a secret)"
-            )))
-        }
-        Err(e) => Err(Error::config(format!(".env: {e}"))),
+        Err(e) => Err(dotenv_error(path, e)),
     }
 }
 
-/// The shape every binary's `main` shares: Ctrl-C handling, `.env`, flags, then `run`.
+fn dotenv_error(path: &std::path::Path, e: dotenvy::Error) -> Error {
+    let name = path.display();
+    let unreadable = |number: Option<usize>, what: &str| {
+        let at = number.map(|n| format!(" line {n}")).unwrap_or_default();
+        Error::config(format!(
+            "{name}{at}: {what} (its content is not shown, it may hold a secret)"
+        ))
+    };
+    match e {
+        dotenvy::Error::LineParse(entry, index) => {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            unreadable(failing_line(&text, &entry, index), "cannot parse this line")
+        }
+        dotenvy::Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            let bytes = std::fs::read(path).unwrap_or_default();
+            let line = bytes
+                .split(|&b| b == b'\n')
+                .position(|l| std::str::from_utf8(l).is_err())
+                .map(|i| i + 1);
+            unreadable(line, "this line is not valid UTF-8")
+        }
+        e => Error::config(format!("{name}: cannot read it: {e}")),
+    }
+}
+
+/// The line (1-based) where the entry dotenvy could not parse starts. dotenvy reports
+/// the entry's text and an offset in it, not where it is in the file (and for a bad
+/// value only the value's text), so the entry is found again by parsing ever longer
+/// prefixes of the file until one fails the same way; a `.env` is small.
+fn failing_line(text: &str, entry: &str, index: usize) -> Option<usize> {
+    let ends = text
+        .match_indices('\n')
+        .map(|(i, _)| i + 1)
+        .chain(std::iter::once(text.len()));
+    for end in ends {
+        let prefix = &text[..end];
+        let first = dotenvy::from_read_iter(prefix.as_bytes()).find_map(|r| r.err());
+        if let Some(dotenvy::Error::LineParse(e, i)) = first
+            && e == entry
+            && i == index
+        {
+            // The prefix ends with the entry; it starts as many lines earlier as it has
+            // line breaks inside.
+            let last = prefix.trim_end_matches(['\n', '\r']).matches('\n').count() + 1;
+            let inside = e.trim_end_matches(['\n', '\r']).matches('\n').count();
+            return Some(last - inside);
+        }
+    }
+    None
+}
+
+/// How a binary answers SIGINT, SIGTERM and SIGHUP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnSignal {
+    /// Stop at the next row or buffer: remove unfinished files, roll back, log `failed`,
+    /// and exit with 128 + the signal number (export, import).
+    Stop,
+    /// Keep the default action, which ends the process at once: right for a tool with
+    /// nothing to clean up (waybill-log writes each audit line with one write call, so a
+    /// signal never leaves half a line).
+    Exit,
+}
+
+/// The shape every binary's `main` shares: signal handling, `.env`, flags, then `run`.
 /// Errors are printed once, prefixed with the tool name. Exit codes: 0 ok, 1 failed,
-/// 2 bad usage or `.env`, 130 interrupted.
+/// 2 bad usage or `.env`, 128 + the signal number when a signal stopped the run (130
+/// SIGINT, 143 SIGTERM, 129 SIGHUP).
 pub fn run_main<A: Parser>(
     tool: &str,
+    on_signal: OnSignal,
     run: impl FnOnce(A) -> anyhow::Result<ExitCode>,
 ) -> ExitCode {
-    crate::interrupt::install();
+    if on_signal == OnSignal::Stop {
+        crate::interrupt::install();
+    }
     if let Err(e) = load_dotenv() {
-        eprintln!("{tool}: {e}");
+        report::stderr_line(&format!("{tool}: {e}"));
         return ExitCode::from(2);
     }
     match run(A::parse()) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{tool}: error: {e:#}");
-            if matches!(e.downcast_ref::<Error>(), Some(Error::Interrupted)) {
-                ExitCode::from(130)
-            } else {
-                ExitCode::FAILURE
+            report::stderr_line(&format!("{tool}: error: {e:#}"));
+            match e.downcast_ref::<Error>() {
+                Some(Error::Interrupted(signal)) => ExitCode::from(signal.exit_code()),
+                _ => ExitCode::FAILURE,
             }
         }
     }
@@ -246,6 +306,60 @@ pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What loading `path` would report, without setting any variable.
+    fn first_error(path: &std::path::Path) -> String {
+        let e = dotenvy::from_path_iter(path)
+            .unwrap()
+            .find_map(|r| r.err())
+            .expect("the file has an error");
+        dotenv_error(path, e).to_string()
+    }
+
+    #[test]
+    fn dotenv_errors_name_the_line_not_its_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: &[(&str, &str)] = &[
+            (
+                "A=1\n# note\nB=secret value\nC=3\n",
+                " line 3: cannot parse this line",
+            ),
+            (
+                "A=1\r\n\r\nB=secret value\r\n",
+                " line 3: cannot parse this line",
+            ),
+            (
+                "A=\"multi\nline\"\nB=ok\nC='secret\nD=4\n",
+                " line 4: cannot parse this line",
+            ),
+            (
+                "A=1\nsecret-without-equals\n",
+                " line 2: cannot parse this line",
+            ),
+            (
+                "A=1\nB=ok\nC=\"secret\"x y",
+                " line 3: cannot parse this line",
+            ),
+        ];
+        for (i, (text, expected)) in cases.iter().enumerate() {
+            let path = dir.path().join(format!("case{i}.env"));
+            std::fs::write(&path, text).unwrap();
+            let message = first_error(&path);
+            assert_eq!(
+                message,
+                format!(
+                    "{}{expected} (its content is not shown, it may hold a secret)",
+                    path.display()
+                ),
+                "{text:?}"
+            );
+            assert!(!message.contains("secret value") && !message.contains("secret-"));
+        }
+        let path = dir.path().join("latin1.env");
+        std::fs::write(&path, b"A=1\nB=caf\xe9\n").unwrap();
+        let message = first_error(&path);
+        assert!(message.ends_with(" line 2: this line is not valid UTF-8 (its content is not shown, it may hold a secret)"), "{message}");
+    }
 
     #[test]
     fn sizes() {

@@ -110,7 +110,7 @@ impl Progress {
         if self.enabled {
             let _ = self.multi.println(line);
         } else {
-            eprintln!("{line}");
+            stderr_line(line);
         }
     }
 
@@ -199,6 +199,14 @@ pub fn per_second(n: u64, secs: f64) -> String {
         return "-".into();
     }
     format!("{:.0}", n as f64 / secs)
+}
+
+/// Writes a line to stderr, ignoring failure: after SIGHUP the terminal may be gone,
+/// and a failed message must not stop the run from rolling back and logging `failed`
+/// (`eprintln!` would panic).
+pub fn stderr_line(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 #[cfg(test)]

@@ -87,6 +87,12 @@ pub struct ColumnStats {
     /// tinyint(1) values other than 0 and 1.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub non_boolean: u64,
+    /// Values holding bytes that are invalid in the column's charset (an `ascii` column
+    /// with byte 0xE9, say). The source server replaced each such character with `?`
+    /// when it converted the value to UTF-8, so these values are not exactly the
+    /// source's; `--strict-charset` makes the first one an error instead.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub invalid_charset: u64,
     // What the values need, for the import's type pre-flight. Each is set only for the
     // encodings it applies to (absent in dumps written before these facts existed).
     /// decimal: most significant digits after the point (trailing zeros not counted).
@@ -151,6 +157,7 @@ impl ColumnStats {
         self.max_chars = max_fact(self.max_chars, o.max_chars);
         self.trailing_spaces = sum_fact(self.trailing_spaces, o.trailing_spaces);
         self.inexact_in_real = sum_fact(self.inexact_in_real, o.inexact_in_real);
+        self.invalid_charset += o.invalid_charset;
         self.json_duplicate_keys = sum_fact(self.json_duplicate_keys, o.json_duplicate_keys);
     }
 

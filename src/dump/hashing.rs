@@ -88,7 +88,7 @@ pub fn hash_file(path: &Path) -> Result<(String, u64)> {
     loop {
         match r.read(&mut buf) {
             Ok(0) => break,
-            Ok(_) => {}
+            Ok(_) => crate::interrupt::check()?,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(Error::io(path, e)),
         }

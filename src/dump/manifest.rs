@@ -157,6 +157,9 @@ pub struct ExportOptions {
     /// `--include-internal`: application-internal tables were exported too.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub include_internal: bool,
+    /// `--strict-charset`: a value with bytes invalid in its charset failed the export.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict_charset: bool,
 }
 
 /// One table: its source schema (flattened in) and its data files.

@@ -25,8 +25,9 @@ use crate::dump::manifest::{
 use crate::dump::names::{self, FileNamer};
 use crate::dump::schema::Table;
 use crate::error::{Error, Result};
+use crate::interrupt::{self, Signal};
 use crate::source::{self, ColumnCast, KeyRange, Reader, Row, SourceSpec, SourceTable};
-use crate::{interrupt, timefmt};
+use crate::timefmt;
 
 /// What to export; built by the CLI from flags and env, or by a test.
 #[derive(Clone, Debug)]
@@ -46,6 +47,9 @@ pub struct ExportPlan {
     pub casts: Vec<ColumnCast>,
     /// Export application-internal tables (Prisma's `_prisma_migrations`) too.
     pub include_internal: bool,
+    /// Fail on the first value holding bytes that are invalid in its column's charset,
+    /// instead of exporting it with `?` in their place and counting it.
+    pub strict_charset: bool,
 }
 
 /// Hooks for progress display and the audit trail. All methods may be called from
@@ -150,16 +154,21 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
             s.spawn_fifo(move |s| engine.table(s, t));
         }
     });
-    if let Some(e) = engine
+    // A signal that came before a job started stopped it without a failure of its own.
+    let failure = engine
         .failure
         .into_inner()
         .unwrap_or_else(|p| p.into_inner())
-    {
+        .or_else(|| interrupt::check().err());
+    if let Some(e) = failure {
         remove_partials(&dir);
         return Err(e);
     }
 
     let tables: Vec<TableEntry> = jobs.into_iter().map(finish_table).collect();
+    for w in charset_warnings(&tables) {
+        obs.warn(&w);
+    }
     let mut totals = Totals {
         tables: tables.len(),
         views: catalog.views.len(),
@@ -196,6 +205,7 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
             exclude: plan.exclude.as_ref().map(|r| r.as_str().to_string()),
             casts: plan.casts.iter().map(ToString::to_string).collect(),
             include_internal: plan.include_internal,
+            strict_charset: plan.strict_charset,
         },
         tables,
         views: catalog.views,
@@ -350,10 +360,16 @@ impl Engine<'_> {
         self.abort.load(Ordering::Relaxed) || interrupt::is_interrupted()
     }
 
+    /// Why a job stops early: the signal, or (after another job failed) a stand-in that
+    /// `fail` replaces with that job's error.
+    fn stop_error(&self) -> Error {
+        Error::Interrupted(interrupt::signal().unwrap_or(Signal::Int))
+    }
+
     fn fail(&self, e: Error) {
         self.abort.store(true, Ordering::SeqCst);
         let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-        if f.is_none() || matches!(*f, Some(Error::Interrupted)) {
+        if f.is_none() || matches!(*f, Some(Error::Interrupted(_))) {
             *f = Some(e);
         }
     }
@@ -431,7 +447,7 @@ impl Engine<'_> {
                 let r = self.with_reader(|reader| {
                     reader.split(&t.src.schema, est, chunks, &mut |range| {
                         if self.stopped() {
-                            return Err(Error::Interrupted);
+                            return Err(self.stop_error());
                         }
                         index += 1;
                         let i = index;
@@ -503,6 +519,14 @@ impl Engine<'_> {
                     });
                 }
             }
+            for &i in &t.src.charset_checked {
+                if row.replaced(i) {
+                    if self.plan.strict_charset {
+                        return Err(invalid_charset(table, i, &t.key_positions, row));
+                    }
+                    stats[i].invalid_charset += 1;
+                }
+            }
             csv.end_row().map_err(io_err)?;
             rows += 1;
             unreported += 1;
@@ -510,7 +534,7 @@ impl Engine<'_> {
                 self.obs.rows(&table.name, unreported);
                 unreported = 0;
                 if self.stopped() {
-                    return Err(Error::Interrupted);
+                    return Err(self.stop_error());
                 }
             }
             Ok(())
@@ -545,6 +569,45 @@ impl Engine<'_> {
         st.files.push((chunk_index.unwrap_or(0), entry));
         Ok(())
     }
+}
+
+/// The `--strict-charset` error for column `i` of `row`.
+fn invalid_charset(table: &Table, i: usize, key: &[usize], row: &dyn Row) -> Error {
+    let c = &table.columns[i];
+    let shown = String::from_utf8_lossy(row.cell(i).unwrap_or_default());
+    let shown: String = shown.chars().take(40).collect();
+    Error::Data {
+        table: table.name.clone(),
+        column: c.name.clone(),
+        key: describe_key(table, key, row),
+        problem: format!(
+            "the value holds bytes that are not valid {charset}, which the server turned \
+             into `?` (it arrives as {shown:?}); fix the value in the source, or export \
+             without --strict-charset to keep the `?` and count such values in the manifest",
+            charset = c.charset.as_deref().unwrap_or("in its charset"),
+        ),
+    }
+}
+
+/// One warning per column whose values had characters replaced.
+fn charset_warnings(tables: &[TableEntry]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for t in tables {
+        for c in &t.schema.columns {
+            let n = c.stats.invalid_charset;
+            if n > 0 {
+                warnings.push(format!(
+                    "table `{}`, column `{}`: {n} value(s) held bytes that are not valid {}; \
+                     the server exported them with `?` in their place (counted in the \
+                     manifest as invalid_charset; --strict-charset makes this an error)",
+                    t.name(),
+                    c.name,
+                    c.charset.as_deref().unwrap_or("in the column's charset"),
+                ));
+            }
+        }
+    }
+    warnings
 }
 
 /// `primary key (id=5)` for error messages, or the row's first columns without a key.

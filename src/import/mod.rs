@@ -141,7 +141,8 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
     let started = timefmt::now();
     // A subset import hashes only the files it loads; the others are checked for size.
     let selected = |name: &str| table_selected(plan, name);
-    let dump = verify_dump(&plan.dump_dir, selected)?;
+    let dump = verify_dump(&plan.dump_dir, selected).map_err(interrupt::or_signal)?;
+    interrupt::check()?;
     obs.verified(&dump);
     if let Some(wanted) = &plan.tables {
         let unknown: Vec<&str> = wanted
@@ -297,12 +298,7 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
             })
         }
         Err(e) => {
-            // A cancelled statement after Ctrl-C is the interrupt, not a load failure.
-            let e = if interrupt::is_interrupted() {
-                Error::Interrupted
-            } else {
-                e
-            };
+            let e = interrupt::or_signal(e);
             log.line(&format!("failed: {e}"));
             Err(e)
         }

@@ -132,9 +132,17 @@ pub(super) fn preflight<'m>(
         for f in &entry.files {
             let header = read_header(&dump.dir.join(&f.path))?;
             if header != manifest_cols {
+                let list = |names: &mut dyn Iterator<Item = &str>| {
+                    names
+                        .map(|n| format!("{n:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
                 return Err(Error::Verification(vec![format!(
-                    "{}: header {:?} differs from the manifest's columns {:?}",
-                    f.path, header, manifest_cols
+                    "{}: its header ({}) differs from the manifest's columns ({})",
+                    f.path,
+                    list(&mut header.iter().map(String::as_str)),
+                    list(&mut manifest_cols.iter().copied())
                 )]));
             }
         }

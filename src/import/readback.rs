@@ -68,7 +68,7 @@ impl RowStream for Stoppable<'_> {
         let stop = self.stop;
         self.inner.stream(&mut |row| {
             if stop.load(Ordering::Relaxed) {
-                return Err(Error::Interrupted);
+                return Err(Error::config("stopped: the load of this table failed"));
             }
             on_row(row)
         })

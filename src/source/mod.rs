@@ -128,6 +128,12 @@ pub(crate) struct SourceTable {
     /// Set for an application's own bookkeeping table (Prisma's `_prisma_migrations`):
     /// why it is skipped unless asked for.
     pub internal: Option<String>,
+    /// Positions of the columns whose text the source converts to UTF-8 from a charset
+    /// that has invalid byte sequences (`ascii`, `cp1250`, ...). Readers report, for these
+    /// columns only, the values whose conversion had to replace characters
+    /// (`Row::replaced`); for every other column (utf8mb4, latin1, numbers) nothing extra
+    /// is done.
+    pub charset_checked: Vec<usize>,
 }
 
 pub(crate) struct Catalog {
@@ -186,6 +192,13 @@ impl KeyRange {
 pub(crate) trait Row {
     /// Cell `i` in its encoding's text form; `None` is NULL.
     fn cell(&self, i: usize) -> Option<&[u8]>;
+
+    /// Whether the source had to replace characters of cell `i` that are invalid in
+    /// its column's charset (the cell then holds `?` in their place). Asked only for the
+    /// columns in `SourceTable::charset_checked`.
+    fn replaced(&self, _i: usize) -> bool {
+        false
+    }
 }
 
 /// A database the export reads.

@@ -35,7 +35,10 @@ pub(crate) fn connect(url: &DbUrl) -> Result<Client> {
     let mut client = url
         .postgres_config("waybill-import")
         .connect(tls.clone())
-        .ctx(|| format!("connecting to PostgreSQL {url}"))?;
+        .map_err(|e| Error::Database {
+            context: format!("connecting to PostgreSQL {url}"),
+            message: describe_connect(&e),
+        })?;
     client
         .batch_execute(
             "SET TIME ZONE 'UTC'; SET standard_conforming_strings = on; \
@@ -81,18 +84,40 @@ pub(crate) fn describe(e: &postgres::Error) -> String {
             }
             s
         }
-        None => {
-            // Connection-level errors keep their reason in the source chain.
-            let mut message = e.to_string();
-            let mut cause = std::error::Error::source(e);
-            while let Some(c) = cause {
-                let text = c.to_string();
-                if !message.contains(&text) {
-                    message.push_str(&format!(": {text}"));
-                }
-                cause = c.source();
-            }
-            connection_hint(message)
+        None => connection_hint(chain(e)),
+    }
+}
+
+/// A connection-level error with its reason, which sits in the source chain.
+fn chain(e: &postgres::Error) -> String {
+    let mut message = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !message.contains(&text) {
+            message.push_str(&format!(": {text}"));
         }
+        cause = c.source();
+    }
+    message
+}
+
+/// Like `describe`, for a connection attempt: before the session exists, a closed
+/// connection is a refusal (often the wrong port), not a loss.
+fn describe_connect(e: &postgres::Error) -> String {
+    if e.as_db_error().is_some() {
+        return describe(e);
+    }
+    let message = chain(e);
+    if message.contains("Connection refused") {
+        format!("{message} (is the server running, and is the port right?)")
+    } else if crate::error::says_lost(&message) && !message.contains("certificate") {
+        format!(
+            "the server closed the connection during the handshake (is it a PostgreSQL \
+             server, and does it accept connections from this host? the driver said: \
+             {message})"
+        )
+    } else {
+        describe(e)
     }
 }

@@ -559,3 +559,21 @@ pub fn import_until_copy(work: &Work, pg: &PgDb, dump: &Path) -> (std::process::
     });
     (child, pid)
 }
+
+/// Sends `signal` (`INT`, `TERM`, `HUP`) to a child process.
+pub fn send_signal(child: &std::process::Child, signal: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success(), "kill -{signal} failed");
+}
+
+/// Every event of the audit trail in `work`, in order.
+pub fn audit_events(work: &Work) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(work.audit_log())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

@@ -113,6 +113,7 @@ pub(super) fn read_catalog(conn: &mut Conn, db: &str, server: &ServerInfo) -> Re
                 estimated_rows: num(&r, 3).unwrap_or(0),
                 data_length: num(&r, 4).unwrap_or(0),
                 internal: None,
+                charset_checked: Vec::new(),
             }),
             Some("VIEW") => views.push(View {
                 name,
@@ -342,13 +343,16 @@ pub(super) fn read_catalog(conn: &mut Conn, db: &str, server: &ServerInfo) -> Re
         }
     }
 
-    for t in &tables {
+    for t in &mut tables {
         if t.schema.columns.is_empty() {
             return Err(Error::config(format!(
                 "table `{}`: information_schema lists no columns (missing privileges?)",
                 t.schema.name
             )));
         }
+        t.charset_checked = (0..t.schema.columns.len())
+            .filter(|&i| types::charset_may_replace(&t.schema.columns[i]))
+            .collect();
     }
     Ok(Catalog {
         tables,

@@ -281,6 +281,8 @@ pub(super) fn read(conn: &Connection, casts: &[ColumnCast]) -> Result<Read> {
             schema: table,
             estimated_rows: 0,
             data_length: 0,
+            // SQLite hands text over as UTF-8 whatever the column says.
+            charset_checked: Vec::new(),
         });
     }
     resolve_foreign_keys(&mut tables);
