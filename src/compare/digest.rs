@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::source::Row;
 
 /// Rows (both sides together) itemized at most per table.
-const ITEMIZE_CAP: u64 = 20_000;
+const ITEMIZE_CAP: u64 = 10_000;
 
 /// One column compared: its names and how each side spells its values.
 #[derive(Clone, Debug)]
