@@ -65,8 +65,17 @@ pub enum Error {
     #[error("interrupted ({0})")]
     Interrupted(crate::interrupt::Signal),
 
+    /// A table lock was not granted within `--lock-timeout`; the message names the
+    /// sessions holding it.
+    #[error("{0}")]
+    LockTimeout(String),
+
     #[error("audit log {}: {message}", path.display())]
     Audit { path: PathBuf, message: String },
+
+    /// A bug: a panic caught at the edge of an engine (never expected from any input).
+    #[error("internal error, this is a bug in waybill (please report it): {0}")]
+    Internal(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

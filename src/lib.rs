@@ -11,7 +11,8 @@
 //! - `compare`: proving values, not just files: a dump, the source and the target read
 //!   back and compared by meaning (`waybill-verify`, `waybill-import --verify`);
 //! - beside them: `audit` (the hash-chained trail), `cli` (flags, env, progress and
-//!   summaries), `dburl` and `tls` (connections), `error`, `interrupt`, `timefmt`.
+//!   summaries), `dburl` and `tls` (connections), `error`, `interrupt`, `printable`
+//!   (untrusted text made safe to show), `timefmt`.
 //!
 //! The engines take plain plan structs (`export::ExportPlan`, `import::ImportPlan`);
 //! command-line parsing lives in `cli` and the binaries, never in the engines.
@@ -23,8 +24,11 @@ pub mod dburl;
 pub mod dump;
 pub mod error;
 pub mod export;
+#[cfg(test)]
+mod fuzz;
 pub mod import;
 pub mod interrupt;
+pub(crate) mod printable;
 pub mod source;
 pub mod target;
 pub mod timefmt;

@@ -147,7 +147,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         audit: &audit,
         estimates: Mutex::new(HashMap::new()),
     };
-    match export::run(&plan, &observer) {
+    match cli::catch_panic(|| export::run(&plan, &observer)) {
         Ok(out) => {
             progress.clear();
             audit.set_manifest_sha256(out.manifest_sha256.clone());

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
@@ -18,6 +19,7 @@ use waybill::import::{
 };
 use waybill::target::ddl::SchemaOptions;
 use waybill::target::typemap::CastRules;
+use waybill::timefmt;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -122,6 +124,16 @@ struct Args {
         value_parser = lossy_column
     )]
     allow_lossy: Vec<String>,
+    /// Allow TRUNCATE ... CASCADE to empty tables that are not loaded but have foreign
+    /// keys to loaded tables. Without it the pre-flight refuses and names them with
+    /// their row counts; with it the audit log records each one and its rows before.
+    #[arg(long)]
+    cascade: bool,
+
+    /// How long to wait for each lock on the target's tables (e.g. 5s, 2m; 0 waits
+    /// forever). On timeout the import fails and names the sessions holding the locks.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = timefmt::parse_duration)]
+    lock_timeout: Duration,
 
     #[command(flatten)]
     audit: AuditArgs,
@@ -194,6 +206,8 @@ fn plan(args: &Args) -> anyhow::Result<ImportPlan> {
         } else {
             AllowLossy::Columns(args.allow_lossy.clone())
         },
+        cascade: args.cascade,
+        lock_timeout: args.lock_timeout,
         create_schema: if args.create_schema {
             let mut rules = args.cast.clone();
             if let Some(f) = &args.cast_file {
@@ -242,7 +256,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         audit: &audit,
         rolled_back: AtomicBool::new(false),
     };
-    match import::run(&plan, &observer) {
+    match cli::catch_panic(|| import::run(&plan, &observer)) {
         Ok(out) => {
             progress.clear();
             let loaded: Vec<_> = out
@@ -361,6 +375,20 @@ impl ImportObserver for Observer<'_> {
 
     fn rolled_back(&self) {
         self.rolled_back.store(true, Ordering::SeqCst);
+    }
+
+    fn cascaded(&self, table: &str, rows: u64) {
+        self.audit.write_or_warn(Event {
+            table: Some(table.to_string()),
+            rows: Some(rows),
+            ..self.audit.event(
+                "in_progress",
+                format!(
+                    "emptied by TRUNCATE ... CASCADE (--cascade): {rows} row(s) before; not loaded \
+                     from the dump (not committed yet)"
+                ),
+            )
+        });
     }
 }
 

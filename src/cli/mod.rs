@@ -8,8 +8,10 @@
 
 pub mod report;
 
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 use clap::{Args, Parser};
 
@@ -30,6 +32,38 @@ fn load_dotenv_from(path: &std::path::Path) -> Result<()> {
         Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(dotenv_error(path, e)),
     }
+}
+
+/// The last panic's message and place, kept by the hook for `catch_panic`.
+static PANIC: Mutex<Option<String>> = Mutex::new(None);
+
+/// A panic prints no backtrace: its message is kept, and the engine's caller turns it
+/// into an error (`catch_panic`) that closes the audit run like any other failure.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        *PANIC.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{msg}{at}"));
+    }));
+}
+
+/// Runs an engine; a panic in it (a bug: no input should cause one) becomes
+/// `Error::Internal`, so the caller reports it and closes its audit run as `failed`.
+pub fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| Err(panic_error()))
+}
+
+fn panic_error() -> Error {
+    let msg = PANIC.lock().unwrap_or_else(|p| p.into_inner()).take();
+    Error::Internal(msg.unwrap_or_else(|| "panic".into()))
 }
 
 fn dotenv_error(path: &std::path::Path, e: dotenvy::Error) -> Error {
@@ -96,14 +130,16 @@ pub enum OnSignal {
 }
 
 /// The shape every binary's `main` shares: signal handling, `.env`, flags, then `run`.
-/// Errors are printed once, prefixed with the tool name. Exit codes: 0 ok, 1 failed,
-/// 2 bad usage or `.env`, 128 + the signal number when a signal stopped the run (130
-/// SIGINT, 143 SIGTERM, 129 SIGHUP).
+/// Errors are printed once, prefixed with the tool name; a panic never prints a Rust
+/// backtrace. Exit codes: 0 ok, 1 failed (a panic included), 2 bad usage or `.env`,
+/// 128 + the signal number when a signal stopped the run (130 SIGINT, 143 SIGTERM,
+/// 129 SIGHUP).
 pub fn run_main<A: Parser>(
     tool: &str,
     on_signal: OnSignal,
     run: impl FnOnce(A) -> anyhow::Result<ExitCode>,
 ) -> ExitCode {
+    install_panic_hook();
     if on_signal == OnSignal::Stop {
         crate::interrupt::install();
     }
@@ -111,10 +147,15 @@ pub fn run_main<A: Parser>(
         report::stderr_line(&format!("{tool}: {e}"));
         return ExitCode::from(2);
     }
-    match run(A::parse()) {
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| run(A::parse())))
+        .unwrap_or_else(|_| Err(panic_error().into()));
+    match outcome {
         Ok(code) => code,
         Err(e) => {
-            report::stderr_line(&format!("{tool}: error: {e:#}"));
+            report::stderr_line(&format!(
+                "{tool}: error: {}",
+                crate::printable::escaped_lines(&format!("{e:#}"))
+            ));
             match e.downcast_ref::<Error>() {
                 Some(Error::Interrupted(signal)) => ExitCode::from(signal.exit_code()),
                 _ => ExitCode::FAILURE,

@@ -8,6 +8,8 @@ use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::printable::{escaped, escaped_lines};
+
 pub enum Unit {
     Rows,
     Bytes,
@@ -61,7 +63,7 @@ impl Progress {
                         )
                         .progress_chars("=> "),
                 )
-                .with_prefix(truncate(table, 24)),
+                .with_prefix(truncate(&escaped(table), 24)),
         );
         self.bars
             .lock()
@@ -106,7 +108,9 @@ impl Progress {
         self.println(&format!("warning: {message}"));
     }
 
+    /// Control characters in `line` (text from a dump or a server) are escaped.
     fn println(&self, line: &str) {
+        let line = &*escaped_lines(line);
         if self.enabled {
             let _ = self.multi.println(line);
         } else {
@@ -129,8 +133,14 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-/// A plain text table: numbers right-aligned, text left-aligned.
+/// A plain text table: numbers right-aligned, text left-aligned. Control characters in
+/// cells (names and messages from a dump or an audit log) are escaped.
 pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| escaped(c).into_owned()).collect())
+        .collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {

@@ -3,7 +3,6 @@
 //! manifest's), a PostgreSQL table read with `COPY (SELECT ...) TO STDOUT`, and a MySQL
 //! table read through a source reader inside its snapshot.
 
-use std::fs::File;
 use std::path::Path;
 
 use postgres::{Client, GenericClient};
@@ -11,6 +10,7 @@ use postgres::{Client, GenericClient};
 use super::csvread::{CsvError, CsvReader};
 use super::digest::RowStream;
 use crate::dburl::DbUrl;
+use crate::dump::files::open_regular;
 use crate::dump::hashing::HashingReader;
 use crate::dump::manifest::{FileEntry, TableEntry};
 use crate::dump::schema::Table;
@@ -38,7 +38,8 @@ pub(crate) fn read_dump_file(
     on_row: &mut dyn FnMut(&dyn Row) -> Result<()>,
 ) -> Result<FileCheck> {
     let path = dir.join(&f.path);
-    let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+    // Only a regular file inside the dump is read (no link, FIFO or device).
+    let (file, _) = open_regular(&path).map_err(|e| Error::Verification(vec![e.message(&path)]))?;
     let mut hashing = HashingReader::new(file);
     let columns = entry.schema.column_names();
     let records = {

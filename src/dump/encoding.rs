@@ -230,7 +230,8 @@ impl ColumnStats {
 
     /// Values that were not NULL in the source but are NULL in the dump.
     pub fn converted_to_null(&self) -> u64 {
-        self.zero_dates_to_null + self.empty_uuids_to_null
+        self.zero_dates_to_null
+            .saturating_add(self.empty_uuids_to_null)
     }
 }
 
@@ -290,7 +291,8 @@ impl CellEncoder {
     pub fn new(encoding: Encoding, bit_width: Option<u64>, nul: NulPolicy) -> Self {
         CellEncoder {
             encoding,
-            bit_width: bit_width.unwrap_or(1) as usize,
+            // bit(n) has at most 64 bits; the value is read into a u128.
+            bit_width: bit_width.unwrap_or(1).min(128) as usize,
             nul,
         }
     }

@@ -6,18 +6,25 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dump::files::{OpenError, open_regular};
 use crate::dump::schema::{Table, View};
+use crate::dump::validate::validate;
 use crate::error::{Error, Result};
+use crate::printable::escaped;
 
 pub const MANIFEST_FILE: &str = "migration_manifest.json";
 pub const SUMS_FILE: &str = "SHA256SUMS";
 pub const FORMAT: &str = "waybill-dump";
 pub const FORMAT_VERSION: u32 = 1;
+/// The largest manifest read: one for thousands of tables is a few megabytes.
+pub const MAX_MANIFEST_BYTES: u64 = 256 << 20;
+/// The largest `SHA256SUMS` read.
+pub(crate) const MAX_SUMS_BYTES: u64 = 64 << 20;
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Manifest {
@@ -186,8 +193,7 @@ impl TableEntry {
         self.schema
             .columns
             .iter()
-            .map(|c| c.stats.converted_to_null())
-            .sum()
+            .fold(0u64, |n, c| n.saturating_add(c.stats.converted_to_null()))
     }
 }
 
@@ -242,8 +248,26 @@ impl Manifest {
         v
     }
 
-    /// Reads a dump's manifest; a missing one means the export never finished.
+    /// Reads a dump's manifest, parsed and validated (`parse`).
     pub fn load(dump_dir: &Path) -> Result<(Manifest, Vec<u8>)> {
+        let bytes = Manifest::read(dump_dir)?;
+        let m = Manifest::parse(&bytes)
+            .map_err(|problems| Error::Verification(Manifest::at(dump_dir, problems)))?;
+        Ok((m, bytes))
+    }
+
+    /// `problems` (from `parse`), each prefixed with the manifest's path.
+    pub(crate) fn at(dump_dir: &Path, problems: Vec<String>) -> Vec<String> {
+        let path = dump_dir.join(MANIFEST_FILE);
+        problems
+            .into_iter()
+            .map(|p| format!("{}: {p}", path.display()))
+            .collect()
+    }
+
+    /// The bytes of a dump's manifest; a missing one means the export never finished.
+    /// Only a regular file of a sensible size is read.
+    pub fn read(dump_dir: &Path) -> Result<Vec<u8>> {
         let path = dump_dir.join(MANIFEST_FILE);
         if !dump_dir.is_dir() {
             return Err(Error::config(format!(
@@ -251,9 +275,9 @@ impl Manifest {
                 dump_dir.display()
             )));
         }
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let (file, meta) = match open_regular(&path) {
+            Ok(f) => f,
+            Err(OpenError::Missing) => {
                 let partial = partial_files(dump_dir);
                 let mut msg = format!(
                     "{} has no {MANIFEST_FILE}: this is an incomplete dump (an export that \
@@ -269,24 +293,38 @@ impl Manifest {
                 }
                 return Err(Error::IncompleteDump(msg));
             }
-            Err(e) => return Err(Error::io(&path, e)),
+            Err(e) => return Err(Error::Verification(vec![e.message(&path)])),
         };
-        let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::Verification(vec![format!(
-                "{}: not a valid manifest: {e}",
-                path.display()
-            )])
-        })?;
-        if m.format != FORMAT || m.format_version > FORMAT_VERSION {
+        if meta.len() > MAX_MANIFEST_BYTES {
             return Err(Error::Verification(vec![format!(
-                "{}: format {} version {} is not supported by this waybill (reads {FORMAT} \
-                 up to version {FORMAT_VERSION})",
+                "{}: {} bytes; a manifest is at most {MAX_MANIFEST_BYTES} bytes",
                 path.display(),
-                m.format,
-                m.format_version
+                meta.len()
             )]));
         }
-        Ok((m, bytes))
+        let mut bytes = Vec::new();
+        file.take(MAX_MANIFEST_BYTES)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io(&path, e))?;
+        Ok(bytes)
+    }
+
+    /// Parses manifest bytes and validates them (`dump::validate`): the one place where
+    /// a manifest becomes trusted. Every problem found is returned, each naming the
+    /// manifest field.
+    pub fn parse(bytes: &[u8]) -> std::result::Result<Manifest, Vec<String>> {
+        let m: Manifest = serde_json::from_slice(bytes)
+            .map_err(|e| vec![format!("not a valid manifest: {e}")])?;
+        if m.format != FORMAT || m.format_version > FORMAT_VERSION {
+            return Err(vec![format!(
+                "format {} version {} is not supported by this waybill (reads {FORMAT} \
+                 up to version {FORMAT_VERSION})",
+                escaped(&m.format),
+                m.format_version
+            )]);
+        }
+        validate(&m)?;
+        Ok(m)
     }
 }
 

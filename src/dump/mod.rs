@@ -7,15 +7,19 @@
 //! - `encoding`: how each column's values are written, and what the data showed;
 //! - `facts`: cheap per-value facts (scale, length, fractional digits ...) behind that;
 //! - `csv`: the CSV dialect (PostgreSQL's `COPY ... FORMAT csv` with `\N` for NULL);
+//! - `files`: opening a dump's files (regular files only: no links, FIFOs or devices);
 //! - `names`: file names that are safe on every filesystem;
 //! - `hashing`: SHA-256 while streaming;
+//! - `validate`: the one boundary where a parsed manifest is checked and becomes trusted;
 //! - `verify`: proving a dump intact against its manifest.
 
 pub(crate) mod csv;
 pub mod encoding;
 pub(crate) mod facts;
+pub(crate) mod files;
 pub mod hashing;
 pub mod manifest;
 pub(crate) mod names;
 pub mod schema;
+pub(crate) mod validate;
 pub mod verify;

@@ -5,14 +5,16 @@
 //! collected, so one run names every damaged file.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::dump::files::{OpenError, open_regular};
 use crate::dump::hashing::{hash_file, sha256_hex};
-use crate::dump::manifest::{MANIFEST_FILE, Manifest, SUMS_FILE, parse_sums};
+use crate::dump::manifest::{MANIFEST_FILE, MAX_SUMS_BYTES, Manifest, SUMS_FILE, parse_sums};
 use crate::error::{Error, Result};
+use crate::printable::escaped;
 
 pub struct VerifiedDump {
     pub dir: PathBuf,
@@ -23,20 +25,33 @@ pub struct VerifiedDump {
     pub hashed_bytes: u64,
 }
 
-/// A manifest path must name a file inside the dump directory.
-fn is_plain_file_name(p: &str) -> bool {
-    !p.is_empty() && p != "." && p != ".." && !p.contains(['/', '\\', '\0']) && !p.starts_with('.')
+/// `SHA256SUMS`, read only if it is a regular file of a sensible size.
+fn read_sums(path: &Path) -> std::result::Result<String, String> {
+    let (file, meta) = open_regular(path).map_err(|e| match e {
+        OpenError::Missing => format!("{SUMS_FILE}: cannot read it (the file is missing)"),
+        e => e.message(path),
+    })?;
+    if meta.len() > MAX_SUMS_BYTES {
+        return Err(format!(
+            "{SUMS_FILE}: {} bytes; it is at most {MAX_SUMS_BYTES} bytes",
+            meta.len()
+        ));
+    }
+    let mut text = String::new();
+    file.take(MAX_SUMS_BYTES)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("{SUMS_FILE}: cannot read it ({e})"))?;
+    Ok(text)
 }
 
 /// Verifies the dump in `dir`. Files of tables for which `hash` returns false are only
 /// checked for presence and size (used when importing a subset of tables).
 pub(crate) fn verify_dump(dir: &Path, hash: impl Fn(&str) -> bool + Sync) -> Result<VerifiedDump> {
-    let (manifest, bytes) = Manifest::load(dir)?;
+    let bytes = Manifest::read(dir)?;
     let manifest_sha256 = sha256_hex(&bytes);
     let mut problems = Vec::new();
 
-    let sums_path = dir.join(SUMS_FILE);
-    let sums: BTreeMap<String, String> = match fs::read_to_string(&sums_path) {
+    let sums: BTreeMap<String, String> = match read_sums(&dir.join(SUMS_FILE)) {
         Ok(text) => match parse_sums(&text) {
             Ok(v) => v.into_iter().collect(),
             Err(e) => {
@@ -45,7 +60,7 @@ pub(crate) fn verify_dump(dir: &Path, hash: impl Fn(&str) -> bool + Sync) -> Res
             }
         },
         Err(e) => {
-            problems.push(format!("{SUMS_FILE}: cannot read it ({e})"));
+            problems.push(e);
             BTreeMap::new()
         }
     };
@@ -59,17 +74,19 @@ pub(crate) fn verify_dump(dir: &Path, hash: impl Fn(&str) -> bool + Sync) -> Res
         }
     }
 
+    // A changed manifest is named as such first; then what is wrong inside it.
+    let manifest = match Manifest::parse(&bytes) {
+        Ok(m) => m,
+        Err(invalid) => {
+            problems.extend(Manifest::at(dir, invalid));
+            return Err(Error::Verification(problems));
+        }
+    };
+
     let mut listed = BTreeSet::new();
     let mut to_hash = Vec::new();
+    // File names are plain names in the dump directory: `Manifest::load` validated them.
     for (table, f) in manifest.files() {
-        if !is_plain_file_name(&f.path) {
-            problems.push(format!(
-                "table `{}`: manifest file name {:?} is not a plain file name in the dump directory",
-                table.name(),
-                f.path
-            ));
-            continue;
-        }
         listed.insert(f.path.clone());
         if !sums.is_empty() {
             match sums.get(&f.path) {
@@ -82,12 +99,13 @@ pub(crate) fn verify_dump(dir: &Path, hash: impl Fn(&str) -> bool + Sync) -> Res
             }
         }
         let path = dir.join(&f.path);
-        match fs::metadata(&path) {
-            Err(_) => problems.push(format!(
+        match open_regular(&path).map(|(_, m)| m) {
+            Err(OpenError::Missing) => problems.push(format!(
                 "{}: file is missing (table `{}`)",
                 f.path,
                 table.name()
             )),
+            Err(e) => problems.push(e.message(Path::new(&f.path))),
             Ok(m) if m.len() != f.bytes => problems.push(format!(
                 "{}: {} bytes, the manifest says {} (truncated or changed)",
                 f.path,
@@ -101,7 +119,8 @@ pub(crate) fn verify_dump(dir: &Path, hash: impl Fn(&str) -> bool + Sync) -> Res
     for name in sums.keys() {
         if name != MANIFEST_FILE && !listed.contains(name) {
             problems.push(format!(
-                "{SUMS_FILE} lists {name}, which the manifest does not"
+                "{SUMS_FILE} lists {}, which the manifest does not",
+                escaped(name)
             ));
         }
     }
@@ -119,6 +138,7 @@ pub(crate) fn verify_dump(dir: &Path, hash: impl Fn(&str) -> bool + Sync) -> Res
                 "{name}: sha256 is {h}, the manifest says {} (the file is corrupted or was changed)",
                 f.sha256
             )),
+            Err(Error::Verification(v)) => problems.extend(v.iter().cloned()),
             Err(e) => problems.push(format!("{name}: {e}")),
         }
     }
@@ -132,18 +152,4 @@ pub(crate) fn verify_dump(dir: &Path, hash: impl Fn(&str) -> bool + Sync) -> Res
         manifest,
         manifest_sha256,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_names() {
-        assert!(is_plain_file_name("actor.csv"));
-        assert!(is_plain_file_name("t%2Fx.0001.csv"));
-        for bad in ["", "..", "../etc/passwd", "/etc/passwd", "a\\b", ".hidden"] {
-            assert!(!is_plain_file_name(bad), "{bad}");
-        }
-    }
 }

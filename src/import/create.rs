@@ -62,12 +62,13 @@ pub(super) fn preflight<'m>(
     } else {
         BTreeSet::new()
     };
-    let clash: Vec<String> = sp
+    let clashing: Vec<(String, String)> = sp
         .tables
         .iter()
         .filter(|t| existing.contains(&t.name))
-        .map(|t| qualified(schema, &t.name))
+        .map(|t| (schema.clone(), t.name.clone()))
         .collect();
+    let clash: Vec<String> = clashing.iter().map(|(s, t)| qualified(s, t)).collect();
     let mut before = Vec::new();
     if !clash.is_empty() {
         if !opts.drop_existing {
@@ -95,6 +96,7 @@ pub(super) fn preflight<'m>(
             columns: t.columns.clone(),
             types: t.types.clone(),
             deferred: Vec::new(),
+            set_arrays: Vec::new(),
             freeze: true,
             sequences: t
                 .identity
@@ -120,6 +122,9 @@ pub(super) fn preflight<'m>(
     Ok(LoadPlan {
         loads,
         skipped: Vec::new(),
+        cascaded: Vec::new(),
+        // The tables --drop-existing drops.
+        locks: clashing,
         replica_role,
         fk_order: false,
         truncate: false,

@@ -12,12 +12,12 @@ use super::copy::copy_file;
 use super::preflight::TableLoad;
 use super::readback;
 use super::sidelog::SideLog;
-use super::steps::{Step, opening, table_steps, truncate_sql};
+use super::steps::{Opening, Step, opening, table_steps};
 use super::{Ctx, TableReport, TableStatus};
 use crate::compare::digest::Digest;
 use crate::error::{Error, Result, ResultExt};
-use crate::interrupt;
-use crate::target::{self, sql::qualified};
+use crate::target::{self, catalog, is_lock_timeout, sql::qualified};
+use crate::{interrupt, timefmt};
 
 /// Loads one table's files and fixes its sequences, inside `tx`. With --verify the
 /// dump's digest of the table is computed on a second thread meanwhile, and returned.
@@ -75,6 +75,7 @@ fn run_table(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result<
         interrupt::check()?;
         match step {
             Step::Sql(stmt) => execute_logged(tx, &stmt, log)?,
+            Step::Lock(stmt) => lock(tx, &stmt, log)?,
             Step::Copy(f) => {
                 let n = copy_file(tx, cx, l, f)?;
                 if n != f.rows {
@@ -92,7 +93,20 @@ fn run_table(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result<
                     .query_one(&sql, &[])
                     .ctx(|| format!("setting sequence {} of table `{}`", seq, l.entry.name()))?;
                 let next: i64 = row.get(0);
-                log.line(&format!("sequence {seq} next value {next}"));
+                let seq: String = row.get(2);
+                if row.get::<_, bool>(1) {
+                    let msg = format!(
+                        "table `{}`: sequence {seq} is exhausted: the loaded data (or the source's \
+                         AUTO_INCREMENT) reaches its maximum {next}, so it is left there and \
+                         nextval will fail; widen the column and the sequence (e.g. to bigint) \
+                         before inserting rows that rely on it",
+                        l.entry.name()
+                    );
+                    log.line(&msg);
+                    obs.warn(&msg);
+                } else {
+                    log.line(&format!("sequence {seq} next value {next}"));
+                }
             }
         }
     }
@@ -121,6 +135,92 @@ fn execute_logged(tx: &mut postgres::Transaction, stmt: &str, log: &SideLog) -> 
     Ok(())
 }
 
+/// A `LOCK TABLE`; running out of `--lock-timeout` is `Error::LockTimeout`, which the
+/// caller explains once the transaction is rolled back (`lock_wait_error`).
+fn lock(tx: &mut postgres::Transaction, stmt: &str, log: &SideLog) -> Result<()> {
+    match tx.batch_execute(stmt) {
+        Ok(()) => {
+            log.line(stmt);
+            Ok(())
+        }
+        Err(e) if is_lock_timeout(&e) => Err(Error::LockTimeout(stmt.to_string())),
+        Err(e) => Err(e).ctx(|| stmt.to_string()),
+    }
+}
+
+/// Runs what opens a load: the locks, the schema statements and the TRUNCATE. The
+/// tables outside the load that the TRUNCATE reaches are counted first, under the lock:
+/// for the audit trail with `--cascade`, and, without it, to refuse one that gained
+/// rows since the pre-flight.
+fn open_load(tx: &mut postgres::Transaction, cx: &Ctx) -> Result<()> {
+    let (plan, lp, obs, log) = (cx.plan, cx.lp, cx.obs, cx.log);
+    for op in opening(plan, lp) {
+        interrupt::check()?;
+        match op {
+            Opening::Lock(stmt) => lock(tx, &stmt, log)?,
+            Opening::Sql(stmt) => execute_logged(tx, &stmt, log)?,
+            Opening::Truncate(stmt) => {
+                let mut emptied = Vec::new();
+                for (schema, table) in &lp.cascaded {
+                    let rows = catalog::row_count(tx, schema, table)?;
+                    if rows > 0 && !plan.cascade {
+                        return Err(Error::Load(format!(
+                            "{} now holds {rows} rows (it was empty at the pre-flight), and \
+                             TRUNCATE ... CASCADE would empty it; nothing was loaded: load it \
+                             too, or pass --cascade to empty it",
+                            qualified(schema, table)
+                        )));
+                    }
+                    emptied.push((schema, table, rows));
+                }
+                execute_logged(tx, &stmt, log)?;
+                for (schema, table, rows) in emptied.into_iter().filter(|_| plan.cascade) {
+                    log.line(&format!(
+                        "--cascade: emptied {} ({rows} rows before), which is not loaded",
+                        qualified(schema, table)
+                    ));
+                    let name = if *schema == plan.schema {
+                        table.clone()
+                    } else {
+                        format!("{schema}.{table}")
+                    };
+                    obs.cascaded(&name, rows.max(0) as u64);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The error for a lock that `--lock-timeout` ran out on: which tables, and the
+/// sessions that hold locks on them (looked up after the rollback, on `client`).
+fn lock_wait_error(client: &mut Client, cx: &Ctx, tables: &[(String, String)]) -> Error {
+    let names: Vec<String> = tables.iter().map(|(s, t)| qualified(s, t)).collect();
+    let mut msg = format!(
+        "gave up waiting for a lock on {} after {} (--lock-timeout)",
+        names.join(", "),
+        timefmt::duration_text(cx.plan.lock_timeout)
+    );
+    match catalog::lock_holders(client, tables) {
+        Ok(holders) if !holders.is_empty() => {
+            msg.push_str(", held by:");
+            for h in &holders {
+                msg.push_str(&format!("\n  {h}"));
+            }
+            msg.push_str(
+                "\nlet them finish, end them (SELECT pg_terminate_backend(<pid>)), or raise \
+                 --lock-timeout",
+            );
+        }
+        Ok(_) => msg.push_str(
+            "; the sessions that held it have ended since, so the import may succeed if run again",
+        ),
+        Err(e) => msg.push_str(&format!("; who holds it could not be looked up: {e}")),
+    }
+    cx.log.line(&msg);
+    Error::LockTimeout(msg)
+}
+
 /// All or nothing: one transaction for the TRUNCATE and every table.
 pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
     let (plan, lp, obs, log) = (cx.plan, cx.lp, cx.obs, cx.log);
@@ -131,9 +231,7 @@ pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
         .transaction()
         .ctx(|| "starting the transaction".into())?;
     let outcome = (|| {
-        for stmt in opening(plan, lp) {
-            execute_logged(&mut tx, &stmt, log)?;
-        }
+        open_load(&mut tx, cx)?;
         let mut loaded = Vec::new();
         for l in &lp.loads {
             loaded.push(load_table(&mut tx, cx, l)?);
@@ -166,7 +264,10 @@ pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
                 "connection lost: the server rolls the transaction back"
             });
             obs.rolled_back();
-            Err(e)
+            match e {
+                Error::LockTimeout(_) => Err(lock_wait_error(client, cx, &lp.locks)),
+                e => Err(e),
+            }
         }
     }
 }
@@ -176,11 +277,24 @@ pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
 /// table starts; the error says which tables committed.
 fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
     let (plan, lp, obs, log) = (cx.plan, cx.lp, cx.obs, cx.log);
-    let truncate = truncate_sql(plan, lp);
-    client
-        .batch_execute(&format!("BEGIN; {truncate}; COMMIT"))
-        .ctx(|| truncate.clone())?;
-    log.line(&format!("{truncate} (committed: --jobs {})", plan.jobs));
+    let mut tx = client
+        .transaction()
+        .ctx(|| "starting the transaction".into())?;
+    match open_load(&mut tx, cx) {
+        Ok(()) => {
+            tx.commit().ctx(|| "committing the TRUNCATE".into())?;
+            log.line(&format!("committed the TRUNCATE (--jobs {})", plan.jobs));
+        }
+        Err(e) => {
+            let _ = tx.rollback();
+            log.line("rolled back");
+            obs.rolled_back();
+            return Err(match e {
+                Error::LockTimeout(_) => lock_wait_error(client, cx, &lp.locks),
+                e => e,
+            });
+        }
+    }
     let mut order: Vec<&TableLoad> = lp.loads.iter().collect();
     order.sort_by_key(|l| std::cmp::Reverse(l.entry.bytes));
     let pool = rayon::ThreadPoolBuilder::new()
@@ -197,7 +311,7 @@ fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
                     return;
                 }
                 let r = (|| {
-                    let mut c = target::connect(&plan.target)?;
+                    let mut c = target::connect(&plan.target, plan.lock_timeout)?;
                     if lp.replica_role {
                         c.batch_execute("SET session_replication_role = replica")
                             .ctx(|| "SET session_replication_role = replica".into())?;
@@ -220,7 +334,14 @@ fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
                             let _ = tx.rollback();
                             log.line(&format!("rolled back {}", l.entry.name()));
                             obs.rolled_back();
-                            Err(e)
+                            Err(match e {
+                                Error::LockTimeout(_) => lock_wait_error(
+                                    &mut c,
+                                    cx,
+                                    &[(plan.schema.clone(), l.target.clone())],
+                                ),
+                                e => e,
+                            })
                         }
                     }
                 })();

@@ -30,17 +30,19 @@ mod types;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use regex::Regex;
 
 use crate::dburl::DbUrl;
 use crate::dump::verify::{VerifiedDump, verify_dump};
 use crate::error::{Error, Result};
+use crate::printable::escaped;
 use crate::target::ddl::SchemaOptions;
-use crate::target::{self, connection_security};
+use crate::target::{self, catalog, connection_security};
 use crate::{interrupt, timefmt};
 use preflight::LoadPlan;
-use sidelog::SideLog;
+use sidelog::{SideFiles, SideLog};
 pub use types::AllowLossy;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,6 +78,11 @@ pub struct ImportPlan {
     pub verify: bool,
     /// Lossy column pairs (a target type that can change values) the user accepts.
     pub allow_lossy: AllowLossy,
+    /// Consent to `TRUNCATE ... CASCADE` emptying tables that are not loaded (without
+    /// it, the pre-flight refuses and names them).
+    pub cascade: bool,
+    /// How long to wait for each table lock (zero: no limit).
+    pub lock_timeout: Duration,
 }
 
 pub trait ImportObserver: Sync {
@@ -89,6 +96,9 @@ pub trait ImportObserver: Sync {
     fn note(&self, _message: &str) {}
     /// A load transaction was rolled back (the whole load, or one table with --jobs).
     fn rolled_back(&self) {}
+    /// `--cascade`: `TRUNCATE ... CASCADE` emptied `table`, which held `rows` rows
+    /// (not committed yet).
+    fn cascaded(&self, _table: &str, _rows: u64) {}
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,6 +127,7 @@ pub struct ImportOutcome {
     pub tables: Vec<TableReport>,
     /// The SQL that ran (or would run, in a dry run), psql-runnable from the dump dir.
     pub script: String,
+    /// The side files, when they were written in full.
     pub script_path: Option<PathBuf>,
     pub log_path: Option<PathBuf>,
     /// True when session_replication_role could not be set and tables were loaded in
@@ -183,25 +194,8 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
     }
 
     let stamp = timefmt::stamp(started);
-    let (script_path, log_path) = if plan.side_files {
-        (
-            Some(sidelog::side_file(
-                &plan.dump_dir,
-                "import_script",
-                &stamp,
-                "sql",
-            )),
-            Some(sidelog::side_file(
-                &plan.dump_dir,
-                "import_log",
-                &stamp,
-                "log",
-            )),
-        )
-    } else {
-        (None, None)
-    };
-    let log = SideLog::create(log_path.as_deref(), obs);
+    let side = SideFiles::new(plan.side_files.then_some(&*plan.dump_dir), &stamp, obs);
+    let log = SideLog::new(side.create("import_log", "log"));
     log.line(&format!(
         "waybill-import {} into {} schema {}{}",
         env!("CARGO_PKG_VERSION"),
@@ -217,9 +211,22 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
         dump.hashed_bytes
     ));
 
-    let mut client = target::connect(&plan.target)?;
+    let mut client = target::connect(&plan.target, plan.lock_timeout)?;
     log.line(&format!("connection: {}", connection_security(&mut client)));
     let result = (|| {
+        // One import at a time into a schema: a second one would trip over the first's
+        // dropped indexes and truncated tables. A dry run writes nothing and needs none.
+        if !plan.dry_run
+            && let Some(holder) = catalog::take_import_lock(&mut client, &plan.schema)?
+        {
+            return Err(Error::Preflight(vec![format!(
+                "another waybill-import is loading into schema {} of database {}: {holder}; \
+                 imports into one schema run one at a time: wait for it to finish, then run \
+                 this one again",
+                escaped(&plan.schema),
+                escaped(&plan.target.database)
+            )]));
+        }
         let lp = match &plan.create_schema {
             Some(opts) => create::preflight(&mut client, plan, &dump, opts, obs)?,
             None => preflight::preflight(&mut client, plan, &dump, obs)?,
@@ -236,11 +243,7 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
             log: &log,
         };
         let script = steps::script(&cx);
-        if let Some(p) = &script_path
-            && let Err(e) = std::fs::write(p, &script)
-        {
-            obs.warn(&format!("cannot write {}: {e}", p.display()));
-        }
+        let script_path = side.write("import_script", "sql", script.as_bytes());
         let mut reports: Vec<TableReport> = lp
             .skipped
             .iter()
@@ -265,15 +268,22 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 verified_rows: None,
             }));
             log.line("dry run: nothing was written to the database");
-            return Ok((reports, script, lp.fk_order, lp.warnings, false));
+            return Ok((
+                reports,
+                script,
+                script_path,
+                lp.fk_order,
+                lp.warnings,
+                false,
+            ));
         }
         let loaded = load::load(&mut client, &cx)?;
         reports.extend(loaded);
-        Ok((reports, script, lp.fk_order, lp.warnings, true))
+        Ok((reports, script, script_path, lp.fk_order, lp.warnings, true))
     })();
     let _ = client.batch_execute("RESET session_replication_role");
     match result {
-        Ok((mut tables, script, fk_order, schema_warnings, committed)) => {
+        Ok((mut tables, script, script_path, fk_order, schema_warnings, committed)) => {
             let order: HashMap<&str, usize> = dump
                 .manifest
                 .tables
@@ -291,7 +301,7 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 tables,
                 script,
                 script_path,
-                log_path,
+                log_path: log.written(),
                 fk_order,
                 schema_warnings,
                 committed,

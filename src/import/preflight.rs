@@ -5,16 +5,19 @@
 //! run names them all.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
 use postgres::Client;
 
 use super::{CopyFrom, ImportObserver, ImportPlan, table_selected};
+use crate::dump::csv;
+use crate::dump::encoding::Encoding;
+use crate::dump::files::open_regular;
 use crate::dump::manifest::TableEntry;
 use crate::dump::verify::VerifiedDump;
 use crate::error::{Error, Result};
+use crate::printable::escaped;
 use crate::target::catalog::{self, TargetTable, find_name};
 use crate::target::describe;
 use crate::target::sql::{qualified, quote_literal};
@@ -31,6 +34,9 @@ pub(crate) struct TableLoad<'m> {
     pub sequences: Vec<SeqFix>,
     /// Indexes dropped before this table's COPY and built again after it.
     pub deferred: Vec<catalog::DeferredIndex>,
+    /// MySQL SET columns whose target column is an array, with that array type: the
+    /// files go through a staging table (`steps::STAGE`) and are converted on insert.
+    pub set_arrays: Vec<(String, String)>,
 }
 
 pub(crate) struct SeqFix {
@@ -44,6 +50,12 @@ pub(crate) struct SeqFix {
 pub(crate) struct LoadPlan<'m> {
     pub loads: Vec<TableLoad<'m>>,
     pub skipped: Vec<(String, String)>,
+    /// Tables outside the dump that `TRUNCATE ... CASCADE` reaches, as (schema, table):
+    /// with `--cascade` it may empty them, without it they must be empty.
+    pub cascaded: Vec<(String, String)>,
+    /// Existing tables the load locks first (ACCESS EXCLUSIVE, within --lock-timeout),
+    /// as (schema, table): loaded, cascaded and dropped ones.
+    pub locks: Vec<(String, String)>,
     pub replica_role: bool,
     /// Foreign keys stay active: tables are loaded parents first.
     pub fk_order: bool,
@@ -55,23 +67,20 @@ pub(crate) struct LoadPlan<'m> {
     pub warnings: Vec<String>,
 }
 
-/// The CSV header of a file, as written (first record).
+/// The CSV header of a dump file (a regular file only), as written (first record).
 fn read_header(path: &Path) -> Result<Vec<String>> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(BufReader::new(file));
-    match r.records().next() {
-        Some(Ok(rec)) => Ok(rec.iter().map(str::to_string).collect()),
-        Some(Err(e)) => Err(Error::Verification(vec![format!(
-            "{}: unreadable header: {e}",
-            path.display()
-        )])),
-        None => Err(Error::Verification(vec![format!(
-            "{}: empty file, no header",
-            path.display()
-        )])),
-    }
+    let problem = |m: String| Error::Verification(vec![m]);
+    let (file, _) = open_regular(path).map_err(|e| problem(e.message(path)))?;
+    csv::read_header(BufReader::new(file)).map_err(|m| problem(format!("{}: {m}", path.display())))
+}
+
+/// `"a", "b"` for a message.
+fn name_list<S: AsRef<str>>(names: &[S]) -> String {
+    names
+        .iter()
+        .map(|n| format!("\"{}\"", escaped(n.as_ref())))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(super) fn preflight<'m>(
@@ -132,17 +141,11 @@ pub(super) fn preflight<'m>(
         for f in &entry.files {
             let header = read_header(&dump.dir.join(&f.path))?;
             if header != manifest_cols {
-                let list = |names: &mut dyn Iterator<Item = &str>| {
-                    names
-                        .map(|n| format!("{n:?}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
                 return Err(Error::Verification(vec![format!(
-                    "{}: its header ({}) differs from the manifest's columns ({})",
+                    "{}: the header ({}) differs from the manifest's columns ({})",
                     f.path,
-                    list(&mut header.iter().map(String::as_str)),
-                    list(&mut manifest_cols.iter().copied())
+                    name_list(&header),
+                    name_list(&manifest_cols)
                 )]));
             }
         }
@@ -209,6 +212,19 @@ pub(super) fn preflight<'m>(
                 ));
             }
         }
+        // A SET (`x,y`) cannot be COPYed into an array column (`{x,y}`), e.g. a schema
+        // that --create-schema made, loaded again without it.
+        let set_arrays: Vec<(String, String)> = entry
+            .schema
+            .columns
+            .iter()
+            .zip(&columns)
+            .filter(|(c, _)| c.encoding == Encoding::SetText)
+            .filter_map(|(_, t)| {
+                let tc = tt.columns.iter().find(|tc| tc.name == *t)?;
+                Some((t.clone(), tc.array_type.clone()?))
+            })
+            .collect();
         let ai_column = entry
             .schema
             .columns
@@ -248,8 +264,9 @@ pub(super) fn preflight<'m>(
             columns,
             types,
             // FREEZE needs the TRUNCATE in the loading transaction: not so with --jobs.
-            freeze: tt.kind == 'r' && plan.jobs <= 1,
+            freeze: tt.kind == 'r' && plan.jobs <= 1 && set_arrays.is_empty(),
             sequences,
+            set_arrays,
         });
     }
     if !skipped.is_empty() {
@@ -269,14 +286,8 @@ pub(super) fn preflight<'m>(
     }
 
     let edges = catalog::foreign_keys(client, schema)?;
-    let loading: BTreeSet<String> = loads.iter().map(|l| l.target.clone()).collect();
-    let extra = catalog::cascade_reach(&edges, &loading);
-    if !extra.is_empty() {
-        obs.warn(&format!(
-            "TRUNCATE ... CASCADE will also empty these tables, which reference loaded tables: {}",
-            extra.join(", ")
-        ));
-    }
+    let loading: Vec<String> = loads.iter().map(|l| l.target.clone()).collect();
+    let cascaded = cascade(client, plan, &loading, obs, &mut problems)?;
     let replica_role = client
         .batch_execute("SET session_replication_role = replica")
         .is_ok();
@@ -315,9 +326,16 @@ pub(super) fn preflight<'m>(
             "no table of the dump has a matching table in the target; nothing to load".into(),
         ]));
     }
+    let mut locks: Vec<(String, String)> = loading
+        .iter()
+        .map(|t| (schema.clone(), t.clone()))
+        .collect();
+    locks.extend(cascaded.iter().cloned());
     Ok(LoadPlan {
         loads,
         skipped,
+        cascaded,
+        locks,
         fk_order: !replica_role,
         replica_role,
         truncate: true,
@@ -325,6 +343,56 @@ pub(super) fn preflight<'m>(
         after: Vec::new(),
         warnings: Vec::new(),
     })
+}
+
+/// The tables outside the load that `TRUNCATE ... CASCADE` also reaches. One that holds
+/// rows is a problem without `--cascade` (named with its row count: nothing is emptied
+/// that the user did not ask for); empty ones are only mentioned. All are returned:
+/// the load counts them again under its lock (`load::open_load`).
+fn cascade(
+    client: &mut Client,
+    plan: &ImportPlan,
+    loading: &[String],
+    obs: &dyn ImportObserver,
+    problems: &mut Vec<String>,
+) -> Result<Vec<(String, String)>> {
+    let reached = catalog::cascade_reach(client, &plan.schema, loading)?;
+    if reached.is_empty() {
+        return Ok(reached);
+    }
+    let (mut listed, mut holding) = (Vec::new(), Vec::new());
+    for (s, t) in &reached {
+        let (rows, empty) = match catalog::row_count(client, s, t) {
+            Ok(n) => (format!("{n} rows"), n == 0),
+            Err(e) => (format!("rows unknown: {e}"), false),
+        };
+        let shown = format!("{} ({rows})", qualified(s, t));
+        if !empty {
+            holding.push(shown.clone());
+        }
+        listed.push(shown);
+    }
+    if plan.cascade {
+        obs.warn(&format!(
+            "--cascade: TRUNCATE ... CASCADE also empties these tables, which are not loaded \
+             from the dump but reference loaded tables: {}",
+            listed.join(", ")
+        ));
+    } else if holding.is_empty() {
+        obs.warn(&format!(
+            "TRUNCATE ... CASCADE also reaches these tables, which are not loaded and are empty: {}",
+            listed.join(", ")
+        ));
+    } else {
+        problems.push(format!(
+            "TRUNCATE ... CASCADE would also empty {} table(s) that are not being loaded, \
+             because their foreign keys reference loaded tables: {}; load them too, or pass \
+             --cascade to empty them",
+            holding.len(),
+            holding.join(", ")
+        ));
+    }
+    Ok(reached)
 }
 
 /// The server's copies must be the dump's files: same size, and the same sha256 where

@@ -17,7 +17,8 @@ use crate::dump::encoding::Encoding;
 use crate::dump::manifest::TableEntry;
 use crate::dump::schema::{ColumnDefault, Index};
 use crate::error::{Error, Result};
-use crate::target::sql::{qualified, quote_ident, quote_literal};
+use crate::printable::escaped;
+use crate::target::sql::{qualified, quote_ident, quote_literal, set_to_array};
 use crate::target::typemap::{self, CastRules, Dialect, Mapped, map_column};
 
 pub(crate) const MAX_IDENT: usize = 63;
@@ -196,14 +197,30 @@ pub(crate) fn plan<'m>(
                 warnings.push(format!("{at}: the referenced columns are not a unique key of `{}` (PostgreSQL requires one): skipped", parent.name()));
                 continue;
             }
+            // The manifest is validated (the columns exist, the counts match); a key that
+            // does not fit anyway is skipped, never trusted.
+            let known = fk.columns.len() == fk.referenced_columns.len()
+                && fk
+                    .columns
+                    .iter()
+                    .all(|c| mapped.contains_key(&(e.name(), c.as_str())))
+                && fk
+                    .referenced_columns
+                    .iter()
+                    .all(|c| mapped.contains_key(&(parent.name(), c.as_str())));
+            if !known {
+                warnings.push(format!("{at}: names columns that do not exist: skipped"));
+                continue;
+            }
             let mut compatible = true;
             for (cc, pc) in fk.columns.iter().zip(&fk.referenced_columns) {
-                let pt = mapped[&(parent.name(), pc.as_str())]
-                    .final_type()
-                    .to_string();
-                let child = mapped
-                    .get_mut(&(e.name(), cc.as_str()))
-                    .expect("fk column exists");
+                let Some(pt) = mapped.get(&(parent.name(), pc.as_str())) else {
+                    continue;
+                };
+                let pt = pt.final_type().to_string();
+                let Some(child) = mapped.get_mut(&(e.name(), cc.as_str())) else {
+                    continue;
+                };
                 let ct = child.final_type().to_string();
                 if ct == pt {
                     continue;
@@ -271,7 +288,8 @@ pub(crate) fn plan<'m>(
             if m.set_to_array {
                 let qc = quote_ident(n);
                 after.push(format!(
-                    "ALTER TABLE {qt} ALTER COLUMN {qc} TYPE text[] USING CASE WHEN {qc} = '' THEN '{{}}'::text[] ELSE string_to_array({qc}, ',') END"
+                    "ALTER TABLE {qt} ALTER COLUMN {qc} TYPE text[] USING {}",
+                    set_to_array(&qc)
                 ));
                 if let Some(ColumnDefault::Literal(v)) = &c.default {
                     let items = v.split(',').filter(|s| !s.is_empty()).map(str::to_string);
@@ -312,10 +330,18 @@ pub(crate) fn plan<'m>(
         }
         before.extend(comments);
 
-        let cn = |c: &str| quote_ident(&col_names[&(e.name(), c)]);
-        if !e.schema.primary_key.is_empty() {
+        let pk_columns: Option<Vec<String>> = e
+            .schema
+            .primary_key
+            .iter()
+            .map(|c| {
+                col_names
+                    .get(&(e.name(), c.as_str()))
+                    .map(|n| quote_ident(n))
+            })
+            .collect();
+        if let Some(list) = pk_columns.filter(|l| !l.is_empty()) {
             let pk = names.relation(t, &format!("{t}_pkey"));
-            let list: Vec<String> = e.schema.primary_key.iter().map(|c| cn(c)).collect();
             keys.push(format!(
                 "ALTER TABLE {qt} ADD CONSTRAINT {} PRIMARY KEY ({})",
                 quote_ident(&pk),
@@ -341,7 +367,7 @@ pub(crate) fn plan<'m>(
                     "{}: CHECK {} ({}) is MySQL SQL and was not translated",
                     e.name(),
                     ch.name,
-                    ch.clause
+                    escaped(&ch.clause)
                 ));
             }
         }

@@ -12,6 +12,8 @@ pub(crate) mod pgtype;
 pub(crate) mod sql;
 pub mod typemap;
 
+use std::time::Duration;
+
 use postgres::Client;
 
 use crate::dburl::DbUrl;
@@ -28,9 +30,10 @@ impl<T> ResultExt<T> for std::result::Result<T, postgres::Error> {
 }
 
 /// Connects and sets the session up the way every load needs it: UTC, standard strings,
-/// no statement or idle timeouts (a load may take hours), enough maintenance memory for
-/// index builds. Ctrl-C cancels whatever the session is running.
-pub(crate) fn connect(url: &DbUrl) -> Result<Client> {
+/// no statement or idle timeouts (a load may take hours), `lock_timeout` (zero: none),
+/// enough maintenance memory for index builds. Ctrl-C cancels whatever the session is
+/// running.
+pub(crate) fn connect(url: &DbUrl, lock_timeout: Duration) -> Result<Client> {
     let tls = url.tls.pg_connector()?;
     let mut client = url
         .postgres_config("waybill-import")
@@ -40,18 +43,25 @@ pub(crate) fn connect(url: &DbUrl) -> Result<Client> {
             message: describe_connect(&e),
         })?;
     client
-        .batch_execute(
+        .batch_execute(&format!(
             "SET TIME ZONE 'UTC'; SET standard_conforming_strings = on; \
              SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; \
+             SET lock_timeout = '{}ms'; \
              SELECT set_config('maintenance_work_mem', '256MB', false) \
              WHERE pg_size_bytes(current_setting('maintenance_work_mem')) < 256 * 1024 * 1024",
-        )
+            lock_timeout.as_millis()
+        ))
         .ctx(|| "setting up the session".into())?;
     let token = client.cancel_token();
     interrupt::on_interrupt(move || {
         let _ = token.cancel_query(tls.clone());
     });
     Ok(client)
+}
+
+/// The server gave up waiting for a lock (`lock_timeout`).
+pub(crate) fn is_lock_timeout(e: &postgres::Error) -> bool {
+    e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE)
 }
 
 /// `TLS (TLSv1.3, TLS_AES_256_GCM_SHA384)` or `not encrypted`, from the server's view.

@@ -240,6 +240,11 @@ fn shared_type(
 }
 
 /// Whether a PostgreSQL type takes a plain number as its default.
+/// A manifest value in a warning: quoted, control characters escaped.
+fn shown(v: &str) -> String {
+    format!("\"{}\"", crate::printable::escaped(v))
+}
+
 fn is_numeric_type(t: &str) -> bool {
     let t = t.to_ascii_lowercase();
     [

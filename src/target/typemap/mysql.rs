@@ -4,9 +4,11 @@
 //! `source::mysql::types` (its encoding) and, when the encoding alone does not decide
 //! the PostgreSQL type, one here.
 
-use super::{Mapped, is_numeric_type};
+use super::{Mapped, is_numeric_type, shown};
 use crate::dump::encoding::Encoding;
 use crate::dump::schema::{Column, ColumnDefault};
+use crate::dump::validate::is_number;
+use crate::printable::escaped;
 use crate::target::sql::quote_literal;
 
 fn int_type(data_type: &str, unsigned: bool) -> &'static str {
@@ -36,8 +38,16 @@ pub(super) fn column_type(c: &Column) -> Option<String> {
     })
 }
 
+/// `YYYY-MM-DD...` with a zero year, month or day (compared as bytes: the text may
+/// hold anything).
 fn is_zero_date(v: &str) -> bool {
-    v.len() >= 10 && (v.starts_with("0000") || &v[5..7] == "00" || &v[8..10] == "00")
+    let b = v.as_bytes();
+    b.len() >= 10 && (&b[0..4] == b"0000" || &b[5..7] == b"00" || &b[8..10] == b"00")
+}
+
+/// bit(n) has at most 64 bits (the manifest is validated; this keeps a width sane anyway).
+fn bit_width(c: &Column) -> usize {
+    c.precision.unwrap_or(1).clamp(1, 64) as usize
 }
 
 /// The DEFAULT clause for a column, or a warning when it cannot be translated.
@@ -63,13 +73,13 @@ pub(super) fn default_sql(
                 match v.as_str() {
                     "0" | "b'0'" => Some("false".into()),
                     "1" | "b'1'" => Some("true".into()),
-                    _ => drop(format!("{v:?}")),
+                    _ => drop(shown(v)),
                 }
             } else if is_numeric_type(&ty) {
-                if v.parse::<f64>().is_ok() {
+                if is_number(v) {
                     Some(v.clone())
                 } else {
-                    drop(format!("{v:?}"))
+                    drop(shown(v))
                 }
             } else if matches!(
                 c.encoding,
@@ -77,7 +87,8 @@ pub(super) fn default_sql(
             ) && is_zero_date(v)
             {
                 warnings.push(format!(
-                    "{at}: zero-date default {v:?} dropped (zero dates become NULL)"
+                    "{at}: zero-date default {} dropped (zero dates become NULL)",
+                    shown(v)
                 ));
                 None
             } else if ty == "uuid" && v.is_empty() {
@@ -85,13 +96,9 @@ pub(super) fn default_sql(
             } else if ty == "bytea" {
                 Some(format!("'\\x{}'::bytea", hex::encode(v.as_bytes())))
             } else if ty.starts_with("bit(") {
-                match v.parse::<u128>() {
-                    Ok(n) => Some(format!(
-                        "B'{:0w$b}'",
-                        n,
-                        w = c.precision.unwrap_or(1) as usize
-                    )),
-                    Err(_) => drop(format!("{v:?}")),
+                match v.parse::<u64>() {
+                    Ok(n) => Some(format!("B'{:0w$b}'", n, w = bit_width(c))),
+                    Err(_) => drop(shown(v)),
                 }
             } else {
                 Some(quote_literal(v))
@@ -112,7 +119,13 @@ pub(super) fn default_sql(
                 "uuid" if ty == "uuid" => Some("gen_random_uuid()".into()),
                 "uuid" => Some("gen_random_uuid()::text".into()),
                 "null" => None,
-                _ if norm.starts_with("b'") && norm.ends_with('\'') => {
+                _ if norm.len() >= 3
+                    && norm.starts_with("b'")
+                    && norm.ends_with('\'')
+                    && norm[2..norm.len() - 1]
+                        .bytes()
+                        .all(|b| b == b'0' || b == b'1') =>
+                {
                     let bits = &norm[2..norm.len() - 1];
                     if ty == "boolean" {
                         Some(
@@ -124,16 +137,12 @@ pub(super) fn default_sql(
                             .into(),
                         )
                     } else if ty.starts_with("bit(") {
-                        Some(format!(
-                            "B'{:0>w$}'",
-                            bits,
-                            w = c.precision.unwrap_or(1) as usize
-                        ))
+                        Some(format!("B'{:0>w$}'", bits, w = bit_width(c)))
                     } else {
-                        drop(e.clone())
+                        drop(shown(e))
                     }
                 }
-                _ => drop(format!("expression {e}")),
+                _ => drop(format!("expression {}", escaped(e))),
             }
         }
     }

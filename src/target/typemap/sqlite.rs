@@ -6,9 +6,11 @@
 //! SQLite SQL and are translated where the meaning is certain, else dropped (defaults)
 //! or the index skipped, with a warning.
 
-use super::{Mapped, is_numeric_type};
+use super::{Mapped, is_numeric_type, shown};
 use crate::dump::encoding::Encoding;
 use crate::dump::schema::{Column, ColumnDefault};
+use crate::dump::validate::is_number;
+use crate::printable::escaped;
 use crate::target::sql::quote_literal;
 
 /// The longest varchar PostgreSQL allows.
@@ -79,24 +81,24 @@ pub(super) fn default_sql(
                 match v.as_str() {
                     "0" => Some("false".into()),
                     "1" => Some("true".into()),
-                    _ => drop(format!("{v:?}")),
+                    _ => drop(shown(v)),
                 }
             } else if is_numeric_type(&ty) {
                 // Digits only: `inf` or `NaN` would parse as floats but are not SQL.
                 let plain = v
                     .bytes()
                     .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
-                if plain && v.parse::<f64>().is_ok() {
+                if plain && is_number(v) {
                     Some(v.clone())
                 } else {
-                    drop(format!("{v:?}"))
+                    drop(shown(v))
                 }
             } else if temporal {
                 // A number here would be a Unix time; PostgreSQL reads only text.
                 if looks_temporal(v) {
                     Some(quote_literal(v))
                 } else {
-                    drop(format!("{v:?}"))
+                    drop(shown(v))
                 }
             } else if ty == "bytea" {
                 Some(format!("'\\x{}'::bytea", hex::encode(v.as_bytes())))
@@ -104,7 +106,7 @@ pub(super) fn default_sql(
                 if serde_json::from_str::<serde::de::IgnoredAny>(v).is_ok() {
                     Some(quote_literal(v))
                 } else {
-                    drop(format!("{v:?}"))
+                    drop(shown(v))
                 }
             } else {
                 Some(quote_literal(v))
@@ -148,7 +150,7 @@ pub(super) fn default_sql(
                 }
                 _ => None,
             };
-            translated.or_else(|| drop(format!("expression {e}")))
+            translated.or_else(|| drop(format!("expression {}", escaped(e))))
         }
     }
 }

@@ -1,0 +1,540 @@
+//! A bounded fuzz harness (stable Rust, no libFuzzer): no manifest and no CSV file may
+//! make waybill panic. It mutates a real manifest (`tests/fixtures/fuzz_seed_manifest.json`,
+//! exported from MariaDB with every encoding, defaults, keys, indexes, chunks and a
+//! view) structurally, as JSON values (names swapped for other names, numbers pushed
+//! to their limits, strings replaced by hostile text, arrays and objects reshaped),
+//! and sometimes byte by byte; each result goes through everything the import does
+//! with a manifest before touching a database: parsing, validation and the
+//! `--create-schema` DDL plan. CSV bytes built from a real dump file and from
+//! hostile tokens go through the header read and the error preview.
+//!
+//! It runs for `WAYBILL_FUZZ_SECS` seconds per target (default 3; CI sets 60), from
+//! `WAYBILL_FUZZ_SEED` (default: the clock; printed). A panic is caught, the input is
+//! saved under `target/fuzz-failures/`, and the test fails naming it.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::dump::csv::{field_preview, read_header};
+use crate::dump::manifest::Manifest;
+use crate::target::ddl::{self, SchemaOptions};
+use crate::target::typemap::{CastRules, Dialect};
+
+const SEED_MANIFEST: &str = include_str!("../tests/fixtures/fuzz_seed_manifest.json");
+const SEED_CSV: &[u8] = include_bytes!("../tests/fixtures/fuzz_seed.csv");
+
+/// splitmix64: small, fast, reproducible from one seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+fn budget() -> Duration {
+    let secs = std::env::var("WAYBILL_FUZZ_SECS")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or(3.0);
+    Duration::from_secs_f64(secs.max(0.0))
+}
+
+fn seed() -> u64 {
+    std::env::var("WAYBILL_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        })
+}
+
+/// Runs `case` on generated inputs until the budget is spent; a panic saves the input
+/// and fails. `case` says whether the input got past validation. Returns how many
+/// cases ran, and how many got past validation.
+fn fuzz(
+    target: &str,
+    generate: impl Fn(&mut Rng) -> Vec<u8>,
+    case: impl Fn(&[u8]) -> bool,
+) -> (u64, u64) {
+    let seed = seed();
+    let mut rng = Rng(seed);
+    let deadline = Instant::now() + budget();
+    let (mut n, mut deep) = (0u64, 0u64);
+    loop {
+        let input = generate(&mut rng);
+        match catch_unwind(AssertUnwindSafe(|| case(&input))) {
+            Ok(true) => deep += 1,
+            Ok(false) => {}
+            Err(_) => {
+                let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-failures");
+                let _ = std::fs::create_dir_all(&dir);
+                let file = dir.join(format!("{target}-{seed}-{n}"));
+                let _ = std::fs::write(&file, &input);
+                panic!(
+                    "fuzz target {target} panicked on case {n} (WAYBILL_FUZZ_SEED={seed}); \
+                     input saved in {}",
+                    file.display()
+                );
+            }
+        }
+        n += 1;
+        if Instant::now() >= deadline {
+            eprintln!(
+                "fuzz {target}: {n} cases ({deep} past validation), WAYBILL_FUZZ_SEED={seed}"
+            );
+            return (n, deep);
+        }
+    }
+}
+
+/// Hostile and boundary strings, and names and words the manifest uses (so that
+/// references, duplicates and valid-but-odd combinations come up often).
+const STRINGS: &[&str] = &[
+    "",
+    " ",
+    "é",
+    "abcdé12345",
+    "😀😀😀😀😀😀😀😀😀😀😀",
+    "\u{1b}[2J\u{1b}]0;x\u{7}",
+    "a\nb\r\n* * * * * root x",
+    "\0",
+    "a\0b",
+    "\u{202e}evil",
+    "../x.csv",
+    "/etc/passwd",
+    "x.csv",
+    "account.csv",
+    "ledger.0001.csv",
+    ".hidden.csv",
+    "migration_manifest.json",
+    "0000-00-00",
+    "0000-00-00 00:00:00",
+    "2024-13-45 99:99:99.1234567",
+    "2024-01-01",
+    "2024-01-01 10:00:00.5",
+    "b'0'",
+    "b'0'||x'",
+    "b''",
+    "b'2'",
+    "b'",
+    "99999999999999999999999999999999999999",
+    "-1",
+    "1e309",
+    "NaN",
+    "inf",
+    "-0.0",
+    ".5",
+    "1.",
+    "x,y",
+    "x,,y",
+    "'",
+    "\"",
+    "''''",
+    "\\",
+    "current_timestamp(6)",
+    "uuid()",
+    "CURRENT_TIMESTAMP",
+    "now(",
+    "(",
+    "account",
+    "ledger",
+    "line",
+    "id",
+    "parent_id",
+    "account_id",
+    "ledger_id",
+    "n",
+    "balance",
+    "tags",
+    "flags",
+    "PRIMARY",
+    "BTREE",
+    "FULLTEXT",
+    "SPATIAL",
+    "HASH",
+    "btree",
+    "CASCADE",
+    "SET NULL",
+    "SET DEFAULT",
+    "NO ACTION",
+    "RESTRICT",
+    "DROP TABLE x",
+    "text",
+    "uuid_text",
+    "integer",
+    "boolean_int",
+    "decimal",
+    "float",
+    "double",
+    "bit_string",
+    "year",
+    "date",
+    "datetime",
+    "timestamp_utc",
+    "time_text",
+    "enum_text",
+    "set_text",
+    "json_text",
+    "bytea_hex",
+    "geometry_ewkt",
+    "int",
+    "bigint",
+    "tinyint",
+    "smallint",
+    "mediumint",
+    "bit",
+    "char",
+    "varchar",
+    "set",
+    "enum",
+    "decimal(65,30)",
+    "tinyint(1)",
+    "bigint(20) unsigned",
+    "int unsigned",
+    "waybill-dump",
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+];
+
+fn number(rng: &mut Rng) -> Value {
+    match rng.below(16) {
+        0 => json!(0),
+        1 => json!(1),
+        2 => json!(-1),
+        3 => json!(2),
+        4 => json!(6),
+        5 => json!(7),
+        6 => json!(30),
+        7 => json!(64),
+        8 => json!(65),
+        9 => json!(4_000_000_000u64),
+        10 => json!(u64::MAX),
+        11 => json!(i64::MAX),
+        12 => json!(u64::from(u32::MAX) + 1),
+        13 => json!(1.5),
+        14 => json!(2147483647),
+        _ => json!(rng.below(200)),
+    }
+}
+
+fn long_string(rng: &mut Rng) -> String {
+    let unit = rng.pick(&["a", "é", "😀", "\u{1b}", ",", "%2F"]);
+    unit.repeat(1 + rng.below(300))
+}
+
+fn any_value(rng: &mut Rng, like: &Value) -> Value {
+    match rng.below(10) {
+        0 => Value::Null,
+        1 => json!(rng.chance(50)),
+        2 | 3 => number(rng),
+        4 => json!(long_string(rng)),
+        5 => json!([]),
+        6 => json!({}),
+        7 => json!({"literal": rng.pick(STRINGS)}),
+        8 => json!({"expression": rng.pick(STRINGS)}),
+        _ => match like {
+            Value::String(_) => json!(rng.pick(STRINGS)),
+            Value::Number(_) => number(rng),
+            other => other.clone(),
+        },
+    }
+}
+
+/// Every path (as indices and keys) to a node of `v`.
+fn paths(v: &Value, prefix: &mut Vec<Key>, out: &mut Vec<Vec<Key>>) {
+    out.push(prefix.clone());
+    match v {
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                prefix.push(Key::Index(i));
+                paths(x, prefix, out);
+                prefix.pop();
+            }
+        }
+        Value::Object(o) => {
+            for (k, x) in o {
+                prefix.push(Key::Field(k.clone()));
+                paths(x, prefix, out);
+                prefix.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Key {
+    Index(usize),
+    Field(String),
+}
+
+fn node<'a>(v: &'a mut Value, path: &[Key]) -> Option<&'a mut Value> {
+    let mut cur = v;
+    for k in path {
+        cur = match (k, cur) {
+            (Key::Index(i), Value::Array(a)) => a.get_mut(*i)?,
+            (Key::Field(f), Value::Object(o)) => o.get_mut(f)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// One structural mutation somewhere in `m`, at one of `all` (the seed's paths: after
+/// earlier mutations some no longer lead anywhere, and are skipped).
+fn mutate(rng: &mut Rng, m: &mut Value, all: &[Vec<Key>], focus: &[Vec<Key>]) {
+    let from = if rng.chance(70) { focus } else { all };
+    let path: &Vec<Key> = rng.pick(from);
+    // A value from elsewhere in the manifest, to copy in.
+    let from: &Vec<Key> = rng.pick(all);
+    let donor = node(m, from).map(|v| v.clone()).unwrap_or(Value::Null);
+    let Some(target) = node(m, path) else {
+        return;
+    };
+    match target {
+        Value::String(s) => {
+            *s = match rng.below(4) {
+                0 => long_string(rng),
+                1 => format!("{s}{}", rng.pick(STRINGS)),
+                _ => rng.pick(STRINGS).to_string(),
+            }
+        }
+        Value::Number(_) => *target = number(rng),
+        Value::Array(a) if !a.is_empty() => match rng.below(6) {
+            0 => {
+                a.remove(rng.below(a.len()));
+            }
+            1 => {
+                let x = a[rng.below(a.len())].clone();
+                a.push(x);
+            }
+            2 => {
+                let (i, j) = (rng.below(a.len()), rng.below(a.len()));
+                a.swap(i, j);
+            }
+            3 => a.clear(),
+            4 => a.push(donor),
+            _ => *target = any_value(rng, &Value::Null),
+        },
+        Value::Object(o) if !o.is_empty() => {
+            let keys: Vec<String> = o.keys().cloned().collect();
+            let k = rng.pick(&keys).clone();
+            match rng.below(4) {
+                0 => {
+                    o.remove(&k);
+                }
+                1 => {
+                    o.insert(k, donor);
+                }
+                2 => {
+                    let v = any_value(rng, &o[&k]);
+                    o.insert(k, v);
+                }
+                _ => {
+                    o.insert(rng.pick(STRINGS).to_string(), donor);
+                }
+            }
+        }
+        other => *other = any_value(rng, other),
+    }
+}
+
+fn mutate_bytes(rng: &mut Rng, b: &mut Vec<u8>) {
+    for _ in 0..1 + rng.below(4) {
+        if b.is_empty() {
+            b.push(b'{');
+        }
+        let i = rng.below(b.len());
+        match rng.below(4) {
+            0 => b[i] = rng.next() as u8,
+            1 => {
+                b.remove(i);
+            }
+            2 => b.insert(i, *rng.pick(b"{}[]\",:0-9e\\\xc3\xff")),
+            _ => b.truncate(i),
+        }
+    }
+}
+
+/// Everything the import does with a manifest before a database: parse, validate,
+/// and plan the `--create-schema` DDL (all tables, and a subset, with and without
+/// the options that change names and types).
+fn manifest_case(bytes: &[u8]) -> bool {
+    let Ok(m) = Manifest::parse(bytes) else {
+        return false;
+    };
+    let all: Vec<_> = m.tables.iter().collect();
+    let casts = CastRules::parse(&[
+        "tinyint(1)=smallint".into(),
+        "account.tags=text[]".into(),
+        "ledger.id=bigint".into(),
+        "datetime=timestamptz".into(),
+    ])
+    .expect("valid rules");
+    for opts in [
+        SchemaOptions::default(),
+        SchemaOptions {
+            lowercase: true,
+            casts,
+            drop_existing: true,
+        },
+    ] {
+        // Every dialect, whatever the manifest claims: a crafted dump picks its engine.
+        for dialect in [Dialect::MySql, Dialect::Sqlite] {
+            let _ = ddl::plan("public", dialect, &all, &opts);
+            let _ = ddl::plan("s", dialect, &all[..all.len().min(1)], &opts);
+        }
+    }
+    for t in &m.tables {
+        let _ = t.nulled_values();
+    }
+    true
+}
+
+#[test]
+fn no_manifest_makes_the_import_panic() {
+    let seed: Value = serde_json::from_str(SEED_MANIFEST).expect("the seed parses");
+    Manifest::parse(SEED_MANIFEST.as_bytes()).expect("the seed manifest is valid");
+    let mut all = Vec::new();
+    paths(&seed, &mut Vec::new(), &mut all);
+    // Most mutations go where the import draws conclusions: names, keys, references,
+    // defaults, types, numbers and files.
+    const FOCUS: &[&str] = &[
+        "name",
+        "default",
+        "literal",
+        "expression",
+        "encoding",
+        "data_type",
+        "precision",
+        "scale",
+        "datetime_precision",
+        "max_length",
+        "values",
+        "primary_key",
+        "auto_increment",
+        "foreign_keys",
+        "referenced_table",
+        "referenced_columns",
+        "indexes",
+        "prefix",
+        "kind",
+        "files",
+        "path",
+        "rows",
+        "bytes",
+        "nulls",
+        "unique",
+    ];
+    let focus: Vec<Vec<Key>> = all
+        .iter()
+        .filter(|p| p.len() >= 3)
+        .filter(|p| {
+            p.iter()
+                .rev()
+                .take(2)
+                .any(|k| matches!(k, Key::Field(f) if FOCUS.contains(&f.as_str())))
+        })
+        .cloned()
+        .collect();
+    let (n, planned) = fuzz(
+        "manifest",
+        |rng| {
+            let mut m = seed.clone();
+            for _ in 0..1 + rng.below(6) {
+                mutate(rng, &mut m, &all, &focus);
+            }
+            let mut bytes = serde_json::to_vec(&m).expect("serializes");
+            if rng.chance(15) {
+                mutate_bytes(rng, &mut bytes);
+            }
+            bytes
+        },
+        manifest_case,
+    );
+    // The mutations must not be so wild that nothing reaches the DDL plan.
+    assert!(
+        n < 200 || planned > 0,
+        "{planned} of {n} reached the DDL plan"
+    );
+}
+
+const CSV_TOKENS: &[&[u8]] = &[
+    b",",
+    b"\"",
+    b"\"\"",
+    b"\n",
+    b"\r",
+    b"\r\n",
+    b"\\N",
+    b"\\.",
+    b"a",
+    b"id",
+    b"\xc3\xa9",
+    b"\xc3",
+    b"\xff",
+    b"\xf0\x9f\x98\x80",
+    b"\x1b[2J",
+    b"\0",
+    b" ",
+    b"1",
+];
+
+#[test]
+fn no_csv_file_makes_the_import_panic() {
+    let (n, _) = fuzz(
+        "csv",
+        |rng| {
+            let mut b = if rng.chance(50) {
+                SEED_CSV.to_vec()
+            } else {
+                Vec::new()
+            };
+            for _ in 0..rng.below(200) {
+                let at = rng.below(b.len() + 1);
+                let token = rng.pick(CSV_TOKENS);
+                b.splice(at..at, token.iter().copied());
+            }
+            if rng.chance(30) {
+                mutate_bytes(rng, &mut b);
+            }
+            if rng.chance(5) {
+                b.extend(std::iter::repeat_n(b'x', 70_000));
+            }
+            b
+        },
+        |b| {
+            let header = read_header(b).is_ok();
+            for record in [0, 1, 2, 3, 7, u64::MAX] {
+                for col in [0, 1, 5, 23, usize::MAX] {
+                    let _ = field_preview(b, record, col);
+                }
+            }
+            header
+        },
+    );
+    assert!(n > 0);
+}
