@@ -158,6 +158,9 @@ fn offline_finds_edited_truncated_and_miscounted_files() {
     let (new_sha, new_len) = (sha256(&file), fs::metadata(&file).unwrap().len());
     let mpath = miscounted.join("migration_manifest.json");
     let mut m: Value = serde_json::from_slice(&fs::read(&mpath).unwrap()).unwrap();
+    let shrunk = fs::metadata(dump.join("item.csv")).unwrap().len() - new_len;
+    let total = m["totals"]["bytes"].as_u64().unwrap();
+    m["totals"]["bytes"] = (total - shrunk).into();
     for t in m["tables"].as_array_mut().unwrap() {
         if t["name"] == "item" {
             t["sha256"] = new_sha.clone().into();
@@ -189,6 +192,20 @@ fn offline_finds_edited_truncated_and_miscounted_files() {
         ran.stderr
     );
     assert!(!ran.stderr.contains("sha256 is"), "{}", ran.stderr);
+
+    // An edited manifest is named, and the run fails as a finding, not a crash.
+    let edited_manifest = copy_dump(&dump, &work, "edited_manifest");
+    let mpath = edited_manifest.join("migration_manifest.json");
+    let text = fs::read_to_string(&mpath).unwrap();
+    fs::write(&mpath, text.replacen("\"rows\": 50", "\"rows\": 51", 1)).unwrap();
+    let ran = verify(&work, &[edited_manifest.to_str().unwrap()]).failed();
+    assert!(
+        ran.stderr.contains("migration_manifest.json"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(ran.code, Some(1));
+    assert_eq!(last_verify(&work).last().unwrap().0, "failed");
 
     // --json: one document on stdout; --quiet: silence when all is well.
     let ran = verify(&work, &[d, "--json", "--quiet"]).ok();
@@ -238,6 +255,11 @@ fn dump_against_target_finds_each_change_by_key() {
     let (d, url) = (dump.to_str().unwrap(), pg.url_text());
     let ran = verify(&work, &[d, "--target", &url]).ok();
     assert!(ran.stderr.contains("every value equal"), "{}", ran.stderr);
+    // --target alone takes the URL from .env, as the runbook's wrapper does.
+    fs::write(work.path().join(".env"), format!("WAYBILL_TARGET={url}\n")).unwrap();
+    let ran = verify(&work, &[d, "--target"]).ok();
+    assert!(ran.stderr.contains("every value equal"), "{}", ran.stderr);
+    fs::remove_file(work.path().join(".env")).unwrap();
 
     pg.exec(
         "UPDATE item SET name = 'changed' WHERE id = 7; DELETE FROM item WHERE id = 8; \

@@ -159,7 +159,16 @@ pub fn run(plan: &VerifyPlan, obs: &dyn VerifyObserver) -> Result<VerifyOutcome>
     let mut out = VerifyOutcome::new(mode);
     let dump = match &plan.dump_dir {
         Some(dir) => {
-            let (manifest, bytes) = Manifest::load(dir)?;
+            let (manifest, bytes) = match Manifest::load(dir) {
+                Ok(x) => x,
+                // A manifest that is not valid: the outcome, not an error of the run.
+                Err(Error::Verification(p)) => {
+                    out.dump_dir = Some(dir.clone());
+                    out.problems = p;
+                    return Ok(out.finish());
+                }
+                Err(e) => return Err(e),
+            };
             out.dump_dir = Some(dir.clone());
             out.manifest_sha256 = Some(crate::dump::hashing::sha256_hex(&bytes));
             // Manifest, SHA256SUMS, presence and sizes; contents are hashed as they are read.
