@@ -463,11 +463,12 @@ type SourceSnapshot = (Vec<source::SourceTable>, Vec<Box<dyn Reader>>);
 fn open_source(
     spec: &SourceSpec,
     casts: &[ColumnCast],
+    flatten: &source::Flatten,
     jobs: usize,
     wanted: impl Fn(&source::SourceTable) -> bool,
     notes: &mut Vec<String>,
 ) -> Result<SourceSnapshot> {
-    let mut src = source::open(spec, casts)?;
+    let mut src = source::open(spec, casts, flatten)?;
     let catalog = src.catalog()?;
     let mut tables: Vec<source::SourceTable> =
         catalog.tables.into_iter().filter(|t| wanted(t)).collect();
@@ -509,9 +510,16 @@ fn dump_source(
         .iter()
         .map(|c| ColumnCast::parse(c))
         .collect::<Result<Vec<_>>>()?;
+    // The same reading of the source as the export's (its casts and flattening).
+    let flatten = match &m.options.flatten {
+        None => source::Flatten::Off,
+        Some(c) if c.iter().any(|x| x == "*") => source::Flatten::All,
+        Some(c) => source::Flatten::Collections(c.clone()),
+    };
     let (tables, readers) = open_source(
         url,
         &casts,
+        &flatten,
         plan.jobs.min(entries.len()).max(1),
         |t| {
             find_name(&t.schema.name, names.iter().copied())
@@ -637,6 +645,7 @@ fn source_target(
     let (tables, readers) = open_source(
         src_url,
         &[],
+        &source::Flatten::Off,
         plan.jobs.max(1),
         |t| plan.selected(&t.schema.name) && (t.internal.is_none() || plan.tables.is_some()),
         notes,

@@ -27,6 +27,10 @@ use crate::printable::{escaped, is_unsafe};
 
 /// MySQL's limit for identifiers.
 const MAX_NAME_CHARS: usize = 64;
+/// MongoDB's names are longer: a namespace (database and collection) has up to 255
+/// bytes, and a field name no limit of its own. `--create-schema` fits longer names
+/// to PostgreSQL's 63 bytes with a hash suffix.
+const MAX_MONGODB_NAME_CHARS: usize = 255;
 /// At most this many problems are listed; the rest are counted.
 const MAX_PROBLEMS: usize = 25;
 
@@ -35,7 +39,7 @@ fn q(s: &str) -> String {
     format!("\"{}\"", escaped(s))
 }
 
-struct Problems(Vec<String>);
+struct Problems(Vec<String>, usize);
 
 impl Problems {
     fn push(&mut self, at: &str, what: impl std::fmt::Display) {
@@ -50,12 +54,13 @@ impl Problems {
                 at,
                 format!("the {kind} name {} contains control characters", q(name)),
             );
-        } else if name.chars().count() > MAX_NAME_CHARS {
+        } else if name.chars().count() > self.1 {
             self.push(
                 at,
                 format!(
-                    "the {kind} name {} is longer than {MAX_NAME_CHARS} characters",
-                    q(name)
+                    "the {kind} name {} is longer than {} characters",
+                    q(name),
+                    self.1
                 ),
             );
         }
@@ -77,7 +82,12 @@ impl Problems {
 
 /// Checks a parsed manifest; `Err` lists the problems, each naming its field.
 pub(crate) fn validate(m: &Manifest) -> Result<(), Vec<String>> {
-    let mut p = Problems(Vec::new());
+    let max_name = if m.source.engine == "mongodb" {
+        MAX_MONGODB_NAME_CHARS
+    } else {
+        MAX_NAME_CHARS
+    };
+    let mut p = Problems(Vec::new(), max_name);
     dialect(&m.csv, &mut p);
     let by_name: HashMap<&str, &Table> = m.tables.iter().map(|t| (t.name(), &t.schema)).collect();
     let mut table_at: HashMap<&str, usize> = HashMap::new();

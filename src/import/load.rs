@@ -240,6 +240,7 @@ pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
             interrupt::check()?;
             execute_logged(&mut tx, stmt, log)?;
         }
+        super::references::check(&mut tx, cx)?;
         // --verify: the tables as they will be committed, read back and compared.
         let mut results = Vec::new();
         for (l, (report, digest)) in lp.loads.iter().zip(loaded.iter_mut()) {

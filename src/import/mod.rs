@@ -15,6 +15,7 @@
 //! - `steps`: the statements of a load, for running and for printing;
 //! - `load`: the transaction(s) that run them;
 //! - `copy`: one file streamed into `COPY`, and its errors in the user's terms;
+//! - `references`: `--references` checked after the load, before COMMIT;
 //! - `types`: the type-level pre-flight (can a target column change a dump value?);
 //! - `readback`: `--verify`, every loaded table read back and compared before COMMIT;
 //! - `sidelog`: the import's own log next to the dump.
@@ -24,6 +25,7 @@ mod create;
 mod load;
 mod preflight;
 mod readback;
+mod references;
 mod sidelog;
 mod steps;
 mod types;
@@ -42,6 +44,7 @@ use crate::target::ddl::SchemaOptions;
 use crate::target::{self, catalog, connection_security};
 use crate::{interrupt, timefmt};
 use preflight::LoadPlan;
+pub use references::Reference;
 use sidelog::{SideFiles, SideLog};
 pub use types::AllowLossy;
 
@@ -78,6 +81,10 @@ pub struct ImportPlan {
     pub verify: bool,
     /// Lossy column pairs (a target type that can change values) the user accepts.
     pub allow_lossy: AllowLossy,
+    /// `--references`: checked after the load, before COMMIT.
+    pub references: Vec<Reference>,
+    /// `--allow-orphans`: orphaned references are reported, not fatal.
+    pub allow_orphans: bool,
     /// Consent to `TRUNCATE ... CASCADE` emptying tables that are not loaded (without
     /// it, the pre-flight refuses and names them).
     pub cascade: bool,
@@ -91,8 +98,9 @@ pub trait ImportObserver: Sync {
     fn bytes(&self, _table: &str, _n: u64) {}
     fn table_done(&self, _table: &str, _rows: u64, _secs: f64) {}
     fn warn(&self, _message: &str) {}
-    /// Something worth knowing that needs no action (a column pair that keeps meaning but
-    /// not spelling, a narrower type proven sufficient by the data).
+    /// Something the user should see that is not a problem (a reference check passed,
+    /// a column pair that keeps meaning but not spelling, a narrower type proven
+    /// sufficient by the data).
     fn note(&self, _message: &str) {}
     /// A load transaction was rolled back (the whole load, or one table with --jobs).
     fn rolled_back(&self) {}
@@ -146,6 +154,8 @@ pub(crate) struct Ctx<'a> {
     pub lp: &'a LoadPlan<'a>,
     pub obs: &'a dyn ImportObserver,
     pub log: &'a SideLog,
+    /// `--references`, resolved against the loaded tables.
+    pub references: &'a [references::Resolved],
 }
 
 pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome> {
@@ -235,12 +245,14 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
             log.line(&format!("skipped table `{t}`: {why}"));
         }
         check_types(plan, &dump, &lp, obs, &log)?;
+        let refs = references::resolve(plan, &lp, &dump.manifest)?;
         let cx = Ctx {
             plan,
             dump: &dump,
             lp: &lp,
             obs,
             log: &log,
+            references: &refs,
         };
         let script = steps::script(&cx);
         let script_path = side.write("import_script", "sql", script.as_bytes());
@@ -332,7 +344,7 @@ fn check_types(
         .collect();
     let verdict = types::judge(&findings, &plan.allow_lossy);
     for n in &verdict.notes {
-        obs.note(n);
+        obs.note(&format!("note: {n}"));
         log.line(&format!("note: {n}"));
     }
     if !verdict.refused.is_empty() {
