@@ -95,10 +95,12 @@ pub struct ColumnStats {
     pub invalid_charset: u64,
     // What the values need, for the import's type pre-flight. Each is set only for the
     // encodings it applies to (absent in dumps written before these facts existed).
-    /// decimal: most significant digits after the point (trailing zeros not counted).
+    /// decimal and double: most significant digits after the point (trailing zeros not
+    /// counted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_scale: Option<u32>,
-    /// decimal and integer: most digits before the point (leading zeros not counted).
+    /// decimal, double and integer: most digits before the point (leading zeros not
+    /// counted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_integer_digits: Option<u32>,
     /// datetime, timestamp, time: most fractional-second digits used (trailing zeros not
@@ -182,7 +184,11 @@ impl ColumnStats {
                 }
             }
             Encoding::JsonText => s.json_duplicate_keys = Some(0),
-            Encoding::Double => s.inexact_in_real = Some(0),
+            Encoding::Double => {
+                s.inexact_in_real = Some(0);
+                s.max_scale = Some(0);
+                s.max_integer_digits = Some(0);
+            }
             _ => {}
         }
         s
@@ -221,8 +227,13 @@ impl ColumnStats {
             Encoding::JsonText if facts::json_has_duplicate_keys(v) => {
                 *self.json_duplicate_keys.get_or_insert(0) += 1;
             }
-            Encoding::Double if !facts::exact_in_real(v) => {
-                *self.inexact_in_real.get_or_insert(0) += 1;
+            Encoding::Double => {
+                if !facts::exact_in_real(v) {
+                    *self.inexact_in_real.get_or_insert(0) += 1;
+                }
+                let (int, scale) = facts::decimal_digits(v);
+                raise(&mut self.max_integer_digits, int);
+                raise(&mut self.max_scale, scale);
             }
             _ => {}
         }

@@ -9,15 +9,43 @@ use std::cell::RefCell;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 /// Digits before the point (leading zeros not counted) and significant digits after it
-/// (trailing zeros not counted) of a decimal or integer as MySQL prints it.
+/// (trailing zeros not counted) of a number as the source printed it, exponent included
+/// (`1.5e-7` has 8 after the point). Text that is no number (`NaN`) has none.
 pub(crate) fn decimal_digits(v: &[u8]) -> (u32, u32) {
     let v = v.strip_prefix(b"-").unwrap_or(v);
-    let (int, frac) = match memchr::memchr(b'.', v) {
-        Some(p) => (&v[..p], &v[p + 1..]),
-        None => (v, &v[..0]),
+    let (mantissa, exp) = match v.iter().position(|&b| b == b'e' || b == b'E') {
+        Some(p) => (
+            &v[..p],
+            std::str::from_utf8(&v[p + 1..])
+                .ok()
+                .and_then(|e| e.parse::<i64>().ok())
+                .unwrap_or(0)
+                .clamp(-400, 400),
+        ),
+        None => (v, 0),
     };
-    let int_digits = int.iter().skip_while(|&&b| b == b'0').count() as u32;
-    let scale = frac.iter().rposition(|&b| b != b'0').map_or(0, |i| i + 1) as u32;
+    if !mantissa.iter().all(|&b| b.is_ascii_digit() || b == b'.') {
+        return (0, 0);
+    }
+    let (int, frac) = match memchr::memchr(b'.', mantissa) {
+        Some(p) => (&mantissa[..p], &mantissa[p + 1..]),
+        None => (mantissa, &mantissa[..0]),
+    };
+    if exp == 0 {
+        let int_digits = int.iter().skip_while(|&&b| b == b'0').count() as u32;
+        let scale = frac.iter().rposition(|&b| b != b'0').map_or(0, |i| i + 1) as u32;
+        return (int_digits, scale);
+    }
+    // The digits run int ++ frac, with the point after `int.len() + exp` of them.
+    let digits = || int.iter().chain(frac.iter());
+    let n = (int.len() + frac.len()) as i64;
+    let point = int.len() as i64 + exp;
+    let Some(first) = digits().position(|&b| b != b'0') else {
+        return (0, 0);
+    };
+    let last = n - 1 - digits().rev().position(|&b| b != b'0').unwrap_or(0) as i64;
+    let int_digits = (point - first as i64).max(0) as u32;
+    let scale = (last + 1 - point).max(0) as u32;
     (int_digits, scale)
 }
 
@@ -174,6 +202,11 @@ mod tests {
         assert_eq!(decimal_digits(b"100.00"), (3, 0));
         assert_eq!(decimal_digits(b"4294967295"), (10, 0));
         assert_eq!(decimal_digits(b"0"), (0, 0));
+        assert_eq!(decimal_digits(b"9.5"), (1, 1));
+        assert_eq!(decimal_digits(b"1.5e-7"), (0, 8));
+        assert_eq!(decimal_digits(b"1.2345e+20"), (21, 0));
+        assert_eq!(decimal_digits(b"-2.5E1"), (2, 0));
+        assert_eq!(decimal_digits(b"NaN"), (0, 0));
         assert_eq!(fraction_digits(b"2024-01-01 23:59:59.999999"), 6);
         assert_eq!(fraction_digits(b"2024-01-01 23:59:59.250000"), 2);
         assert_eq!(fraction_digits(b"2024-01-01 23:59:59.000000"), 0);

@@ -424,7 +424,19 @@ fn numeric(c: &Column, p: u64, s: i64) -> Class {
                 Class::Proven(proofs.join(" and "))
             }
         }
-        E::Float | E::Double => Class::Lossy(format!(
+        // A double's text (its shortest decimal) is what numeric stores: it fits when
+        // the data shows no value needs more places or digits.
+        E::Double => match (c.stats.max_scale, c.stats.max_integer_digits) {
+            (Some(sc), Some(i)) if u64::from(sc) <= s_u && u64::from(i) <= int_room => {
+                Class::Proven(format!(
+                    "no value has more than {sc} decimal place(s) or {i} integer digit(s)"
+                ))
+            }
+            _ => Class::Lossy(format!(
+                "floating-point values are rounded to {s_u} decimal place(s)"
+            )),
+        },
+        E::Float => Class::Lossy(format!(
             "floating-point values are rounded to {s_u} decimal place(s)"
         )),
         _ => Class::Normalizing("the dump's text is read as a number".into()),
@@ -630,6 +642,17 @@ mod tests {
         j.stats.json_duplicate_keys = Some(1);
         assert!(is_lossy(&j, "jsonb"));
         assert_eq!(class(&j, "json"), Class::Exact);
+        let mut price = col("double", "double", Double);
+        price.stats.max_scale = Some(1);
+        price.stats.max_integer_digits = Some(1);
+        assert!(matches!(class(&price, "numeric(6,2)"), Class::Proven(_)));
+        price.stats.max_scale = Some(3);
+        assert!(is_lossy(&price, "numeric(6,2)"));
+        price.stats.max_scale = None;
+        assert!(
+            is_lossy(&price, "numeric(6,2)"),
+            "an old dump is conservative"
+        );
     }
 
     #[test]
