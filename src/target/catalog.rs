@@ -20,6 +20,8 @@ pub(crate) struct TargetColumn {
     pub has_default: bool,
     /// Generated columns cannot be loaded by COPY.
     pub generated: bool,
+    /// The type as `format_type()` spells it (`character varying(36)`).
+    pub type_name: String,
     /// The column's type when it is an array (`text[]`), as `format_type` spells it.
     pub array_type: Option<String>,
 }
@@ -32,19 +34,20 @@ pub(crate) struct TargetTable {
     pub columns: Vec<TargetColumn>,
 }
 
-pub(crate) fn schema_exists(client: &mut Client, schema: &str) -> Result<bool> {
+pub(crate) fn schema_exists(client: &mut impl GenericClient, schema: &str) -> Result<bool> {
     Ok(client
         .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&schema])
         .ctx(|| format!("looking up schema {schema}"))?
         .is_some())
 }
 
-pub(crate) fn tables(client: &mut Client, schema: &str) -> Result<Vec<TargetTable>> {
+pub(crate) fn tables(client: &mut impl GenericClient, schema: &str) -> Result<Vec<TargetTable>> {
     let rows = client
         .query(
             "SELECT c.relname, c.relkind::text, a.attname,
                     a.attnotnull, a.atthasdef, a.attgenerated <> '',
-                    CASE WHEN ty.typcategory = 'A' THEN format_type(a.atttypid, a.atttypmod) END
+                    CASE WHEN ty.typcategory = 'A' THEN format_type(a.atttypid, a.atttypmod) END,
+                    format_type(a.atttypid, a.atttypmod)
              FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -72,6 +75,7 @@ pub(crate) fn tables(client: &mut Client, schema: &str) -> Result<Vec<TargetTabl
             has_default: r.get(4),
             generated: r.get(5),
             array_type: r.get(6),
+            type_name: r.get(7),
         });
     }
     Ok(out)

@@ -3,10 +3,12 @@
 //!
 //! - `catalog`: tables, columns, sequences, indexes and foreign keys, read before any write;
 //! - `sql`: quoting;
+//! - `pgtype`: column types as the type pre-flight and the read-back comparison read them;
 //! - `typemap` and `ddl`: `--create-schema`.
 
 pub(crate) mod catalog;
 pub mod ddl;
+pub(crate) mod pgtype;
 pub(crate) mod sql;
 pub mod typemap;
 
