@@ -631,7 +631,8 @@ fn a_parallel_import_is_a_base_only_once_every_table_committed() {
     let pg = target();
     pg.exec("CREATE TABLE a (id int PRIMARY KEY, v int NOT NULL); CREATE TABLE b (id int PRIMARY KEY, v int NOT NULL CHECK (v > 0));");
     // Table b fails, table a commits: the load is recorded, as incomplete.
-    work.import(&pg, &base, &["--jobs", "2"]).failed();
+    work.import(&pg, &base, &["--commit", "per-table", "--jobs", "2"])
+        .failed();
     assert_eq!(
         pg.text("SELECT string_agg(kind || ':' || complete, ' ' ORDER BY id) FROM waybill.applied"),
         Some("full:false".into())
@@ -646,7 +647,8 @@ fn a_parallel_import_is_a_base_only_once_every_table_committed() {
         r.stderr
     );
     pg.exec("ALTER TABLE b DROP CONSTRAINT b_v_check");
-    work.import(&pg, &base, &["--jobs", "2"]).ok();
+    work.import(&pg, &base, &["--commit", "per-table", "--jobs", "2"])
+        .ok();
     assert_eq!(
         pg.text("SELECT string_agg(kind || ':' || complete, ' ' ORDER BY id) FROM waybill.applied"),
         Some("full:false full:true".into())

@@ -155,7 +155,9 @@ fn parallel_import_commits_per_table() {
     let dump = work.export(&db, &["--chunk-rows", "1000"]);
     let pg = PgDb::new("jobs");
     pg.exec(TARGET);
-    let ran = work.import(&pg, &dump, &["--jobs", "3"]).ok();
+    let ran = work
+        .import(&pg, &dump, &["--commit", "per-table", "--jobs", "3"])
+        .ok();
     assert!(
         ran.stderr.contains("each table commits on its own"),
         "{}",
@@ -173,7 +175,9 @@ fn parallel_import_commits_per_table() {
     }
     // A table that fails rolls back alone; the others stay committed, and it says so.
     pg.exec("ALTER TABLE words ADD CONSTRAINT short CHECK (length(w) < 3) NOT VALID");
-    let ran = work.import(&pg, &dump, &["--jobs", "2"]).failed();
+    let ran = work
+        .import(&pg, &dump, &["--commit", "per-table", "--jobs", "2"])
+        .failed();
     assert!(
         ran.stderr.contains("table `words`") && ran.stderr.contains("rolled back"),
         "{}",

@@ -15,7 +15,8 @@ use waybill::cli::report::{self, Progress, Unit};
 use waybill::cli::{self, AuditArgs, ParentRunArgs, TargetArgs};
 use waybill::dump::verify::VerifiedDump;
 use waybill::import::{
-    self, AllowLossy, CopyFrom, ImportObserver, ImportOutcome, ImportPlan, TableStatus,
+    self, AllowLossy, Commit, CopyFormat, CopyFrom, ImportObserver, ImportOutcome, ImportPlan,
+    TableStatus,
 };
 use waybill::target::ddl::SchemaOptions;
 use waybill::target::typemap::CastRules;
@@ -65,11 +66,24 @@ struct Args {
     #[arg(long)]
     dry_run: bool,
 
-    /// Load this many tables at once on separate connections. Each table then commits
-    /// on its own: if one fails, the tables already loaded stay loaded and the failed
-    /// one is left empty. The default (1) is one transaction, all or nothing.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    /// When the load commits: `all` (one transaction, all or nothing) or `per-table`
+    /// (the tables are emptied first, then each table commits on its own, --jobs of
+    /// them at once on separate connections: if one fails, the tables already loaded
+    /// stay loaded and the failed one is left empty).
+    #[arg(long, value_enum, default_value_t = CommitArg::All)]
+    commit: CommitArg,
+
+    /// Parallelism (default: the number of CPUs). With --commit per-table, the tables
+    /// loaded at once. All or nothing, the parallel workers each index build may use
+    /// (N - 1); the load itself stays one transaction, its CSV parsed on a client thread.
+    #[arg(long, value_name = "N", default_value_t = default_jobs())]
     jobs: usize,
+
+    /// How this client streams the files into COPY: `binary` (PostgreSQL's binary format,
+    /// converted from the CSV by the client, for tables whose column types allow it;
+    /// the others as text) or `text` (the CSV as it is, parsed by PostgreSQL).
+    #[arg(long, value_enum, default_value_t = CopyFormatArg::Binary)]
+    copy_format: CopyFormatArg,
 
     /// Create the tables from the dump's manifest (types, keys, indexes, foreign keys)
     /// instead of loading into existing ones; with --dry-run, print the DDL.
@@ -122,7 +136,8 @@ struct Args {
     /// Before COMMIT, read every loaded table back from PostgreSQL and compare each value
     /// with the dump (numbers by value, timestamps as instants, JSON structurally, text
     /// and bytes exactly); any difference rolls the whole load back and is reported by
-    /// table, primary key and column. With --jobs, each table before its own commit.
+    /// table, primary key and column. With --commit per-table, each table before its own
+    /// commit.
     #[arg(long)]
     verify: bool,
 
@@ -164,6 +179,22 @@ struct Args {
 enum CopyFromArg {
     Stdin,
     Server,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum CommitArg {
+    All,
+    PerTable,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum CopyFormatArg {
+    Binary,
+    Text,
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn main() -> ExitCode {
@@ -210,7 +241,15 @@ fn plan(args: &Args) -> anyhow::Result<ImportPlan> {
         strict: args.strict,
         dry_run: args.dry_run,
         side_files: !args.no_side_files,
+        commit: match args.commit {
+            CommitArg::All => Commit::All,
+            CommitArg::PerTable => Commit::PerTable,
+        },
         jobs: args.jobs.max(1),
+        copy_format: match args.copy_format {
+            CopyFormatArg::Binary => CopyFormat::Binary,
+            CopyFormatArg::Text => CopyFormat::Text,
+        },
         keep_indexes: args.keep_indexes,
         verify: args.verify,
         allow_lossy: if args.allow_lossy.is_empty() {
@@ -264,10 +303,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             "cannot write the audit log (use --audit-log or WAYBILL_AUDIT_LOG to put it elsewhere)",
         )?;
     let progress = Progress::new(args.quiet);
-    if plan.jobs > 1 {
+    if plan.commit == Commit::PerTable {
         progress.warn(&format!(
-            "--jobs {}: each table commits on its own; a failure leaves the tables loaded so far \
-             in place (the default, --jobs 1, is all or nothing)",
+            "--commit per-table (--jobs {}): each table commits on its own; a failure leaves the \
+             tables loaded so far in place (the default, --commit all, is all or nothing)",
             plan.jobs
         ));
     }
@@ -335,7 +374,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             if let Error::PartialLoad(m) = &e {
                 audit.write_or_warn(audit.event(
                     "rolled_back",
-                    format!("the failed table was rolled back; other tables stay committed (--jobs): {m}"),
+                    format!(
+                        "the failed table was rolled back; other tables stay committed \
+                         (--commit per-table): {m}"
+                    ),
                 ));
             } else if rolled_back {
                 progress.warn("the transaction was rolled back: nothing was committed, the target is unchanged");

@@ -137,6 +137,14 @@ impl DataReader {
         Ok(DataReader { source })
     }
 
+    /// Stored bytes read from the file so far (for progress).
+    pub(crate) fn stored_bytes(&self) -> u64 {
+        match &self.source {
+            Source::Plain(h) => h.bytes(),
+            Source::Zstd(d) => d.get_ref().get_ref().bytes(),
+        }
+    }
+
     /// Reads what is left of the stored file (nothing, after the end of the data), and
     /// returns the stored file's hex sha256 and size.
     pub(crate) fn finish(self) -> io::Result<(String, u64)> {

@@ -69,6 +69,11 @@ impl<R: Read> HashingReader<R> {
     pub fn finish(self) -> (String, u64) {
         (to_hex(self.hasher.finalize()), self.bytes)
     }
+
+    /// Bytes read so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
 }
 
 impl<R: Read> Read for HashingReader<R> {

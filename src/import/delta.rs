@@ -653,8 +653,8 @@ pub(super) fn apply(
                 .to_string(),
         );
     }
-    if plan.jobs > 1 {
-        refused.push("--jobs: a delta is applied in one transaction".to_string());
+    if plan.commit == super::Commit::PerTable {
+        refused.push("--commit per-table: a delta is applied in one transaction".to_string());
     }
     if plan.copy_from != CopyFrom::Stdin {
         refused.push("--copy-from server: a delta is streamed by this client".to_string());

@@ -2,7 +2,7 @@
 //! `--dry-run` and `import_script_<ts>.sql`), so the two cannot drift apart.
 
 use super::preflight::{LoadPlan, SeqFix, TableLoad};
-use super::{CopyFrom, Ctx, ImportPlan};
+use super::{Commit, CopyFormat, CopyFrom, Ctx, ImportPlan};
 use crate::dump::manifest::{COPY_OPTIONS, FileEntry};
 use crate::printable::escaped;
 use crate::target::sql::{qualified, quote_ident, quote_literal, set_to_array};
@@ -35,7 +35,7 @@ fn copy_options(freeze: bool) -> String {
 pub(super) const STAGE: &str = "pg_temp.\"waybill_stage\"";
 
 /// Where a table's COPY goes: the table, or the staging table.
-fn copy_target(plan: &ImportPlan, l: &TableLoad) -> String {
+pub(super) fn copy_target(plan: &ImportPlan, l: &TableLoad) -> String {
     if l.set_arrays.is_empty() {
         qualified(&plan.schema, &l.target)
     } else {
@@ -53,6 +53,17 @@ pub(super) fn copy_sql(plan: &ImportPlan, l: &TableLoad, f: &FileEntry) -> Strin
         copy_target(plan, l),
         column_list(&l.columns),
         copy_options(l.freeze)
+    )
+}
+
+/// The COPY of one file in PostgreSQL's binary format, converted by this client
+/// (`binary`).
+pub(super) fn copy_sql_binary(plan: &ImportPlan, l: &TableLoad) -> String {
+    format!(
+        "COPY {} ({}) FROM STDIN (FORMAT binary{})",
+        copy_target(plan, l),
+        column_list(&l.columns),
+        if l.freeze { ", FREEZE true" } else { "" }
     )
 }
 
@@ -153,6 +164,13 @@ pub(super) fn script(cx: &Ctx) -> String {
     ));
     if plan.copy_from == CopyFrom::Stdin {
         s.push_str("-- To run it by hand from the dump directory: psql -X -v ON_ERROR_STOP=1 -f <this file>\n");
+        if plan.copy_format == CopyFormat::Binary {
+            s.push_str(
+                "-- waybill-import itself streams each file in PostgreSQL's binary COPY format, \
+                 converted from the CSV\n-- by the client where the column types allow \
+                 (the same values); psql loads the CSV as below.\n",
+            );
+        }
     }
     s.push_str(&format!(
         "\\set ON_ERROR_STOP on\nSET TIME ZONE 'UTC';\n{};\n",
@@ -163,11 +181,11 @@ pub(super) fn script(cx: &Ctx) -> String {
     } else if lp.fk_order {
         s.push_str("-- session_replication_role not available: loading parents first\n");
     }
-    let per_table = plan.jobs > 1;
+    let per_table = plan.commit == Commit::PerTable;
     if per_table {
         s.push_str(&format!(
-            "-- --jobs {}: the tables are emptied in one transaction, then each table is loaded\n\
-             -- and committed on its own, several at once\n",
+            "-- --commit per-table (--jobs {}): the tables are emptied in one transaction, then \
+             each table is loaded\n-- and committed on its own, several at once\n",
             plan.jobs
         ));
         s.push_str("BEGIN;\n");
@@ -196,7 +214,14 @@ pub(super) fn script(cx: &Ctx) -> String {
                             "\\copy {} ({}) FROM {} WITH ({})\n",
                             copy_target(plan, l),
                             column_list(&l.columns),
-                            quote_literal(&f.path),
+                            match f.compression {
+                                None => quote_literal(&f.path),
+                                // psql runs the decompressor; the name is a safe file name.
+                                Some(_) => format!(
+                                    "PROGRAM {}",
+                                    quote_literal(&format!("zstd -dcq -- '{}'", f.path))
+                                ),
+                            },
                             copy_options(l.freeze)
                         )),
                         CopyFrom::Server { .. } => {
@@ -259,7 +284,7 @@ impl Opening {
 }
 
 /// What a load runs before the tables: the locks, schema statements (with
-/// --create-schema), then the TRUNCATE of existing tables. With --jobs this is its own
+/// --create-schema), then the TRUNCATE of existing tables. With --commit per-table this is its own
 /// committed transaction, without the schema statements (--create-schema is one
 /// transaction).
 pub(super) fn opening(plan: &ImportPlan, lp: &LoadPlan) -> Vec<Opening> {
@@ -275,18 +300,18 @@ pub(super) fn opening(plan: &ImportPlan, lp: &LoadPlan) -> Vec<Opening> {
 /// the two cannot drift apart.
 pub(super) enum Step<'a> {
     Sql(String),
-    /// With --jobs: the table's own lock, first in its transaction.
+    /// With --commit per-table: the table's own lock, first in its transaction.
     Lock(String),
     Copy(&'a FileEntry),
     /// A `SELECT setval(...)` and the sequence it sets (for the log).
     Sequence(String, &'a str),
 }
 
-/// A table's load, in order: (with --jobs, lock it), drop its indexes, COPY each file,
+/// A table's load, in order: (with --commit per-table, lock it), drop its indexes, COPY each file,
 /// build the indexes again, set its sequences.
 pub(super) fn table_steps<'a>(plan: &ImportPlan, l: &'a TableLoad) -> Vec<Step<'a>> {
     let mut steps: Vec<Step> = Vec::new();
-    if plan.jobs > 1 {
+    if plan.commit == Commit::PerTable {
         steps.extend(lock_sql(&[(plan.schema.clone(), l.target.clone())]).map(Step::Lock));
     }
     steps.extend(l.deferred.iter().map(|d| Step::Sql(d.drop.clone())));
