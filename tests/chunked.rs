@@ -190,3 +190,63 @@ fn parallel_import_commits_per_table() {
         "the failed table is empty: truncated first, its load rolled back"
     );
 }
+
+/// All or nothing holds for chunked, compressed dumps in either COPY format: a row the
+/// target refuses in the very last chunk of a table rolls back every table and every
+/// earlier chunk, and the error names that chunk's file and CSV record.
+#[test]
+fn a_rejected_row_in_the_last_chunk_leaves_the_target_unchanged() {
+    let db = source();
+    let work = Work::new();
+    let dump = work.export(&db, &["--chunk-rows", "1000", "--compress", "zstd"]);
+    let m = manifest(&dump);
+    let files = table(&m, "int_keyed")["files"].as_array().unwrap();
+    assert_eq!(files.len(), 4);
+    let last = files[3]["path"].as_str().unwrap();
+    assert!(last.ends_with(".csv.zst"), "{last}");
+    // The source's last row is the last record of the last chunk.
+    let record = files[3]["rows"].as_u64().unwrap() + 1;
+    let pg = PgDb::new("lastchunk");
+    pg.exec(TARGET);
+    work.import(&pg, &dump, &[]).ok();
+    let snapshot = |pg: &PgDb| {
+        [
+            "SELECT count(*)::text || md5(string_agg(id::text || ':' || v, ',' ORDER BY id)) FROM int_keyed",
+            "SELECT count(*)::text || md5(string_agg(w || ':' || n, ',' ORDER BY w)) FROM words",
+            "SELECT count(*)::text FROM uuid_keyed",
+            "SELECT count(*)::text FROM keyless",
+        ]
+        .map(|q| pg.text(q))
+    };
+    // Different data in the target, then a CHECK only the source's last row breaks.
+    pg.exec(
+        "DELETE FROM int_keyed WHERE v > 10; DELETE FROM words WHERE n % 2 = 0; \
+         ALTER TABLE int_keyed ADD CONSTRAINT below_last CHECK (v < 4000)",
+    );
+    let before = snapshot(&pg);
+    assert_eq!(before[0].as_deref().map(|s| &s[..2]), Some("10"));
+    for format in ["binary", "text"] {
+        let ran = work.import(&pg, &dump, &["--copy-format", format]).failed();
+        assert!(
+            ran.stderr.contains(&format!(
+                "loading table `int_keyed` from {last} failed: new row for relation \"int_keyed\" \
+                 violates check constraint \"below_last\""
+            )),
+            "{format}: {}",
+            ran.stderr
+        );
+        assert!(
+            ran.stderr.contains(&format!(
+                "at CSV record {record} of {last} (the header is record 1)"
+            )),
+            "{format}: {}",
+            ran.stderr
+        );
+        assert!(
+            ran.stderr.contains("nothing was committed"),
+            "{}",
+            ran.stderr
+        );
+        assert_eq!(snapshot(&pg), before, "{format}: the target is unchanged");
+    }
+}
