@@ -82,7 +82,7 @@ struct Args {
     #[arg(long)]
     strict_charset: bool,
 
-    /// Write the data files compressed: `zstd` or `zstd:LEVEL` (1 to 19, default 3), as
+    /// Write the data files compressed: `zstd` or `zstd:LEVEL` (1 to 19, default 1), as
     /// `<name>.csv.zst`. The manifest's sizes and sha256 are the compressed files', so
     /// `sha256sum -c SHA256SUMS` still checks them; waybill-import and waybill-verify
     /// read them as they are. Default: plain CSV.
