@@ -16,6 +16,7 @@ use waybill::cli::{self, AuditArgs, ParentRunArgs, TargetArgs};
 use waybill::dump::verify::VerifiedDump;
 use waybill::import::{self, CopyFrom, ImportObserver, ImportOutcome, ImportPlan, TableStatus};
 use waybill::target::ddl::SchemaOptions;
+use waybill::target::rules::CheckFile;
 use waybill::target::typemap::CastRules;
 use waybill::timefmt;
 
@@ -91,6 +92,12 @@ struct Args {
     /// transaction, so a failed import leaves them as they were).
     #[arg(long, requires = "create_schema")]
     drop_existing: bool,
+
+    /// With --create-schema: the PostgreSQL text of CHECK constraints, one per line as
+    /// `TABLE.CONSTRAINT = CONDITION` (the dump's names; nothing after `=` skips the
+    /// constraint; lines starting with # are comments). It replaces the translation.
+    #[arg(long, value_name = "FILE", requires = "create_schema")]
+    check_file: Option<PathBuf>,
 
     /// Keep the target's indexes in place while loading. By default the indexes of each
     /// loaded table (plain ones, and PRIMARY KEY/UNIQUE constraints no foreign key uses)
@@ -194,6 +201,10 @@ fn plan(args: &Args) -> anyhow::Result<ImportPlan> {
                 lowercase: args.lowercase_identifiers,
                 casts: CastRules::parse(&rules)?,
                 drop_existing: args.drop_existing,
+                checks: match &args.check_file {
+                    Some(f) => CheckFile::read(f)?,
+                    None => CheckFile::default(),
+                },
             })
         } else {
             None
@@ -389,6 +400,10 @@ fn summary(out: &ImportOutcome) -> String {
         &["table", "manifest rows", "loaded rows", "seconds", "status"],
         &rows,
     );
+    for line in out.rules.iter().flat_map(|r| r.lines(out.committed)) {
+        s.push_str(&line);
+        s.push('\n');
+    }
     if out.fk_order {
         s.push_str(
             "foreign keys stayed active (no session_replication_role); loaded parents first\n",

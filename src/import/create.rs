@@ -96,6 +96,8 @@ pub(super) fn preflight<'m>(
             columns: t.columns.clone(),
             deferred: Vec::new(),
             set_arrays: Vec::new(),
+            generated: t.generated.clone(),
+            key_columns: t.key_columns.clone(),
             freeze: true,
             sequences: t
                 .identity
@@ -129,6 +131,9 @@ pub(super) fn preflight<'m>(
         truncate: false,
         before: all_before,
         after: sp.after,
+        checks: sp.checks,
+        comments: sp.comments,
+        rules: Some(sp.rules),
         warnings: sp.warnings,
     })
 }

@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::printable::escaped;
 use crate::target::catalog::{self, TargetTable, find_name};
 use crate::target::describe;
+use crate::target::rules::{CheckStep, GeneratedLoad, RulesReport};
 use crate::target::sql::{qualified, quote_literal};
 
 /// Everything the pre-flight decided for one table.
@@ -35,6 +36,34 @@ pub(crate) struct TableLoad<'m> {
     /// MySQL SET columns whose target column is an array, with that array type: the
     /// files go through a staging table (`steps::STAGE`) and are converted on insert.
     pub set_arrays: Vec<(String, String)>,
+    /// Generated columns (`--create-schema`): the files go through a staging table that
+    /// computes them too, their values are checked against the dump's, and the insert
+    /// into the table leaves them to PostgreSQL.
+    pub generated: Vec<GeneratedLoad>,
+    /// The columns that identify a row in messages.
+    pub key_columns: Vec<String>,
+}
+
+impl TableLoad<'_> {
+    /// Whether the files go through the staging table.
+    pub(crate) fn staged(&self) -> bool {
+        !self.set_arrays.is_empty() || !self.generated.is_empty()
+    }
+
+    /// The COPY column list: the CSV's columns, a generated column under the staging
+    /// table's name for its exported values.
+    pub(crate) fn copy_columns(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .map(|c| {
+                self.generated
+                    .iter()
+                    .find(|g| &g.column == c)
+                    .map(|g| g.source.clone())
+                    .unwrap_or_else(|| c.clone())
+            })
+            .collect()
+    }
 }
 
 pub(crate) struct SeqFix {
@@ -62,6 +91,12 @@ pub(crate) struct LoadPlan<'m> {
     /// Statements before the data (schema creation) and after it (keys, indexes).
     pub before: Vec<String>,
     pub after: Vec<String>,
+    /// CHECK constraints added after `after`, validated against the loaded rows.
+    pub checks: Vec<CheckStep>,
+    /// Comments for the script (rules that were not carried over).
+    pub comments: Vec<String>,
+    /// With --create-schema: what became of CHECKs, ON UPDATE and generated columns.
+    pub rules: Option<RulesReport>,
     pub warnings: Vec<String>,
 }
 
@@ -255,6 +290,8 @@ pub(super) fn preflight<'m>(
             freeze: tt.kind == 'r' && plan.jobs <= 1 && set_arrays.is_empty(),
             sequences,
             set_arrays,
+            generated: Vec::new(),
+            key_columns: Vec::new(),
         });
     }
     if !skipped.is_empty() {
@@ -328,6 +365,9 @@ pub(super) fn preflight<'m>(
         replica_role,
         truncate: true,
         before: Vec::new(),
+        checks: Vec::new(),
+        comments: Vec::new(),
+        rules: None,
         after: Vec::new(),
         warnings: Vec::new(),
     })
