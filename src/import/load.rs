@@ -31,7 +31,7 @@ fn load_table(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result
         interrupt::check()?;
         match step {
             Step::Sql(stmt) => execute_logged(tx, &stmt, log)?,
-            Step::ReadBack(sql) => read_back(tx, l, &sql, log)?,
+            Step::ReadBack(sql) => read_back(tx, cx, l, &sql)?,
             Step::Lock(stmt) => lock(tx, &stmt, log)?,
             Step::Copy(f) => {
                 let n = copy_file(tx, cx, l, f)?;
@@ -113,25 +113,22 @@ fn preview(v: &str) -> String {
 /// The generated columns' read-back for one file (`steps::read_back_sql`): PostgreSQL
 /// computed them in the staging table; any row where that differs from the dump's value
 /// fails the load.
-fn read_back(
-    tx: &mut postgres::Transaction,
-    l: &TableLoad,
-    sql: &str,
-    log: &SideLog,
-) -> Result<()> {
+fn read_back(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad, sql: &str) -> Result<()> {
     let rows = tx.query(sql, &[]).ctx(|| sql.to_string())?;
-    log.line(sql);
+    cx.log.line(sql);
     if rows.is_empty() {
         return Ok(());
     }
     let keys = l.key_columns.len();
     let mut lines = Vec::new();
+    let mut differing = vec![false; l.generated.len()];
     for row in &rows {
         let key: Vec<Option<String>> = (0..keys).map(|i| row.get(i)).collect();
         for (j, g) in l.generated.iter().enumerate() {
             let computed: Option<String> = row.get(keys + 2 * j);
             let exported: Option<String> = row.get(keys + 2 * j + 1);
             if computed != exported {
+                differing[j] = true;
                 let show = |v: &Option<String>| {
                     v.as_deref()
                         .map(|v| format!("'{}'", escaped(&preview(v))))
@@ -150,15 +147,25 @@ fn read_back(
     let columns: Vec<String> = l
         .generated
         .iter()
-        .map(|g| format!("`{}` ({})", escaped(&g.column), escaped(&g.expression)))
+        .zip(&differing)
+        .filter(|(_, d)| **d)
+        .map(|(g, _)| format!("`{}` ({})", escaped(&g.column), escaped(&g.expression)))
         .collect();
+    let remedy = if cx.plan.create_schema.is_some() {
+        format!(
+            "the translated expression does not match the source's; pass --cast {}.COLUMN=TYPE \
+             to keep such a column a plain one holding the dump's values",
+            escaped(l.entry.name())
+        )
+    } else {
+        "the target's generation expression does not match the source's".to_string()
+    };
     Err(Error::Load(format!(
-        "table `{}`: PostgreSQL computes the generated column(s) {} differently from the values          in the dump, so the translated expression does not match the source's:\n  {}\n\
-         pass --cast {}.COLUMN=TYPE to keep such a column a plain one holding the dump's values",
-        l.entry.name(),
+        "table `{}`: PostgreSQL computes the generated column(s) {} differently from the values \
+         in the dump:\n  {}\n{remedy}",
+        escaped(l.entry.name()),
         columns.join(", "),
         lines.join("\n  "),
-        l.entry.name()
     )))
 }
 

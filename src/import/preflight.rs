@@ -219,14 +219,52 @@ pub(super) fn preflight<'m>(
                 entry.name()
             ));
         }
+        // A generated target column cannot be written: the files go through the staging
+        // table, which checks PostgreSQL's values against the dump's.
+        let mut generated: Vec<GeneratedLoad> = Vec::new();
+        for (c, t) in entry.schema.columns.iter().zip(&columns) {
+            let Some(tc) = tt.columns.iter().find(|tc| tc.name == *t && tc.generated) else {
+                continue;
+            };
+            let mut n = generated.len() + 1;
+            let source = loop {
+                let candidate = format!("waybill_source_{n}");
+                n += 1;
+                if !tt.columns.iter().any(|x| x.name == candidate) {
+                    break candidate;
+                }
+            };
+            generated.push(GeneratedLoad {
+                column: tc.name.clone(),
+                source,
+                pg_type: tc.type_name.clone(),
+                expression: c
+                    .generated
+                    .as_ref()
+                    .map(|g| g.expression.clone())
+                    .unwrap_or_else(|| "the target's generation expression".into()),
+            });
+        }
+        let key_columns: Vec<String> = entry
+            .schema
+            .primary_key
+            .iter()
+            .filter_map(|k| {
+                let i = manifest_cols.iter().position(|c| c == k)?;
+                columns.get(i).cloned()
+            })
+            .collect();
+        let key_columns = if key_columns.is_empty() {
+            columns
+                .iter()
+                .filter(|c| !generated.iter().any(|g| &g.column == *c))
+                .take(3)
+                .cloned()
+                .collect()
+        } else {
+            key_columns
+        };
         for tc in &tt.columns {
-            if tc.generated && mapped.contains(tc.name.as_str()) {
-                problems.push(format!(
-                    "table `{}`: target column {} is generated; COPY cannot load it",
-                    entry.name(),
-                    tc.name
-                ));
-            }
             if tc.not_null && !tc.has_default && !tc.generated && !mapped.contains(tc.name.as_str())
             {
                 problems.push(format!(
@@ -287,11 +325,14 @@ pub(super) fn preflight<'m>(
             deferred,
             columns,
             // FREEZE needs the TRUNCATE in the loading transaction: not so with --jobs.
-            freeze: tt.kind == 'r' && plan.jobs <= 1 && set_arrays.is_empty(),
+            freeze: tt.kind == 'r'
+                && plan.jobs <= 1
+                && set_arrays.is_empty()
+                && generated.is_empty(),
             sequences,
             set_arrays,
-            generated: Vec::new(),
-            key_columns: Vec::new(),
+            key_columns,
+            generated,
         });
     }
     if !skipped.is_empty() {

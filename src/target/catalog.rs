@@ -22,6 +22,8 @@ pub(crate) struct TargetColumn {
     pub generated: bool,
     /// The column's type when it is an array (`text[]`), as `format_type` spells it.
     pub array_type: Option<String>,
+    /// The column's type, as `format_type` spells it.
+    pub type_name: String,
 }
 
 #[derive(Clone, Debug)]
@@ -44,7 +46,8 @@ pub(crate) fn tables(client: &mut Client, schema: &str) -> Result<Vec<TargetTabl
         .query(
             "SELECT c.relname, c.relkind::text, a.attname,
                     a.attnotnull, a.atthasdef, a.attgenerated <> '',
-                    CASE WHEN ty.typcategory = 'A' THEN format_type(a.atttypid, a.atttypmod) END
+                    CASE WHEN ty.typcategory = 'A' THEN format_type(a.atttypid, a.atttypmod) END,
+                    format_type(a.atttypid, a.atttypmod)
              FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -72,6 +75,7 @@ pub(crate) fn tables(client: &mut Client, schema: &str) -> Result<Vec<TargetTabl
             has_default: r.get(4),
             generated: r.get(5),
             array_type: r.get(6),
+            type_name: r.get(7),
         });
     }
     Ok(out)

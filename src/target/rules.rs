@@ -485,11 +485,15 @@ pub(crate) fn checks(
                 quote_ident(&name)
             ),
             offenders: format!(
-                "SELECT count(*) OVER (){} FROM {qt} WHERE NOT ({condition}) LIMIT 5",
+                "SELECT count(*) OVER (){} FROM {qt} WHERE NOT ({condition}) ORDER BY {} LIMIT 5",
                 key_list
                     .iter()
                     .map(|k| format!(", {k}"))
-                    .collect::<String>()
+                    .collect::<String>(),
+                keys.iter()
+                    .map(|k| quote_ident(k))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             key_columns: keys,
             origin,

@@ -368,9 +368,11 @@ fn time_literal(v: &str, sign_and_hours: bool) -> bool {
 /// punctuation. `Err` names the first construct outside that.
 fn regex_ok(p: &str) -> Result<(), String> {
     let mut chars = p.chars().peekable();
+    // Inside a bracket expression, `[.x.]` and `[=x=]` are collating elements.
+    let mut in_bracket = false;
     while let Some(c) = chars.next() {
         match c {
-            '\\' => match chars.next() {
+            '\\' if !in_bracket => match chars.next() {
                 Some(e) if "dDwWsS".contains(e) || e.is_ascii_punctuation() => {}
                 Some(e) => {
                     return Err(format!(
@@ -379,15 +381,46 @@ fn regex_ok(p: &str) -> Result<(), String> {
                 }
                 None => return Err("a pattern that ends with a backslash".into()),
             },
-            '(' if chars.peek() == Some(&'?') => {
+            '\\' => {
+                return Err(
+                    "a backslash in a bracket expression means different things in MySQL's and PostgreSQL's regular expressions"
+                        .into(),
+                );
+            }
+            '(' if !in_bracket && chars.peek() == Some(&'?') => {
                 return Err(
                     "`(?` constructs differ between MySQL's and PostgreSQL's regular expressions"
                         .into(),
                 );
             }
-            '[' if matches!(chars.peek(), Some('.') | Some('=')) => {
-                return Err("collating elements `[.` `[=` are not translated".into());
+            '[' if !in_bracket => {
+                in_bracket = true;
+                // A `]` (after an optional `^`) right at the start is a literal.
+                if chars.peek() == Some(&'^') {
+                    chars.next();
+                }
+                if chars.peek() == Some(&']') {
+                    chars.next();
+                }
             }
+            '[' => match chars.peek() {
+                Some('.') | Some('=') => {
+                    return Err("collating elements `[.` `[=` are not translated".into());
+                }
+                Some(':') => {
+                    // A class like [:alpha:]: skip to its `:]`.
+                    chars.next();
+                    let mut prev = ' ';
+                    for n in chars.by_ref() {
+                        if prev == ':' && n == ']' {
+                            break;
+                        }
+                        prev = n;
+                    }
+                }
+                _ => {}
+            },
+            ']' if in_bracket => in_bracket = false,
             _ => {}
         }
     }
@@ -2002,6 +2035,24 @@ mod tests {
             check("`qty` = 0x41andé"),
             Outcome::Untranslated { .. }
         ));
+    }
+
+    #[test]
+    fn regular_expressions_both_engines_read_alike() {
+        for ok in [
+            "^[^@ ]+@[^@ ]+[.][a-z]+$",
+            "^[[:alpha:]]+$",
+            "^[]a]$",
+            "^[^]a]$",
+            "a{2,3}(b|c)?\\.\\d\\w\\s",
+        ] {
+            assert_eq!(regex_ok(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "[[.a.]]", "[[=a=]]", "[\\d]", "\\bword", "(?i)x", "a\\1", "x\\",
+        ] {
+            assert!(regex_ok(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
