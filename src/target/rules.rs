@@ -356,7 +356,13 @@ pub(crate) fn generated(
                 escaped(&g.expression)
             ))
         };
-        let plan = if c.overridden {
+        let plan = if dialect != Dialect::MySql {
+            // Only MySQL's expressions are translated (SQLite's are not in the dump yet).
+            GeneratedPlan::Plain(format!(
+                "{at}: generated column ({} expression not translated); created as a plain column holding the exported values",
+                dialect.sql_name()
+            ))
+        } else if c.overridden {
             plain("has its type from --cast".into())
         } else if c.set_to_array {
             plain("is a SET, converted to an array after the load".into())

@@ -33,7 +33,7 @@
 //! A MySQL boolean (`tinyint(1)`, a boolean in PostgreSQL) used as a number becomes
 //! `::integer`, a number used as a condition becomes `<> 0`.
 //!
-//! Both servers' spellings are read: MariaDB prints `ucase(`code`)`, `'it\'s'`,
+//! Both servers' spellings are read: MariaDB prints `` ucase(`code`) ``, `'it\'s'`,
 //! `octet_length()`; MySQL 8 wraps every operation in parentheses, writes
 //! `regexp_like()`, puts introducers on strings (`_utf8mb4'x'`) and escapes the whole
 //! clause once more in `information_schema` (`_utf8mb4\'x\'`), which is undone first.

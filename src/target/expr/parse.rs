@@ -1,6 +1,6 @@
 //! Reading a MySQL expression: a tokenizer and a recursive-descent parser that build
 //! the small tree `expr` translates. Both servers' spellings are read (MariaDB's
-//! `ucase(`c`)`, `'it\\'s'`; MySQL 8's parentheses, `_utf8mb4'x'` introducers and the
+//! `` ucase(`c`) ``, `'it\'s'`; MySQL 8's parentheses, `_utf8mb4'x'` introducers and the
 //! extra escaping its `information_schema` adds). Every node keeps the span of the text it
 //! came from, so what cannot be translated is named exactly. Nesting is bounded, so a
 //! crafted clause cannot exhaust the stack.
