@@ -98,6 +98,7 @@ pub(super) fn preflight<'m>(
             set_arrays: Vec::new(),
             generated: t.generated.clone(),
             key_columns: t.key_columns.clone(),
+            unfilled: Vec::new(),
             freeze: true,
             sequences: t
                 .identity

@@ -42,6 +42,9 @@ pub(crate) struct TableLoad<'m> {
     pub generated: Vec<GeneratedLoad>,
     /// The columns that identify a row in messages.
     pub key_columns: Vec<String>,
+    /// Target columns the dump has no values for (the staging table lets them be NULL;
+    /// the table gives them their defaults).
+    pub unfilled: Vec<String>,
 }
 
 impl TableLoad<'_> {
@@ -254,6 +257,12 @@ pub(super) fn preflight<'m>(
                 columns.get(i).cloned()
             })
             .collect();
+        let unfilled: Vec<String> = tt
+            .columns
+            .iter()
+            .filter(|tc| !tc.generated && !mapped.contains(tc.name.as_str()))
+            .map(|tc| tc.name.clone())
+            .collect();
         let key_columns = if key_columns.is_empty() {
             columns
                 .iter()
@@ -332,6 +341,7 @@ pub(super) fn preflight<'m>(
             sequences,
             set_arrays,
             key_columns,
+            unfilled,
             generated,
         });
     }

@@ -90,6 +90,12 @@ fn stage_sql(plan: &ImportPlan, l: &TableLoad) -> (String, String, String) {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        for c in &l.unfilled {
+            sql.push_str(&format!(
+                "; ALTER TABLE {STAGE} ALTER COLUMN {} DROP NOT NULL",
+                quote_ident(c)
+            ));
+        }
         for (c, _) in &l.set_arrays {
             sql.push_str(&format!(
                 "; ALTER TABLE {STAGE} ALTER COLUMN {} TYPE text USING NULL",
