@@ -23,6 +23,15 @@
 #   pgloader          MySQL -> PostgreSQL in one go (schema, data, indexes), with the
 #                     settings in scripts/bench/pgloader.load; skipped if not installed
 #
+# Then, once, on the last scale's data: catch-up (waybill-export --since). A full export
+# and import (not timed), then a stream of writes runs against the data set while a
+# catch-up round (export --since, import of the delta) runs; the stream stops, 10,000 more
+# rows change (WAYBILL_BENCH_CATCHUP_ROWS: updates, inserts and deletes of ledger_entry,
+# updates of awkward_text) and the writes stop. Timed from "stop writes" to "target
+# verified equal": the last delta's export, its import, and the check (row counts of every
+# table on both sides, and a checksum of every column of the two tables the writes touch,
+# computed by SQL on both sides; waybill-verify does not exist yet).
+#
 # How to read the output
 #   seconds    wall-clock time of the step's client process(es): the median of 5 runs
 #              (WAYBILL_BENCH_REPEAT), 3 for pgloader (WAYBILL_BENCH_PGLOADER_REPEAT).
@@ -62,13 +71,17 @@
 #   WAYBILL_BENCH_PGLOADER=0      skip pgloader
 #   WAYBILL_BENCH_PGLOADER_TIMEOUT=S   give up on pgloader after S seconds (default 1800)
 #   WAYBILL_BENCH_KEEP=1          keep the temporary directory and the databases
+#   WAYBILL_BENCH_CATCHUP=0       skip the catch-up measurement; =only runs just it (on
+#                                 the first scale given, default 1)
+#   WAYBILL_BENCH_CATCHUP_ROWS=N  rows changed after the stream stops (default 10000,
+#                                 a multiple of 500)
 set -euo pipefail
 export LC_ALL=C
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/scripts/bench
 MY_DB=waybill_bench
-PG_DBS=(waybill_bench_baseline waybill_bench_waybill waybill_bench_pgloader)
+PG_DBS=(waybill_bench_baseline waybill_bench_waybill waybill_bench_pgloader waybill_bench_catchup)
 TABLES=()   # filled from the source after generation
 
 say() { echo "bench: $*" >&2; }
@@ -285,11 +298,8 @@ prep_pgloader() {
 }
 
 # ---------------------------------------------------------------- one scale
-run_scale() {
+generate() {
     local scale=$1 t0 t1 t
-    echo
-    say "=== SCALE $scale ==="
-
     say "generating the data set in MariaDB database $MY_DB"
     my -e "DROP DATABASE IF EXISTS $MY_DB; CREATE DATABASE $MY_DB CHARACTER SET utf8mb4"
     t0=$(now_ns)
@@ -307,6 +317,13 @@ run_scale() {
     R[$scale:src_mb]=$SRC_MB
     R[$scale:rows]=$SRC_ROWS
     say "generated $SRC_ROWS rows in ${#TABLES[@]} tables (${TABLES[*]}), InnoDB data $SRC_MB MB, in $(printf %.1f "$GEN_SECS") s"
+}
+
+run_scale() {
+    local scale=$1
+    echo
+    say "=== SCALE $scale ==="
+    generate "$scale"
 
     RUNS=() PEAK=() FAILED=()
     local i jobs=()
@@ -442,6 +459,161 @@ run_scale() {
     report_scale "$scale"
 }
 
+# ---------------------------------------------------------------- catch-up
+CATCHUP=${WAYBILL_BENCH_CATCHUP:-1}
+CATCHUP_ROWS=${WAYBILL_BENCH_CATCHUP_ROWS:-10000}
+case $CATCHUP_ROWS in *[!0-9]* | '' | 0) die "WAYBILL_BENCH_CATCHUP_ROWS must be a positive multiple of 500" ;; esac
+[ $((CATCHUP_ROWS % 500)) = 0 ] || die "WAYBILL_BENCH_CATCHUP_ROWS must be a multiple of 500"
+
+secs_since() { calc "($(now_ns) - $1) / 1e9"; }
+
+# The same rows on both sides: counts of every table, and a checksum of every column of
+# the tables the writes change. Prints "equal" or what differs.
+verify_equal() {
+    local t a b diff=
+    for t in "${TABLES[@]}"; do
+        a=$(my -N -B -e "SELECT COUNT(*) FROM \`$MY_DB\`.\`$t\`")
+        b=$(pg_value waybill_bench_catchup "SELECT count(*) FROM \"$t\"")
+        [ "$a" = "$b" ] || diff+=" $t rows $a/$b"
+    done
+    a=$(my -N -B "$MY_DB" -e "SET SESSION group_concat_max_len = 1073741824;
+        SELECT MD5(GROUP_CONCAT(CONCAT_WS('|', id, account_id, entry_date, IFNULL(value_date, '-'), amount,
+            balance, IFNULL(fx_rate, '-'), currency, is_reversal, DATE_FORMAT(posted_at, '%Y-%m-%d %H:%i:%s.%f'),
+            memo) ORDER BY id SEPARATOR '\n')) FROM ledger_entry")
+    b=$(pg_value waybill_bench_catchup "SELECT md5(string_agg(concat_ws('|', id, account_id, entry_date,
+            coalesce(value_date::text, '-'), amount, balance, coalesce(fx_rate::text, '-'), currency,
+            is_reversal::int, to_char(posted_at, 'YYYY-MM-DD HH24:MI:SS.US'), memo), E'\n' ORDER BY id))
+        FROM ledger_entry")
+    [ "$a" = "$b" ] || diff+=" ledger_entry checksum"
+    a=$(my -N -B "$MY_DB" -e "SET SESSION group_concat_max_len = 1073741824;
+        SELECT MD5(GROUP_CONCAT(CONCAT_WS('|', id, kind, label, MD5(body), IFNULL(note, '-'),
+            IFNULL(UNIX_TIMESTAMP(created_at), '-')) ORDER BY id SEPARATOR '\n')) FROM awkward_text")
+    b=$(pg_value waybill_bench_catchup "SELECT md5(string_agg(concat_ws('|', id, kind, label, md5(body),
+            coalesce(note, '-'), coalesce(extract(epoch FROM created_at)::bigint::text, '-')), E'\n' ORDER BY id))
+        FROM awkward_text")
+    [ "$a" = "$b" ] || diff+=" awkward_text checksum"
+    if [ -z "$diff" ]; then echo equal; else echo "DIFFERENT:$diff"; fi
+}
+
+# A stream of small write transactions (20 rows each, ten a second) until $1 exists.
+write_stream() {
+    local stop=$1 n=0 lo
+    while [ ! -e "$stop" ]; do
+        lo=$((L0 + 20000 + (n * 20) % 10000))
+        my "$MY_DB" -e "UPDATE ledger_entry SET memo = CONCAT('stream ', $n) WHERE id BETWEEN $lo AND $((lo + 19))"
+        n=$((n + 1))
+        sleep 0.1
+    done
+}
+
+# CATCHUP_ROWS row changes in transactions of 500 rows: 40% updates, 30% inserts and 20%
+# deletes of ledger_entry, 10% updates of awkward_text; none touch the same row twice.
+write_batch() {
+    local parts=$((CATCHUP_ROWS / 500)) i lo stmts=()
+    local up=$((parts * 4 / 10)) ins=$((parts * 3 / 10)) del=$((parts * 2 / 10))
+    local aw=$((parts - up - ins - del))
+    for ((i = 0; i < up; i++)); do
+        lo=$((L0 + i * 500))
+        stmts+=("UPDATE ledger_entry SET amount = amount + 0.0001, memo = 'updated' WHERE id BETWEEN $lo AND $((lo + 499))")
+    done
+    for ((i = 0; i < ins; i++)); do
+        lo=$((L0 + 40000 + i * 500))
+        stmts+=("INSERT INTO ledger_entry (account_id, entry_date, value_date, amount, balance, fx_rate, currency,
+            is_reversal, posted_at, memo) SELECT account_id, entry_date, value_date, amount, balance, fx_rate,
+            currency, is_reversal, NOW(6), 'inserted' FROM ledger_entry WHERE id BETWEEN $lo AND $((lo + 499))")
+    done
+    for ((i = 0; i < del; i++)); do
+        lo=$((L0 + 60000 + i * 500))
+        stmts+=("DELETE FROM ledger_entry WHERE id BETWEEN $lo AND $((lo + 499))")
+    done
+    for ((i = 0; i < aw; i++)); do
+        lo=$((A0 + i * 500))
+        stmts+=("UPDATE awkward_text SET note = CONCAT('changed ', id), body = CONCAT(body, ' ✓') WHERE id BETWEEN $lo AND $((lo + 499))")
+    done
+    local s
+    for s in "${stmts[@]}"; do
+        my "$MY_DB" -e "$s"
+        sleep 0.05
+    done
+}
+
+run_catchup() {
+    echo
+    say "=== CATCH-UP ==="
+    CU_STATUS=ok
+    L0=$(my -N -B -e "SELECT MIN(id) FROM \`$MY_DB\`.ledger_entry")
+    A0=$(my -N -B -e "SELECT MIN(id) FROM \`$MY_DB\`.awkward_text")
+    local ledger_rows
+    ledger_rows=$(my -N -B -e "SELECT COUNT(*) FROM \`$MY_DB\`.ledger_entry")
+    if [ "$ledger_rows" -lt $((70000 + CATCHUP_ROWS)) ]; then
+        CU_STATUS="skipped: ledger_entry has $ledger_rows rows, too few for $CATCHUP_ROWS changes"
+        return
+    fi
+    local src="$MYSQL_URL/$MY_DB$NO_TLS_MY" tgt="$PG_URL/waybill_bench_catchup$NO_TLS_PG" t0 base round last
+    say "full export and import of the data set (not timed)"
+    rm -rf "$WORK/cu"
+    "$EXPORT_BIN" --source "$src" --out "$WORK/cu" --audit-log "$WORK/audit.jsonl" --quiet >"$WORK/cu_base.out" 2>"$WORK/cu_base.err" ||
+        { RC=$?; show_err "catch-up base export" cu_base; CU_STATUS=failed; return; }
+    base=$(tail -n 1 "$WORK/cu_base.out")
+    fresh_pg_db waybill_bench_catchup
+    pg waybill_bench_catchup -f "$BENCH/target_schema.sql"
+    "$IMPORT_BIN" --target "$tgt" "$base" --audit-log "$WORK/audit.jsonl" --quiet >"$WORK/cu_base_import.out" 2>"$WORK/cu_base_import.err" ||
+        { RC=$?; show_err "catch-up base import" cu_base_import; CU_STATUS=failed; return; }
+
+    say "a stream of writes starts; catch-up round 1 (export --since, import) runs while it writes"
+    rm -f "$WORK/cu_stop"
+    write_stream "$WORK/cu_stop" &
+    local stream=$!
+    sleep 1
+    t0=$(now_ns)
+    measure cu_round1 "$EXPORT_BIN" --source "$src" --out "$WORK/cu" --since "$base" --audit-log "$WORK/audit.jsonl" --quiet
+    [ "$RC" = 0 ] || { show_err "catch-up round 1" cu_round1; CU_STATUS=failed; touch "$WORK/cu_stop"; wait "$stream"; return; }
+    round=$(tail -n 1 "$WORK/cu_round1.out")
+    measure cu_round1_import "$IMPORT_BIN" --target "$tgt" "$round" --audit-log "$WORK/audit.jsonl" --quiet
+    [ "$RC" = 0 ] || { show_err "catch-up round 1 import" cu_round1_import; CU_STATUS=failed; touch "$WORK/cu_stop"; wait "$stream"; return; }
+    CU_ROUND1_SECS=$(secs_since "$t0")
+    CU_ROUND1_ROWS=$(jq '[.tables[] | (.upserts // 0) + (.deletes // 0)] | add' "$round/migration_manifest.json")
+    touch "$WORK/cu_stop"
+    wait "$stream"
+    say "the stream stops; $CATCHUP_ROWS more rows change, then the writes stop"
+    write_batch
+
+    # Writes stopped: from here to a verified target is the cut-over window.
+    t0=$(now_ns)
+    measure cu_last "$EXPORT_BIN" --source "$src" --out "$WORK/cu" --since "$round" --audit-log "$WORK/audit.jsonl" --quiet
+    [ "$RC" = 0 ] || { show_err "catch-up last export" cu_last; CU_STATUS=failed; return; }
+    CU_EXPORT_SECS=$SECS CU_EXPORT_RSS=$RSS_MB
+    last=$(tail -n 1 "$WORK/cu_last.out")
+    measure cu_last_import "$IMPORT_BIN" --target "$tgt" "$last" --audit-log "$WORK/audit.jsonl" --quiet
+    [ "$RC" = 0 ] || { show_err "catch-up last import" cu_last_import; CU_STATUS=failed; return; }
+    CU_IMPORT_SECS=$SECS CU_IMPORT_RSS=$RSS_MB
+    local tv
+    tv=$(now_ns)
+    CU_VERIFY=$(verify_equal)
+    CU_VERIFY_SECS=$(secs_since "$tv")
+    CU_TOTAL_SECS=$(secs_since "$t0")
+    CU_UPSERTS=$(jq '[.tables[].upserts // 0] | add' "$last/migration_manifest.json")
+    CU_DELETES=$(jq '[.tables[].deletes // 0] | add' "$last/migration_manifest.json")
+    CU_CHANGES=$(jq '.delta.row_changes' "$last/migration_manifest.json")
+    [ "$CU_VERIFY" = equal ] || CU_STATUS="target not equal ($CU_VERIFY)"
+}
+
+report_catchup() {
+    echo
+    echo "CATCH-UP on the last data set: a stream of writes during round 1, then $CATCHUP_ROWS more changed rows"
+    if [ "$CU_STATUS" != ok ] && [ -z "${CU_TOTAL_SECS:-}" ]; then
+        echo "catch-up: $CU_STATUS"
+        return
+    fi
+    printf 'round 1 under the write stream (export --since + import): %.2f s, %s changed rows\n' "$CU_ROUND1_SECS" "$CU_ROUND1_ROWS"
+    printf 'last delta: %s upserts + %s deletes (%s row changes read from the binlog)\n' "$CU_UPSERTS" "$CU_DELETES" "$CU_CHANGES"
+    printf '  waybill-export --since   %6.2f s   peak RSS %.1f MB\n' "$CU_EXPORT_SECS" "$CU_EXPORT_RSS"
+    printf '  waybill-import (delta)   %6.2f s   peak RSS %.1f MB\n' "$CU_IMPORT_SECS" "$CU_IMPORT_RSS"
+    printf '  verify (counts + checksums, SQL on both sides) %6.2f s: %s\n' "$CU_VERIFY_SECS" "$CU_VERIFY"
+    printf '%-40s = %.2f s   (target < 10 s for %s changed rows)%s\n' 'stop writes -> target verified equal' "$CU_TOTAL_SECS" "$CATCHUP_ROWS" \
+        "$([ "$CU_STATUS" = ok ] || echo "  [$CU_STATUS]")"
+}
+
 # ---------------------------------------------------------------- reports
 report_scale() {
     local s=$1 step secs rss st rows=${R[$1:rows]} bytes=${R[$1:csv_bytes]}
@@ -531,9 +703,19 @@ VERSIONS="MariaDB $(my -N -B -e 'SELECT VERSION()'), PostgreSQL $(pg_value postg
 VERSIONS+=", $("$EXPORT_BIN" --version 2>/dev/null || echo waybill-export)"
 [ "$PGLOADER_ON" = 1 ] && VERSIONS+=", $(pgloader --version 2>/dev/null | head -n 1) (Debian $(dpkg-query -W -f '${Version}' pgloader 2>/dev/null || echo '?'))"
 say "versions: $VERSIONS"
-for scale in "${SCALES[@]}"; do
-    run_scale "$scale"
-done
-report_scales
+if [ "$CATCHUP" = only ]; then
+    generate "${SCALES[0]}"
+    run_catchup
+    report_catchup
+else
+    for scale in "${SCALES[@]}"; do
+        run_scale "$scale"
+    done
+    report_scales
+    if [ "$CATCHUP" != 0 ]; then
+        run_catchup
+        report_catchup
+    fi
+fi
 echo
 echo "total benchmark time: $(printf '%.0f' "$(calc "($(now_ns) - $START) / 1e9")") s ($(nproc) CPUs)"

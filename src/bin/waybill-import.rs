@@ -24,13 +24,14 @@ use waybill::timefmt;
 #[command(
     name = "waybill-import",
     version,
-    about = "Verify a waybill dump and load it into PostgreSQL, all or nothing"
+    about = "Verify a waybill dump and load it into PostgreSQL, all or nothing; a delta dump (waybill-export --since) is applied on top of its base"
 )]
 struct Args {
     #[command(flatten)]
     target: TargetArgs,
 
-    /// The dump directory (the one holding migration_manifest.json).
+    /// The dump directory (the one holding migration_manifest.json): a full dump, or a
+    /// delta from `waybill-export --since`, applied on top of its base.
     #[arg(value_name = "DUMP_DIR")]
     dump_dir: PathBuf,
 
@@ -258,7 +259,16 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .iter()
                 .filter(|t| matches!(t.status, TableStatus::Skipped(_)))
                 .count();
-            let message = if out.committed {
+            let message = if let (Some(d), true) = (&out.delta, out.committed) {
+                format!(
+                    "delta {} applied: {} upserts, {} deletes ({} rows found) in {} tables",
+                    d.sequence,
+                    d.tables.iter().map(|t| t.upserts).sum::<u64>(),
+                    d.tables.iter().map(|t| t.deletes).sum::<u64>(),
+                    d.tables.iter().map(|t| t.deleted).sum::<u64>(),
+                    d.tables.len()
+                )
+            } else if out.committed {
                 format!(
                     "import committed: {} tables, {rows} rows{}",
                     loaded.len(),
@@ -375,7 +385,49 @@ impl ImportObserver for Observer<'_> {
     }
 }
 
+fn delta_summary(out: &ImportOutcome, d: &waybill::import::DeltaReport) -> String {
+    let rows: Vec<Vec<String>> = d
+        .tables
+        .iter()
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                t.upserts.to_string(),
+                t.deletes.to_string(),
+                if out.committed {
+                    t.deleted.to_string()
+                } else {
+                    "-".into()
+                },
+                format!("{:.2}", t.secs),
+            ]
+        })
+        .collect();
+    let mut s = report::render_table(
+        &["table", "upserts", "deletes", "rows deleted", "seconds"],
+        &rows,
+    );
+    for t in &d.skipped {
+        s.push_str(&format!("skipped `{t}`: not in target\n"));
+    }
+    for p in [&out.script_path, &out.log_path].into_iter().flatten() {
+        s.push_str(&format!("wrote {}\n", p.display()));
+    }
+    s.push_str(&if out.committed {
+        format!(
+            "committed: delta {} applied on top of its base (manifest sha256 {})\n",
+            d.sequence, d.base_manifest_sha256
+        )
+    } else {
+        "dry run: nothing was written to the database\n".to_string()
+    });
+    s
+}
+
 fn summary(out: &ImportOutcome) -> String {
+    if let Some(d) = &out.delta {
+        return delta_summary(out, d);
+    }
     let rows: Vec<Vec<String>> = out
         .tables
         .iter()

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use postgres::Client;
 
+use super::applied;
 use super::copy::copy_file;
 use super::preflight::TableLoad;
 use super::sidelog::SideLog;
@@ -338,6 +339,7 @@ pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
             add_check(&mut tx, c, log)?;
         }
         super::references::check(&mut tx, cx)?;
+        applied::record(&mut tx, cx)?;
         interrupt::check()?;
         Ok(reports)
     })();
@@ -367,10 +369,16 @@ pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
 /// table starts; the error says which tables committed.
 fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
     let (plan, lp, obs, log) = (cx.plan, cx.lp, cx.obs, cx.log);
+    // Recorded as incomplete with the TRUNCATE: a failed parallel load is never a base.
+    let marker = applied::incomplete_marker(client, cx);
     let mut tx = client
         .transaction()
         .ctx(|| "starting the transaction".into())?;
-    match open_load(&mut tx, cx) {
+    let opened = open_load(&mut tx, cx).and_then(|()| match &marker {
+        Some(sql) => execute_logged(&mut tx, sql, log),
+        None => Ok(()),
+    });
+    match opened {
         Ok(()) => {
             tx.commit().ctx(|| "committing the TRUNCATE".into())?;
             log.line(&format!("committed the TRUNCATE (--jobs {})", plan.jobs));
@@ -450,6 +458,9 @@ fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
         }
     }
     if failures.is_empty() {
+        if marker.is_some() {
+            applied::mark_complete(client, cx)?;
+        }
         return Ok(reports);
     }
     let done: BTreeSet<&str> = reports.iter().map(|r| r.name.as_str()).collect();

@@ -16,10 +16,14 @@
 //! - `load`: the transaction(s) that run them;
 //! - `copy`: one file streamed into `COPY`, and its errors in the user's terms;
 //! - `references`: `--references` checked after the load, before COMMIT;
-//! - `sidelog`: the import's own log next to the dump.
+//! - `sidelog`: the import's own log next to the dump;
+//! - `applied`: `waybill.applied`, the dumps a target was loaded from;
+//! - `delta`: applying a catch-up delta (deletes, then upserts) on top of its base.
 
+mod applied;
 mod copy;
 mod create;
+mod delta;
 mod load;
 mod preflight;
 mod references;
@@ -33,6 +37,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use crate::dburl::DbUrl;
+use crate::dump::manifest::DumpKind;
 use crate::dump::verify::{VerifiedDump, verify_dump};
 use crate::error::{Error, Result};
 use crate::printable::escaped;
@@ -116,6 +121,30 @@ pub struct TableReport {
     pub status: TableStatus,
 }
 
+/// What applying a delta did, per table.
+#[derive(Clone, Debug)]
+pub struct DeltaTableReport {
+    pub name: String,
+    pub target: String,
+    /// Rows in the delta's upserts file (each inserted or updated).
+    pub upserts: u64,
+    /// Keys in the delta's deletes file.
+    pub deletes: u64,
+    /// Rows the deletes found (a key inserted and deleted within the range is not in the
+    /// target).
+    pub deleted: u64,
+    pub secs: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct DeltaReport {
+    pub sequence: u64,
+    pub base_manifest_sha256: String,
+    pub tables: Vec<DeltaTableReport>,
+    /// Tables with changes that have no table in the target.
+    pub skipped: Vec<String>,
+}
+
 pub struct ImportOutcome {
     pub dump_dir: PathBuf,
     pub manifest_sha256: String,
@@ -134,6 +163,8 @@ pub struct ImportOutcome {
     /// CURRENT_TIMESTAMP and generated columns.
     pub rules: Option<target::rules::RulesReport>,
     pub committed: bool,
+    /// Set when the dump was a delta (catch-up).
+    pub delta: Option<DeltaReport>,
 }
 
 /// What every step of a load needs: the plan, the verified dump, the pre-flight's
@@ -167,6 +198,10 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 unknown.join(", ")
             )));
         }
+    }
+
+    if dump.manifest.kind == DumpKind::Delta {
+        return delta::apply(plan, &dump, obs, started);
     }
 
     let stamp = timefmt::stamp(started);
@@ -291,6 +326,7 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 schema_warnings,
                 rules,
                 committed,
+                delta: None,
             })
         }
         Err(e) => {
