@@ -593,7 +593,8 @@ pub(crate) fn on_update_trigger(t: &TableView, warnings: &mut Vec<String>) -> Op
 /// The trigger function every ON UPDATE trigger of `schema` calls. Its arguments are
 /// pairs of (column, fractional digits), then optionally `''` and the table's generated
 /// columns (NULL in NEW before the update, so they are left out when deciding whether
-/// the row changed).
+/// the row changed). A session that sets `waybill.loading` to `on` (a catch-up delta,
+/// whose rows carry the source's timestamps) is left alone.
 pub(crate) fn on_update_function(schema: &str) -> String {
     format!(
         r#"CREATE OR REPLACE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS $waybill$
@@ -606,6 +607,10 @@ DECLARE
     cut timestamptz;
     i int := 0;
 BEGIN
+    -- waybill's own writes (a catch-up delta) carry the source's values: leave them.
+    IF current_setting('waybill.loading', true) = 'on' THEN
+        RETURN NEW;
+    END IF;
     -- Arguments: (column, fractional digits) pairs, then '' and the generated columns.
     WHILE i < TG_NARGS AND TG_ARGV[i] <> '' LOOP
         i := i + 2;
