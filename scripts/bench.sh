@@ -22,6 +22,11 @@
 #                     each committing on its own: not all or nothing, like pgloader)
 #   pgloader          MySQL -> PostgreSQL in one go (schema, data, indexes), with the
 #                     settings in scripts/bench/pgloader.load; skipped if not installed
+#   waybill-import --verify   the same import, every table read back and compared with
+#                     the dump before COMMIT (timed alongside the plain import)
+#   waybill-verify --source --target   the live source against the loaded target, value
+#                     by value (timed after the imports; compared with waybill-export of
+#                     the same tables)
 #
 # Then, once, on the last scale's data: catch-up (waybill-export --since). A full export
 # and import (not timed), then a stream of writes runs against the data set while a
@@ -47,7 +52,10 @@
 #              Server memory is not counted. MB = 10^6 bytes.
 #   check      rows found in the target afterwards against the source count.
 #   Ratios     waybill / baseline and waybill / pgloader: below 1 means waybill is
-#              faster. The targets are printed next to them; nothing is asserted.
+#              faster; import --verify / import (target at most 1.5: verifying adds at
+#              most half the import's own time); verify --source --target / export
+#              (target at most 1.0). The targets are printed next to them; nothing is
+#              asserted.
 #   Scales     the last table puts the scales side by side: microseconds per row should
 #              stay about flat (time grows linearly) and waybill's peak RSS should not
 #              grow with the data.
@@ -189,6 +197,7 @@ measure() {
 BIN_DIR=${WAYBILL_BENCH_BIN_DIR:-$ROOT/target/release}
 EXPORT_BIN=$BIN_DIR/waybill-export
 IMPORT_BIN=$BIN_DIR/waybill-import
+VERIFY_BIN=$BIN_DIR/waybill-verify
 if [ "${WAYBILL_BENCH_NO_BUILD:-0}" != 1 ] && [ -z "${WAYBILL_BENCH_BIN_DIR:-}" ]; then
     say "building waybill (cargo build --release)"
     (cd "$ROOT" && cargo build --release --bins) >&2 ||
@@ -197,6 +206,8 @@ fi
 [ -x "$EXPORT_BIN" ] || die "$EXPORT_BIN is missing (cargo build --release)"
 IMPORT_ON=1
 [ -x "$IMPORT_BIN" ] || { IMPORT_ON=0; say "warning: $IMPORT_BIN is not built: waybill-import will show as not available"; }
+VERIFY_ON=1
+[ -x "$VERIFY_BIN" ] || { VERIFY_ON=0; say "warning: $VERIFY_BIN is not built: waybill-verify will show as not available"; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/waybill-bench.XXXXXX")
 cleanup() {
@@ -238,13 +249,15 @@ check_rows() { # db schema
     if [ "$total" = "$SRC_ROWS" ]; then echo "ok"; else echo "ROWS $total != $SRC_ROWS"; fi
 }
 
-STEPS=(base_export wb_export base_import wb_import wb_import_jobs pgloader)
+STEPS=(base_export wb_export base_import wb_import wb_import_jobs wb_import_verify wb_verify_live pgloader)
 declare -A LABEL=(
     [base_export]='baseline export (mariadb --quick)'
     [wb_export]='waybill-export'
     [base_import]='baseline import (psql \copy)'
     [wb_import]='waybill-import'
     [wb_import_jobs]='waybill-import --jobs 2'
+    [wb_import_verify]='waybill-import --verify'
+    [wb_verify_live]='waybill-verify --source --target'
     [pgloader]='pgloader (MySQL -> PostgreSQL)'
 )
 
@@ -391,6 +404,10 @@ run_scale() {
             [ "$IMPORT_ON" = 0 ] ||
                 run_once wb_import prep_wb_import "$IMPORT_BIN" --target "$PG_URL/waybill_bench_waybill$NO_TLS_PG" \
                     "$DUMP" --audit-log "$WORK/audit.jsonl" --quiet
+            # The same import, every value read back and compared before COMMIT.
+            [ "$IMPORT_ON" = 0 ] ||
+                run_once wb_import_verify prep_wb_import "$IMPORT_BIN" --target "$PG_URL/waybill_bench_waybill$NO_TLS_PG" \
+                    "$DUMP" --audit-log "$WORK/audit.jsonl" --quiet --verify
             # Per-table commits on two connections: not all or nothing, like pgloader.
             [ "$IMPORT_ON" = 0 ] ||
                 run_once wb_import_jobs prep_wb_import "$IMPORT_BIN" --target "$PG_URL/waybill_bench_waybill$NO_TLS_PG" \
@@ -409,7 +426,7 @@ run_scale() {
     fi
 
     local imp
-    for imp in wb_import wb_import_jobs; do
+    for imp in wb_import wb_import_jobs wb_import_verify; do
         if [ "$IMPORT_ON" = 0 ]; then
             SECS='' RSS_MB=''; record "$scale" "$imp" 'not available'
         elif [ -z "$DUMP" ]; then
@@ -424,6 +441,26 @@ run_scale() {
             fi
         fi
     done
+
+    # The live source against the target the imports just loaded, value by value.
+    if [ "$VERIFY_ON" = 0 ]; then
+        SECS='' RSS_MB=''; record "$scale" wb_verify_live 'not available'
+    elif [ "${R[$scale:wb_import_jobs:status]}" != ok ]; then
+        SECS='' RSS_MB=''; record "$scale" wb_verify_live 'no loaded target'
+    else
+        say "waybill-verify --source --target, $REPEAT run(s)"
+        for ((i = 1; i <= REPEAT; i++)); do
+            run_once wb_verify_live - "$VERIFY_BIN" --source "$MYSQL_URL/$MY_DB$NO_TLS_MY" \
+                --target "$PG_URL/waybill_bench_waybill$NO_TLS_PG" --audit-log "$WORK/audit.jsonl" --quiet
+        done
+        finish wb_verify_live
+        if [ "$RC" = 0 ]; then
+            record "$scale" wb_verify_live ok "$(grep -q . "$WORK/wb_verify_live.err" && echo 'see log' || echo 'all equal')"
+        else
+            show_err "waybill-verify --source --target" wb_verify_live
+            record "$scale" wb_verify_live failed
+        fi
+    fi
 
     # 5. pgloader, the whole move in one tool (fewer runs: it is the slow one).
     say "5/5 pgloader, $PGLOADER_REPEAT run(s)"
@@ -638,8 +675,10 @@ report_scale() {
     ratio 'waybill import / psql \copy baseline' "$s" wb_import base_import '<= 1.10'
     ratio '(waybill export+import) / pgloader' "$s" 'wb_export+wb_import' pgloader '<= 0.50'
     ratio '(export+import --jobs 2) / pgloader' "$s" 'wb_export+wb_import_jobs' pgloader '<= 0.50; per-table commits like pgloader'
+    ratio 'import --verify / import' "$s" wb_import_verify wb_import '<= 1.50'
+    ratio 'verify --source --target / export' "$s" wb_verify_live wb_export '<= 1.00'
     local b
-    for b in wb_export wb_import; do
+    for b in wb_export wb_import wb_import_verify wb_verify_live; do
         if [ "${R[$s:$b:status]}" = ok ]; then
             printf '%-40s = %.1f MB   (target < 64 MB)\n' "${LABEL[$b]} peak RSS" "${R[$s:$b:rss]}"
         fi

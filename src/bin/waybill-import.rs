@@ -14,7 +14,9 @@ use waybill::audit::{AuditLog, Event, Run};
 use waybill::cli::report::{self, Progress, Unit};
 use waybill::cli::{self, AuditArgs, ParentRunArgs, TargetArgs};
 use waybill::dump::verify::VerifiedDump;
-use waybill::import::{self, CopyFrom, ImportObserver, ImportOutcome, ImportPlan, TableStatus};
+use waybill::import::{
+    self, AllowLossy, CopyFrom, ImportObserver, ImportOutcome, ImportPlan, TableStatus,
+};
 use waybill::target::ddl::SchemaOptions;
 use waybill::target::rules::CheckFile;
 use waybill::target::typemap::CastRules;
@@ -124,6 +126,25 @@ struct Args {
     #[arg(long)]
     no_side_files: bool,
 
+    /// Before COMMIT, read every loaded table back from PostgreSQL and compare each value
+    /// with the dump (numbers by value, timestamps as instants, JSON structurally, text
+    /// and bytes exactly); any difference rolls the whole load back and is reported by
+    /// table, primary key and column. With --jobs, each table before its own commit.
+    #[arg(long)]
+    verify: bool,
+
+    /// Accept target columns the type pre-flight found lossy (a target type that can
+    /// change some values, e.g. numeric(10,2) for decimal(10,4)): all of them, or one
+    /// TABLE.COLUMN (names as in the dump). Repeatable.
+    #[arg(
+        long,
+        value_name = "TABLE.COLUMN",
+        num_args = 0..=1,
+        default_missing_value = "",
+        action = clap::ArgAction::Append,
+        value_parser = lossy_column
+    )]
+    allow_lossy: Vec<String>,
     /// Allow TRUNCATE ... CASCADE to empty tables that are not loaded but have foreign
     /// keys to loaded tables. Without it the pre-flight refuses and names them with
     /// their row counts; with it the audit log records each one and its rows before.
@@ -156,6 +177,19 @@ fn main() -> ExitCode {
     cli::run_main("waybill-import", cli::OnSignal::Stop, run)
 }
 
+/// `TABLE.COLUMN`, or nothing (all); a dump directory given right after the flag by
+/// mistake is caught here.
+fn lossy_column(s: &str) -> Result<String, String> {
+    if s.is_empty() || (s.contains('.') && !s.contains('/')) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "expected TABLE.COLUMN, got {s:?} (to accept every lossy column, give --allow-lossy \
+             alone, after DUMP_DIR or before another flag)"
+        ))
+    }
+}
+
 fn plan(args: &Args) -> anyhow::Result<ImportPlan> {
     let copy_from = match (args.copy_from, &args.server_dir) {
         (CopyFromArg::Stdin, None) => CopyFrom::Stdin,
@@ -185,6 +219,14 @@ fn plan(args: &Args) -> anyhow::Result<ImportPlan> {
         side_files: !args.no_side_files,
         jobs: args.jobs.max(1),
         keep_indexes: args.keep_indexes,
+        verify: args.verify,
+        allow_lossy: if args.allow_lossy.is_empty() {
+            AllowLossy::None
+        } else if args.allow_lossy.iter().any(String::is_empty) {
+            AllowLossy::All
+        } else {
+            AllowLossy::Columns(args.allow_lossy.clone())
+        },
         references: args
             .references
             .iter()
@@ -270,8 +312,13 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 )
             } else if out.committed {
                 format!(
-                    "import committed: {} tables, {rows} rows{}",
+                    "import committed: {} tables, {rows} rows{}{}",
                     loaded.len(),
+                    if plan.verify {
+                        ", every value verified against the dump"
+                    } else {
+                        ""
+                    },
                     if skipped > 0 {
                         format!(", {skipped} table(s) skipped")
                     } else {
@@ -428,11 +475,12 @@ fn summary(out: &ImportOutcome) -> String {
     if let Some(d) = &out.delta {
         return delta_summary(out, d);
     }
+    let verified = out.tables.iter().any(|t| t.verified_rows.is_some());
     let rows: Vec<Vec<String>> = out
         .tables
         .iter()
         .map(|t| {
-            vec![
+            let mut row = vec![
                 t.name.clone(),
                 t.manifest_rows.to_string(),
                 match t.status {
@@ -445,16 +493,32 @@ fn summary(out: &ImportOutcome) -> String {
                     TableStatus::Planned => "would load".into(),
                     TableStatus::Skipped(_) => "skipped: not in target".into(),
                 },
-            ]
+            ];
+            if verified {
+                row.insert(
+                    3,
+                    t.verified_rows
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                );
+            }
+            row
         })
         .collect();
-    let mut s = report::render_table(
-        &["table", "manifest rows", "loaded rows", "seconds", "status"],
-        &rows,
-    );
+    let mut headers = vec!["table", "manifest rows", "loaded rows", "seconds", "status"];
+    if verified {
+        headers.insert(3, "verified rows");
+    }
+    let mut s = report::render_table(&headers, &rows);
     for line in out.rules.iter().flat_map(|r| r.lines(out.committed)) {
         s.push_str(&line);
         s.push('\n');
+    }
+    if verified {
+        let n: u64 = out.tables.iter().filter_map(|t| t.verified_rows).sum();
+        s.push_str(&format!(
+            "verified: {n} rows read back before COMMIT, every value equal to the dump\n"
+        ));
     }
     if out.fk_order {
         s.push_str(

@@ -343,7 +343,11 @@ fn table_job(src: SourceTable, plan: &ExportPlan, splits: bool, namer: &mut File
         base: namer.base_for(&t.name),
         splittable: splits && source::splittable(t),
         state: Mutex::new(TableState {
-            stats: vec![ColumnStats::default(); t.columns.len()],
+            stats: t
+                .columns
+                .iter()
+                .map(|c| ColumnStats::for_encoding(c.encoding))
+                .collect(),
             ..TableState::default()
         }),
         encoders,
@@ -522,7 +526,11 @@ impl Engine<'_> {
             Some(i) => format!("table `{}` (chunk {i})", table.name),
             None => format!("table `{}`", table.name),
         };
-        let mut stats = vec![ColumnStats::default(); table.columns.len()];
+        let mut stats: Vec<ColumnStats> = table
+            .columns
+            .iter()
+            .map(|c| ColumnStats::for_encoding(c.encoding))
+            .collect();
         let mut scratch = Vec::new();
         let mut rows: u64 = 0;
         let mut unreported: u64 = 0;

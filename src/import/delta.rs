@@ -865,6 +865,7 @@ fn run(
                 },
                 secs: r.secs,
                 status: status.clone(),
+                verified_rows: None,
             })
             .chain(p.skipped.iter().map(|(name, why)| TableReport {
                 name: name.clone(),
@@ -873,6 +874,7 @@ fn run(
                 loaded_rows: 0,
                 secs: 0.0,
                 status: TableStatus::Skipped(why.clone()),
+                verified_rows: None,
             }))
             .collect()
     };

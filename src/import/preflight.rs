@@ -29,6 +29,8 @@ pub(crate) struct TableLoad<'m> {
     pub target: String,
     /// Target column names, in CSV header order.
     pub columns: Vec<String>,
+    /// Their types as the target spells them (`format_type`), once the load is done.
+    pub types: Vec<String>,
     pub freeze: bool,
     pub sequences: Vec<SeqFix>,
     /// Indexes dropped before this table's COPY and built again after it.
@@ -186,10 +188,19 @@ pub(super) fn preflight<'m>(
             }
         }
         let mut columns = Vec::new();
+        let mut types = Vec::new();
         let mut unmapped = Vec::new();
         for c in &manifest_cols {
             match find_name(c, tt.columns.iter().map(|c| c.name.as_str())) {
-                Ok(Some(t)) => columns.push(t.to_string()),
+                Ok(Some(t)) => {
+                    columns.push(t.to_string());
+                    types.extend(
+                        tt.columns
+                            .iter()
+                            .find(|x| x.name == t)
+                            .map(|x| x.type_name.clone()),
+                    );
+                }
                 Ok(None) => unmapped.push(c.to_string()),
                 Err(many) => problems.push(format!(
                     "table `{}`: column `{c}` matches several target columns ignoring case: {}",
@@ -333,6 +344,7 @@ pub(super) fn preflight<'m>(
             target: target.to_string(),
             deferred,
             columns,
+            types,
             // FREEZE needs the TRUNCATE in the loading transaction: not so with --jobs.
             freeze: tt.kind == 'r'
                 && plan.jobs <= 1

@@ -20,10 +20,10 @@ pub(crate) struct TargetColumn {
     pub has_default: bool,
     /// Generated columns cannot be loaded by COPY.
     pub generated: bool,
+    /// The type as `format_type()` spells it (`character varying(36)`).
+    pub type_name: String,
     /// The column's type when it is an array (`text[]`), as `format_type` spells it.
     pub array_type: Option<String>,
-    /// The column's type, as `format_type` spells it.
-    pub type_name: String,
 }
 
 #[derive(Clone, Debug)]
@@ -34,14 +34,14 @@ pub(crate) struct TargetTable {
     pub columns: Vec<TargetColumn>,
 }
 
-pub(crate) fn schema_exists(client: &mut Client, schema: &str) -> Result<bool> {
+pub(crate) fn schema_exists(client: &mut impl GenericClient, schema: &str) -> Result<bool> {
     Ok(client
         .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&schema])
         .ctx(|| format!("looking up schema {schema}"))?
         .is_some())
 }
 
-pub(crate) fn tables(client: &mut Client, schema: &str) -> Result<Vec<TargetTable>> {
+pub(crate) fn tables(client: &mut impl GenericClient, schema: &str) -> Result<Vec<TargetTable>> {
     let rows = client
         .query(
             "SELECT c.relname, c.relkind::text, a.attname,
