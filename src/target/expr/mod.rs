@@ -654,19 +654,25 @@ impl Tr<'_> {
         } else if all_same && !matches!(first, Kind::Json | Kind::Uuid | Kind::Other) {
             first
         } else {
-            let (e, v) = exprs
+            return match exprs
                 .iter()
                 .zip(&vals)
                 .find(|(_, v)| v.kind != Kind::Null && v.kind != first)
-                .expect("a differing kind");
-            return fail(
-                e,
-                format!(
-                    "{} beside {} (MySQL converts one to the other, PostgreSQL does not)",
-                    v.kind.name(),
-                    first.name()
+            {
+                Some((e, v)) => fail(
+                    e,
+                    format!(
+                        "{} beside {} (MySQL converts one to the other, PostgreSQL does not)",
+                        v.kind.name(),
+                        first.name()
+                    ),
                 ),
-            );
+                // All of one kind that is not translated here (JSON).
+                None => fail(
+                    exprs[0],
+                    format!("{} values are not translated here", first.name()),
+                ),
+            };
         };
         let mixed_bools = !all_same;
         let sql = vals
@@ -2030,6 +2036,11 @@ mod tests {
             check("`qty` = b'01'"),
             Outcome::Untranslated { .. }
         ));
+        // Found by the fuzz harness: branches all of a kind that is not translated.
+        assert_eq!(
+            not_translated("coalesce(`js`) = 1").1,
+            "JSON values are not translated here"
+        );
         // Found by the fuzz harness: a hex literal running into a multi-byte letter.
         assert!(matches!(
             check("`qty` = 0x41andé"),
