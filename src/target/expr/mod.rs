@@ -17,8 +17,9 @@
 //!   `DATE '...'`, `TIMESTAMP '...'`, `TIME '...'`;
 //! - `=`, `<>`/`!=`, `<`, `<=`, `>`, `>=`, `<=>` (as `IS NOT DISTINCT FROM`),
 //!   `[NOT] BETWEEN`, `[NOT] IN (...)`, `IS [NOT] NULL`, `AND`/`&&`, `OR`, `NOT`/`!`;
-//! - `+`, `-`, `*` (integers in 64 bits, as MySQL computes them), `/` (decimal
-//!   division, NULL on a zero divisor as in MySQL), `DIV`, `%`/`MOD`;
+//! - `+`, `-`, `*` (integers in 64 bits, as MySQL computes them), `/` (exact numbers
+//!   cut to the decimals MySQL keeps of a quotient, NULL on a zero divisor as in
+//!   MySQL), `DIV`, `%`/`MOD`;
 //! - `[NOT] LIKE [ESCAPE]`, `[NOT] REGEXP`/`RLIKE`/`REGEXP_LIKE()` → `~` (`~*` under a
 //!   case-insensitive collation) for patterns whose syntax both engines read alike;
 //! - `CHAR_LENGTH`, `LENGTH` (→ `octet_length`, for UTF-8 and ASCII columns),
@@ -299,6 +300,19 @@ fn binary_collation(c: &str) -> bool {
 
 fn case_insensitive(c: &str) -> bool {
     c.to_ascii_lowercase().ends_with("_ci")
+}
+
+/// How many decimals MySQL and MariaDB keep of a quotient of exact numbers with `sa`
+/// and `sb` decimals (`strings/decimal.c`, `do_div_mod`, with `div_precision_increment`
+/// at its default of 4): each operand's decimals are rounded up to whole 9-digit groups,
+/// and one more group is added when that rounding left fewer than 4 spare digits. The
+/// rest is cut, not rounded (2/3 is 0.666666666).
+fn quotient_digits(sa: u32, sb: u32) -> u32 {
+    const INCREMENT: u32 = 4;
+    let group = |s: u32| s.div_ceil(9) * 9;
+    let (fa, fb) = (group(sa), group(sb));
+    let spare = (fa - sa) + (fb - sb);
+    fa + fb + if spare < INCREMENT { 9 } else { 0 }
 }
 
 fn parens(s: &str) -> String {
@@ -1094,10 +1108,35 @@ impl Tr<'_> {
                 format!("({} / {})", a.sql, divisor(&b.sql)),
                 Kind::Float,
             )),
-            BinOp::Div => Ok(Val::new(
-                format!("(({})::numeric / {})", a.sql, divisor(&b.sql)),
-                Kind::Dec { scale: None },
-            )),
+            BinOp::Div => {
+                if a.kind == Kind::Null || b.kind == Kind::Null {
+                    return Ok(Val::new("NULL".into(), Kind::Null));
+                }
+                let (Some(sa), Some(sb)) = (scale(a.kind), scale(b.kind)) else {
+                    return fail(
+                        e,
+                        "a quotient of a value whose number of decimals is not known",
+                    );
+                };
+                // MySQL divides exact numbers to a number of decimals it derives from
+                // the operands' (in 9-digit groups) and cuts the rest: so does this.
+                let digits = quotient_digits(sa, sb);
+                if digits > 36 {
+                    return fail(e, "a quotient with more than 36 decimals");
+                }
+                let zeros = "0".repeat(digits as usize);
+                Ok(Val::new(
+                    format!(
+                        "(div(({})::numeric * 1{zeros}, {}) * 0.{}1)",
+                        a.sql,
+                        divisor(&format!("({})::numeric", b.sql)),
+                        &zeros[1..]
+                    ),
+                    Kind::Dec {
+                        scale: Some(digits),
+                    },
+                ))
+            }
             BinOp::IntDiv | BinOp::Mod if !(exact(&a) && exact(&b)) => fail(
                 e,
                 "DIV and MOD of floating-point numbers are not translated",
@@ -1591,7 +1630,7 @@ mod tests {
         );
         assert_eq!(
             sql("`qty` / 4 > 1 and `f` / `qty` > 1 and `qty` % `age` = 0"),
-            r#"((((("qty")::numeric / 4) > 1) AND (("f" / NULLIF("qty", 0)) > 1)) AND (mod("qty", NULLIF("age", 0)) = 0))"#
+            r#"((((div(("qty")::numeric * 1000000000, (4)::numeric) * 0.000000001) > 1) AND (("f" / NULLIF("qty", 0)) > 1)) AND (mod("qty", NULLIF("age", 0)) = 0))"#
         );
         assert_eq!(
             sql("`qty` * `price` > 1.5e3"),
@@ -1782,9 +1821,14 @@ mod tests {
             gen_sql("`qty` * `price`", "numeric(12,2)"),
             r#"("qty" * "price")"#
         );
+        // A quotient keeps MySQL's decimals (9 here) and cuts the rest, as MySQL does.
         assert_eq!(
             gen_sql("`qty` / 2", "numeric(10,4)"),
-            r#"(("qty")::numeric / 2)"#
+            r#"(div(("qty")::numeric * 1000000000, (2)::numeric) * 0.000000001)"#
+        );
+        assert_eq!(
+            gen_sql("`price` / `qty` / 3", "numeric(30,20)"),
+            r#"(div(((div(("price")::numeric * 1000000000, NULLIF(("qty")::numeric, 0)) * 0.000000001))::numeric * 1000000000000000000, (3)::numeric) * 0.000000000000000001)"#
         );
         assert_eq!(
             gen_sql("concat(`name`,' <',`email`,'>')", "varchar(200)"),
@@ -2063,6 +2107,28 @@ mod tests {
             "[[.a.]]", "[[=a=]]", "[\\d]", "\\bword", "(?i)x", "a\\1", "x\\",
         ] {
             assert!(regex_ok(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn quotients_keep_mysqls_decimals() {
+        // (decimals of the dividend, of the divisor, of the quotient), as MariaDB 10.11
+        // computes them (CAST(1.00/3.000 AS DECIMAL(65,38)) and so on).
+        for (sa, sb, d) in [
+            (0, 0, 9),
+            (2, 0, 9),
+            (5, 0, 9),
+            (6, 0, 18),
+            (0, 6, 18),
+            (2, 3, 18),
+            (5, 1, 18),
+            (0, 9, 18),
+            (0, 10, 18),
+            (14, 0, 18),
+            (15, 0, 27),
+            (5, 8, 18),
+        ] {
+            assert_eq!(quotient_digits(sa, sb), d, "{sa}, {sb}");
         }
     }
 
