@@ -385,7 +385,7 @@ fn a_violation_fails_the_import_and_check_file_overrides() {
         "{}",
         bad.stderr
     );
-    // And a condition PostgreSQL refuses names the constraint.
+    // And a condition PostgreSQL refuses names the constraint, before anything is loaded.
     std::fs::write(&checks, "t.odd = qty ~ 1\n").unwrap();
     let refused = work
         .import(
@@ -402,7 +402,7 @@ fn a_violation_fails_the_import_and_check_file_overrides() {
     assert!(
         refused
             .stderr
-            .contains("table `t`: CHECK odd (--check-file line 1) could not be added: operator does not exist: integer ~ integer"),
+            .contains("pre-flight check failed, nothing was loaded:\n  --check-file: table `t`: PostgreSQL refuses the condition of CHECK odd (--check-file line 1): operator does not exist: integer ~ integer"),
         "{}",
         refused.stderr
     );

@@ -299,7 +299,19 @@ fn open_load(tx: &mut postgres::Transaction, cx: &Ctx) -> Result<()> {
         interrupt::check()?;
         match op {
             Opening::Lock(stmt) => lock(tx, &stmt, log)?,
-            Opening::Sql(stmt) => execute_logged(tx, &stmt, log)?,
+            Opening::Sql(stmt) => execute_logged(tx, &stmt, log).map_err(|e| {
+                // A generated column whose translated expression PostgreSQL refuses
+                // (not IMMUTABLE, a type it will not convert) has a way out.
+                if stmt.starts_with("CREATE TABLE") && stmt.contains(" GENERATED ALWAYS AS (") {
+                    Error::Load(format!(
+                        "{e}\nif PostgreSQL refuses a generated column's translated expression, \
+                         --cast TABLE.COLUMN=TYPE keeps that column a plain one holding the \
+                         dump's values"
+                    ))
+                } else {
+                    e
+                }
+            })?,
             Opening::Truncate(stmt) => {
                 let mut emptied = Vec::new();
                 for (schema, table) in &lp.cascaded {

@@ -258,6 +258,25 @@ pub(crate) struct CheckStep {
     pub key_columns: Vec<String>,
     /// Where the condition came from, for the script and messages.
     pub origin: String,
+    /// The target table and the PostgreSQL condition (for the pre-flight's type check).
+    pub target: String,
+    pub condition: String,
+    /// The --check-file line it came from (`None`: translated).
+    pub file_line: Option<usize>,
+}
+
+/// A query that makes PostgreSQL parse and type-check `condition` against `columns`
+/// (name, type) without reading or writing anything: the pre-flight runs it for each
+/// CHECK before the load.
+pub(crate) fn check_probe_sql(columns: &[(String, String)], condition: &str) -> String {
+    let row: Vec<String> = columns
+        .iter()
+        .map(|(n, t)| format!("NULL::{t} AS {}", quote_ident(n)))
+        .collect();
+    format!(
+        "SELECT ({condition})::boolean FROM (SELECT {}) AS waybill_probe LIMIT 0",
+        row.join(", ")
+    )
 }
 
 /// A generated column as the load sees it.
@@ -417,7 +436,7 @@ pub(crate) fn checks(
     let table = t.entry.name();
     for ch in &t.entry.schema.checks {
         let shown = escaped(&ch.clause);
-        let (condition, origin) = match file.find(table, &ch.name) {
+        let (condition, origin, file_line) = match file.find(table, &ch.name) {
             Some(f) => match &f.condition {
                 None => {
                     plan.report.checks_skipped += 1;
@@ -432,7 +451,11 @@ pub(crate) fn checks(
                 }
                 Some(c) => {
                     plan.report.checks_from_file += 1;
-                    (c.clone(), format!("--check-file line {}", f.line))
+                    (
+                        c.clone(),
+                        format!("--check-file line {}", f.line),
+                        Some(f.line),
+                    )
                 }
             },
             None => match expr::translate(dialect, &ch.clause, Purpose::Check, &|n| t.lookup(n)) {
@@ -443,7 +466,7 @@ pub(crate) fn checks(
                             escaped(&ch.name)
                         ));
                     }
-                    (sql, format!("{}: {shown}", dialect.sql_name()))
+                    (sql, format!("{}: {shown}", dialect.sql_name()), None)
                 }
                 Outcome::Implied(why) => {
                     plan.comments.push(format!(
@@ -503,6 +526,9 @@ pub(crate) fn checks(
             ),
             key_columns: keys,
             origin,
+            target: t.target.clone(),
+            condition,
+            file_line,
         });
     }
     plan
