@@ -107,10 +107,6 @@ impl CheckFile {
         })
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     fn find(&self, table: &str, constraint: &str) -> Option<&CheckFileEntry> {
         let wanted = format!("{table}.{constraint}");
         self.entries.iter().find(|e| e.name == wanted)
@@ -181,10 +177,6 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 impl RulesReport {
-    pub fn is_empty(&self) -> bool {
-        *self == RulesReport::default()
-    }
-
     /// One line per kind of rule, e.g. "3 CHECK constraints translated and validated,
     /// 1 reported"; `done` is false for a dry run.
     pub fn lines(&self, done: bool) -> Vec<String> {
