@@ -18,6 +18,7 @@ use waybill::import::{
     self, AllowLossy, CopyFrom, ImportObserver, ImportOutcome, ImportPlan, TableStatus,
 };
 use waybill::target::ddl::SchemaOptions;
+use waybill::target::rules::CheckFile;
 use waybill::target::typemap::CastRules;
 use waybill::timefmt;
 
@@ -94,6 +95,12 @@ struct Args {
     /// transaction, so a failed import leaves them as they were).
     #[arg(long, requires = "create_schema")]
     drop_existing: bool,
+
+    /// With --create-schema: the PostgreSQL text of CHECK constraints, one per line as
+    /// `TABLE.CONSTRAINT = CONDITION` (the dump's names; nothing after `=` skips the
+    /// constraint; lines starting with # are comments). It replaces the translation.
+    #[arg(long, value_name = "FILE", requires = "create_schema")]
+    check_file: Option<PathBuf>,
 
     /// Keep the target's indexes in place while loading. By default the indexes of each
     /// loaded table (plain ones, and PRIMARY KEY/UNIQUE constraints no foreign key uses)
@@ -237,6 +244,10 @@ fn plan(args: &Args) -> anyhow::Result<ImportPlan> {
                 lowercase: args.lowercase_identifiers,
                 casts: CastRules::parse(&rules)?,
                 drop_existing: args.drop_existing,
+                checks: match &args.check_file {
+                    Some(f) => CheckFile::read(f)?,
+                    None => CheckFile::default(),
+                },
             })
         } else {
             None
@@ -499,6 +510,10 @@ fn summary(out: &ImportOutcome) -> String {
         headers.insert(3, "verified rows");
     }
     let mut s = report::render_table(&headers, &rows);
+    for line in out.rules.iter().flat_map(|r| r.lines(out.committed)) {
+        s.push_str(&line);
+        s.push('\n');
+    }
     if verified {
         let n: u64 = out.tables.iter().filter_map(|t| t.verified_rows).sum();
         s.push_str(&format!(

@@ -93,7 +93,7 @@ fn copy_error(l: &TableLoad, f: &FileEntry, path: &Path, e: &postgres::Error) ->
         ));
         if let Some(col) = &column {
             msg.push_str(&format!(", column `{col}`"));
-            if let Some(idx) = l.columns.iter().position(|c| c == col)
+            if let Some(idx) = l.copy_columns().iter().position(|c| c == col)
                 && let Some(v) = value_at(path, line, idx)
             {
                 msg.push_str(&format!(", value starts {v}"));

@@ -58,6 +58,9 @@ struct TableApply<'m> {
     columns: Vec<String>,
     /// The temporary table's column types, in the same order.
     temp_types: Vec<String>,
+    /// Generated target columns among `columns`: PostgreSQL computes them, and the
+    /// read-back checks its values against the delta's.
+    generated: Vec<String>,
     /// The SELECT expression per column (a SET becomes text[] here when the target
     /// column is an array, as `--create-schema` loads it).
     select: Vec<String>,
@@ -236,14 +239,13 @@ fn preflight<'m>(
         let mut columns = Vec::new();
         let mut temp_types = Vec::new();
         let mut select = Vec::new();
+        let mut generated = Vec::new();
         for c in &entry.schema.columns {
             match find_name(&c.name, tcols.iter().map(|t| t.name.as_str())) {
                 Ok(Some(t)) => {
                     let tc = tcols.iter().find(|x| x.name == t).expect("found above");
                     if tc.generated {
-                        problems.push(format!(
-                            "table `{name}`: target column {t} is generated; it cannot be written"
-                        ));
+                        generated.push(t.to_string());
                     }
                     let q = quote_ident(t);
                     if tc.is_array && c.encoding == Encoding::SetText {
@@ -329,6 +331,7 @@ fn preflight<'m>(
             target,
             columns,
             temp_types,
+            generated,
             select,
             key,
             key_types,
@@ -437,9 +440,16 @@ fn delete_sql(schema: &str, t: &TableApply, temp: &str) -> String {
 }
 
 fn upsert_sql(schema: &str, t: &TableApply, temp: &str) -> String {
-    let set: Vec<String> = t
+    // Generated columns are PostgreSQL's to compute.
+    let written: Vec<(&String, &String)> = t
         .columns
         .iter()
+        .zip(&t.select)
+        .filter(|(c, _)| !t.generated.contains(c))
+        .collect();
+    let set: Vec<String> = written
+        .iter()
+        .map(|(c, _)| *c)
         .filter(|c| !t.key.contains(c))
         .map(|c| format!("{0} = EXCLUDED.{0}", quote_ident(c)))
         .collect();
@@ -451,10 +461,47 @@ fn upsert_sql(schema: &str, t: &TableApply, temp: &str) -> String {
     format!(
         "INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO {action}",
         qualified(schema, &t.target),
-        list(&t.columns),
-        t.select.join(", "),
+        written
+            .iter()
+            .map(|(c, _)| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", "),
+        written
+            .iter()
+            .map(|(_, s)| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         quote_ident(temp),
         list(&t.key)
+    )
+}
+
+/// The upserted rows (up to 5) whose generated columns PostgreSQL computed differently
+/// from the delta's values: the key as text, then each generated column's pair.
+fn read_back_sql(schema: &str, t: &TableApply, temp: &str) -> String {
+    let mut select: Vec<String> = t
+        .key
+        .iter()
+        .map(|k| format!("(t.{})::text", quote_ident(k)))
+        .collect();
+    let mut differ = Vec::new();
+    for g in &t.generated {
+        let q = quote_ident(g);
+        select.push(format!("(t.{q})::text, (u.{q})::text"));
+        differ.push(format!("t.{q} IS DISTINCT FROM u.{q}"));
+    }
+    let on: Vec<String> = t
+        .key
+        .iter()
+        .map(|k| format!("t.{0} = u.{0}", quote_ident(k)))
+        .collect();
+    format!(
+        "SELECT {} FROM {} AS t JOIN {} AS u ON {} WHERE {} LIMIT 5",
+        select.join(", "),
+        qualified(schema, &t.target),
+        quote_ident(temp),
+        on.join(" AND "),
+        differ.join(" OR ")
     )
 }
 
@@ -487,6 +534,12 @@ enum Step<'a> {
         sql: String,
         table: usize,
     },
+    /// Rows whose generated columns differ from the delta's (`read_back_sql`): any
+    /// fails the apply.
+    ReadBack {
+        sql: String,
+        table: usize,
+    },
     Sequence(String),
 }
 
@@ -499,6 +552,9 @@ fn steps<'a>(plan: &ImportPlan, p: &'a Plan) -> Vec<Step<'a>> {
         ));
     }
     v.push(Step::Sql("SET CONSTRAINTS ALL DEFERRED".into()));
+    // The rows carry the source's ON UPDATE timestamps: --create-schema's triggers
+    // leave them as they are (see target::rules).
+    v.push(Step::Sql("SET LOCAL waybill.loading = 'on'".into()));
     for &i in &p.delete_order {
         let t = &p.tables[i];
         if let Some(f) = t.deletes {
@@ -527,6 +583,12 @@ fn steps<'a>(plan: &ImportPlan, p: &'a Plan) -> Vec<Step<'a>> {
                 sql: upsert_sql(schema, t, &temp),
                 table: i,
             });
+            if !t.generated.is_empty() {
+                v.push(Step::ReadBack {
+                    sql: read_back_sql(schema, t, &temp),
+                    table: i,
+                });
+            }
             for s in &t.sequences {
                 v.push(Step::Sequence(sequence_sql(schema, t, s)));
             }
@@ -555,6 +617,9 @@ fn script(plan: &ImportPlan, dump: &VerifiedDump, p: &Plan, record: &str) -> Str
             | Step::Delete { sql, .. }
             | Step::Upsert { sql, .. }
             | Step::Sequence(sql) => s.push_str(&format!("{sql};\n")),
+            Step::ReadBack { sql, .. } => s.push_str(&format!(
+                "-- the generated columns as PostgreSQL computed them must equal the delta's: no rows\n{sql};\n"
+            )),
             Step::Copy { sql, file } => {
                 let table = sql
                     .trim_start_matches("COPY ")
@@ -704,6 +769,7 @@ pub(super) fn apply(
                 log_path: log.written(),
                 fk_order: false,
                 schema_warnings: Vec::new(),
+                rules: None,
                 committed,
                 delta: Some(report),
             })
@@ -894,6 +960,48 @@ fn run(
                     }
                     reports[table].secs = clock.elapsed().as_secs_f64();
                     log.line(&format!("{sql}: {n} row(s)"));
+                }
+                Step::ReadBack { sql, table } => {
+                    let t = &p.tables[table];
+                    let rows = tx.query(&sql, &[]).ctx(|| sql.clone())?;
+                    log.line(&sql);
+                    if let Some(row) = rows.first() {
+                        let k = t.key.len();
+                        let key: Vec<String> = (0..k)
+                            .map(|i| {
+                                format!(
+                                    "{}={}",
+                                    t.key[i],
+                                    escaped(&row.get::<_, Option<String>>(i).unwrap_or_default())
+                                )
+                            })
+                            .collect();
+                        let pairs: Vec<String> = t
+                            .generated
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(j, g)| {
+                                let ours: Option<String> = row.get(k + 2 * j);
+                                let theirs: Option<String> = row.get(k + 2 * j + 1);
+                                (ours != theirs).then(|| {
+                                    format!(
+                                        "column `{}` is {} in PostgreSQL, {} in the delta",
+                                        escaped(g),
+                                        escaped(ours.as_deref().unwrap_or("NULL")),
+                                        escaped(theirs.as_deref().unwrap_or("NULL"))
+                                    )
+                                })
+                            })
+                            .collect();
+                        return Err(Error::Load(format!(
+                            "table `{}`: PostgreSQL computes generated columns differently from \
+                             the values in the delta, e.g. in the row with {}: {}; the target's \
+                             generation expression does not match the source's",
+                            escaped(t.entry.name()),
+                            key.join(", "),
+                            pairs.join("; ")
+                        )));
+                    }
                 }
             }
         }

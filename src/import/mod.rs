@@ -172,6 +172,9 @@ pub struct ImportOutcome {
     pub fk_order: bool,
     /// Warnings about the created schema (type choices, dropped defaults, skipped keys).
     pub schema_warnings: Vec<String>,
+    /// With --create-schema: what became of CHECK constraints, ON UPDATE
+    /// CURRENT_TIMESTAMP and generated columns.
+    pub rules: Option<target::rules::RulesReport>,
     pub committed: bool,
     /// Set when the dump was a delta (catch-up).
     pub delta: Option<DeltaReport>,
@@ -327,17 +330,24 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 script,
                 script_path,
                 lp.fk_order,
-                lp.warnings,
+                (lp.warnings, lp.rules),
                 false,
             ));
         }
         let loaded = load::load(&mut client, &cx)?;
         reports.extend(loaded);
-        Ok((reports, script, script_path, lp.fk_order, lp.warnings, true))
+        Ok((
+            reports,
+            script,
+            script_path,
+            lp.fk_order,
+            (lp.warnings, lp.rules),
+            true,
+        ))
     })();
     let _ = client.batch_execute("RESET session_replication_role");
     match result {
-        Ok((mut tables, script, script_path, fk_order, schema_warnings, committed)) => {
+        Ok((mut tables, script, script_path, fk_order, (schema_warnings, rules), committed)) => {
             let order: HashMap<&str, usize> = dump
                 .manifest
                 .tables
@@ -346,6 +356,9 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 .map(|(i, t)| (t.name(), i))
                 .collect();
             tables.sort_by_key(|t| order.get(t.name.as_str()).copied().unwrap_or(usize::MAX));
+            for line in rules.iter().flat_map(|r| r.lines(committed)) {
+                log.line(&line);
+            }
             if committed {
                 log.line("committed");
             }
@@ -358,6 +371,7 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 log_path: log.written(),
                 fk_order,
                 schema_warnings,
+                rules,
                 committed,
                 delta: None,
             })

@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::printable::escaped;
 use crate::target::catalog::{self, TargetTable, find_name};
 use crate::target::describe;
+use crate::target::rules::{CheckStep, GeneratedLoad, RulesReport};
 use crate::target::sql::{qualified, quote_literal};
 
 /// Everything the pre-flight decided for one table.
@@ -37,6 +38,37 @@ pub(crate) struct TableLoad<'m> {
     /// MySQL SET columns whose target column is an array, with that array type: the
     /// files go through a staging table (`steps::STAGE`) and are converted on insert.
     pub set_arrays: Vec<(String, String)>,
+    /// Generated columns (`--create-schema`): the files go through a staging table that
+    /// computes them too, their values are checked against the dump's, and the insert
+    /// into the table leaves them to PostgreSQL.
+    pub generated: Vec<GeneratedLoad>,
+    /// The columns that identify a row in messages.
+    pub key_columns: Vec<String>,
+    /// Target columns the dump has no values for (the staging table lets them be NULL;
+    /// the table gives them their defaults).
+    pub unfilled: Vec<String>,
+}
+
+impl TableLoad<'_> {
+    /// Whether the files go through the staging table.
+    pub(crate) fn staged(&self) -> bool {
+        !self.set_arrays.is_empty() || !self.generated.is_empty()
+    }
+
+    /// The COPY column list: the CSV's columns, a generated column under the staging
+    /// table's name for its exported values.
+    pub(crate) fn copy_columns(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .map(|c| {
+                self.generated
+                    .iter()
+                    .find(|g| &g.column == c)
+                    .map(|g| g.source.clone())
+                    .unwrap_or_else(|| c.clone())
+            })
+            .collect()
+    }
 }
 
 pub(crate) struct SeqFix {
@@ -64,6 +96,12 @@ pub(crate) struct LoadPlan<'m> {
     /// Statements before the data (schema creation) and after it (keys, indexes).
     pub before: Vec<String>,
     pub after: Vec<String>,
+    /// CHECK constraints added after `after`, validated against the loaded rows.
+    pub checks: Vec<CheckStep>,
+    /// Comments for the script (rules that were not carried over).
+    pub comments: Vec<String>,
+    /// With --create-schema: what became of CHECKs, ON UPDATE and generated columns.
+    pub rules: Option<RulesReport>,
     pub warnings: Vec<String>,
 }
 
@@ -195,14 +233,58 @@ pub(super) fn preflight<'m>(
                 entry.name()
             ));
         }
+        // A generated target column cannot be written: the files go through the staging
+        // table, which checks PostgreSQL's values against the dump's.
+        let mut generated: Vec<GeneratedLoad> = Vec::new();
+        for (c, t) in entry.schema.columns.iter().zip(&columns) {
+            let Some(tc) = tt.columns.iter().find(|tc| tc.name == *t && tc.generated) else {
+                continue;
+            };
+            let mut n = generated.len() + 1;
+            let source = loop {
+                let candidate = format!("waybill_source_{n}");
+                n += 1;
+                if !tt.columns.iter().any(|x| x.name == candidate) {
+                    break candidate;
+                }
+            };
+            generated.push(GeneratedLoad {
+                column: tc.name.clone(),
+                source,
+                pg_type: tc.type_name.clone(),
+                expression: c
+                    .generated
+                    .as_ref()
+                    .map(|g| g.expression.clone())
+                    .unwrap_or_else(|| "the target's generation expression".into()),
+            });
+        }
+        let key_columns: Vec<String> = entry
+            .schema
+            .primary_key
+            .iter()
+            .filter_map(|k| {
+                let i = manifest_cols.iter().position(|c| c == k)?;
+                columns.get(i).cloned()
+            })
+            .collect();
+        let unfilled: Vec<String> = tt
+            .columns
+            .iter()
+            .filter(|tc| !tc.generated && !mapped.contains(tc.name.as_str()))
+            .map(|tc| tc.name.clone())
+            .collect();
+        let key_columns = if key_columns.is_empty() {
+            columns
+                .iter()
+                .filter(|c| !generated.iter().any(|g| &g.column == *c))
+                .take(3)
+                .cloned()
+                .collect()
+        } else {
+            key_columns
+        };
         for tc in &tt.columns {
-            if tc.generated && mapped.contains(tc.name.as_str()) {
-                problems.push(format!(
-                    "table `{}`: target column {} is generated; COPY cannot load it",
-                    entry.name(),
-                    tc.name
-                ));
-            }
             if tc.not_null && !tc.has_default && !tc.generated && !mapped.contains(tc.name.as_str())
             {
                 problems.push(format!(
@@ -264,9 +346,15 @@ pub(super) fn preflight<'m>(
             columns,
             types,
             // FREEZE needs the TRUNCATE in the loading transaction: not so with --jobs.
-            freeze: tt.kind == 'r' && plan.jobs <= 1 && set_arrays.is_empty(),
+            freeze: tt.kind == 'r'
+                && plan.jobs <= 1
+                && set_arrays.is_empty()
+                && generated.is_empty(),
             sequences,
             set_arrays,
+            key_columns,
+            unfilled,
+            generated,
         });
     }
     if !skipped.is_empty() {
@@ -340,6 +428,9 @@ pub(super) fn preflight<'m>(
         replica_role,
         truncate: true,
         before: Vec::new(),
+        checks: Vec::new(),
+        comments: Vec::new(),
+        rules: None,
         after: Vec::new(),
         warnings: Vec::new(),
     })

@@ -4,11 +4,15 @@
 //! - `catalog`: tables, columns, sequences, indexes and foreign keys, read before any write;
 //! - `sql`: quoting;
 //! - `pgtype`: column types as the type pre-flight and the read-back comparison read them;
-//! - `typemap` and `ddl`: `--create-schema`.
+//! - `typemap` and `ddl`: `--create-schema`;
+//! - `rules` (with `expr`, the expression translator): what `--create-schema` makes of
+//!   CHECK constraints, ON UPDATE CURRENT_TIMESTAMP and generated columns.
 
 pub(crate) mod catalog;
 pub mod ddl;
+pub(crate) mod expr;
 pub(crate) mod pgtype;
+pub mod rules;
 pub(crate) mod sql;
 pub mod typemap;
 
