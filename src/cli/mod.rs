@@ -6,6 +6,7 @@
 //! loaded without overriding variables that are already set, and clap reads flags before
 //! the environment.
 
+pub mod json;
 pub mod report;
 
 use std::panic::AssertUnwindSafe;

@@ -13,6 +13,7 @@ use crate::dump::verify::VerifiedDump;
 use crate::error::{Error, Result};
 use crate::target::catalog;
 use crate::target::ddl::{self, SchemaOptions};
+use crate::target::names;
 use crate::target::sql::{qualified, quote_literal};
 use crate::target::typemap::Dialect;
 
@@ -31,14 +32,16 @@ pub(super) fn preflight<'m>(
             "--create-schema loads in one transaction; it cannot be combined with --jobs".into(),
         ]));
     }
-    let entries: Vec<&TableEntry> = dump
-        .manifest
-        .tables
+    let all: Vec<&TableEntry> = dump.manifest.tables.iter().collect();
+    let entries: Vec<&TableEntry> = all
         .iter()
+        .copied()
         .filter(|t| table_selected(plan, t.name()))
         .collect();
     let dialect = Dialect::of_engine(&dump.manifest.source.engine)?;
-    let sp = ddl::plan(schema, dialect, &entries, opts)?;
+    let named = names::new_names(&all, &entries, &plan.names)?;
+    let mapping: Vec<_> = named.iter().flat_map(|t| t.mapped()).collect();
+    let sp = ddl::plan(schema, dialect, &named, opts, plan.names.style)?;
     for w in &sp.warnings {
         obs.warn(w);
     }
@@ -129,6 +132,8 @@ pub(super) fn preflight<'m>(
         truncate: false,
         before: all_before,
         after: sp.after,
+        after_split: sp.after_split,
         warnings: sp.warnings,
+        mapping,
     })
 }

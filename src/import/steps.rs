@@ -187,9 +187,10 @@ pub(super) fn script(cx: &Ctx) -> String {
         }
         for step in table_steps(plan, l) {
             match step {
-                Step::Sql(stmt) | Step::Lock(stmt) | Step::Sequence(stmt, _) => {
-                    s.push_str(&format!("{stmt};\n"))
-                }
+                Step::Sql(stmt)
+                | Step::Lock(stmt)
+                | Step::Rebuild(stmt)
+                | Step::Sequence(stmt, _) => s.push_str(&format!("{stmt};\n")),
                 Step::Copy(f) => {
                     match plan.copy_from {
                         CopyFrom::Stdin => s.push_str(&format!(
@@ -260,6 +261,8 @@ pub(super) enum Step<'a> {
     /// With --jobs: the table's own lock, first in its transaction.
     Lock(String),
     Copy(&'a FileEntry),
+    /// Builds one of the indexes dropped before the COPY again (or comments on it).
+    Rebuild(String),
     /// A `SELECT setval(...)` and the sequence it sets (for the log).
     Sequence(String, &'a str),
 }
@@ -287,7 +290,7 @@ pub(super) fn table_steps<'a>(plan: &ImportPlan, l: &'a TableLoad) -> Vec<Step<'
         l.deferred
             .iter()
             .flat_map(|d| &d.create)
-            .map(|stmt| Step::Sql(stmt.clone())),
+            .map(|stmt| Step::Rebuild(stmt.clone())),
     );
     steps.extend(
         l.sequences

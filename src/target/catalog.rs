@@ -77,26 +77,6 @@ pub(crate) fn tables(client: &mut Client, schema: &str) -> Result<Vec<TargetTabl
     Ok(out)
 }
 
-/// Finds `name` among `candidates`: the exact name first, then a match ignoring case
-/// (MySQL `Customer` to PostgreSQL `customer`). `Err` lists several case-insensitive
-/// matches.
-pub(crate) fn find_name<'a>(
-    name: &str,
-    candidates: impl Iterator<Item = &'a str> + Clone,
-) -> std::result::Result<Option<&'a str>, Vec<&'a str>> {
-    if let Some(exact) = candidates.clone().find(|c| *c == name) {
-        return Ok(Some(exact));
-    }
-    let folded: Vec<&str> = candidates
-        .filter(|c| c.to_lowercase() == name.to_lowercase())
-        .collect();
-    match folded.len() {
-        0 => Ok(None),
-        1 => Ok(Some(folded[0])),
-        _ => Err(folded),
-    }
-}
-
 /// A sequence that feeds a column (serial or identity).
 #[derive(Clone, Debug)]
 pub(crate) struct OwnedSequence {
@@ -482,18 +462,6 @@ mod tests {
             parent: p.into(),
             deferrable: false,
         }
-    }
-
-    #[test]
-    fn names_match_exactly_then_ignoring_case() {
-        let cands = ["createdDate", "createddate", "Other"];
-        assert_eq!(
-            find_name("createdDate", cands.iter().copied()),
-            Ok(Some("createdDate"))
-        );
-        assert_eq!(find_name("other", cands.iter().copied()), Ok(Some("Other")));
-        assert!(find_name("CREATEDDATE", cands.iter().copied()).is_err());
-        assert_eq!(find_name("nope", cands.iter().copied()), Ok(None));
     }
 
     #[test]

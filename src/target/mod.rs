@@ -3,10 +3,12 @@
 //!
 //! - `catalog`: tables, columns, sequences, indexes and foreign keys, read before any write;
 //! - `sql`: quoting;
+//! - `names`: how dump names become target names (`--identifiers`, `--rename-file`);
 //! - `typemap` and `ddl`: `--create-schema`.
 
 pub(crate) mod catalog;
 pub mod ddl;
+pub mod names;
 pub(crate) mod sql;
 pub mod typemap;
 
