@@ -4,16 +4,21 @@
 //!
 //! Precedence is flag, then environment, then `.env` in the working directory: `.env` is
 //! loaded without overriding variables that are already set, and clap reads flags before
-//! the environment.
+//! the environment. Where each connection setting came from is remembered, so a server
+//! that refuses the user or password can be answered with "from WAYBILL_TARGET in
+//! /srv/.env"; and a variable that the shell sets and `.env` sets differently is warned
+//! about (the shell's wins, which is easy to miss when an old value lingers).
 
 pub mod json;
 pub mod report;
 
+use std::collections::BTreeSet;
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 
+use clap::parser::ValueSource;
 use clap::{Args, Parser};
 
 use crate::dburl::{DbUrl, Engine};
@@ -21,18 +26,83 @@ use crate::error::{Error, Result};
 use crate::source::SourceSpec;
 use crate::tls::TlsMode;
 
+/// The `.env` file that was loaded and the variables it set (those the environment did
+/// not already set).
+static DOTENV: Mutex<Option<(PathBuf, BTreeSet<String>)>> = Mutex::new(None);
+
+/// The arguments given on the command line (clap ids), as opposed to filled in from the
+/// environment.
+static GIVEN: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
 /// Loads `.env` from the working directory (not from parent directories). A parse error
-/// names the line but never shows it: it may hold a password.
-pub fn load_dotenv() -> Result<()> {
-    load_dotenv_from(std::path::Path::new(".env"))
+/// names the line but never shows it: it may hold a password. Returns a warning for
+/// each variable the environment already sets to another value than `.env` does (the
+/// environment's wins); it names the variable, never a value.
+pub fn load_dotenv() -> Result<Vec<String>> {
+    load_dotenv_from(Path::new(".env"))
 }
 
-fn load_dotenv_from(path: &std::path::Path) -> Result<()> {
-    match dotenvy::from_path(path) {
-        Ok(()) => Ok(()),
-        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(dotenv_error(path, e)),
+fn load_dotenv_from(path: &Path) -> Result<Vec<String>> {
+    let entries = match dotenvy::from_path_iter(path) {
+        Ok(iter) => iter
+            .collect::<std::result::Result<Vec<(String, String)>, _>>()
+            .map_err(|e| dotenv_error(path, e))?,
+        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(dotenv_error(path, e)),
+    };
+    let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut warnings = Vec::new();
+    let mut from_file = BTreeSet::new();
+    for (key, value) in &entries {
+        match std::env::var_os(key) {
+            Some(current) => {
+                if current != std::ffi::OsStr::new(value) && !from_file.contains(key) {
+                    warnings.push(format!(
+                        "{key} is set in the environment and, to another value, in {}; the \
+                         environment's value is used (unset {key} in the shell to use the \
+                         file's)",
+                        shown.display()
+                    ));
+                }
+            }
+            None => {
+                from_file.insert(key.clone());
+            }
+        }
     }
+    // Sets what the environment does not have (never overrides).
+    dotenvy::from_path(path).map_err(|e| dotenv_error(path, e))?;
+    *DOTENV.lock().unwrap_or_else(|p| p.into_inner()) = Some((shown, from_file));
+    Ok(warnings)
+}
+
+/// Where env var `name` got its value: `.env` (named with its path) or the environment.
+fn env_origin(name: &str) -> String {
+    let dotenv = DOTENV.lock().unwrap_or_else(|p| p.into_inner());
+    match &*dotenv {
+        Some((path, keys)) if keys.contains(name) => format!("{name} in {}", path.display()),
+        _ => format!("{name} in the environment"),
+    }
+}
+
+/// Whether the argument with clap id `id` was given on the command line.
+fn given(id: &str) -> bool {
+    GIVEN.lock().unwrap_or_else(|p| p.into_inner()).contains(id)
+}
+
+/// Parses the arguments like `A::parse()`, remembering which were given on the command
+/// line (not filled in from the environment).
+fn parse_args<A: Parser>() -> A {
+    let mut matches = A::command().get_matches();
+    let given: BTreeSet<String> = matches
+        .ids()
+        .filter(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+        .map(|id| id.as_str().to_string())
+        .collect();
+    *GIVEN.lock().unwrap_or_else(|p| p.into_inner()) = given;
+    A::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.format(&mut A::command()).exit())
 }
 
 /// The last panic's message and place, kept by the hook for `catch_panic`.
@@ -144,11 +214,18 @@ pub fn run_main<A: Parser>(
     if on_signal == OnSignal::Stop {
         crate::interrupt::install();
     }
-    if let Err(e) = load_dotenv() {
-        report::stderr_line(&format!("{tool}: {e}"));
-        return ExitCode::from(2);
+    match load_dotenv() {
+        Ok(warnings) => {
+            for w in warnings {
+                report::stderr_line(&format!("{tool}: warning: {w}"));
+            }
+        }
+        Err(e) => {
+            report::stderr_line(&format!("{tool}: {e}"));
+            return ExitCode::from(2);
+        }
     }
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| run(A::parse())))
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| run(parse_args::<A>())))
         .unwrap_or_else(|_| Err(panic_error().into()));
     match outcome {
         Ok(code) => code,
@@ -220,12 +297,37 @@ fn resolve(
         })
         .transpose()?;
     let ca = env(&ca_var);
+    let password_var = format!("{prefix}_PASSWORD");
     if let Some(u) = url {
-        return Ok(DbUrl::parse(engine, u, &format!("{flag} (or {url_env})"))?
+        let parsed = DbUrl::parse(engine, u, &format!("{flag} (or {url_env})"))?;
+        let url_origin = if given(flag.trim_start_matches('-')) {
+            format!("the URL came from {flag}")
+        } else {
+            format!("the URL came from {}", env_origin(url_env))
+        };
+        let origin = if parsed.password().is_none() && password.is_some() {
+            format!(
+                "{url_origin}, the password from {}",
+                env_origin(&password_var)
+            )
+        } else {
+            url_origin
+        };
+        return Ok(parsed
             .with_default_password(password)
-            .with_default_tls(mode, ca));
+            .with_default_tls(mode, ca)
+            .with_origin(origin));
     }
-    let discrete = from_discrete(engine, prefix)?.map(|u| u.with_default_tls(mode, ca));
+    let discrete = from_discrete(engine, prefix)?.map(|u| {
+        let used: Vec<String> = ["HOST", "PORT", "USER", "PASSWORD", "DATABASE"]
+            .iter()
+            .map(|k| format!("{prefix}_{k}"))
+            .filter(|k| env(k).is_some())
+            .map(|k| env_origin(&k))
+            .collect();
+        u.with_default_tls(mode, ca)
+            .with_origin(format!("the settings came from {}", used.join(", ")))
+    });
     discrete.ok_or_else(|| {
         Error::config(format!(
             "no connection given: pass {flag} URL, or set {url_env}, or {prefix}_HOST, \

@@ -38,7 +38,7 @@ struct Bar {
 
 /// The key under which the overall bar is kept.
 const OVERALL: &str = "\0overall";
-const PREFIX_WIDTH: usize = 20;
+const PREFIX_WIDTH: usize = 16;
 
 pub struct Progress {
     multi: MultiProgress,
@@ -61,11 +61,20 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// Terminals narrower than this get bars without the bar itself (just the numbers),
+/// so that a line never wraps.
+const WIDE: usize = 100;
+
 fn style(unit: Unit, rows_total: u64, bytes: Arc<AtomicU64>, overall: bool) -> ProgressStyle {
-    let template = if overall {
-        "{prefix:20!.bold} {wide_bar} {rows} rows  {size}  {rate}  ETA {eta}  {msg}"
-    } else {
-        "{prefix:20!} {wide_bar} {rows} rows  {size}  {rate}  ETA {eta}"
+    let template = match (overall, width(Stream::Stderr) >= WIDE) {
+        (true, true) => {
+            "{prefix:16!.bold} {wide_bar} {rows:>19} rows {size:>10} {rate:>15} ETA {eta:>3}  {msg}"
+        }
+        (false, true) => {
+            "{prefix:16!} {wide_bar} {rows:>19} rows {size:>10} {rate:>15} ETA {eta:>3}"
+        }
+        (true, false) => "{prefix:12!.bold} {rows} rows, {size}, {rate}, ETA {eta}, {msg}",
+        (false, false) => "{prefix:12!} {rows} rows, {size}, {rate}, ETA {eta}",
     };
     let base = ProgressStyle::with_template(template)
         .expect("valid template")
@@ -97,12 +106,7 @@ fn style(unit: Unit, rows_total: u64, bytes: Arc<AtomicU64>, overall: bool) -> P
                 },
             )
             .with_key("size", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
-                let _ = write!(
-                    w,
-                    "{}/{}",
-                    human_bytes(s.pos()),
-                    human_bytes(s.len().unwrap_or(0))
-                );
+                let _ = write!(w, "{}", human_bytes(s.pos()));
             })
             .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
                 let _ = write!(w, "{}/s", human_bytes(s.per_sec() as u64));
@@ -202,11 +206,12 @@ impl Progress {
         if !self.enabled {
             return;
         }
-        let template = match total_bytes {
-            Some(_) => {
+        let template = match (total_bytes, width(Stream::Stderr) >= WIDE) {
+            (Some(_), true) => {
                 "{spinner} {msg} {wide_bar} {binary_bytes}/{binary_total_bytes}  {binary_bytes_per_sec}  ETA {eta}"
             }
-            None => "{spinner} {msg} ({elapsed})",
+            (Some(_), false) => "{spinner} {msg}: {binary_bytes}/{binary_total_bytes}, ETA {eta}",
+            (None, _) => "{spinner} {msg} ({elapsed})",
         };
         let bar = match total_bytes {
             Some(n) => ProgressBar::new(n.max(1)),

@@ -527,7 +527,8 @@ impl Engine<'_> {
             unreported += 1;
             if unreported == 4096 {
                 self.obs.rows(&table.name, unreported);
-                let written = csv.get_ref().get_ref().bytes();
+                let buffered = csv.get_ref();
+                let written = buffered.get_ref().bytes() + buffered.buffer().len() as u64;
                 self.obs.bytes(&table.name, written - reported_bytes);
                 reported_bytes = written;
                 unreported = 0;

@@ -40,7 +40,15 @@ pub(crate) fn connect(url: &DbUrl, lock_timeout: Duration) -> Result<Client> {
         .connect(tls.clone())
         .map_err(|e| Error::Database {
             context: format!("connecting to PostgreSQL {url}"),
-            message: describe_connect(&e),
+            message: format!(
+                "{}{}",
+                describe_connect(&e),
+                if access_denied(&e) {
+                    url.origin_hint()
+                } else {
+                    String::new()
+                }
+            ),
         })?;
     client
         .batch_execute(&format!(
@@ -57,6 +65,16 @@ pub(crate) fn connect(url: &DbUrl, lock_timeout: Duration) -> Result<Client> {
         let _ = token.cancel_query(tls.clone());
     });
     Ok(client)
+}
+
+/// The server refused the user, the password, or this client (28P01, 28000).
+fn access_denied(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::INVALID_PASSWORD
+            || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+    )
 }
 
 /// The server gave up waiting for a lock (`lock_timeout`).
