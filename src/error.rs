@@ -41,6 +41,15 @@ pub enum Error {
     )]
     MixedColumns(Vec<String>),
 
+    /// MongoDB collections that cannot be exported as asked (a flattened field with an
+    /// empty name, too many fields); found before any file is written.
+    #[error(
+        "{} collection(s) cannot be exported as asked; nothing was written:\n  {}",
+        .0.len(),
+        .0.join("\n  ")
+    )]
+    Unexportable(Vec<String>),
+
     /// The dump on disk does not match its manifest.
     #[error("dump verification failed, nothing was loaded:\n  {}", .0.join("\n  "))]
     Verification(Vec<String>),

@@ -1,8 +1,9 @@
 //! waybill moves a database into PostgreSQL through a dump on disk: typed CSV files plus
 //! a checksummed manifest that travels with them. The modules follow the data:
 //!
-//! - `source`: the databases waybill reads (`source::mysql`, `source::sqlite`), behind
-//!   one seam: a catalog, a snapshot, and ordered reads of rows as text cells;
+//! - `source`: the databases waybill reads (`source::mysql`, `source::sqlite`, and
+//!   MongoDB's mongodump/mongoexport files), behind one seam: a catalog, a snapshot,
+//!   and ordered reads of rows as text cells;
 //! - `export`: the driver-free engine that turns a source into a dump;
 //! - `dump`: the dump itself, the vocabulary both sides share (manifest, schema, value
 //!   encodings, CSV dialect, file names, hashing, verification); it imports no driver;

@@ -1,6 +1,7 @@
-//! waybill-export: dump a MySQL/MariaDB or SQLite database to typed CSV files and a
-//! checksummed manifest. Prints the dump directory as the last line of stdout (with
-//! --json, a JSON document instead).
+//! waybill-export: dump a MySQL/MariaDB or SQLite database, or MongoDB's mongodump or
+//! mongoexport files, to typed CSV files and a checksummed manifest. Prints the dump
+//! directory as the last line of stdout (`--dry-run`: what would be written; `--json`:
+//! a JSON document instead).
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -18,16 +19,17 @@ use waybill::audit::{AuditLog, Run};
 use waybill::cli::json::{self, Clock, Warnings, round3};
 use waybill::cli::report::{self, Progress, Stream, Unit, thousands};
 use waybill::cli::{self, AuditArgs, ParentRunArgs, SourceArgs};
+use waybill::dump::collection::Shape;
 use waybill::dump::encoding::NulPolicy;
 use waybill::dump::manifest::Manifest;
-use waybill::export::{self, ExportObserver, ExportPlan};
-use waybill::source::ColumnCast;
+use waybill::export::{self, ExportObserver, ExportPlan, Preview};
+use waybill::source::{ColumnCast, Flatten};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "waybill-export",
     version,
-    about = "Dump a MySQL/MariaDB or SQLite database to typed CSV files with a checksummed manifest"
+    about = "Dump a MySQL/MariaDB or SQLite database, or MongoDB's mongodump/mongoexport files, to typed CSV files with a checksummed manifest"
 )]
 struct Args {
     #[command(flatten)]
@@ -85,6 +87,24 @@ struct Args {
     #[arg(long)]
     strict_charset: bool,
 
+    /// MongoDB: give these collections (comma-separated; all without a value) one typed
+    /// column per top-level field, inferred from every document, instead of `_id` plus
+    /// the whole document in `doc jsonb`.
+    #[arg(
+        long,
+        value_name = "a,b",
+        num_args = 0..=1,
+        require_equals = false,
+        default_missing_value = "",
+        value_delimiter = ','
+    )]
+    flatten: Option<Vec<String>>,
+
+    /// Read the source and print, per table or collection, its rows, the columns it
+    /// would get (with their PostgreSQL types) and any problems; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+
     #[command(flatten)]
     audit: AuditArgs,
 
@@ -97,8 +117,8 @@ struct Args {
 
     /// Print one JSON document on stdout at the end (per table and totals, status, dump
     /// directory, run id, timings, warnings), also when the export fails; everything
-    /// else goes to stderr.
-    #[arg(long)]
+    /// else goes to stderr. Not with --dry-run (its preview is the output).
+    #[arg(long, conflicts_with = "dry_run")]
     json: bool,
 }
 
@@ -139,7 +159,123 @@ fn plan(args: &Args) -> anyhow::Result<ExportPlan> {
             .collect::<Result<_, _>>()?,
         include_internal: args.include_internal,
         strict_charset: args.strict_charset,
+        flatten: match &args.flatten {
+            None => Flatten::Off,
+            Some(names) if names.iter().all(|n| n.trim().is_empty()) => Flatten::All,
+            Some(names) => Flatten::Collections(
+                names
+                    .iter()
+                    .map(|n| n.trim().to_string())
+                    .filter(|n| !n.is_empty())
+                    .collect(),
+            ),
+        },
     })
+}
+
+/// `--dry-run`: the preview on stdout; problems that would stop the export make it fail.
+fn dry_run(plan: &ExportPlan, quiet: bool) -> anyhow::Result<ExitCode> {
+    let progress = Progress::new(quiet);
+    let observer = DryRunObserver {
+        progress: &progress,
+    };
+    let p = export::preview(plan, &observer)?;
+    progress.clear();
+    print!("{}", render_preview(&p));
+    if p.problems.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Err(anyhow::anyhow!(
+            "dry run: {} problem(s) would stop the export (listed above)",
+            p.problems.len()
+        ))
+    }
+}
+
+struct DryRunObserver<'a> {
+    progress: &'a Progress,
+}
+
+impl ExportObserver for DryRunObserver<'_> {
+    fn warn(&self, message: &str) {
+        self.progress.warn(message);
+    }
+}
+
+fn render_preview(p: &Preview) -> String {
+    let mut out = format!(
+        "dry run: {} ({} table(s)); nothing was written\n",
+        p.source
+            .path
+            .clone()
+            .unwrap_or_else(|| p.source.database.clone()),
+        p.tables.len()
+    );
+    for t in &p.tables {
+        let (what, unit) = match &t.collection {
+            Some(c) => (
+                format!(
+                    "collection `{}`: {} document(s), {}",
+                    t.name,
+                    t.rows,
+                    match c.shape {
+                        Shape::Doc => "_id + doc jsonb",
+                        Shape::Flatten => "flattened",
+                    }
+                ),
+                "BSON types",
+            ),
+            None => (
+                format!("table `{}`: {} row(s)", t.name, t.rows),
+                "source type",
+            ),
+        };
+        out.push_str(&format!("\n{what}\n"));
+        let rows: Vec<Vec<String>> = t
+            .columns
+            .iter()
+            .map(|c| {
+                vec![
+                    c.name.clone(),
+                    c.pg_type.clone(),
+                    if c.nullable { "yes" } else { "no" }.into(),
+                    c.source.clone(),
+                ]
+            })
+            .collect();
+        out.push_str(&report::render_table(
+            &["column", "PostgreSQL type", "nullable", unit],
+            &rows,
+        ));
+        if let Some(c) = &t.collection
+            && c.shape == Shape::Doc
+            && !c.fields.is_empty()
+        {
+            out.push_str("fields (--flatten makes them columns):\n");
+            for f in &c.fields {
+                out.push_str(&format!("  {}: {}\n", f.name, f.describe()));
+            }
+        }
+    }
+    if !p.views.is_empty() {
+        out.push_str(&format!(
+            "\nviews (not exported, definitions kept in the manifest): {}\n",
+            p.views.join(", ")
+        ));
+    }
+    if !p.notes.is_empty() {
+        out.push_str("\nnotes:\n");
+        for n in &p.notes {
+            out.push_str(&format!("  {n}\n"));
+        }
+    }
+    if !p.problems.is_empty() {
+        out.push_str("\nproblems (the export would stop):\n");
+        for n in &p.problems {
+            out.push_str(&format!("  {n}\n"));
+        }
+    }
+    out
 }
 
 /// What a run knows for its `--json` document, also when it fails.
@@ -189,6 +325,9 @@ fn export(
     known: &mut Known,
 ) -> anyhow::Result<ExitCode> {
     let plan = plan(args)?;
+    if args.dry_run {
+        return dry_run(&plan, args.quiet);
+    }
     let audit = Run::new(AuditLog::new(&args.audit.audit_log), "export");
     audit.set_parent_run_id(args.parent.parent_run.clone());
     audit.set_source(plan.source.redacted());

@@ -119,6 +119,19 @@ struct Args {
     #[arg(long)]
     keep_indexes: bool,
 
+    /// Check, after the load and before COMMIT, that every non-NULL CHILD.COLUMN value is
+    /// a PARENT.COLUMN value, e.g. orders.customer_id=customers._id (names as in the
+    /// dump). Orphans are reported by primary key with counts and fail the import
+    /// unless --allow-orphans; with --create-schema and no orphans, the foreign key is
+    /// added. Repeatable.
+    #[arg(long = "references", value_name = "CHILD.COLUMN=PARENT.COLUMN")]
+    references: Vec<String>,
+
+    /// With --references: report orphaned references but load them anyway (no foreign
+    /// key is added for them).
+    #[arg(long, requires = "references")]
+    allow_orphans: bool,
+
     /// Do not write import_script_<ts>.sql and import_log_<ts>.log into the dump directory.
     #[arg(long)]
     no_side_files: bool,
@@ -199,6 +212,12 @@ fn plan(args: &Args) -> anyhow::Result<ImportPlan> {
         side_files: !args.no_side_files,
         jobs: args.jobs.max(1),
         keep_indexes: args.keep_indexes,
+        references: args
+            .references
+            .iter()
+            .map(|r| import::Reference::parse(r))
+            .collect::<Result<_, _>>()?,
+        allow_orphans: args.allow_orphans,
         cascade: args.cascade,
         lock_timeout: args.lock_timeout,
         names: NameOptions {
@@ -494,6 +513,10 @@ impl ImportObserver for Observer<'_> {
     fn warn(&self, message: &str) {
         self.warnings.push(message);
         self.progress.warn(message);
+    }
+
+    fn note(&self, message: &str) {
+        self.progress.info(message);
     }
 
     fn rolled_back(&self) {

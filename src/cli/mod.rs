@@ -339,10 +339,12 @@ fn resolve(
 
 #[derive(Args, Debug, Clone)]
 pub struct SourceArgs {
-    /// The database to export: mysql://USER:PASS@HOST:PORT/DB, or a SQLite file as
-    /// sqlite:///path/to/app.db or a path ending in .db, .sqlite or .sqlite3. Without
-    /// it: WAYBILL_SOURCE, then MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_PASSWORD,
-    /// MYSQL_DATABASE. A MySQL URL without a password takes MYSQL_PASSWORD.
+    /// The database to export: mysql://USER:PASS@HOST:PORT/DB, a SQLite file as
+    /// sqlite:///path/to/app.db or a path ending in .db, .sqlite or .sqlite3, or MongoDB
+    /// tool output as mongodump:///path/to/dump/<db> or mongoexport:///path/to/dir.
+    /// Without it: WAYBILL_SOURCE, then MYSQL_HOST, MYSQL_PORT, MYSQL_USER,
+    /// MYSQL_PASSWORD, MYSQL_DATABASE. A MySQL URL without a password takes
+    /// MYSQL_PASSWORD.
     #[arg(
         long,
         value_name = "URL",
@@ -353,13 +355,17 @@ pub struct SourceArgs {
 }
 
 impl SourceArgs {
-    /// A SQLite file when the URL or path names one; otherwise MySQL, with the MYSQL_*
-    /// settings filling in what the URL leaves out.
+    /// A SQLite file or MongoDB tool output when the URL or path names one; otherwise
+    /// MySQL, with the MYSQL_* settings filling in what the URL leaves out.
     pub fn resolve(&self) -> Result<SourceSpec> {
-        if let Some(text) = self.source.as_deref()
-            && let Some(spec) = SourceSpec::sqlite(text, "--source (or WAYBILL_SOURCE)")?
-        {
-            return Ok(spec);
+        const WHAT: &str = "--source (or WAYBILL_SOURCE)";
+        if let Some(text) = self.source.as_deref() {
+            if let Some(spec) = SourceSpec::sqlite(text, WHAT)? {
+                return Ok(spec);
+            }
+            if let Some(spec) = SourceSpec::mongo(text, WHAT)? {
+                return Ok(spec);
+            }
         }
         resolve(
             Engine::MySql,

@@ -1,6 +1,6 @@
 //! How each source type becomes a CSV cell that PostgreSQL loads unchanged. The choice
 //! is made once per column (from information_schema for MySQL, from the declared type
-//! and the values themselves for SQLite) and recorded in the manifest (the `encoding` of
+//! and the values themselves for SQLite, from the BSON types a field held for MongoDB) and recorded in the manifest (the `encoding` of
 //! each column), so the import and any reader of the dump know exactly what was done
 //! to the values. A source hands each cell over in its encoding's text form. Values arrive through the text protocol, as the server
 //! formats them, which keeps decimals, unsigned bigints and fractional seconds exact;

@@ -63,7 +63,7 @@ impl Tool {
 /// Where the data came from. Never holds a password.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Source {
-    /// `mariadb`, `mysql` or `sqlite`.
+    /// `mariadb`, `mysql`, `sqlite` or `mongodb`.
     pub engine: String,
     /// The server's version; for SQLite, the version of the SQLite library that read it.
     pub server_version: String,
@@ -83,9 +83,12 @@ pub struct Source {
     /// The TLS cipher of the session that read the catalog (absent: not encrypted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_cipher: Option<String>,
-    /// SQLite: the absolute path of the database file.
+    /// SQLite: the absolute path of the database file; MongoDB: of the directory read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// MongoDB: which tool wrote the files read (`mongodump` or `mongoexport`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_format: Option<String>,
     /// SQLite: the file's journal mode when it was read (`wal`, `delete`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub journal_mode: Option<String>,
@@ -167,6 +170,9 @@ pub struct ExportOptions {
     /// `--strict-charset`: a value with bytes invalid in its charset failed the export.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub strict_charset: bool,
+    /// `--flatten` (MongoDB): the collections flattened, `["*"]` for all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flatten: Option<Vec<String>>,
 }
 
 /// One table: its source schema (flattened in) and its data files.

@@ -4,6 +4,7 @@
 //!
 //! - `manifest`: `migration_manifest.json` and `SHA256SUMS`;
 //! - `schema`: the source schema as the manifest records it;
+//! - `collection`: what a MongoDB collection held (BSON types per field, input files);
 //! - `encoding`: how each column's values are written, and what the data showed;
 //! - `csv`: the CSV dialect (PostgreSQL's `COPY ... FORMAT csv` with `\N` for NULL);
 //! - `files`: opening a dump's files (regular files only: no links, FIFOs or devices);
@@ -12,6 +13,7 @@
 //! - `validate`: the one boundary where a parsed manifest is checked and becomes trusted;
 //! - `verify`: proving a dump intact against its manifest.
 
+pub mod collection;
 pub(crate) mod csv;
 pub mod encoding;
 pub(crate) mod files;

@@ -185,6 +185,9 @@ pub struct Table {
     pub foreign_keys: Vec<ForeignKey>,
     #[serde(default)]
     pub checks: Vec<Check>,
+    /// MongoDB: what the collection's documents held and how they became this table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<crate::dump::collection::Collection>,
 }
 
 impl Table {

@@ -26,7 +26,11 @@ use crate::dump::schema::{Column, ColumnDefault, Table};
 use crate::printable::{escaped, is_unsafe};
 
 /// MySQL's limit for identifiers.
-const MAX_NAME_CHARS: usize = 64;
+const MAX_MYSQL_NAME_CHARS: usize = 64;
+/// Other sources allow longer names: SQLite has no limit of its own, a MongoDB
+/// namespace (database and collection) has up to 255 bytes and a field name no limit.
+/// `--create-schema` fits longer names to PostgreSQL's 63 bytes with a hash suffix.
+const MAX_NAME_CHARS: usize = 255;
 /// At most this many problems are listed; the rest are counted.
 const MAX_PROBLEMS: usize = 25;
 
@@ -35,11 +39,15 @@ fn q(s: &str) -> String {
     format!("\"{}\"", escaped(s))
 }
 
-struct Problems(Vec<String>);
+struct Problems {
+    found: Vec<String>,
+    /// The longest name the source engine allows.
+    max_name: usize,
+}
 
 impl Problems {
     fn push(&mut self, at: &str, what: impl std::fmt::Display) {
-        self.0.push(format!("{at}: {what}"));
+        self.found.push(format!("{at}: {what}"));
     }
 
     fn name(&mut self, at: &str, kind: &str, name: &str) {
@@ -50,12 +58,13 @@ impl Problems {
                 at,
                 format!("the {kind} name {} contains control characters", q(name)),
             );
-        } else if name.chars().count() > MAX_NAME_CHARS {
+        } else if name.chars().count() > self.max_name {
             self.push(
                 at,
                 format!(
-                    "the {kind} name {} is longer than {MAX_NAME_CHARS} characters",
-                    q(name)
+                    "the {kind} name {} is longer than {} characters",
+                    q(name),
+                    self.max_name
                 ),
             );
         }
@@ -77,7 +86,14 @@ impl Problems {
 
 /// Checks a parsed manifest; `Err` lists the problems, each naming its field.
 pub(crate) fn validate(m: &Manifest) -> Result<(), Vec<String>> {
-    let mut p = Problems(Vec::new());
+    let max_name = match m.source.engine.as_str() {
+        "mysql" | "mariadb" => MAX_MYSQL_NAME_CHARS,
+        _ => MAX_NAME_CHARS,
+    };
+    let mut p = Problems {
+        found: Vec::new(),
+        max_name,
+    };
     dialect(&m.csv, &mut p);
     let by_name: HashMap<&str, &Table> = m.tables.iter().map(|t| (t.name(), &t.schema)).collect();
     let mut table_at: HashMap<&str, usize> = HashMap::new();
@@ -122,7 +138,7 @@ pub(crate) fn validate(m: &Manifest) -> Result<(), Vec<String>> {
             );
         }
     }
-    let mut problems = p.0;
+    let mut problems = p.found;
     if problems.is_empty() {
         return Ok(());
     }

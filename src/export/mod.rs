@@ -4,6 +4,14 @@
 //! fsynced and renamed when complete. The manifest (and SHA256SUMS) are written only after
 //! every file is in place, so a dump directory without a manifest is known to be
 //! incomplete, whatever killed the export.
+//!
+//! `preview` (`--dry-run`) stops after the snapshot: the source's catalog and, for
+//! sources whose columns follow the data (SQLite, MongoDB), its pass over the data,
+//! with nothing written.
+
+mod preview;
+
+pub use preview::{Preview, PreviewColumn, PreviewTable, preview};
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -26,7 +34,7 @@ use crate::dump::names::{self, FileNamer};
 use crate::dump::schema::Table;
 use crate::error::{Error, Result};
 use crate::interrupt::{self, Signal};
-use crate::source::{self, ColumnCast, KeyRange, Reader, Row, SourceSpec, SourceTable};
+use crate::source::{self, ColumnCast, Flatten, KeyRange, Reader, Row, SourceSpec, SourceTable};
 use crate::timefmt;
 
 /// What to export; built by the CLI from flags and env, or by a test.
@@ -50,6 +58,8 @@ pub struct ExportPlan {
     /// Fail on the first value holding bytes that are invalid in its column's charset,
     /// instead of exporting it with `?` in their place and counting it.
     pub strict_charset: bool,
+    /// MongoDB: the collections that get one column per top-level field.
+    pub flatten: Flatten,
 }
 
 /// Hooks for progress display and the audit trail. All methods may be called from
@@ -104,7 +114,7 @@ struct Engine<'a> {
 pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome> {
     let started_at = timefmt::now();
     let clock = Instant::now();
-    let mut src = source::open(&plan.source, &plan.casts)?;
+    let mut src = source::open(&plan.source, &plan.casts, &plan.flatten)?;
     let described = src.describe();
     let db = described.database.clone();
     let splits = src.splits_tables();
@@ -208,6 +218,11 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
             casts: plan.casts.iter().map(ToString::to_string).collect(),
             include_internal: plan.include_internal,
             strict_charset: plan.strict_charset,
+            flatten: match &plan.flatten {
+                Flatten::Off => None,
+                Flatten::All => Some(vec!["*".into()]),
+                Flatten::Collections(c) => Some(c.clone()),
+            },
         },
         tables,
         views: catalog.views,

@@ -245,6 +245,7 @@ pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
             execute_logged(&mut tx, stmt, log)?;
         }
         phases.leave();
+        super::references::check(&mut tx, cx)?;
         interrupt::check()?;
         Ok(reports)
     })();

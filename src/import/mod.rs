@@ -15,12 +15,14 @@
 //! - `steps`: the statements of a load, for running and for printing;
 //! - `load`: the transaction(s) that run them;
 //! - `copy`: one file streamed into `COPY`, and its errors in the user's terms;
+//! - `references`: `--references` checked after the load, before COMMIT;
 //! - `sidelog`: the import's own log next to the dump.
 
 mod copy;
 mod create;
 mod load;
 mod preflight;
+mod references;
 mod sidelog;
 mod steps;
 
@@ -40,6 +42,7 @@ use crate::target::sql::{qualified, quote_ident};
 use crate::target::{self, catalog, connection_security};
 use crate::{interrupt, timefmt};
 use preflight::LoadPlan;
+pub use references::Reference;
 use sidelog::{SideFiles, SideLog};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,6 +74,10 @@ pub struct ImportPlan {
     /// Leave the target's indexes in place during the load (default: drop them before
     /// the COPY and build them again after it, in the same transaction).
     pub keep_indexes: bool,
+    /// `--references`: checked after the load, before COMMIT.
+    pub references: Vec<Reference>,
+    /// `--allow-orphans`: orphaned references are reported, not fatal.
+    pub allow_orphans: bool,
     /// Consent to `TRUNCATE ... CASCADE` emptying tables that are not loaded (without
     /// it, the pre-flight refuses and names them).
     pub cascade: bool,
@@ -130,6 +137,8 @@ pub trait ImportObserver: Sync {
     fn bytes(&self, _table: &str, _n: u64) {}
     fn table_done(&self, _table: &str, _rows: u64, _secs: f64) {}
     fn warn(&self, _message: &str) {}
+    /// Something the user should see that is not a problem (a reference check passed).
+    fn note(&self, _message: &str) {}
     /// A load transaction was rolled back (the whole load, or one table with --jobs).
     fn rolled_back(&self) {}
     /// `--cascade`: `TRUNCATE ... CASCADE` emptied `table`, which held `rows` rows
@@ -184,6 +193,8 @@ pub(crate) struct Ctx<'a> {
     pub lp: &'a LoadPlan<'a>,
     pub obs: &'a dyn ImportObserver,
     pub log: &'a SideLog,
+    /// `--references`, resolved against the loaded tables.
+    pub references: &'a [references::Resolved],
 }
 
 pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome> {
@@ -251,12 +262,14 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
         }
         log_mapping(&log, &plan.schema, &lp.mapping);
         obs.mapping(&lp.mapping);
+        let refs = references::resolve(plan, &lp, &dump.manifest)?;
         let cx = Ctx {
             plan,
             dump: &dump,
             lp: &lp,
             obs,
             log: &log,
+            references: &refs,
         };
         let script = steps::script(&cx);
         let script_path = side.write("import_script", "sql", script.as_bytes());

@@ -216,6 +216,18 @@ pub(super) fn script(cx: &Ctx) -> String {
         for stmt in &lp.after {
             s.push_str(&format!("{stmt};\n"));
         }
+        for r in cx.references {
+            s.push_str(&format!(
+                "-- --references {}: no orphans allowed{}\n{};\n",
+                r.rule,
+                if plan.create_schema.is_some() && r.parent_unique {
+                    format!(", then: {}", r.fk_sql(&plan.schema))
+                } else {
+                    String::new()
+                },
+                r.count_sql(&plan.schema, false)
+            ));
+        }
         s.push_str("COMMIT;\n");
     }
     if lp.replica_role {

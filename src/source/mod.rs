@@ -12,6 +12,7 @@
 //! source's own folder; the engine in `export` never names a driver. Adding a source
 //! means a folder here, a `SourceSpec` variant, and its type rules in `target::typemap`.
 
+mod mongo;
 pub mod mysql;
 mod sqlite;
 
@@ -30,6 +31,48 @@ pub enum SourceSpec {
     MySql(DbUrl),
     /// A SQLite database file (an absolute path).
     Sqlite(PathBuf),
+    /// A directory of MongoDB tool output (an absolute path): one database's mongodump
+    /// directory, or a directory of mongoexport files.
+    Mongo(MongoFormat, PathBuf),
+}
+
+/// Which MongoDB tool wrote the files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MongoFormat {
+    /// `<collection>.bson[.gz]` and `<collection>.metadata.json[.gz]`.
+    Mongodump,
+    /// `<collection>.json`: Extended JSON v2, one document per line or `--jsonArray`.
+    Mongoexport,
+}
+
+impl MongoFormat {
+    /// The tool's name, which is also the URL scheme.
+    pub fn tool(self) -> &'static str {
+        match self {
+            MongoFormat::Mongodump => "mongodump",
+            MongoFormat::Mongoexport => "mongoexport",
+        }
+    }
+}
+
+/// `--flatten`: which MongoDB collections get one column per top-level field instead
+/// of `_id` + `doc`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Flatten {
+    #[default]
+    Off,
+    All,
+    Collections(Vec<String>),
+}
+
+impl Flatten {
+    pub fn applies(&self, collection: &str) -> bool {
+        match self {
+            Flatten::Off => false,
+            Flatten::All => true,
+            Flatten::Collections(names) => names.iter().any(|n| n == collection),
+        }
+    }
 }
 
 impl SourceSpec {
@@ -65,12 +108,43 @@ impl SourceSpec {
         Ok(Some(SourceSpec::Sqlite(path)))
     }
 
+    /// Recognises a MongoDB source: `mongodump://PATH` (`mongodump:///abs/dump/shop`),
+    /// `mongodump:PATH`, and the same with `mongoexport`. `None` for anything else.
+    /// Relative paths are made absolute here, against the working directory.
+    pub fn mongo(text: &str, what: &str) -> Result<Option<SourceSpec>> {
+        let t = text.trim();
+        for format in [MongoFormat::Mongodump, MongoFormat::Mongoexport] {
+            let scheme = format.tool();
+            let Some(head) = t.get(..scheme.len() + 1) else {
+                continue;
+            };
+            if !head.eq_ignore_ascii_case(&format!("{scheme}:")) {
+                continue;
+            }
+            let rest = &t[scheme.len() + 1..];
+            let rest = rest.strip_prefix("//").unwrap_or(rest);
+            if rest.is_empty() {
+                return Err(Error::config(format!(
+                    "{what}: the {scheme}: URL names no directory (expected {scheme}:///path/to/{})",
+                    match format {
+                        MongoFormat::Mongodump => "dump/<database>",
+                        MongoFormat::Mongoexport => "dir",
+                    }
+                )));
+            }
+            let path = std::path::absolute(rest).map_err(|e| Error::io(rest, e))?;
+            return Ok(Some(SourceSpec::Mongo(format, path)));
+        }
+        Ok(None)
+    }
+
     /// How messages and the audit trail name the source, never with a password:
-    /// `user@host:port/db`, or `sqlite:/abs/path/app.db`.
+    /// `user@host:port/db`, `sqlite:/abs/path/app.db`, or `mongodump:/abs/dump/shop`.
     pub fn redacted(&self) -> String {
         match self {
             SourceSpec::MySql(url) => url.redacted(),
             SourceSpec::Sqlite(path) => format!("sqlite:{}", path.display()),
+            SourceSpec::Mongo(format, path) => format!("{}:{}", format.tool(), path.display()),
         }
     }
 }
@@ -265,8 +339,19 @@ pub(crate) fn splittable(table: &Table) -> bool {
         })
 }
 
-/// Opens the source a spec names; `casts` are `--cast` rules for its columns.
-pub(crate) fn open(spec: &SourceSpec, casts: &[ColumnCast]) -> Result<Box<dyn Source>> {
+/// Opens the source a spec names; `casts` are `--cast` rules for its columns, `flatten`
+/// the MongoDB collections to flatten.
+pub(crate) fn open(
+    spec: &SourceSpec,
+    casts: &[ColumnCast],
+    flatten: &Flatten,
+) -> Result<Box<dyn Source>> {
+    if *flatten != Flatten::Off && !matches!(spec, SourceSpec::Mongo(..)) {
+        return Err(Error::config(
+            "--flatten is for MongoDB sources (mongodump:// or mongoexport://), whose \
+             collections have no columns of their own",
+        ));
+    }
     match spec {
         SourceSpec::MySql(url) => {
             if let Some(c) = casts.first() {
@@ -278,5 +363,14 @@ pub(crate) fn open(spec: &SourceSpec, casts: &[ColumnCast]) -> Result<Box<dyn So
             Ok(Box::new(mysql::MySqlSource::open(url)?))
         }
         SourceSpec::Sqlite(path) => Ok(Box::new(sqlite::SqliteSource::open(path, casts)?)),
+        SourceSpec::Mongo(format, dir) => {
+            if let Some(c) = casts.first() {
+                return Err(Error::config(format!(
+                    "--cast {c}: casts are for SQLite sources; a MongoDB field's column type \
+                     follows the BSON types it holds (a mix becomes jsonb)"
+                )));
+            }
+            Ok(Box::new(mongo::MongoSource::open(*format, dir, flatten)?))
+        }
     }
 }

@@ -234,6 +234,7 @@ impl Source for MySqlSource {
             tls_cipher: self.tls_cipher.clone(),
             path: None,
             journal_mode: None,
+            input_format: None,
         }
     }
 

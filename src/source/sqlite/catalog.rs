@@ -540,6 +540,7 @@ fn read_table(
         foreign_keys,
         checks: Vec::new(),
         columns,
+        collection: None,
     };
     Ok((table, TableMeta { rowid, plans }))
 }

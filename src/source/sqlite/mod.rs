@@ -135,6 +135,7 @@ impl Source for SqliteSource {
             tls_cipher: None,
             path: Some(self.path.display().to_string()),
             journal_mode: Some(self.journal_mode.clone()),
+            input_format: None,
         }
     }
 

@@ -8,8 +8,10 @@
 //! What depends on the source's own type names and SQL lives per engine, chosen by the
 //! manifest's `source.engine`: `mysql` (integer widths, char/varchar lengths, TIME as
 //! interval, MySQL defaults) and `sqlite` (64-bit integers, declared lengths that the
-//! data may exceed, SQLite defaults and partial-index conditions).
+//! data may exceed, SQLite defaults and partial-index conditions), and `mongo` (BSON
+//! int32 and int64, Decimal128; no defaults).
 
+mod mongo;
 mod mysql;
 mod sqlite;
 
@@ -25,6 +27,7 @@ use crate::error::{Error, Result};
 pub(crate) enum Dialect {
     MySql,
     Sqlite,
+    Mongo,
 }
 
 impl Dialect {
@@ -33,9 +36,10 @@ impl Dialect {
         match engine {
             "mysql" | "mariadb" => Ok(Dialect::MySql),
             "sqlite" => Ok(Dialect::Sqlite),
+            "mongodb" => Ok(Dialect::Mongo),
             other => Err(Error::Preflight(vec![format!(
                 "--create-schema: the manifest's source.engine {other:?} is not one waybill \
-                 knows (mysql, mariadb, sqlite), so its types cannot be mapped"
+                 knows (mysql, mariadb, sqlite, mongodb), so its types cannot be mapped"
             )])),
         }
     }
@@ -45,6 +49,7 @@ impl Dialect {
         match self {
             Dialect::MySql => "MySQL",
             Dialect::Sqlite => "SQLite",
+            Dialect::Mongo => "MongoDB",
         }
     }
 }
@@ -156,6 +161,7 @@ pub(crate) fn map_column(dialect: Dialect, table: &str, c: &Column, rules: &Cast
     let engine_type = match dialect {
         Dialect::MySql => mysql::column_type(c),
         Dialect::Sqlite => sqlite::column_type(c, &at, &mut m.warnings),
+        Dialect::Mongo => mongo::column_type(c),
     };
     let precision = |p: Option<u64>| p.map(|p| format!("({})", p.min(6))).unwrap_or_default();
     m.load_type = if let Some(t) = engine_type {
@@ -270,6 +276,8 @@ pub(crate) fn default_sql(
     match dialect {
         Dialect::MySql => mysql::default_sql(c, m, at, warnings),
         Dialect::Sqlite => sqlite::default_sql(c, m, at, warnings),
+        // MongoDB has no column defaults.
+        Dialect::Mongo => None,
     }
 }
 
@@ -282,8 +290,9 @@ pub(crate) fn index_predicate(
     column: &dyn Fn(&str) -> Option<(String, String)>,
 ) -> Option<String> {
     match dialect {
-        // MySQL has no partial indexes.
-        Dialect::MySql => None,
+        // MySQL has no partial indexes; MongoDB's are not translated (the export skips
+        // them with a note).
+        Dialect::MySql | Dialect::Mongo => None,
         Dialect::Sqlite => sqlite::index_predicate(predicate, column),
     }
 }
