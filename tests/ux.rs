@@ -641,3 +641,95 @@ fn the_scripts_run_the_tools_from_a_checkout() {
     assert_eq!(code, Some(0));
     assert!(out.contains("--rename-file"), "{out}");
 }
+
+#[test]
+fn the_type_preflight_refuses_what_copy_would_reject() {
+    let db = MyDb::new("ux_types");
+    db.exec(&[
+        "CREATE TABLE t (id INT PRIMARY KEY, kind ENUM('a','b','c') NOT NULL,
+            flag TINYINT(1), price DECIMAL(10,2), born DATE, note VARCHAR(20),
+            mood VARCHAR(10), tags SET('x','y','z'))",
+        "INSERT INTO t VALUES (1, 'a', 1, 2.50, '2001-02-03', 'n1', 'happy', 'x,z'),
+            (2, 'c', 2, 3.00, NULL, NULL, 'sad', '')",
+    ]);
+    let work = Work::new();
+    let dump = work.export(&db, &["-q"]);
+    let pg = PgDb::new("ux_types");
+    pg.exec(
+        "CREATE TYPE kind_t AS ENUM ('a', 'b');
+         CREATE TYPE mood_t AS ENUM ('happy', 'sad');
+         CREATE TABLE t (id int PRIMARY KEY, kind kind_t NOT NULL, flag boolean,
+             price integer, born integer, note text[], mood mood_t, tags text[]);
+         INSERT INTO t (id, kind) VALUES (-1, 'a');",
+    );
+    let ran = work.import(&pg, &dump, &[]).failed();
+    let expect = [
+        "table `t`, column `kind` (source type enum('a','b','c'), in the dump as enum_text) into \
+         \"public\".\"t\".\"kind\" of type kind_t: the source's values 'c' are not labels of \
+         kind_t (it has 'a', 'b'); add them (ALTER TYPE kind_t ADD VALUE 'c'), or make the \
+         column text",
+        "table `t`, column `flag` (source type tinyint(1), in the dump as boolean_int) into \
+         \"public\".\"t\".\"flag\" of type boolean: 1 value(s) of the dump are numbers other \
+         than 0 and 1, which COPY does not read as booleans; make the column smallint (ALTER \
+         TABLE \"public\".\"t\" ALTER COLUMN \"flag\" TYPE smallint USING \"flag\"::int)",
+        "table `t`, column `price` (source type decimal(10,2), in the dump as decimal) into \
+         \"public\".\"t\".\"price\" of type integer: the dump writes every value with 2 decimal \
+         place(s) (`2.00`), which an integer column does not read; change the target column to \
+         a type that takes it (e.g. numeric(10,2): ALTER TABLE \"public\".\"t\" ALTER COLUMN \
+         \"price\" TYPE ...), or create the table with --create-schema",
+        "table `t`, column `born` (source type date, in the dump as date) into \
+         \"public\".\"t\".\"born\" of type integer: COPY reads only numbers into it; change the \
+         target column to a type that takes it (e.g. date:",
+        "table `t`, column `note` (source type varchar(20), in the dump as text) into \
+         \"public\".\"t\".\"note\" of type text[]: COPY reads an array column as `{a,b}` \
+         literals, and the dump holds single values;",
+    ];
+    for e in expect {
+        assert!(ran.stderr.contains(e), "{e}\n{}", ran.stderr);
+    }
+    assert!(
+        ran.stderr.contains(
+            "warning: table `t`, column `mood` (source type varchar(10), in the dump as text) \
+             into \"public\".\"t\".\"mood\" of type mood_t: every value must be one of its \
+             labels ('happy', 'sad'); a value COPY rejects stops the load"
+        ),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        !ran.stderr.contains("column `tags`"),
+        "a SET converts: {}",
+        ran.stderr
+    );
+    assert_eq!(
+        pg.text("SELECT string_agg(id::text, ',') FROM t")
+            .as_deref(),
+        Some("-1"),
+        "nothing was written"
+    );
+    // With the fixes the refusals name, the same dump loads.
+    pg.exec(
+        "ALTER TYPE kind_t ADD VALUE 'c';
+         ALTER TABLE t ALTER COLUMN flag TYPE smallint USING flag::int,
+             ALTER COLUMN price TYPE numeric(10,2), ALTER COLUMN born TYPE date USING NULL,
+             ALTER COLUMN note TYPE text USING NULL;",
+    );
+    work.import(&pg, &dump, &[]).ok();
+    assert_eq!(
+        pg.text(
+            "SELECT string_agg(concat_ws('|', id, kind, flag, price, born, note, mood, tags), ';' ORDER BY id) FROM t"
+        )
+        .as_deref(),
+        Some("1|a|1|2.50|2001-02-03|n1|happy|{x,z};2|c|2|3.00|sad|{}")
+    );
+
+    // A schema --create-schema made takes a plain import again (the SET is text[]).
+    let pg2 = PgDb::new("ux_types_again");
+    work.import(&pg2, &dump, &["--create-schema"]).ok();
+    work.import(&pg2, &dump, &[]).ok();
+    assert_eq!(
+        pg2.text("SELECT string_agg(concat_ws('|', id, kind, flag, tags), ';' ORDER BY id) FROM t")
+            .as_deref(),
+        Some("1|a|1|{x,z};2|c|2|{}")
+    );
+}

@@ -15,9 +15,11 @@
 //! - `steps`: the statements of a load, for running and for printing;
 //! - `load`: the transaction(s) that run them;
 //! - `copy`: one file streamed into `COPY`, and its errors in the user's terms;
+//! - `compat`: whether COPY can read each dump column into its target column's type;
 //! - `references`: `--references` checked after the load, before COMMIT;
 //! - `sidelog`: the import's own log next to the dump.
 
+mod compat;
 mod copy;
 mod create;
 mod load;

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use postgres::Client;
 
-use super::{CopyFrom, ImportObserver, ImportPlan, table_selected};
+use super::{CopyFrom, ImportObserver, ImportPlan, compat, table_selected};
 use crate::dump::csv;
 use crate::dump::encoding::Encoding;
 use crate::dump::files::open_regular;
@@ -145,6 +145,11 @@ pub(super) fn preflight<'m>(
         }
         let columns: Vec<String> = tn.columns.iter().map(|(c, _)| c.clone()).collect();
         let mapped: BTreeSet<&str> = columns.iter().map(String::as_str).collect();
+        let types = compat::check(entry, &columns, tt, schema);
+        problems.extend(types.refused);
+        for w in &types.warnings {
+            obs.warn(w);
+        }
         for tc in &tt.columns {
             if tc.generated && mapped.contains(tc.name.as_str()) {
                 problems.push(format!(
