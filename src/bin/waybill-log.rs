@@ -190,7 +190,7 @@ fn show(entries: &[Entry]) -> String {
                 ev.tool.clone(),
                 ev.status.clone(),
                 what,
-                ev.rows.map(|r| r.to_string()).unwrap_or_default(),
+                ev.rows.map(report::thousands).unwrap_or_default(),
                 format!("{}@{}", ev.os_user, ev.hostname),
                 ev.message.replace('\n', " / "),
             ]

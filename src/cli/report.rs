@@ -407,18 +407,32 @@ pub fn render_table_width(headers: &[&str], rows: &[Vec<String>], max_width: usi
                     .all(|r| r.get(i).is_none_or(|c| c.is_empty() || is_numeric(c)))
         })
         .collect();
-    // The narrowest a text column may become: its header, and at least 8.
+    // Prose (a cell with two spaces or more, like a message) gives way first, down to
+    // 20 columns; then any text column, widest first, down to its header and at least 8.
+    // Identifiers (run ids, names) so stay whole as long as possible.
+    let prose: Vec<bool> = (0..n)
+        .map(|i| {
+            !numeric_col[i]
+                && rows
+                    .iter()
+                    .any(|r| r.get(i).is_some_and(|c| c.matches(' ').count() >= 2))
+        })
+        .collect();
     let floor: Vec<usize> = (0..n)
         .map(|i| widths[i].min(headers[i].width().max(8)))
         .collect();
+    let prose_floor: Vec<usize> = (0..n).map(|i| floor[i].max(20)).collect();
     let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * n.saturating_sub(1);
-    while total(&widths) > max_width {
-        let widest = (0..n)
-            .filter(|&i| !numeric_col[i] && widths[i] > floor[i])
-            .max_by_key(|&i| widths[i]);
-        match widest {
-            Some(i) => widths[i] -= 1,
-            None => break,
+    let text_col: Vec<bool> = numeric_col.iter().map(|n| !n).collect();
+    for (eligible, floors) in [(&prose, &prose_floor), (&text_col, &floor)] {
+        while total(&widths) > max_width {
+            let widest = (0..n)
+                .filter(|&i| eligible[i] && widths[i] > floors[i])
+                .max_by_key(|&i| widths[i]);
+            match widest {
+                Some(i) => widths[i] -= 1,
+                None => break,
+            }
         }
     }
     let fmt_row = |cells: Vec<&str>, header: bool, out: &mut String| {
@@ -441,7 +455,9 @@ pub fn render_table_width(headers: &[&str], rows: &[Vec<String>], max_width: usi
                 .map(|(i, lines)| {
                     let c = lines.get(line).map(String::as_str).unwrap_or("");
                     let pad = " ".repeat(widths[i].saturating_sub(c.width()));
-                    if !header && (numeric_col[i] || (i > 0 && is_numeric(c))) {
+                    // A number right-aligned; a piece of wrapped text never is.
+                    let number = numeric_col[i] || (i > 0 && lines.len() == 1 && is_numeric(c));
+                    if !header && number {
                         format!("{pad}{c}")
                     } else {
                         format!("{c}{pad}")
