@@ -58,6 +58,12 @@ pub enum Error {
     #[error("{0}")]
     IncompleteDump(String),
 
+    /// Catch-up (`waybill-export --since`) cannot go on: the binary log cannot be used, or
+    /// its range holds a change a delta cannot carry (DDL, a change logged as a
+    /// statement). Found before the delta was complete; nothing was kept.
+    #[error("catch-up stopped, no delta was written:\n  {}", .0.join("\n  "))]
+    CatchUp(Vec<String>),
+
     /// The target cannot take the dump as it is; found before any write.
     #[error("pre-flight check failed, nothing was loaded:\n  {}", .0.join("\n  "))]
     Preflight(Vec<String>),

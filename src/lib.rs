@@ -9,6 +9,8 @@
 //!   encodings, CSV dialect, file names, hashing, verification); it imports no driver;
 //! - `import`: proves a dump intact and loads it (pre-flight, steps, load, COPY);
 //! - `target`: PostgreSQL (connection, catalog, type mapping, DDL);
+//! - `compare`: proving values, not just files: a dump, the source and the target read
+//!   back and compared by meaning (`waybill-verify`, `waybill-import --verify`);
 //! - beside them: `audit` (the hash-chained trail), `cli` (flags, env, progress and
 //!   summaries), `dburl` and `tls` (connections), `error`, `interrupt`, `printable`
 //!   (untrusted text made safe to show), `timefmt`.
@@ -18,6 +20,7 @@
 
 pub mod audit;
 pub mod cli;
+pub mod compare;
 pub mod dburl;
 pub mod dump;
 pub mod error;

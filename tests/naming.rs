@@ -369,6 +369,21 @@ fn pascal_case_mysql_loads_into_a_snake_case_schema() {
         "{log}"
     );
 
+    // waybill-verify finds the same tables and columns, and every value equal.
+    let url = pg.url_text();
+    let ran = work
+        .run(
+            "waybill-verify",
+            &[dump.to_str().unwrap(), "--target", &url],
+        )
+        .ok();
+    assert!(
+        ran.stderr
+            .contains("11 table(s), 37 rows, every value equal"),
+        "{}",
+        ran.stderr
+    );
+
     // --identifiers snake_case asks for the same names outright.
     let ran = work
         .import(&pg, &dump, &["--identifiers", "snake_case", "--json", "-q"])
@@ -486,6 +501,30 @@ fn a_rename_file_names_what_no_rule_finds() {
             ("PlaylistTrack", "playlist_entry"),
             ("Track.Milliseconds", "duration_ms"),
         ],
+    );
+    // waybill-verify takes the same file to find the same tables again.
+    let url = pg.url_text();
+    let dump_s = dump.to_str().unwrap();
+    let ran = work
+        .run(
+            "waybill-verify",
+            &[dump_s, "--target", &url, "--rename-file", &good],
+        )
+        .ok();
+    assert!(
+        ran.stderr
+            .contains("11 table(s), 37 rows, every value equal"),
+        "{}",
+        ran.stderr
+    );
+    let ran = work
+        .run("waybill-verify", &[dump_s, "--target", &url])
+        .failed();
+    assert!(
+        ran.stderr
+            .contains("no table \"public\".\"PlaylistTrack\" in the target"),
+        "{}",
+        ran.stderr
     );
 }
 

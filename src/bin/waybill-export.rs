@@ -21,7 +21,7 @@ use waybill::cli::report::{self, Progress, Stream, Unit, thousands};
 use waybill::cli::{self, AuditArgs, ParentRunArgs, SourceArgs};
 use waybill::dump::collection::Shape;
 use waybill::dump::encoding::NulPolicy;
-use waybill::dump::manifest::Manifest;
+use waybill::dump::manifest::{LogPosition, Manifest};
 use waybill::export::{self, ExportObserver, ExportPlan, Preview};
 use waybill::source::{ColumnCast, Flatten};
 
@@ -86,6 +86,17 @@ struct Args {
     /// column in the manifest (`invalid_charset`).
     #[arg(long)]
     strict_charset: bool,
+
+    /// Catch-up: instead of a full dump, write a delta of the changes made since the dump
+    /// in DUMP_DIR (a full dump, or the previous delta), read from the source's binary
+    /// log (ROW format). The delta covers the same tables, with the same options, as
+    /// its base; `waybill-import DELTA_DIR` applies it.
+    #[arg(
+        long,
+        value_name = "DUMP_DIR",
+        conflicts_with_all = ["tables", "exclude", "chunk_size", "chunk_rows", "casts", "include_internal", "nul", "flatten", "dry_run"]
+    )]
+    since: Option<PathBuf>,
 
     /// MongoDB: give these collections (comma-separated; all without a value) one typed
     /// column per top-level field, inferred from every document, instead of `_id` plus
@@ -158,6 +169,7 @@ fn plan(args: &Args) -> anyhow::Result<ExportPlan> {
             .map(|c| ColumnCast::parse(c))
             .collect::<Result<_, _>>()?,
         include_internal: args.include_internal,
+        since: args.since.clone(),
         strict_charset: args.strict_charset,
         flatten: match &args.flatten {
             None => Flatten::Off,
@@ -335,8 +347,16 @@ fn export(
     known.parent_run_id = args.parent.parent_run.clone().filter(|s| !s.is_empty());
     known.source = Some(plan.source.redacted());
     let known = &*known;
+    let what = match &plan.since {
+        Some(base) => format!(
+            "catch-up export of {} since {}",
+            plan.source,
+            base.display()
+        ),
+        None => format!("export of {}", plan.source),
+    };
     audit
-        .write(audit.event("started", format!("export of {} started", plan.source)))
+        .write(audit.event("started", format!("{what} started")))
         .context(
             "cannot write the audit log (use --audit-log or WAYBILL_AUDIT_LOG to put it elsewhere)",
         )?;
@@ -355,26 +375,37 @@ fn export(
             progress.clear();
             audit.set_manifest_sha256(out.manifest_sha256.clone());
             let t = &out.manifest.totals;
+            let message = match &out.manifest.delta {
+                Some(d) => format!(
+                    "delta export completed: {} upserts, {} deletes in {} files, binlog {}:{} to {}:{}",
+                    count(&out.manifest, |t| t.upserts),
+                    count(&out.manifest, |t| t.deletes),
+                    t.files,
+                    d.start.binlog_file,
+                    d.start.binlog_position,
+                    d.end.binlog_file,
+                    d.end.binlog_position
+                ),
+                None => format!(
+                    "export completed: {} tables, {} rows, {} files",
+                    t.tables, t.rows, t.files
+                ),
+            };
             audit.write_or_warn(waybill::audit::Event {
                 rows: Some(t.rows),
                 bytes: Some(t.bytes),
-                ..audit.event(
-                    "completed",
-                    format!(
-                        "export completed: {} tables, {} rows, {} files",
-                        t.tables, t.rows, t.files
-                    ),
-                )
+                ..audit.event("completed", message)
             });
             // The dump directory once: on stdout when someone sees it there, else in the
             // summary.
             let path_on_stdout = !args.json && std::io::stdout().is_terminal();
             if !args.quiet {
-                report::stderr_text(&summary(
-                    &out.manifest,
-                    (!path_on_stdout).then_some(&*out.dump_dir),
-                    clock.secs(),
-                ));
+                let dir = (!path_on_stdout).then_some(&*out.dump_dir);
+                report::stderr_text(&if out.manifest.delta.is_some() {
+                    delta_summary(&out.manifest, dir, clock.secs())
+                } else {
+                    summary(&out.manifest, dir, clock.secs())
+                });
             }
             if args.json {
                 json::emit(&document(&out, known, clock, warnings));
@@ -419,6 +450,8 @@ fn document(
                 "seconds": round3(t.duration_secs),
                 "rows_per_sec": rate(t.rows, t.duration_secs),
                 "converted_to_null": t.nulled_values(),
+                "upserts": t.upserts,
+                "deletes": t.deletes,
             })
         })
         .collect();
@@ -429,6 +462,7 @@ fn document(
     doc.insert("manifest_sha256".into(), json!(out.manifest_sha256));
     doc.extend(clock.fields());
     doc.insert("snapshot".into(), json!(m.snapshot));
+    doc.insert("delta".into(), json!(m.delta));
     doc.insert("tables".into(), json!(tables));
     doc.insert(
         "totals".into(),
@@ -530,6 +564,76 @@ impl ExportObserver for Observer<'_> {
         self.warnings.push(message);
         self.progress.warn(message);
     }
+
+    fn catching_up(&self, dump_dir: &Path, start: &LogPosition, end: &LogPosition) {
+        self.audit.set_dump_dir(dump_dir);
+        self.progress.info(&format!(
+            "catching up from binlog {}:{} to {}:{} into {}",
+            start.binlog_file,
+            start.binlog_position,
+            end.binlog_file,
+            end.binlog_position,
+            dump_dir.display()
+        ));
+    }
+}
+
+fn count(m: &Manifest, f: impl Fn(&waybill::dump::manifest::TableEntry) -> Option<u64>) -> u64 {
+    m.tables.iter().filter_map(f).sum()
+}
+
+fn delta_summary(m: &Manifest, dir: Option<&Path>, elapsed: f64) -> String {
+    let mut rows: Vec<Vec<String>> = m
+        .tables
+        .iter()
+        .filter(|t| t.upserts.is_some_and(|n| n > 0) || t.deletes.is_some_and(|n| n > 0))
+        .map(|t| {
+            vec![
+                t.name().to_string(),
+                thousands(t.upserts.unwrap_or(0)),
+                thousands(t.deletes.unwrap_or(0)),
+                report::human_bytes(t.bytes),
+                t.files.len().to_string(),
+            ]
+        })
+        .collect();
+    rows.push(vec![
+        "TOTAL".into(),
+        thousands(count(m, |t| t.upserts)),
+        thousands(count(m, |t| t.deletes)),
+        report::human_bytes(m.totals.bytes),
+        m.totals.files.to_string(),
+    ]);
+    let mut out = report::render_table_for(
+        Stream::Stderr,
+        &["table", "upserts", "deletes", "size", "files"],
+        &rows,
+    );
+    if let Some(d) = &m.delta {
+        out.push_str(&format!(
+            "delta {} after {} {}: binlog {}:{} to {}:{}, {} transaction(s), {} row change(s) folded\n",
+            d.sequence,
+            d.base_kind.as_str(),
+            d.base_dir,
+            d.start.binlog_file,
+            d.start.binlog_position,
+            d.end.binlog_file,
+            d.end.binlog_position,
+            d.transactions,
+            d.row_changes
+        ));
+        for x in &d.excluded_tables {
+            out.push_str(&format!(
+                "not carried: `{}` ({}; {} change(s) in this range)\n",
+                x.name, x.reason, x.changes
+            ));
+        }
+    }
+    out.push_str(&format!("elapsed: {}\n", report::elapsed(elapsed)));
+    if let Some(dir) = dir {
+        out.push_str(&format!("delta: {}\n", dir.display()));
+    }
+    out
 }
 
 /// The summary table (to the terminal's width), the snapshot, and the dump directory

@@ -16,14 +16,14 @@ use waybill::Error;
 use waybill::audit::{AuditLog, Event, Run};
 use waybill::cli::json::{self, Clock, Warnings, round3};
 use waybill::cli::report::{self, Progress, Stream, Unit, thousands};
-use waybill::cli::{self, AuditArgs, ParentRunArgs, TargetArgs};
+use waybill::cli::{self, AuditArgs, NameArgs, ParentRunArgs, TargetArgs};
 use waybill::dump::manifest::dir_of_manifest;
 use waybill::dump::verify::VerifiedDump;
 use waybill::import::{
-    self, CopyFrom, ImportObserver, ImportOutcome, ImportPlan, Phase, TableStatus,
+    self, AllowLossy, CopyFrom, ImportObserver, ImportOutcome, ImportPlan, Phase, TableStatus,
 };
 use waybill::target::ddl::SchemaOptions;
-use waybill::target::names::{IdentifierStyle, MappedName, NameOptions, Renames};
+use waybill::target::names::MappedName;
 use waybill::target::typemap::CastRules;
 use waybill::timefmt;
 
@@ -31,14 +31,15 @@ use waybill::timefmt;
 #[command(
     name = "waybill-import",
     version,
-    about = "Verify a waybill dump and load it into PostgreSQL, all or nothing"
+    about = "Verify a waybill dump and load it into PostgreSQL, all or nothing; a delta dump (waybill-export --since) is applied on top of its base"
 )]
 struct Args {
     #[command(flatten)]
     target: TargetArgs,
 
     /// The dump directory (the one holding migration_manifest.json; the manifest file
-    /// itself is taken to mean its directory).
+    /// itself is taken to mean its directory): a full dump, or a delta from
+    /// `waybill-export --since`, applied on top of its base.
     #[arg(value_name = "DUMP_DIR")]
     dump_dir: PathBuf,
 
@@ -91,21 +92,8 @@ struct Args {
     #[arg(long, value_name = "FILE", requires = "create_schema")]
     cast_file: Option<PathBuf>,
 
-    /// The target's naming convention, for existing tables and --create-schema alike:
-    /// exact (the dump's names; existing tables and columns are then also found ignoring
-    /// case, and by their snake_case form), lower (folded to lower case), or snake_case
-    /// (InvoiceLineId becomes invoice_line_id).
-    #[arg(long, value_enum, value_name = "STYLE", default_value_t = IdentifiersArg::Exact)]
-    identifiers: IdentifiersArg,
-
-    /// The same as --identifiers lower.
-    #[arg(long, conflicts_with = "identifiers")]
-    lowercase_identifiers: bool,
-
-    /// Target names for dump tables and columns, one per line: `OldTable=new_table` or
-    /// `OldTable.OldColumn=new_column` (# comments). They win over --identifiers.
-    #[arg(long, value_name = "FILE")]
-    rename_file: Option<PathBuf>,
+    #[command(flatten)]
+    names: NameArgs,
 
     /// With --create-schema: drop existing tables of the same names first (inside the
     /// transaction, so a failed import leaves them as they were).
@@ -136,6 +124,25 @@ struct Args {
     #[arg(long)]
     no_side_files: bool,
 
+    /// Before COMMIT, read every loaded table back from PostgreSQL and compare each value
+    /// with the dump (numbers by value, timestamps as instants, JSON structurally, text
+    /// and bytes exactly); any difference rolls the whole load back and is reported by
+    /// table, primary key and column. With --jobs, each table before its own commit.
+    #[arg(long)]
+    verify: bool,
+
+    /// Accept target columns the type pre-flight found lossy (a target type that can
+    /// change some values, e.g. numeric(10,2) for decimal(10,4)): all of them, or one
+    /// TABLE.COLUMN (names as in the dump). Repeatable.
+    #[arg(
+        long,
+        value_name = "TABLE.COLUMN",
+        num_args = 0..=1,
+        default_missing_value = "",
+        action = clap::ArgAction::Append,
+        value_parser = lossy_column
+    )]
+    allow_lossy: Vec<String>,
     /// Allow TRUNCATE ... CASCADE to empty tables that are not loaded but have foreign
     /// keys to loaded tables. Without it the pre-flight refuses and names them with
     /// their row counts; with it the audit log records each one and its rows before.
@@ -165,14 +172,6 @@ struct Args {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum IdentifiersArg {
-    Exact,
-    Lower,
-    #[value(name = "snake_case")]
-    SnakeCase,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum CopyFromArg {
     Stdin,
     Server,
@@ -180,6 +179,19 @@ enum CopyFromArg {
 
 fn main() -> ExitCode {
     cli::run_main("waybill-import", cli::OnSignal::Stop, run)
+}
+
+/// `TABLE.COLUMN`, or nothing (all); a dump directory given right after the flag by
+/// mistake is caught here.
+fn lossy_column(s: &str) -> Result<String, String> {
+    if s.is_empty() || (s.contains('.') && !s.contains('/')) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "expected TABLE.COLUMN, got {s:?} (to accept every lossy column, give --allow-lossy \
+             alone, after DUMP_DIR or before another flag)"
+        ))
+    }
 }
 
 fn plan(args: &Args) -> anyhow::Result<ImportPlan> {
@@ -212,6 +224,14 @@ fn plan(args: &Args) -> anyhow::Result<ImportPlan> {
         side_files: !args.no_side_files,
         jobs: args.jobs.max(1),
         keep_indexes: args.keep_indexes,
+        verify: args.verify,
+        allow_lossy: if args.allow_lossy.is_empty() {
+            AllowLossy::None
+        } else if args.allow_lossy.iter().any(String::is_empty) {
+            AllowLossy::All
+        } else {
+            AllowLossy::Columns(args.allow_lossy.clone())
+        },
         references: args
             .references
             .iter()
@@ -220,17 +240,7 @@ fn plan(args: &Args) -> anyhow::Result<ImportPlan> {
         allow_orphans: args.allow_orphans,
         cascade: args.cascade,
         lock_timeout: args.lock_timeout,
-        names: NameOptions {
-            style: match (args.identifiers, args.lowercase_identifiers) {
-                (_, true) | (IdentifiersArg::Lower, _) => IdentifierStyle::Lower,
-                (IdentifiersArg::Exact, false) => IdentifierStyle::Exact,
-                (IdentifiersArg::SnakeCase, false) => IdentifierStyle::SnakeCase,
-            },
-            renames: match &args.rename_file {
-                Some(f) => Renames::read_file(f)?,
-                None => Renames::default(),
-            },
-        },
+        names: args.names.resolve()?,
         create_schema: if args.create_schema {
             let mut rules = args.cast.clone();
             if let Some(f) = &args.cast_file {
@@ -359,10 +369,24 @@ fn import(
                 .iter()
                 .filter(|t| matches!(t.status, TableStatus::Skipped(_)))
                 .count();
-            let message = if out.committed {
+            let message = if let (Some(d), true) = (&out.delta, out.committed) {
                 format!(
-                    "import committed: {} tables, {rows} rows{}",
+                    "delta {} applied: {} upserts, {} deletes ({} rows found) in {} tables",
+                    d.sequence,
+                    d.tables.iter().map(|t| t.upserts).sum::<u64>(),
+                    d.tables.iter().map(|t| t.deletes).sum::<u64>(),
+                    d.tables.iter().map(|t| t.deleted).sum::<u64>(),
+                    d.tables.len()
+                )
+            } else if out.committed {
+                format!(
+                    "import committed: {} tables, {rows} rows{}{}",
                     loaded.len(),
+                    if plan.verify {
+                        ", every value verified against the dump"
+                    } else {
+                        ""
+                    },
                     if skipped > 0 {
                         format!(", {skipped} table(s) skipped")
                     } else {
@@ -668,7 +692,51 @@ fn rate(rows: u64, secs: f64) -> u64 {
     }
 }
 
+fn delta_summary(out: &ImportOutcome, d: &waybill::import::DeltaReport, elapsed: f64) -> String {
+    let rows: Vec<Vec<String>> = d
+        .tables
+        .iter()
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                thousands(t.upserts),
+                thousands(t.deletes),
+                if out.committed {
+                    thousands(t.deleted)
+                } else {
+                    "-".into()
+                },
+                format!("{:.2}", t.secs),
+            ]
+        })
+        .collect();
+    let mut s = report::render_table_for(
+        Stream::Stderr,
+        &["table", "upserts", "deletes", "rows deleted", "seconds"],
+        &rows,
+    );
+    for t in &d.skipped {
+        s.push_str(&format!("skipped `{t}`: not in target\n"));
+    }
+    for p in [&out.script_path, &out.log_path].into_iter().flatten() {
+        s.push_str(&format!("wrote {}\n", p.display()));
+    }
+    s.push_str(&format!("elapsed: {}\n", report::elapsed(elapsed)));
+    s.push_str(&if out.committed {
+        format!(
+            "committed: delta {} applied on top of its base (manifest sha256 {})\n",
+            d.sequence, d.base_manifest_sha256
+        )
+    } else {
+        "dry run: nothing was written to the database\n".to_string()
+    });
+    s
+}
+
 fn summary(out: &ImportOutcome, elapsed: f64) -> String {
+    if let Some(d) = &out.delta {
+        return delta_summary(out, d, elapsed);
+    }
     let mut s = String::new();
     let changed: Vec<&MappedName> = out.mapping.iter().filter(|m| m.changed()).collect();
     if !out.committed && !changed.is_empty() {
@@ -691,6 +759,7 @@ fn summary(out: &ImportOutcome, elapsed: f64) -> String {
         .tables
         .iter()
         .any(|t| t.target.as_deref().is_some_and(|n| n != t.name));
+    let verified = out.tables.iter().any(|t| t.verified_rows.is_some());
     let mut rows: Vec<Vec<String>> = out
         .tables
         .iter()
@@ -705,6 +774,11 @@ fn summary(out: &ImportOutcome, elapsed: f64) -> String {
                     TableStatus::Loaded => thousands(t.loaded_rows),
                     _ => "-".into(),
                 },
+            ]);
+            if verified {
+                row.push(t.verified_rows.map(thousands).unwrap_or_else(|| "-".into()));
+            }
+            row.extend([
                 report::human_bytes(t.bytes),
                 format!("{:.2}", t.secs),
                 match t.status {
@@ -737,6 +811,13 @@ fn summary(out: &ImportOutcome, elapsed: f64) -> String {
         } else {
             "-".into()
         },
+    ]);
+    if verified {
+        total.push(thousands(
+            out.tables.iter().filter_map(|t| t.verified_rows).sum(),
+        ));
+    }
+    total.extend([
         report::human_bytes(out.tables.iter().map(|t| t.bytes).sum()),
         format!("{elapsed:.2}"),
         if out.committed {
@@ -751,15 +832,19 @@ fn summary(out: &ImportOutcome, elapsed: f64) -> String {
     if renamed {
         headers.push("target");
     }
-    headers.extend([
-        "manifest rows",
-        "loaded rows",
-        "size",
-        "seconds",
-        "rows/s",
-        "status",
-    ]);
+    headers.extend(["manifest rows", "loaded rows"]);
+    if verified {
+        headers.push("verified rows");
+    }
+    headers.extend(["size", "seconds", "rows/s", "status"]);
     s.push_str(&report::render_table_for(Stream::Stderr, &headers, &rows));
+    if verified {
+        let n: u64 = out.tables.iter().filter_map(|t| t.verified_rows).sum();
+        s.push_str(&format!(
+            "verified: {} rows read back before COMMIT, every value equal to the dump\n",
+            thousands(n)
+        ));
+    }
     if out.fk_order {
         s.push_str(
             "foreign keys stayed active (no session_replication_role); loaded parents first\n",

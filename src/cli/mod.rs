@@ -18,21 +18,17 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 
-use clap::parser::ValueSource;
 use clap::{Args, Parser};
 
 use crate::dburl::{DbUrl, Engine};
 use crate::error::{Error, Result};
 use crate::source::SourceSpec;
+use crate::target::names::{IdentifierStyle, NameOptions, Renames};
 use crate::tls::TlsMode;
 
 /// The `.env` file that was loaded and the variables it set (those the environment did
 /// not already set).
 static DOTENV: Mutex<Option<(PathBuf, BTreeSet<String>)>> = Mutex::new(None);
-
-/// The arguments given on the command line (clap ids), as opposed to filled in from the
-/// environment.
-static GIVEN: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 /// Loads `.env` from the working directory (not from parent directories). A parse error
 /// names the line but never shows it: it may hold a password. Returns a warning for
@@ -85,24 +81,6 @@ fn env_origin(name: &str) -> String {
         Some((path, keys)) if keys.contains(name) => format!("{name} in {}", path.display()),
         _ => format!("{name} in the environment"),
     }
-}
-
-/// Whether the argument with clap id `id` was given on the command line.
-fn given(id: &str) -> bool {
-    GIVEN.lock().unwrap_or_else(|p| p.into_inner()).contains(id)
-}
-
-/// Parses the arguments like `A::parse()`, remembering which were given on the command
-/// line (not filled in from the environment).
-fn parse_args<A: Parser>() -> A {
-    let mut matches = A::command().get_matches();
-    let given: BTreeSet<String> = matches
-        .ids()
-        .filter(|id| matches.value_source(id.as_str()) == Some(ValueSource::CommandLine))
-        .map(|id| id.as_str().to_string())
-        .collect();
-    *GIVEN.lock().unwrap_or_else(|p| p.into_inner()) = given;
-    A::from_arg_matches_mut(&mut matches).unwrap_or_else(|e| e.format(&mut A::command()).exit())
 }
 
 /// The last panic's message and place, kept by the hook for `catch_panic`.
@@ -225,7 +203,7 @@ pub fn run_main<A: Parser>(
             return ExitCode::from(2);
         }
     }
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| run(parse_args::<A>())))
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| run(A::parse())))
         .unwrap_or_else(|_| Err(panic_error().into()));
     match outcome {
         Ok(code) => code,
@@ -300,10 +278,12 @@ fn resolve(
     let password_var = format!("{prefix}_PASSWORD");
     if let Some(u) = url {
         let parsed = DbUrl::parse(engine, u, &format!("{flag} (or {url_env})"))?;
-        let url_origin = if given(flag.trim_start_matches('-')) {
-            format!("the URL came from {flag}")
-        } else {
+        // The environment's value when it is this one (also what waybill-verify's
+        // `--target` without a URL passes on), else the flag's.
+        let url_origin = if env(url_env).as_deref() == Some(u) {
             format!("the URL came from {}", env_origin(url_env))
+        } else {
+            format!("the URL came from {flag}")
         };
         let origin = if parsed.password().is_none() && password.is_some() {
             format!(
@@ -402,6 +382,51 @@ impl TargetArgs {
             "WAYBILL_TARGET",
             "POSTGRES",
         )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum IdentifiersArg {
+    Exact,
+    Lower,
+    #[value(name = "snake_case")]
+    SnakeCase,
+}
+
+/// How the dump's names become the target's: the same flags for the import (which
+/// maps them) and the verification (which must find the same tables again).
+#[derive(Args, Debug, Clone)]
+pub struct NameArgs {
+    /// The target's naming convention, for existing tables and --create-schema alike:
+    /// exact (the dump's names; existing tables and columns are then also found ignoring
+    /// case, and by their snake_case form), lower (folded to lower case), or snake_case
+    /// (InvoiceLineId becomes invoice_line_id).
+    #[arg(long, value_enum, value_name = "STYLE", default_value_t = IdentifiersArg::Exact)]
+    pub identifiers: IdentifiersArg,
+
+    /// The same as --identifiers lower.
+    #[arg(long, conflicts_with = "identifiers")]
+    pub lowercase_identifiers: bool,
+
+    /// Target names for dump tables and columns, one per line: `OldTable=new_table` or
+    /// `OldTable.OldColumn=new_column` (# comments). They win over --identifiers.
+    #[arg(long, value_name = "FILE")]
+    pub rename_file: Option<PathBuf>,
+}
+
+impl NameArgs {
+    pub fn resolve(&self) -> Result<NameOptions> {
+        Ok(NameOptions {
+            style: match (self.identifiers, self.lowercase_identifiers) {
+                (_, true) | (IdentifiersArg::Lower, _) => IdentifierStyle::Lower,
+                (IdentifiersArg::Exact, false) => IdentifierStyle::Exact,
+                (IdentifiersArg::SnakeCase, false) => IdentifierStyle::SnakeCase,
+            },
+            renames: match &self.rename_file {
+                Some(f) => Renames::read_file(f)?,
+                None => Renames::default(),
+            },
+        })
     }
 }
 

@@ -3,6 +3,12 @@
 //! sha256) and the full source schema, so the dump can be verified and loaded on a host
 //! that cannot reach the source. `SHA256SUMS` repeats the hashes in the format
 //! `sha256sum -c` reads, for people who verify with standard tools.
+//!
+//! A dump is `full` (one snapshot of every table) or a `delta` (catch-up: the changes
+//! made after its base dump, read from the source's binary log). A delta names its base
+//! by the sha256 of the base's manifest, and its `snapshot` is where its changes end, so
+//! the next delta can follow it. Manifests written before deltas existed have no `kind`
+//! and read as `full`.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -30,6 +36,9 @@ pub(crate) const MAX_SUMS_BYTES: u64 = 64 << 20;
 pub struct Manifest {
     pub format: String,
     pub format_version: u32,
+    /// `full` (absent in older manifests) or `delta`.
+    #[serde(default)]
+    pub kind: DumpKind,
     pub tool: Tool,
     /// RFC 3339 UTC: when the export started.
     pub created_at: String,
@@ -43,8 +52,81 @@ pub struct Manifest {
     #[serde(default)]
     pub views: Vec<View>,
     pub totals: Totals,
+    /// For a delta: its base, where its changes start and end, and what it left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<DeltaInfo>,
 }
 
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DumpKind {
+    /// Every table as of one snapshot.
+    #[default]
+    Full,
+    /// The changes made after a base dump: rows to upsert and keys to delete.
+    Delta,
+}
+
+impl DumpKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DumpKind::Full => "full",
+            DumpKind::Delta => "delta",
+        }
+    }
+}
+
+/// A position in the source's change log: a binlog file and the offset after the last
+/// event included, and the GTID set at that point when the server reports one.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogPosition {
+    pub binlog_file: String,
+    pub binlog_position: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtid: Option<String>,
+}
+
+/// What makes a dump a delta.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct DeltaInfo {
+    /// sha256 of the base dump's manifest: the full dump, or the delta this one follows.
+    pub base_manifest_sha256: String,
+    pub base_kind: DumpKind,
+    /// Where the base dump was when this delta was written (for people; not checked).
+    pub base_dir: String,
+    /// 1 for the first delta after a full dump, then 2, 3, ...
+    pub sequence: u64,
+    /// The base's position: the changes start right after it.
+    pub start: LogPosition,
+    /// The server's position when this delta began: the changes end there.
+    pub end: LogPosition,
+    /// Transactions read in the range that changed a table of the delta.
+    pub transactions: u64,
+    /// Row changes read in the range for the tables of the delta, before folding.
+    pub row_changes: u64,
+    /// Tables of the base that catch-up cannot carry (no primary key): they need a full
+    /// reload when `changes` is not 0.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded_tables: Vec<ExcludedTable>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ExcludedTable {
+    pub name: String,
+    pub reason: String,
+    /// Row changes seen in this delta's range (not carried).
+    pub changes: u64,
+}
+
+/// What a file of a delta holds.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum FileRole {
+    /// Full rows, each key once with its final state: insert or update.
+    Upserts,
+    /// Primary keys (the key columns only) of rows to delete.
+    Deletes,
+}
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Tool {
     pub name: String,
@@ -92,6 +174,12 @@ pub struct Source {
     /// SQLite: the file's journal mode when it was read (`wal`, `delete`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub journal_mode: Option<String>,
+    /// MySQL/MariaDB: `@@server_id` (and MySQL's `@@server_uuid`), so a delta can check
+    /// that it reads the binary log of the server its base came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_uuid: Option<String>,
 }
 
 fn is_zero_port(p: &u16) -> bool {
@@ -188,6 +276,11 @@ pub struct TableEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     pub duration_secs: f64,
+    /// Delta: rows to upsert and keys to delete (`rows` is their sum).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upserts: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletes: Option<u64>,
 }
 
 impl TableEntry {
@@ -214,6 +307,9 @@ pub struct FileEntry {
     /// Primary-key range of a chunk: `lower <= key < upper` (absent bound: unbounded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_range: Option<KeyRangeInfo>,
+    /// Delta: what the file holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<FileRole>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]

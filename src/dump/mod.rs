@@ -6,6 +6,7 @@
 //! - `schema`: the source schema as the manifest records it;
 //! - `collection`: what a MongoDB collection held (BSON types per field, input files);
 //! - `encoding`: how each column's values are written, and what the data showed;
+//! - `facts`: cheap per-value facts (scale, length, fractional digits ...) behind that;
 //! - `csv`: the CSV dialect (PostgreSQL's `COPY ... FORMAT csv` with `\N` for NULL);
 //! - `files`: opening a dump's files (regular files only: no links, FIFOs or devices);
 //! - `names`: file names that are safe on every filesystem;
@@ -16,6 +17,7 @@
 pub mod collection;
 pub(crate) mod csv;
 pub mod encoding;
+pub(crate) mod facts;
 pub(crate) mod files;
 pub mod hashing;
 pub mod manifest;

@@ -16,12 +16,14 @@
 //! - literal defaults have the shape of their column's values (a date default is a
 //!   date); no text holds a NUL byte, which PostgreSQL cannot store;
 //! - file names are plain `.csv` names inside the dump directory, each used once;
-//! - the CSV dialect is the one waybill writes.
+//! - the CSV dialect is the one waybill writes;
+//! - a delta's files are each an `upserts` or a `deletes` file with matching counts, and
+//!   a full dump has none of a delta's fields.
 
 use std::collections::{HashMap, HashSet};
 
 use crate::dump::encoding::Encoding;
-use crate::dump::manifest::{CsvDialect, Manifest, TableEntry};
+use crate::dump::manifest::{CsvDialect, DumpKind, FileRole, Manifest, TableEntry};
 use crate::dump::schema::{Column, ColumnDefault, Table};
 use crate::printable::{escaped, is_unsafe};
 
@@ -116,6 +118,7 @@ pub(crate) fn validate(m: &Manifest) -> Result<(), Vec<String>> {
     for (i, v) in m.views.iter().enumerate() {
         p.name(&format!("views[{i}].name"), "view", &v.name);
     }
+    kind(m, &mut p);
     let totals = [
         (
             "tables",
@@ -427,6 +430,106 @@ fn table<'m>(
     }
     if !(t.duration_secs.is_finite() && t.duration_secs >= 0.0) {
         p.push(&format!("{at}.duration_secs"), "is not a duration");
+    }
+}
+
+fn is_sha256(h: &str) -> bool {
+    h.len() == 64
+        && h.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A delta's own fields (every file an `upserts` or `deletes` file, at most one of each
+/// per table, counts that match them, a base named by its sha256), and none of them in
+/// a full dump.
+fn kind(m: &Manifest, p: &mut Problems) {
+    let delta = m.kind == DumpKind::Delta;
+    match (&m.delta, delta) {
+        (Some(_), false) => p.push("delta", "is set, but the manifest's kind is full"),
+        (None, true) => p.push("kind", "is delta, but the manifest has no delta section"),
+        _ => {}
+    }
+    for (i, t) in m.tables.iter().enumerate() {
+        let at = format!("tables[{i}]");
+        if !delta {
+            if t.upserts.is_some() || t.deletes.is_some() {
+                p.push(
+                    &at,
+                    "upserts/deletes are counts of a delta, and this is a full dump",
+                );
+            }
+            for (k, f) in t.files.iter().enumerate() {
+                if f.role.is_some() {
+                    p.push(&format!("{at}.files[{k}].role"), "is set in a full dump");
+                }
+            }
+            continue;
+        }
+        let mut seen = HashSet::new();
+        for (k, f) in t.files.iter().enumerate() {
+            let fat = format!("{at}.files[{k}]");
+            match f.role {
+                None => p.push(&format!("{fat}.role"), "is missing (upserts or deletes)"),
+                Some(r) if !seen.insert(r) => p.push(
+                    &format!("{fat}.role"),
+                    format!("a second {r:?} file of the table"),
+                ),
+                Some(_) => {}
+            }
+            if f.key_range.is_some() {
+                p.push(&format!("{fat}.key_range"), "is set in a delta");
+            }
+        }
+        for (field, role, count) in [
+            ("upserts", FileRole::Upserts, t.upserts),
+            ("deletes", FileRole::Deletes, t.deletes),
+        ] {
+            let rows: u64 = t
+                .files
+                .iter()
+                .filter(|f| f.role == Some(role))
+                .map(|f| f.rows)
+                .sum();
+            if count.unwrap_or(0) != rows {
+                p.push(
+                    &format!("{at}.{field}"),
+                    format!(
+                        "{}, but the table's {field} file holds {rows} rows",
+                        count.unwrap_or(0)
+                    ),
+                );
+            }
+        }
+        if !t.files.is_empty() && t.schema.primary_key.is_empty() {
+            p.push(
+                &format!("{at}.files"),
+                format!("table {} has changes but no primary key", q(t.name())),
+            );
+        }
+    }
+    if let Some(d) = &m.delta {
+        if !is_sha256(&d.base_manifest_sha256) {
+            p.push(
+                "delta.base_manifest_sha256",
+                format!(
+                    "{} is not a lowercase hex SHA-256",
+                    q(&d.base_manifest_sha256)
+                ),
+            );
+        }
+        if d.sequence == 0 {
+            p.push(
+                "delta.sequence",
+                "0; the first delta after a full dump is 1",
+            );
+        }
+        for (i, x) in d.excluded_tables.iter().enumerate() {
+            p.name(
+                &format!("delta.excluded_tables[{i}].name"),
+                "table",
+                &x.name,
+            );
+        }
     }
 }
 

@@ -26,7 +26,7 @@ pub struct VerifiedDump {
 }
 
 /// `SHA256SUMS`, read only if it is a regular file of a sensible size.
-fn read_sums(path: &Path) -> std::result::Result<String, String> {
+pub(crate) fn read_sums(path: &Path) -> std::result::Result<String, String> {
     let (file, meta) = open_regular(path).map_err(|e| match e {
         OpenError::Missing => format!("{SUMS_FILE}: cannot read it (the file is missing)"),
         e => e.message(path),

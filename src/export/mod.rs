@@ -7,8 +7,10 @@
 //!
 //! `preview` (`--dry-run`) stops after the snapshot: the source's catalog and, for
 //! sources whose columns follow the data (SQLite, MongoDB), its pass over the data,
-//! with nothing written.
+//! with nothing written. `delta`: catch-up (`--since`), the changes after a base dump as
+//! a delta dump.
 
+mod delta;
 mod preview;
 
 pub use preview::{Preview, PreviewColumn, PreviewTable, preview};
@@ -27,8 +29,8 @@ use crate::dump::csv::CsvWriter;
 use crate::dump::encoding::{CellEncoder, CellError, ColumnStats, NulPolicy};
 use crate::dump::hashing::{HashingWriter, sha256_hex};
 use crate::dump::manifest::{
-    self, CsvDialect, ExportOptions, FileEntry, MANIFEST_FILE, Manifest, SUMS_FILE, TableEntry,
-    Tool, Totals,
+    self, CsvDialect, DumpKind, ExportOptions, FileEntry, LogPosition, MANIFEST_FILE, Manifest,
+    SUMS_FILE, TableEntry, Tool, Totals,
 };
 use crate::dump::names::{self, FileNamer};
 use crate::dump::schema::Table;
@@ -55,6 +57,9 @@ pub struct ExportPlan {
     pub casts: Vec<ColumnCast>,
     /// Export application-internal tables (Prisma's `_prisma_migrations`) too.
     pub include_internal: bool,
+    /// Catch-up: write a delta of the changes since this dump (a full dump or a delta)
+    /// instead of a full dump. The tables and options are the base's.
+    pub since: Option<PathBuf>,
     /// Fail on the first value holding bytes that are invalid in its column's charset,
     /// instead of exporting it with `?` in their place and counting it.
     pub strict_charset: bool,
@@ -72,6 +77,8 @@ pub trait ExportObserver: Sync {
     fn bytes(&self, _table: &str, _added: u64) {}
     fn table_done(&self, _table: &str, _rows: u64, _bytes: u64, _secs: f64) {}
     fn warn(&self, _message: &str) {}
+    /// Catch-up: the delta goes to `dump_dir` and covers the changes from `start` to `end`.
+    fn catching_up(&self, _dump_dir: &Path, _start: &LogPosition, _end: &LogPosition) {}
 }
 
 pub struct ExportOutcome {
@@ -112,6 +119,9 @@ struct Engine<'a> {
 }
 
 pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome> {
+    if let Some(base) = &plan.since {
+        return delta::run(plan, base, obs);
+    }
     let started_at = timefmt::now();
     let clock = Instant::now();
     let mut src = source::open(&plan.source, &plan.casts, &plan.flatten)?;
@@ -203,6 +213,7 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
     let m = Manifest {
         format: manifest::FORMAT.into(),
         format_version: manifest::FORMAT_VERSION,
+        kind: DumpKind::Full,
         tool: Tool::current("waybill-export"),
         created_at: timefmt::rfc3339(started_at),
         completed_at: timefmt::now_rfc3339(),
@@ -227,6 +238,7 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
         tables,
         views: catalog.views,
         totals,
+        delta: None,
     };
     let json = m.to_json();
     let manifest_sha256 = sha256_hex(&json);
@@ -333,7 +345,11 @@ fn table_job(src: SourceTable, plan: &ExportPlan, splits: bool, namer: &mut File
         base: namer.base_for(&t.name),
         splittable: splits && source::splittable(t),
         state: Mutex::new(TableState {
-            stats: vec![ColumnStats::default(); t.columns.len()],
+            stats: t
+                .columns
+                .iter()
+                .map(|c| ColumnStats::for_encoding(c.encoding))
+                .collect(),
             ..TableState::default()
         }),
         encoders,
@@ -357,6 +373,8 @@ fn finish_table(job: TableJob) -> TableEntry {
         duration_secs: state.secs,
         files,
         schema,
+        upserts: None,
+        deletes: None,
     }
 }
 
@@ -510,7 +528,11 @@ impl Engine<'_> {
             Some(i) => format!("table `{}` (chunk {i})", table.name),
             None => format!("table `{}`", table.name),
         };
-        let mut stats = vec![ColumnStats::default(); table.columns.len()];
+        let mut stats: Vec<ColumnStats> = table
+            .columns
+            .iter()
+            .map(|c| ColumnStats::for_encoding(c.encoding))
+            .collect();
         let mut scratch = Vec::new();
         let mut rows: u64 = 0;
         let mut unreported: u64 = 0;
@@ -574,6 +596,7 @@ impl Engine<'_> {
             bytes,
             sha256,
             key_range: range.map(|r| r.describe(table)),
+            role: None,
         };
         let mut st = t.state.lock().unwrap_or_else(|p| p.into_inner());
         st.rows += rows;

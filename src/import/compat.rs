@@ -106,7 +106,8 @@ fn quoted_list<S: AsRef<str>>(values: &[S]) -> String {
         .join(", ")
 }
 
-fn verdict(c: &Column, t: &TargetType, target_column: &str, qt: &str) -> Verdict {
+/// `t` describes the target column's type, which `type_name` names (`format_type`).
+fn verdict(c: &Column, t: &TargetType, type_name: &str, target_column: &str, qt: &str) -> Verdict {
     use Encoding as E;
     let e = c.encoding;
     let int_target = matches!(t.base.as_str(), "int2" | "int4" | "int8");
@@ -149,12 +150,12 @@ fn verdict(c: &Column, t: &TargetType, target_column: &str, qt: &str) -> Verdict
                         format!(
                             "the source's values {} are not labels of {} (it has {})",
                             quoted_list(&missing),
-                            t.name,
+                            type_name,
                             quoted_list(&t.labels)
                         ),
                         Some(format!(
                             "add them (ALTER TYPE {} ADD VALUE {}), or make the column text",
-                            t.name,
+                            type_name,
                             quote_literal(missing[0])
                         )),
                     )
@@ -302,9 +303,9 @@ pub(crate) fn check(
             encoding_name(c.encoding),
             qt,
             quote_ident(target),
-            escaped(&tc.ty.name)
+            escaped(&tc.type_name)
         );
-        match verdict(c, &tc.ty, target, &qt) {
+        match verdict(c, &tc.ty, &tc.type_name, target, &qt) {
             Verdict::Fine => {}
             Verdict::Refuse(why, fix) => out.refused.push(format!(
                 "{what}: {why}; {}",
@@ -343,7 +344,6 @@ mod tests {
 
     fn ty(base: &str, category: char) -> TargetType {
         TargetType {
-            name: base.into(),
             base: base.into(),
             category,
             ..TargetType::default()
@@ -351,7 +351,10 @@ mod tests {
     }
 
     fn refused(c: &Column, t: &TargetType) -> bool {
-        matches!(verdict(c, t, "c", "\"public\".\"t\""), Verdict::Refuse(..))
+        matches!(
+            verdict(c, t, &t.base, "c", "\"public\".\"t\""),
+            Verdict::Refuse(..)
+        )
     }
 
     #[test]
@@ -372,7 +375,7 @@ mod tests {
         mood.labels.push("b".into());
         assert!(!refused(&en, &mood));
         assert!(matches!(
-            verdict(&text, &mood, "c", "t"),
+            verdict(&text, &mood, "mood", "c", "t"),
             Verdict::Depends(_)
         ));
         let mut bools = column(Encoding::BooleanInt, "tinyint(1)", &[]);

@@ -97,6 +97,7 @@ pub(super) fn preflight<'m>(
             entry: t.entry,
             target: t.name.clone(),
             columns: t.columns.clone(),
+            types: t.types.clone(),
             deferred: Vec::new(),
             set_arrays: Vec::new(),
             freeze: true,

@@ -8,11 +8,14 @@ use std::time::Instant;
 
 use postgres::Client;
 
+use super::applied;
 use super::copy::copy_file;
 use super::preflight::TableLoad;
+use super::readback;
 use super::sidelog::SideLog;
 use super::steps::{Opening, Step, opening, table_steps};
 use super::{Ctx, ImportObserver, Phase, TableReport, TableStatus};
+use crate::compare::digest::Digest;
 use crate::error::{Error, Result, ResultExt};
 use crate::target::{self, catalog, is_lock_timeout, sql::qualified};
 use crate::{interrupt, timefmt};
@@ -50,8 +53,52 @@ impl Drop for Phases<'_> {
     }
 }
 
-/// Loads one table's files and fixes its sequences, inside `tx`.
-fn load_table(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result<TableReport> {
+/// Loads one table's files and fixes its sequences, inside `tx`. With --verify the
+/// dump's digest of the table is computed on a second thread meanwhile, and returned.
+fn load_table(
+    tx: &mut postgres::Transaction,
+    cx: &Ctx,
+    l: &TableLoad,
+) -> Result<(TableReport, Option<Digest>)> {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let digest = cx
+            .plan
+            .verify
+            .then(|| s.spawn(|| readback::dump_digest(cx, l, &stop)));
+        let loaded = run_table(tx, cx, l);
+        if loaded.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        let digest = digest.map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(Error::config("the --verify thread panicked")))
+        });
+        let report = loaded?;
+        Ok((report, digest.transpose()?))
+    })
+}
+
+/// Reads a loaded table back (inside its transaction) when there is a digest to compare.
+fn verify_loaded(
+    tx: &mut postgres::Transaction,
+    cx: &Ctx,
+    l: &TableLoad,
+    report: &mut TableReport,
+    digest: Option<Digest>,
+) -> Result<Option<crate::compare::TableResult>> {
+    let Some(d) = digest else {
+        return Ok(None);
+    };
+    interrupt::check()?;
+    let r = readback::verify_table(tx, cx, l, d)?;
+    if r.is_equal() {
+        report.verified_rows = Some(r.equal);
+    }
+    Ok(Some(r))
+}
+
+fn run_table(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result<TableReport> {
     let (plan, obs, log) = (cx.plan, cx.obs, cx.log);
     interrupt::check()?;
     let clock = Instant::now();
@@ -121,6 +168,7 @@ fn load_table(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result
         bytes: l.entry.bytes,
         secs,
         status: TableStatus::Loaded,
+        verified_rows: None,
     })
 }
 
@@ -227,9 +275,9 @@ pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
         .ctx(|| "starting the transaction".into())?;
     let outcome = (|| {
         open_load(&mut tx, cx)?;
-        let mut reports = Vec::new();
+        let mut loaded = Vec::new();
         for l in &lp.loads {
-            reports.push(load_table(&mut tx, cx, l)?);
+            loaded.push(load_table(&mut tx, cx, l)?);
         }
         let mut phases = Phases::new(obs);
         let (keys_from, fks_from) = lp.after_split;
@@ -246,8 +294,17 @@ pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
         }
         phases.leave();
         super::references::check(&mut tx, cx)?;
+        // --verify: the tables as they will be committed, read back and compared.
+        let mut results = Vec::new();
+        for (l, (report, digest)) in lp.loads.iter().zip(loaded.iter_mut()) {
+            results.extend(verify_loaded(&mut tx, cx, l, report, digest.take())?);
+        }
+        if results.iter().any(|r| !r.is_equal()) {
+            return Err(readback::mismatch(&results));
+        }
+        applied::record(&mut tx, cx)?;
         interrupt::check()?;
-        Ok(reports)
+        Ok(loaded.into_iter().map(|(r, _)| r).collect())
     })();
     match outcome {
         Ok(reports) => {
@@ -275,10 +332,16 @@ pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
 /// table starts; the error says which tables committed.
 fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
     let (plan, lp, obs, log) = (cx.plan, cx.lp, cx.obs, cx.log);
+    // Recorded as incomplete with the TRUNCATE: a failed parallel load is never a base.
+    let marker = applied::incomplete_marker(client, cx);
     let mut tx = client
         .transaction()
         .ctx(|| "starting the transaction".into())?;
-    match open_load(&mut tx, cx) {
+    let opened = open_load(&mut tx, cx).and_then(|()| match &marker {
+        Some(sql) => execute_logged(&mut tx, sql, log),
+        None => Ok(()),
+    });
+    match opened {
         Ok(()) => {
             tx.commit().ctx(|| "committing the TRUNCATE".into())?;
             log.line(&format!("committed the TRUNCATE (--jobs {})", plan.jobs));
@@ -315,7 +378,12 @@ fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
                             .ctx(|| "SET session_replication_role = replica".into())?;
                     }
                     let mut tx = c.transaction().ctx(|| "starting a transaction".into())?;
-                    let loaded = load_table(&mut tx, cx, l);
+                    let loaded = load_table(&mut tx, cx, l).and_then(|(mut report, digest)| {
+                        match verify_loaded(&mut tx, cx, l, &mut report, digest)? {
+                            Some(r) if !r.is_equal() => Err(readback::mismatch(&[r])),
+                            _ => Ok(report),
+                        }
+                    });
                     match loaded {
                         Ok(report) => {
                             tx.commit()
@@ -358,6 +426,9 @@ fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
         }
     }
     if failures.is_empty() {
+        if marker.is_some() {
+            applied::mark_complete(client, cx)?;
+        }
         return Ok(reports);
     }
     let done: BTreeSet<&str> = reports.iter().map(|r| r.name.as_str()).collect();

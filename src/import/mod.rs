@@ -17,16 +17,24 @@
 //! - `copy`: one file streamed into `COPY`, and its errors in the user's terms;
 //! - `compat`: whether COPY can read each dump column into its target column's type;
 //! - `references`: `--references` checked after the load, before COMMIT;
-//! - `sidelog`: the import's own log next to the dump.
+//! - `types`: the type-level pre-flight (can a target column change a dump value?);
+//! - `readback`: `--verify`, every loaded table read back and compared before COMMIT;
+//! - `sidelog`: the import's own log next to the dump;
+//! - `applied`: `waybill.applied`, the dumps a target was loaded from;
+//! - `delta`: applying a catch-up delta (deletes, then upserts) on top of its base.
 
+mod applied;
 mod compat;
 mod copy;
 mod create;
+mod delta;
 mod load;
 mod preflight;
+mod readback;
 mod references;
 mod sidelog;
 mod steps;
+mod types;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -35,6 +43,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use crate::dburl::DbUrl;
+use crate::dump::manifest::DumpKind;
 use crate::dump::verify::{HashProgress, VerifiedDump, verify_dump};
 use crate::error::{Error, Result};
 use crate::printable::escaped;
@@ -46,6 +55,7 @@ use crate::{interrupt, timefmt};
 use preflight::LoadPlan;
 pub use references::Reference;
 use sidelog::{SideFiles, SideLog};
+pub use types::AllowLossy;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CopyFrom {
@@ -76,6 +86,10 @@ pub struct ImportPlan {
     /// Leave the target's indexes in place during the load (default: drop them before
     /// the COPY and build them again after it, in the same transaction).
     pub keep_indexes: bool,
+    /// Read every loaded table back before COMMIT and compare it with the dump.
+    pub verify: bool,
+    /// Lossy column pairs (a target type that can change values) the user accepts.
+    pub allow_lossy: AllowLossy,
     /// `--references`: checked after the load, before COMMIT.
     pub references: Vec<Reference>,
     /// `--allow-orphans`: orphaned references are reported, not fatal.
@@ -139,7 +153,9 @@ pub trait ImportObserver: Sync {
     fn bytes(&self, _table: &str, _n: u64) {}
     fn table_done(&self, _table: &str, _rows: u64, _secs: f64) {}
     fn warn(&self, _message: &str) {}
-    /// Something the user should see that is not a problem (a reference check passed).
+    /// Something the user should see that is not a problem (a reference check passed,
+    /// a column pair that keeps meaning but not spelling, a narrower type proven
+    /// sufficient by the data).
     fn note(&self, _message: &str) {}
     /// A load transaction was rolled back (the whole load, or one table with --jobs).
     fn rolled_back(&self) {}
@@ -166,6 +182,32 @@ pub struct TableReport {
     pub bytes: u64,
     pub secs: f64,
     pub status: TableStatus,
+    /// With --verify: the rows read back and found equal to the dump.
+    pub verified_rows: Option<u64>,
+}
+
+/// What applying a delta did, per table.
+#[derive(Clone, Debug)]
+pub struct DeltaTableReport {
+    pub name: String,
+    pub target: String,
+    /// Rows in the delta's upserts file (each inserted or updated).
+    pub upserts: u64,
+    /// Keys in the delta's deletes file.
+    pub deletes: u64,
+    /// Rows the deletes found (a key inserted and deleted within the range is not in the
+    /// target).
+    pub deleted: u64,
+    pub secs: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct DeltaReport {
+    pub sequence: u64,
+    pub base_manifest_sha256: String,
+    pub tables: Vec<DeltaTableReport>,
+    /// Tables with changes that have no table in the target.
+    pub skipped: Vec<String>,
 }
 
 pub struct ImportOutcome {
@@ -185,6 +227,8 @@ pub struct ImportOutcome {
     /// Every loaded table's and column's name, dump to target.
     pub mapping: Vec<MappedName>,
     pub committed: bool,
+    /// Set when the dump was a delta (catch-up).
+    pub delta: Option<DeltaReport>,
 }
 
 /// What every step of a load needs: the plan, the verified dump, the pre-flight's
@@ -219,6 +263,41 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 unknown.join(", ")
             )));
         }
+    }
+    if let AllowLossy::Columns(cols) = &plan.allow_lossy {
+        let unknown: Vec<&str> = cols
+            .iter()
+            .filter(|tc| {
+                !tc.rsplit_once('.').is_some_and(|(t, c)| {
+                    dump.manifest.tables.iter().any(|e| {
+                        e.name().eq_ignore_ascii_case(t)
+                            && e.schema
+                                .columns
+                                .iter()
+                                .any(|x| x.name.eq_ignore_ascii_case(c))
+                    })
+                })
+            })
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            return Err(Error::config(format!(
+                "--allow-lossy: the dump has no column {} (expected TABLE.COLUMN, names as in \
+                 the dump)",
+                unknown.join(", ")
+            )));
+        }
+    }
+
+    if dump.manifest.kind == DumpKind::Delta {
+        if plan.verify {
+            return Err(Error::config(
+                "--verify reads back the tables of a full dump; a delta changes only some of \
+                 their rows, so after applying it compare the live databases instead: \
+                 waybill-verify --source URL --target URL",
+            ));
+        }
+        return delta::apply(plan, &dump, obs, started);
     }
 
     let stamp = timefmt::stamp(started);
@@ -264,6 +343,7 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
         }
         log_mapping(&log, &plan.schema, &lp.mapping);
         obs.mapping(&lp.mapping);
+        check_types(plan, &dump, &lp, obs, &log)?;
         let refs = references::resolve(plan, &lp, &dump.manifest)?;
         let cx = Ctx {
             plan,
@@ -286,6 +366,7 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 bytes: dump.manifest.table(name).map(|t| t.bytes).unwrap_or(0),
                 secs: 0.0,
                 status: TableStatus::Skipped(why.clone()),
+                verified_rows: None,
             })
             .collect();
         if plan.dry_run {
@@ -297,6 +378,7 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 bytes: l.entry.bytes,
                 secs: 0.0,
                 status: TableStatus::Planned,
+                verified_rows: None,
             }));
             log.line("dry run: nothing was written to the database");
             return Ok((
@@ -351,6 +433,7 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 schema_warnings,
                 mapping,
                 committed,
+                delta: None,
             })
         }
         Err(e) => {
@@ -396,7 +479,7 @@ impl HashProgress for Hashing<'_> {
 
 /// The import log records every name the load uses: one line per table, with the
 /// columns whose name changed (the others keep the dump's name).
-fn log_mapping(log: &SideLog, schema: &str, mapping: &[MappedName]) {
+pub(super) fn log_mapping(log: &SideLog, schema: &str, mapping: &[MappedName]) {
     for t in mapping.iter().filter(|m| m.column.is_none()) {
         let columns: Vec<String> = mapping
             .iter()
@@ -418,6 +501,45 @@ fn log_mapping(log: &SideLog, schema: &str, mapping: &[MappedName]) {
             columns.join(", ")
         ));
     }
+}
+
+/// The type-level pre-flight: refuses lossy column pairs the user has not accepted,
+/// before anything is written; notes the rest.
+fn check_types(
+    plan: &ImportPlan,
+    dump: &VerifiedDump,
+    lp: &LoadPlan,
+    obs: &dyn ImportObserver,
+    log: &SideLog,
+) -> Result<()> {
+    let mysql = matches!(dump.manifest.source.engine.as_str(), "mysql" | "mariadb");
+    let findings: Vec<types::Finding> = lp
+        .loads
+        .iter()
+        .flat_map(|l| types::check_table(l.entry, &l.types, mysql))
+        .collect();
+    let verdict = types::judge(&findings, &plan.allow_lossy);
+    for n in &verdict.notes {
+        obs.note(&format!("note: {n}"));
+        log.line(&format!("note: {n}"));
+    }
+    if !verdict.refused.is_empty() {
+        return Err(Error::Preflight(verdict.refused));
+    }
+    if let Some(t) = &verdict.lossy_table {
+        let msg = format!(
+            "lossy column types accepted with --allow-lossy; these values may change{}:\n{}",
+            if plan.verify {
+                " (--verify will refuse any that do)"
+            } else {
+                ""
+            },
+            t.trim_end()
+        );
+        obs.warn(&msg);
+        log.line(&msg);
+    }
+    Ok(())
 }
 
 pub(crate) fn table_selected(plan: &ImportPlan, name: &str) -> bool {

@@ -29,6 +29,8 @@ pub(crate) struct TableLoad<'m> {
     pub target: String,
     /// Target column names, in CSV header order.
     pub columns: Vec<String>,
+    /// Their types as the target spells them (`format_type`), once the load is done.
+    pub types: Vec<String>,
     pub freeze: bool,
     pub sequences: Vec<SeqFix>,
     /// Indexes dropped before this table's COPY and built again after it.
@@ -144,10 +146,15 @@ pub(super) fn preflight<'m>(
             }
         }
         let columns: Vec<String> = tn.columns.iter().map(|(c, _)| c.clone()).collect();
+        let types: Vec<String> = columns
+            .iter()
+            .filter_map(|c| tt.columns.iter().find(|x| x.name == *c))
+            .map(|x| x.type_name.clone())
+            .collect();
         let mapped: BTreeSet<&str> = columns.iter().map(String::as_str).collect();
-        let types = compat::check(entry, &columns, tt, schema);
-        problems.extend(types.refused);
-        for w in &types.warnings {
+        let readable = compat::check(entry, &columns, tt, schema);
+        problems.extend(readable.refused);
+        for w in &readable.warnings {
             obs.warn(w);
         }
         for tc in &tt.columns {
@@ -217,6 +224,7 @@ pub(super) fn preflight<'m>(
             target: target.to_string(),
             deferred,
             columns,
+            types,
             // FREEZE needs the TRUNCATE in the loading transaction: not so with --jobs.
             freeze: tt.kind == 'r' && plan.jobs <= 1 && set_arrays.is_empty(),
             sequences,

@@ -228,6 +228,12 @@ pub(super) fn script(cx: &Ctx) -> String {
                 r.count_sql(&plan.schema, false)
             ));
         }
+        s.push_str(&format!(
+            "-- what was loaded, for catch-up deltas (waybill-import skips this, with a warning, \
+             when the role may not create it)\n{};\n{};\n",
+            super::applied::CREATE,
+            super::applied::insert_for(cx, true)
+        ));
         s.push_str("COMMIT;\n");
     }
     if lp.replica_role {

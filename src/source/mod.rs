@@ -8,6 +8,11 @@
 //!   range's rows in key order, each cell as bytes in the text form its column's
 //!   encoding expects (see `dump::encoding::Encoding`), or `None` for NULL.
 //!
+//! For catch-up (`waybill-export --since`) a source may also open its change log
+//! (`ChangeLog`): the committed row changes after a base dump's snapshot, in commit
+//! order, each row image in the same text forms a snapshot read gives, so the dump's
+//! cell writers apply to them unchanged. Only MySQL/MariaDB (the binary log) has one.
+//!
 //! Everything driver-specific (SQL dialect, session set-up, type names) stays in the
 //! source's own folder; the engine in `export` never names a driver. Adding a source
 //! means a folder here, a `SourceSpec` variant, and its type rules in `target::typemap`.
@@ -21,7 +26,7 @@ use std::path::PathBuf;
 
 use crate::dburl::DbUrl;
 use crate::dump::encoding::Encoding;
-use crate::dump::manifest::{self, KeyRangeInfo, Snapshot};
+use crate::dump::manifest::{self, KeyRangeInfo, LogPosition, Manifest, Snapshot};
 use crate::dump::schema::{Table, View};
 use crate::error::{Error, Result};
 
@@ -372,5 +377,63 @@ pub(crate) fn open(
             }
             Ok(Box::new(mongo::MongoSource::open(*format, dir, flatten)?))
         }
+    }
+}
+
+/// A table catch-up reads changes for.
+pub(crate) struct ChangeTable<'a> {
+    pub schema: &'a Table,
+    /// Decode its row images (false: only count its changes; a table without a primary
+    /// key cannot be carried).
+    pub carry: bool,
+}
+
+/// Where catch-up hands the changes it reads, in commit order.
+pub(crate) trait ChangeSink {
+    /// One row change of `tables[table]` in the open transaction: an insert (`after`
+    /// only), an update (both) or a delete (`before` only). `after` holds every cell;
+    /// `before` holds the primary-key cells (the others read as NULL).
+    fn change(
+        &mut self,
+        table: usize,
+        before: Option<&dyn Row>,
+        after: Option<&dyn Row>,
+    ) -> Result<()>;
+    /// A row change of a table read with `carry: false`.
+    fn uncarried(&mut self, table: usize);
+    /// The open transaction committed: its changes are final.
+    fn commit(&mut self) -> Result<()>;
+    /// The open transaction was rolled back: forget its changes.
+    fn rollback(&mut self);
+    /// Something the user should know that did not stop the read.
+    fn note(&mut self, message: String);
+}
+
+/// A source's log of changes, opened after its pre-flight passed.
+pub(crate) trait ChangeLog {
+    /// Where the changes start: the base dump's position.
+    fn start(&self) -> &LogPosition;
+    /// Where they end: the log's position when it was opened. Later changes belong to
+    /// the next round.
+    fn end(&self) -> &LogPosition;
+    /// Reads every committed change to `tables` between start and end.
+    fn read(&mut self, tables: &[ChangeTable], sink: &mut dyn ChangeSink) -> Result<()>;
+}
+
+/// Opens the change log of the source `spec` names, after the snapshot (or the end) of
+/// `base`. Its pre-flight collects everything that keeps the log from being used.
+pub(crate) fn open_changes(spec: &SourceSpec, base: &Manifest) -> Result<Box<dyn ChangeLog>> {
+    match spec {
+        SourceSpec::MySql(url) => Ok(Box::new(mysql::binlog::BinlogChanges::open(url, base)?)),
+        SourceSpec::Sqlite(path) => Err(Error::config(format!(
+            "--since: catch-up reads a MySQL/MariaDB binary log; the SQLite file {} has no \
+             change log (export it again instead)",
+            path.display()
+        ))),
+        SourceSpec::Mongo(_, path) => Err(Error::config(format!(
+            "--since: catch-up reads a MySQL/MariaDB binary log; the MongoDB files in {} \
+             have no change log (export them again instead)",
+            path.display()
+        ))),
     }
 }

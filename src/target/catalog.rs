@@ -20,17 +20,17 @@ pub(crate) struct TargetColumn {
     pub has_default: bool,
     /// Generated columns cannot be loaded by COPY.
     pub generated: bool,
+    /// The type as `format_type()` spells it (`character varying(36)`).
+    pub type_name: String,
     /// The column's type when it is an array (`text[]`), as `format_type` spells it.
     pub array_type: Option<String>,
-    /// What COPY will parse the column's text as.
+    /// What COPY will parse the column's text as (beyond `type_name`).
     pub ty: TargetType,
 }
 
 /// A column's type as far as COPY's input parsing goes (a domain is its base type).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct TargetType {
-    /// As `format_type` spells it: `character varying(20)`, `mood`, `text[]`.
-    pub name: String,
     /// The base type's `typname`: `varchar`, `bool`, `int4`, `jsonb`, `mood`, `_text`.
     pub base: String,
     /// The base type's `typcategory`: `S` string, `N` numeric, `B` boolean, `D`
@@ -50,14 +50,14 @@ pub(crate) struct TargetTable {
     pub columns: Vec<TargetColumn>,
 }
 
-pub(crate) fn schema_exists(client: &mut Client, schema: &str) -> Result<bool> {
+pub(crate) fn schema_exists(client: &mut impl GenericClient, schema: &str) -> Result<bool> {
     Ok(client
         .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&schema])
         .ctx(|| format!("looking up schema {schema}"))?
         .is_some())
 }
 
-pub(crate) fn tables(client: &mut Client, schema: &str) -> Result<Vec<TargetTable>> {
+pub(crate) fn tables(client: &mut impl GenericClient, schema: &str) -> Result<Vec<TargetTable>> {
     let rows = client
         .query(
             "SELECT c.relname, c.relkind::text, a.attname,
@@ -98,11 +98,11 @@ pub(crate) fn tables(client: &mut Client, schema: &str) -> Result<Vec<TargetTabl
             has_default: r.get(4),
             generated: r.get(5),
             array_type: r.get(6),
+            type_name: r.get(7),
             ty: {
                 let category =
                     |i: usize| r.get::<_, Option<String>>(i).and_then(|c| c.chars().next());
                 TargetType {
-                    name: r.get(7),
                     base: r.get(8),
                     category: category(9).unwrap_or('X'),
                     labels: r.get::<_, Option<Vec<String>>>(10).unwrap_or_default(),

@@ -39,6 +39,8 @@ pub(crate) struct TableDdl<'m> {
     pub name: String,
     /// Target column names in CSV order.
     pub columns: Vec<String>,
+    /// Their types once the import is done (a SET column ends as `text[]`).
+    pub types: Vec<String>,
     /// Identity columns and the source AUTO_INCREMENT for the one that had it.
     pub identity: Vec<(String, Option<u64>)>,
 }
@@ -365,6 +367,16 @@ pub(crate) fn plan<'m>(
                 .columns
                 .iter()
                 .map(|c| col_names[&(e.name(), c.name.as_str())].clone())
+                .collect(),
+            types: e
+                .schema
+                .columns
+                .iter()
+                .map(|c| {
+                    mapped[&(e.name(), c.name.as_str())]
+                        .final_type()
+                        .to_string()
+                })
                 .collect(),
             identity,
         });

@@ -4,11 +4,13 @@
 //! - `catalog`: tables, columns, sequences, indexes and foreign keys, read before any write;
 //! - `sql`: quoting;
 //! - `names`: how dump names become target names (`--identifiers`, `--rename-file`);
+//! - `pgtype`: column types as the type pre-flight and the read-back comparison read them;
 //! - `typemap` and `ddl`: `--create-schema`.
 
 pub(crate) mod catalog;
 pub mod ddl;
 pub mod names;
+pub(crate) mod pgtype;
 pub(crate) mod sql;
 pub mod typemap;
 

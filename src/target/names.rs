@@ -178,47 +178,81 @@ impl Renames {
     }
 }
 
-/// The renames of one run, keyed by dump names.
-struct Resolved<'r> {
-    tables: HashMap<&'r str, &'r RenameLine>,
-    columns: HashMap<(&'r str, &'r str), &'r RenameLine>,
+/// A table's name and its columns' names on the reference side: the dump, or (for
+/// `waybill-verify --source --target`) a live source.
+pub(crate) struct NamedTable<'a> {
+    pub name: &'a str,
+    pub columns: Vec<&'a str>,
 }
 
-/// Which line of the rename file means which dump table or column: the left side is a
-/// table if a table has that name, else `table.column` split at a dot. A line that names
-/// nothing in the dump is an error (a typo must not go unnoticed); one about a table
-/// outside `entries` (not selected) is ignored.
-fn resolve<'r>(renames: &'r Renames, all_tables: &[&'r TableEntry]) -> Result<Resolved<'r>> {
-    let mut out = Resolved {
-        tables: HashMap::new(),
-        columns: HashMap::new(),
-    };
-    for l in &renames.lines {
-        if let Some(t) = all_tables.iter().find(|t| t.name() == l.from) {
-            out.tables.insert(t.name(), l);
-            continue;
-        }
-        let column = l.from.match_indices('.').find_map(|(i, _)| {
-            let (t, c) = (&l.from[..i], &l.from[i + 1..]);
-            let entry = all_tables.iter().find(|e| e.name() == t)?;
-            let col = entry.schema.columns.iter().find(|x| x.name == c)?;
-            Some((entry.name(), col.name.as_str()))
-        });
-        match column {
-            Some(key) => {
-                out.columns.insert(key, l);
-            }
-            None => {
-                return Err(Error::config(format!(
-                    "{}: `{}` is neither a table nor a table.column of the dump (names as in \
-                     the dump, case included)",
-                    renames.place(l.line),
-                    escaped(&l.from)
-                )));
-            }
+impl<'a> NamedTable<'a> {
+    pub(crate) fn of(entry: &'a TableEntry) -> Self {
+        NamedTable {
+            name: entry.name(),
+            columns: entry.schema.column_names(),
         }
     }
-    Ok(out)
+}
+
+/// The rename file's lines, each pinned to a table or a column of the reference side.
+pub(crate) struct RenameIndex<'r> {
+    renames: &'r Renames,
+    tables: HashMap<String, &'r RenameLine>,
+    columns: HashMap<(String, String), &'r RenameLine>,
+}
+
+impl RenameIndex<'_> {
+    fn table(&self, name: &str) -> Option<&RenameLine> {
+        self.tables.get(name).copied()
+    }
+
+    fn column(&self, table: &str, column: &str) -> Option<&RenameLine> {
+        self.columns
+            .get(&(table.to_string(), column.to_string()))
+            .copied()
+    }
+}
+
+impl Renames {
+    /// Which line means which table or column of `all` (every table of the reference
+    /// side, selected or not): the left side is a table if a table has that name, else
+    /// `table.column` split at a dot. A line that names nothing is an error (a typo must
+    /// not go unnoticed).
+    pub(crate) fn index<'r>(&'r self, all: &[NamedTable]) -> Result<RenameIndex<'r>> {
+        let mut out = RenameIndex {
+            renames: self,
+            tables: HashMap::new(),
+            columns: HashMap::new(),
+        };
+        for l in &self.lines {
+            if all.iter().any(|t| t.name == l.from) {
+                out.tables.insert(l.from.clone(), l);
+                continue;
+            }
+            let column = l.from.match_indices('.').find_map(|(i, _)| {
+                let (t, c) = (&l.from[..i], &l.from[i + 1..]);
+                let table = all.iter().find(|x| x.name == t)?;
+                table
+                    .columns
+                    .contains(&c)
+                    .then(|| (t.to_string(), c.to_string()))
+            });
+            match column {
+                Some(key) => {
+                    out.columns.insert(key, l);
+                }
+                None => {
+                    return Err(Error::config(format!(
+                        "{}: `{}` is neither a table nor a table.column of the dump (names as \
+                         in the dump, case included)",
+                        self.place(l.line),
+                        escaped(&l.from)
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// How a dump name found its target name.
@@ -320,6 +354,24 @@ impl TableNames<'_> {
     }
 }
 
+/// Finds `name` among the names of the same database (a dump against its own source):
+/// the exact name, then the only one equal ignoring case. `Err` lists several.
+pub(crate) fn find_name<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = &'a str> + Clone,
+) -> std::result::Result<Option<&'a str>, Vec<&'a str>> {
+    if let Some(exact) = candidates.clone().find(|c| *c == name) {
+        return Ok(Some(exact));
+    }
+    let lower = name.to_lowercase();
+    let folded: Vec<&str> = candidates.filter(|c| c.to_lowercase() == lower).collect();
+    match folded.len() {
+        0 => Ok(None),
+        1 => Ok(Some(folded[0])),
+        _ => Err(folded),
+    }
+}
+
 /// What one name found among the candidates.
 enum Found<'a> {
     One(&'a str, Matched),
@@ -377,6 +429,136 @@ fn find<'a>(
     pick(hits, Matched::SnakeCase).unwrap_or(Found::None)
 }
 
+/// The target names of one table and its columns (in the reference side's order).
+pub(crate) struct TargetNames {
+    pub table: String,
+    pub how: Matched,
+    pub columns: Vec<(String, Matched)>,
+}
+
+fn list<S: AsRef<str>>(names: &[S]) -> String {
+    names
+        .iter()
+        .map(|n| escaped(n.as_ref()).into_owned())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Finds table `t` and its columns among the tables of `schema` in the target.
+/// `Ok(None)`: no target table (skip it, or an error with --strict). `Err`: what stops
+/// the import (an ambiguous or impossible match, a renamed name the target does not
+/// have, unmapped columns, two columns on one target column).
+pub(crate) fn match_table(
+    t: &NamedTable,
+    targets: &[TargetTable],
+    schema: &str,
+    style: IdentifierStyle,
+    index: &RenameIndex,
+) -> std::result::Result<Option<TargetNames>, Vec<String>> {
+    let name = t.name;
+    let table_names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+    let rename = index.table(name);
+    let (target, how) = match find(name, style, rename, &table_names) {
+        Found::One(t, how) => (t, how),
+        Found::None => {
+            return match rename {
+                Some(r) => Err(vec![format!(
+                    "{}: table `{}` is renamed to {}, which is not a table of the target \
+                     (tables of schema {schema}: {})",
+                    index.renames.place(r.line),
+                    escaped(name),
+                    qualified(schema, &r.to),
+                    if table_names.is_empty() {
+                        "none".into()
+                    } else {
+                        list(&table_names)
+                    }
+                )]),
+                None => Ok(None),
+            };
+        }
+        Found::Many(many, how) => {
+            return Err(vec![format!(
+                "table `{}`: several target tables match {}: {} (name the one to load into \
+                 with --rename-file)",
+                escaped(name),
+                step_words(&how),
+                list(&many)
+            )]);
+        }
+    };
+    let tt = targets
+        .iter()
+        .find(|x| x.name == target)
+        .expect("found among them");
+    let col_names: Vec<&str> = tt.columns.iter().map(|c| c.name.as_str()).collect();
+    let mut columns = Vec::new();
+    let mut unmapped = Vec::new();
+    let mut problems = Vec::new();
+    for c in &t.columns {
+        let rename = index.column(name, c);
+        match find(c, style, rename, &col_names) {
+            Found::One(t, how) => columns.push((t.to_string(), how)),
+            Found::None => match rename {
+                Some(r) => problems.push(format!(
+                    "{}: column `{}`.`{}` is renamed to {}, which is not a column of {} (it \
+                     has: {})",
+                    index.renames.place(r.line),
+                    escaped(name),
+                    escaped(c),
+                    escaped(&r.to),
+                    qualified(schema, target),
+                    list(&col_names)
+                )),
+                None => unmapped.push(*c),
+            },
+            Found::Many(many, how) => problems.push(format!(
+                "table `{}`: column `{}` matches several target columns {}: {} (name the one \
+                 to load into with --rename-file)",
+                escaped(name),
+                escaped(c),
+                step_words(&how),
+                list(&many)
+            )),
+        }
+    }
+    if !unmapped.is_empty() {
+        problems.push(format!(
+            "table `{}`: no target column for {} in {} (target has: {}); name them with \
+             --rename-file",
+            escaped(name),
+            unmapped
+                .iter()
+                .map(|c| format!("`{}`", escaped(c)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            qualified(schema, target),
+            list(&col_names)
+        ));
+    }
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for (c, (t, _)) in t.columns.iter().zip(&columns) {
+        if let Some(first) = seen.insert(t, c) {
+            problems.push(format!(
+                "table `{}`: columns `{}` and `{}` both map to target column {}",
+                escaped(name),
+                escaped(first),
+                escaped(c),
+                escaped(t)
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(Some(TargetNames {
+            table: target.to_string(),
+            how,
+            columns,
+        }))
+    } else {
+        Err(problems)
+    }
+}
+
 /// The result of matching a dump with an existing schema.
 pub(crate) struct ExistingNames<'m> {
     /// Tables with a target table and every column mapped, in dump order.
@@ -388,14 +570,6 @@ pub(crate) struct ExistingNames<'m> {
     pub problems: Vec<String>,
 }
 
-fn list<S: AsRef<str>>(names: &[S]) -> String {
-    names
-        .iter()
-        .map(|n| escaped(n.as_ref()).into_owned())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Matches the dump tables `entries` (those selected; `all` is every table of the dump,
 /// for the rename file) with the tables of `schema` in the target.
 pub(crate) fn match_existing<'m>(
@@ -405,8 +579,8 @@ pub(crate) fn match_existing<'m>(
     schema: &str,
     opts: &NameOptions,
 ) -> Result<ExistingNames<'m>> {
-    let renames = resolve(&opts.renames, all)?;
-    let table_names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+    let named: Vec<NamedTable> = all.iter().map(|e| NamedTable::of(e)).collect();
+    let index = opts.renames.index(&named)?;
     let mut out = ExistingNames {
         tables: Vec::new(),
         missing: Vec::new(),
@@ -414,118 +588,26 @@ pub(crate) fn match_existing<'m>(
     };
     let mut used: HashMap<String, &str> = HashMap::new();
     for &entry in entries {
-        let name = entry.name();
-        let rename = renames.tables.get(name).copied();
-        let (target, how) = match find(name, opts.style, rename, &table_names) {
-            Found::One(t, how) => (t, how),
-            Found::None => {
-                match rename {
-                    Some(r) => out.problems.push(format!(
-                        "{}: table `{}` is renamed to {}, which is not a table of the target \
-                         (tables of schema {schema}: {})",
-                        opts.renames.place(r.line),
-                        escaped(name),
-                        qualified(schema, &r.to),
-                        if table_names.is_empty() {
-                            "none".into()
-                        } else {
-                            list(&table_names)
-                        }
-                    )),
-                    None => out.missing.push(entry),
+        match match_table(&NamedTable::of(entry), targets, schema, opts.style, &index) {
+            Ok(None) => out.missing.push(entry),
+            Err(problems) => out.problems.extend(problems),
+            Ok(Some(t)) => {
+                if let Some(other) = used.insert(t.table.clone(), entry.name()) {
+                    out.problems.push(format!(
+                        "tables `{}` and `{}` both map to target table {}",
+                        escaped(other),
+                        escaped(entry.name()),
+                        qualified(schema, &t.table)
+                    ));
+                    continue;
                 }
-                continue;
+                out.tables.push(TableNames {
+                    entry,
+                    target: t.table,
+                    how: t.how,
+                    columns: t.columns,
+                });
             }
-            Found::Many(many, how) => {
-                out.problems.push(format!(
-                    "table `{}`: several target tables match {}: {} (name the one to load \
-                     into with --rename-file)",
-                    escaped(name),
-                    step_words(&how),
-                    list(&many)
-                ));
-                continue;
-            }
-        };
-        if let Some(other) = used.insert(target.to_string(), name) {
-            out.problems.push(format!(
-                "tables `{}` and `{}` both map to target table {}",
-                escaped(other),
-                escaped(name),
-                qualified(schema, target)
-            ));
-            continue;
-        }
-        let tt = &targets[table_names
-            .iter()
-            .position(|t| *t == target)
-            .expect("found among them")];
-        let col_names: Vec<&str> = tt.columns.iter().map(|c| c.name.as_str()).collect();
-        let mut columns = Vec::new();
-        let mut unmapped = Vec::new();
-        let mut problems = Vec::new();
-        for c in &entry.schema.columns {
-            let rename = renames.columns.get(&(name, c.name.as_str())).copied();
-            match find(&c.name, opts.style, rename, &col_names) {
-                Found::One(t, how) => columns.push((t.to_string(), how)),
-                Found::None => match rename {
-                    Some(r) => problems.push(format!(
-                        "{}: column `{}`.`{}` is renamed to {}, which is not a column of {} \
-                         (it has: {})",
-                        opts.renames.place(r.line),
-                        escaped(name),
-                        escaped(&c.name),
-                        escaped(&r.to),
-                        qualified(schema, target),
-                        list(&col_names)
-                    )),
-                    None => unmapped.push(c.name.as_str()),
-                },
-                Found::Many(many, how) => problems.push(format!(
-                    "table `{}`: column `{}` matches several target columns {}: {} (name the \
-                     one to load into with --rename-file)",
-                    escaped(name),
-                    escaped(&c.name),
-                    step_words(&how),
-                    list(&many)
-                )),
-            }
-        }
-        if !unmapped.is_empty() {
-            problems.push(format!(
-                "table `{}`: no target column for {} in {} (target has: {}); name them with \
-                 --rename-file",
-                escaped(name),
-                unmapped
-                    .iter()
-                    .map(|c| format!("`{}`", escaped(c)))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                qualified(schema, target),
-                list(&col_names)
-            ));
-        }
-        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
-        for (c, (t, _)) in entry.schema.columns.iter().zip(&columns) {
-            if let Some(first) = seen.insert(t, &c.name) {
-                problems.push(format!(
-                    "table `{}`: columns `{}` and `{}` both map to target column {}",
-                    escaped(name),
-                    escaped(first),
-                    escaped(&c.name),
-                    escaped(t)
-                ));
-            }
-        }
-        if problems.is_empty() {
-            out.tables.push(TableNames {
-                entry,
-                target: target.to_string(),
-                how,
-                columns,
-            });
-        } else {
-            out.problems.extend(problems);
         }
     }
     Ok(out)
@@ -548,7 +630,8 @@ pub(crate) fn new_names<'m>(
     entries: &[&'m TableEntry],
     opts: &NameOptions,
 ) -> Result<Vec<TableNames<'m>>> {
-    let renames = resolve(&opts.renames, all)?;
+    let named: Vec<NamedTable> = all.iter().map(|e| NamedTable::of(e)).collect();
+    let renames = opts.renames.index(&named)?;
     let name_of = |dump: &str, rename: Option<&RenameLine>| match rename {
         Some(r) => (r.to.clone(), Matched::Renamed { line: r.line }),
         None => {
@@ -584,7 +667,7 @@ pub(crate) fn new_names<'m>(
     let mut out: Vec<TableNames> = Vec::new();
     let mut taken: HashMap<String, (&str, Matched)> = HashMap::new();
     for &entry in entries {
-        let (target, how) = name_of(entry.name(), renames.tables.get(entry.name()).copied());
+        let (target, how) = name_of(entry.name(), renames.table(entry.name()));
         if let Some((other, other_how)) = taken.get(&target) {
             return Err(Error::Preflight(vec![format!(
                 "tables `{}` and `{}` would both be named {} in PostgreSQL{}; give one of \
@@ -599,11 +682,7 @@ pub(crate) fn new_names<'m>(
         let mut columns: Vec<(String, Matched)> = Vec::new();
         let mut seen: HashMap<String, (&str, Matched)> = HashMap::new();
         for c in &entry.schema.columns {
-            let rename = renames
-                .columns
-                .get(&(entry.name(), c.name.as_str()))
-                .copied();
-            let (n, h) = name_of(&c.name, rename);
+            let (n, h) = name_of(&c.name, renames.column(entry.name(), &c.name));
             if let Some((other, other_how)) = seen.get(&n) {
                 return Err(Error::Preflight(vec![format!(
                     "table `{}`: columns `{}` and `{}` would both be named {} in PostgreSQL{}; \
@@ -654,6 +733,18 @@ mod tests {
         ] {
             assert_eq!(snake_case(from), to, "{from}");
         }
+    }
+
+    #[test]
+    fn same_database_names_match_exactly_then_ignoring_case() {
+        let cands = ["createdDate", "createddate", "Other"];
+        assert_eq!(
+            find_name("createdDate", cands.iter().copied()),
+            Ok(Some("createdDate"))
+        );
+        assert_eq!(find_name("other", cands.iter().copied()), Ok(Some("Other")));
+        assert!(find_name("CREATEDDATE", cands.iter().copied()).is_err());
+        assert_eq!(find_name("nope", cands.iter().copied()), Ok(None));
     }
 
     #[test]

@@ -277,6 +277,7 @@ impl Work {
             "waybill-export" => env!("CARGO_BIN_EXE_waybill-export"),
             "waybill-import" => env!("CARGO_BIN_EXE_waybill-import"),
             "waybill-log" => env!("CARGO_BIN_EXE_waybill-log"),
+            "waybill-verify" => env!("CARGO_BIN_EXE_waybill-verify"),
             other => panic!("unknown binary {other}"),
         };
         self.isolated(exe)

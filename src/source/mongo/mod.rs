@@ -220,6 +220,8 @@ impl Source for MongoSource {
             charset: "UTF-8".into(),
             time_zone: "+00:00".into(),
             tls_cipher: None,
+            server_id: None,
+            server_uuid: None,
             path: Some(self.dir.display().to_string()),
             journal_mode: None,
             input_format: Some(self.format.tool().into()),

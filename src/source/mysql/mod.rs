@@ -9,10 +9,16 @@
 //! - `catalog`: information_schema into the dump's schema;
 //! - `types`: MySQL types into encodings and SELECT expressions;
 //! - `snapshot`: one snapshot across parallel connections;
-//! - `chunk`: primary-key ranges as SQL.
+//! - `chunk`: primary-key ranges as SQL;
+//! - `binlog`: catch-up, the row changes after a snapshot read from the binary log;
+//!   `rowimage` prints their values in the snapshot's text forms, `jsonb` MySQL's
+//!   binary JSON.
 
+pub(crate) mod binlog;
 mod catalog;
 mod chunk;
+mod jsonb;
+mod rowimage;
 mod snapshot;
 mod types;
 
@@ -93,6 +99,9 @@ pub(crate) struct ServerInfo {
     pub version: String,
     /// MySQL 8 or later (not MariaDB).
     pub mysql8: bool,
+    /// `@@server_id`, and MySQL's `@@server_uuid`: which server's binary log this is.
+    pub server_id: Option<u64>,
+    pub server_uuid: Option<String>,
 }
 
 impl ServerInfo {
@@ -109,7 +118,7 @@ fn tls_cipher(conn: &mut Conn) -> Option<String> {
     row.map(|(_, v)| v).filter(|v| !v.is_empty())
 }
 
-fn server_info(conn: &mut Conn) -> Result<ServerInfo> {
+pub(crate) fn server_info(conn: &mut Conn) -> Result<ServerInfo> {
     let version: String = conn
         .query_first("SELECT VERSION()")
         .ctx(|| "reading the server version".into())?
@@ -120,10 +129,21 @@ fn server_info(conn: &mut Conn) -> Result<ServerInfo> {
         .next()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
+    let server_id: Option<u64> = conn.query_first("SELECT @@server_id").ok().flatten();
+    let server_uuid: Option<String> = if mariadb {
+        None
+    } else {
+        conn.query_first::<Option<String>, _>("SELECT @@server_uuid")
+            .ok()
+            .flatten()
+            .flatten()
+    };
     Ok(ServerInfo {
         engine: if mariadb { "mariadb" } else { "mysql" }.into(),
         mysql8: !mariadb && major >= 8,
         version,
+        server_id,
+        server_uuid,
     })
 }
 
@@ -234,6 +254,8 @@ impl Source for MySqlSource {
             tls_cipher: self.tls_cipher.clone(),
             path: None,
             journal_mode: None,
+            server_id: self.server.server_id,
+            server_uuid: self.server.server_uuid.clone(),
             input_format: None,
         }
     }

@@ -135,6 +135,8 @@ impl Source for SqliteSource {
             tls_cipher: None,
             path: Some(self.path.display().to_string()),
             journal_mode: Some(self.journal_mode.clone()),
+            server_id: None,
+            server_uuid: None,
             input_format: None,
         }
     }
