@@ -91,7 +91,12 @@ fn verify_loaded(
         return Ok(None);
     };
     interrupt::check()?;
+    let mut phases = Phases::new(cx.obs);
+    phases.enter(Phase::ReadBack {
+        table: l.entry.name().to_string(),
+    });
     let r = readback::verify_table(tx, cx, l, d)?;
+    phases.leave();
     if r.is_equal() {
         report.verified_rows = Some(r.equal);
     }

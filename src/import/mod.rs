@@ -113,6 +113,8 @@ pub enum Phase {
     Indexes { table: String },
     /// Setting a loaded table's sequences past its data.
     Sequences { table: String },
+    /// `--verify`: reading a loaded table back and comparing it with the dump.
+    ReadBack { table: String },
     /// `--create-schema`, after the data: SET columns to arrays, CHECK constraints.
     Conversions,
     /// `--create-schema`, after the data: primary keys, unique and other indexes.
@@ -130,6 +132,7 @@ impl Phase {
             }
             Phase::Indexes { table } => format!("building the indexes of {table}"),
             Phase::Sequences { table } => format!("setting the sequences of {table}"),
+            Phase::ReadBack { table } => format!("reading {table} back to compare it (--verify)"),
             Phase::Conversions => "converting SET columns, adding CHECK constraints".into(),
             Phase::Keys => "adding primary keys and indexes".into(),
             Phase::ForeignKeys => "adding foreign keys".into(),
