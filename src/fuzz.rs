@@ -22,6 +22,7 @@ use crate::dump::csv::{field_preview, read_header};
 use crate::dump::manifest::Manifest;
 use crate::target::ddl::{self, SchemaOptions};
 use crate::target::expr::{self, ColumnInfo, Purpose};
+use crate::target::names::{self, IdentifierStyle, NameOptions, Renames};
 use crate::target::typemap::{CastRules, Dialect};
 
 const SEED_MANIFEST: &str = include_str!("../tests/fixtures/fuzz_seed_manifest.json");
@@ -398,16 +399,30 @@ fn manifest_case(bytes: &[u8]) -> bool {
     for opts in [
         SchemaOptions::default(),
         SchemaOptions {
-            lowercase: true,
             casts,
             drop_existing: true,
             ..SchemaOptions::default()
         },
     ] {
-        // Every dialect, whatever the manifest claims: a crafted dump picks its engine.
-        for dialect in [Dialect::MySql, Dialect::Sqlite] {
-            let _ = ddl::plan("public", dialect, &all, &opts);
-            let _ = ddl::plan("s", dialect, &all[..all.len().min(1)], &opts);
+        for style in [
+            IdentifierStyle::Exact,
+            IdentifierStyle::Lower,
+            IdentifierStyle::SnakeCase,
+        ] {
+            let names = NameOptions {
+                style,
+                renames: Renames::default(),
+            };
+            let subset = &all[..all.len().min(1)];
+            // Every dialect, whatever the manifest claims: a crafted dump picks its engine.
+            for dialect in [Dialect::MySql, Dialect::Sqlite] {
+                if let Ok(named) = names::new_names(&all, &all, &names) {
+                    let _ = ddl::plan("public", dialect, &named, &opts, style);
+                }
+                if let Ok(named) = names::new_names(&all, subset, &names) {
+                    let _ = ddl::plan("s", dialect, &named, &opts, style);
+                }
+            }
         }
     }
     for t in &m.tables {

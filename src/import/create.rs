@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::printable::escaped;
 use crate::target::catalog;
 use crate::target::ddl::{self, SchemaOptions, SchemaPlan};
+use crate::target::names;
 use crate::target::sql::{qualified, quote_literal};
 use crate::target::typemap::Dialect;
 use crate::target::{describe, rules};
@@ -91,14 +92,16 @@ pub(super) fn preflight<'m>(
             "--create-schema loads in one transaction; it cannot be combined with --jobs".into(),
         ]));
     }
-    let entries: Vec<&TableEntry> = dump
-        .manifest
-        .tables
+    let all: Vec<&TableEntry> = dump.manifest.tables.iter().collect();
+    let entries: Vec<&TableEntry> = all
         .iter()
+        .copied()
         .filter(|t| table_selected(plan, t.name()))
         .collect();
     let dialect = Dialect::of_engine(&dump.manifest.source.engine)?;
-    let mut sp = ddl::plan(schema, dialect, &entries, opts)?;
+    let named = names::new_names(&all, &entries, &plan.names)?;
+    let mapping: Vec<_> = named.iter().flat_map(|t| t.mapped()).collect();
+    let mut sp = ddl::plan(schema, dialect, &named, opts, plan.names.style)?;
     for w in &sp.warnings {
         obs.warn(w);
     }
@@ -197,6 +200,8 @@ pub(super) fn preflight<'m>(
         checks: sp.checks,
         comments: sp.comments,
         rules: Some(sp.rules),
+        after_split: sp.after_split,
         warnings: sp.warnings,
+        mapping,
     })
 }

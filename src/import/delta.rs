@@ -34,7 +34,8 @@ use crate::dump::manifest::{COPY_OPTIONS, DeltaInfo, FileEntry, FileRole, TableE
 use crate::dump::verify::VerifiedDump;
 use crate::error::{Error, Result, ResultExt};
 use crate::printable::escaped;
-use crate::target::catalog::{self, find_name};
+use crate::target::catalog;
+use crate::target::names::{self, MappedName};
 use crate::target::sql::{qualified, quote_ident, quote_literal};
 use crate::target::{self, connection_security, describe};
 use crate::{interrupt, timefmt};
@@ -151,6 +152,9 @@ fn file_with(entry: &TableEntry, role: FileRole) -> Option<&FileEntry> {
 
 struct Plan<'m> {
     tables: Vec<TableApply<'m>>,
+    /// Every applied table's and column's name, dump to target (as the base's import
+    /// mapped them: the same `--identifiers` and `--rename-file` rules).
+    mapping: Vec<MappedName>,
     /// Tables in delete order (children first) and upsert order (parents first).
     delete_order: Vec<usize>,
     upsert_order: Vec<usize>,
@@ -190,18 +194,35 @@ fn preflight<'m>(
         ));
     }
     let targets = catalog::tables(client, schema)?;
-    let mut problems = Vec::new();
+    let all: Vec<&TableEntry> = dump.manifest.tables.iter().collect();
+    let changed: Vec<&TableEntry> = all
+        .iter()
+        .copied()
+        .filter(|e| {
+            file_with(e, FileRole::Upserts).is_some() || file_with(e, FileRole::Deletes).is_some()
+        })
+        .filter(|e| table_selected(plan, e.name()))
+        .collect();
+    let matched = names::match_existing(&all, &changed, &targets, schema, &plan.names)?;
+    let mut problems = matched.problems;
     let mut tables = Vec::new();
     let mut skipped = Vec::new();
-    for entry in &dump.manifest.tables {
+    let mut mapping = Vec::new();
+    for entry in matched.missing {
+        let name = entry.name();
+        let why = format!("no table {} in the target", qualified(schema, name));
+        if plan.strict {
+            problems.push(format!("table `{name}`: {why} (--strict)"));
+        } else {
+            obs.warn(&format!("table `{name}` skipped: {why}"));
+            skipped.push((name.to_string(), why));
+        }
+    }
+    for tn in &matched.tables {
+        let entry = tn.entry;
+        mapping.extend(tn.mapped());
         let upserts = file_with(entry, FileRole::Upserts);
         let deletes = file_with(entry, FileRole::Deletes);
-        if upserts.is_none() && deletes.is_none() {
-            continue;
-        }
-        if !table_selected(plan, entry.name()) {
-            continue;
-        }
         if let Some(f) = upserts {
             check_header(dump, f, &entry.schema.column_names())?;
         }
@@ -215,61 +236,35 @@ fn preflight<'m>(
             check_header(dump, f, &key)?;
         }
         let name = entry.name();
-        let target = match find_name(name, targets.iter().map(|t| t.name.as_str())) {
-            Ok(Some(t)) => t.to_string(),
-            Ok(None) => {
-                let why = format!("no table {} in the target", qualified(schema, name));
-                if plan.strict {
-                    problems.push(format!("table `{name}`: {why} (--strict)"));
-                } else {
-                    obs.warn(&format!("table `{name}` skipped: {why}"));
-                    skipped.push((name.to_string(), why));
-                }
-                continue;
-            }
-            Err(many) => {
-                problems.push(format!(
-                    "table `{name}`: several target tables match ignoring case: {}",
-                    many.join(", ")
-                ));
-                continue;
-            }
-        };
+        let target = tn.target.clone();
         let tcols = target_columns(client, schema, &target)?;
         let mut columns = Vec::new();
         let mut temp_types = Vec::new();
         let mut select = Vec::new();
         let mut generated = Vec::new();
-        for c in &entry.schema.columns {
-            match find_name(&c.name, tcols.iter().map(|t| t.name.as_str())) {
-                Ok(Some(t)) => {
-                    let tc = tcols.iter().find(|x| x.name == t).expect("found above");
-                    if tc.generated {
-                        generated.push(t.to_string());
-                    }
-                    let q = quote_ident(t);
-                    if tc.is_array && c.encoding == Encoding::SetText {
-                        temp_types.push("text".to_string());
-                        select.push(format!(
-                            "CASE WHEN {q} = '' THEN '{{}}'::text[] ELSE string_to_array({q}, ',') END"
-                        ));
-                    } else {
-                        temp_types.push(tc.ty.clone());
-                        select.push(q);
-                    }
-                    columns.push(t.to_string());
-                }
-                Ok(None) => problems.push(format!(
-                    "table `{name}`: no target column for `{}` in {}",
-                    c.name,
+        for (c, (t, _)) in entry.schema.columns.iter().zip(&tn.columns) {
+            let t = t.as_str();
+            let Some(tc) = tcols.iter().find(|x| x.name == t) else {
+                problems.push(format!(
+                    "table `{name}`: no target column {t} in {}",
                     qualified(schema, &target)
-                )),
-                Err(many) => problems.push(format!(
-                    "table `{name}`: column `{}` matches several target columns ignoring case: {}",
-                    c.name,
-                    many.join(", ")
-                )),
+                ));
+                continue;
+            };
+            if tc.generated {
+                generated.push(t.to_string());
             }
+            let q = quote_ident(t);
+            if tc.is_array && c.encoding == Encoding::SetText {
+                temp_types.push("text".to_string());
+                select.push(format!(
+                    "CASE WHEN {q} = '' THEN '{{}}'::text[] ELSE string_to_array({q}, ',') END"
+                ));
+            } else {
+                temp_types.push(tc.ty.clone());
+                select.push(q);
+            }
+            columns.push(t.to_string());
         }
         for tc in &tcols {
             if tc.not_null && !tc.has_default && !tc.generated && !columns.contains(&tc.name) {
@@ -382,6 +377,7 @@ fn preflight<'m>(
     let delete_order = upsert_order.iter().rev().copied().collect();
     Ok(Plan {
         tables,
+        mapping,
         delete_order,
         upsert_order,
         replica_role,
@@ -756,7 +752,7 @@ pub(super) fn apply(
     log.line(&format!("connection: {}", connection_security(&mut client)));
     let result = run(&mut client, plan, dump, delta, obs, &log, &side);
     match result {
-        Ok((tables, report, script, script_path, committed)) => {
+        Ok((tables, report, script, script_path, mapping, committed)) => {
             if committed {
                 log.line("committed");
             }
@@ -770,6 +766,7 @@ pub(super) fn apply(
                 fk_order: false,
                 schema_warnings: Vec::new(),
                 rules: None,
+                mapping,
                 committed,
                 delta: Some(report),
             })
@@ -782,7 +779,14 @@ pub(super) fn apply(
     }
 }
 
-type Applied = (Vec<TableReport>, DeltaReport, String, Option<PathBuf>, bool);
+type Applied = (
+    Vec<TableReport>,
+    DeltaReport,
+    String,
+    Option<PathBuf>,
+    Vec<MappedName>,
+    bool,
+);
 
 fn run(
     client: &mut Client,
@@ -808,6 +812,8 @@ fn run(
     for (t, why) in &p.skipped {
         log.line(&format!("skipped table `{t}`: {why}"));
     }
+    super::log_mapping(log, &plan.schema, &p.mapping);
+    obs.mapping(&p.mapping);
     let record = applied::insert_sql(
         &plan.schema,
         &dump.manifest,
@@ -858,6 +864,7 @@ fn run(
                 name: r.name.clone(),
                 target: Some(r.target.clone()),
                 manifest_rows: r.upserts + r.deletes,
+                bytes: 0,
                 loaded_rows: if status == TableStatus::Loaded {
                     r.upserts + r.deleted
                 } else {
@@ -872,6 +879,7 @@ fn run(
                 target: None,
                 manifest_rows: 0,
                 loaded_rows: 0,
+                bytes: 0,
                 secs: 0.0,
                 status: TableStatus::Skipped(why.clone()),
                 verified_rows: None,
@@ -889,6 +897,7 @@ fn run(
             report,
             text,
             script_path,
+            p.mapping.clone(),
             false,
         ));
     }
@@ -1022,6 +1031,7 @@ fn run(
                 report,
                 text,
                 script_path,
+                p.mapping.clone(),
                 true,
             ))
         }

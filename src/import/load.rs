@@ -14,13 +14,46 @@ use super::preflight::TableLoad;
 use super::readback;
 use super::sidelog::SideLog;
 use super::steps::{Opening, Step, opening, table_steps};
-use super::{Ctx, TableReport, TableStatus};
+use super::{Ctx, ImportObserver, Phase, TableReport, TableStatus};
 use crate::compare::digest::Digest;
 use crate::error::{Error, Result, ResultExt};
 use crate::printable::escaped;
 use crate::target::rules::CheckStep;
 use crate::target::{self, catalog, is_lock_timeout, sql::qualified};
 use crate::{interrupt, timefmt};
+
+/// The step without rows that runs now, for the observer's spinners: a new one ends
+/// the one before, and the last one ends when this is dropped (on failure too).
+struct Phases<'a> {
+    obs: &'a dyn ImportObserver,
+    current: Option<Phase>,
+}
+
+impl<'a> Phases<'a> {
+    fn new(obs: &'a dyn ImportObserver) -> Self {
+        Phases { obs, current: None }
+    }
+
+    fn enter(&mut self, phase: Phase) {
+        if self.current.as_ref() != Some(&phase) {
+            self.leave();
+            self.obs.phase_started(&phase);
+            self.current = Some(phase);
+        }
+    }
+
+    fn leave(&mut self) {
+        if let Some(p) = self.current.take() {
+            self.obs.phase_done(&p);
+        }
+    }
+}
+
+impl Drop for Phases<'_> {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
 
 /// Loads one table's files and fixes its sequences, inside `tx`. With --verify the
 /// dump's digest of the table is computed on a second thread meanwhile, and returned.
@@ -60,7 +93,12 @@ fn verify_loaded(
         return Ok(None);
     };
     interrupt::check()?;
+    let mut phases = Phases::new(cx.obs);
+    phases.enter(Phase::ReadBack {
+        table: l.entry.name().to_string(),
+    });
     let r = readback::verify_table(tx, cx, l, d)?;
+    phases.leave();
     if r.is_equal() {
         report.verified_rows = Some(r.equal);
     }
@@ -74,10 +112,17 @@ fn run_table(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result<
     let bytes: u64 = l.entry.files.iter().map(|f| f.bytes).sum();
     obs.table_started(l.entry.name(), bytes);
     let mut rows = 0;
+    let mut phases = Phases::new(obs);
+    let table = || l.entry.name().to_string();
     for step in table_steps(plan, l) {
         interrupt::check()?;
+        match &step {
+            Step::Rebuild(_) => phases.enter(Phase::Indexes { table: table() }),
+            Step::Sequence(..) => phases.enter(Phase::Sequences { table: table() }),
+            _ => phases.leave(),
+        }
         match step {
-            Step::Sql(stmt) => execute_logged(tx, &stmt, log)?,
+            Step::Sql(stmt) | Step::Rebuild(stmt) => execute_logged(tx, &stmt, log)?,
             Step::ReadBack(sql) => read_back(tx, cx, l, &sql)?,
             Step::Lock(stmt) => lock(tx, &stmt, log)?,
             Step::Copy(f) => {
@@ -114,6 +159,7 @@ fn run_table(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result<
             }
         }
     }
+    phases.leave();
     let secs = clock.elapsed().as_secs_f64();
     log.line(&format!(
         "loaded {} into {} ({rows} rows, {} file(s), {secs:.2}s)",
@@ -127,6 +173,7 @@ fn run_table(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result<
         target: Some(l.target.clone()),
         manifest_rows: l.entry.rows,
         loaded_rows: rows,
+        bytes: l.entry.bytes,
         secs,
         status: TableStatus::Loaded,
         verified_rows: None,
@@ -389,10 +436,20 @@ pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
         for l in &lp.loads {
             loaded.push(load_table(&mut tx, cx, l)?);
         }
-        for stmt in &lp.after {
+        let mut phases = Phases::new(obs);
+        let (keys_from, fks_from) = lp.after_split;
+        for (i, stmt) in lp.after.iter().enumerate() {
             interrupt::check()?;
+            phases.enter(if i >= fks_from {
+                Phase::ForeignKeys
+            } else if i >= keys_from {
+                Phase::Keys
+            } else {
+                Phase::Conversions
+            });
             execute_logged(&mut tx, stmt, log)?;
         }
+        phases.leave();
         for c in &lp.checks {
             interrupt::check()?;
             add_check(&mut tx, c, log)?;

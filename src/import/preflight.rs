@@ -10,7 +10,7 @@ use std::path::Path;
 
 use postgres::Client;
 
-use super::{CopyFrom, ImportObserver, ImportPlan, table_selected};
+use super::{CopyFrom, ImportObserver, ImportPlan, compat, table_selected};
 use crate::dump::csv;
 use crate::dump::encoding::Encoding;
 use crate::dump::files::open_regular;
@@ -18,8 +18,9 @@ use crate::dump::manifest::TableEntry;
 use crate::dump::verify::VerifiedDump;
 use crate::error::{Error, Result};
 use crate::printable::escaped;
-use crate::target::catalog::{self, TargetTable, find_name};
+use crate::target::catalog::{self, TargetTable};
 use crate::target::describe;
+use crate::target::names::{self, MappedName};
 use crate::target::rules::{CheckStep, GeneratedLoad, RulesReport};
 use crate::target::sql::{qualified, quote_literal};
 
@@ -102,7 +103,11 @@ pub(crate) struct LoadPlan<'m> {
     pub comments: Vec<String>,
     /// With --create-schema: what became of CHECKs, ON UPDATE and generated columns.
     pub rules: Option<RulesReport>,
+    /// Where in `after` the keys start, and the foreign keys (`SchemaPlan::after_split`).
+    pub after_split: (usize, usize),
     pub warnings: Vec<String>,
+    /// Every loaded table's name and its columns' names, dump to target.
+    pub mapping: Vec<MappedName>,
 }
 
 /// The CSV header of a dump file (a regular file only), as written (first record).
@@ -130,50 +135,41 @@ pub(super) fn preflight<'m>(
     let schema = &plan.schema;
     if !catalog::schema_exists(client, schema)? {
         return Err(Error::Preflight(vec![format!(
-            "schema {schema} does not exist in the target database {}",
-            plan.target.database
+            "schema {} does not exist in the target database {}; to create it and the \
+             dump's tables from the manifest, add --create-schema (or run your \
+             application's migrations first)",
+            escaped(schema),
+            escaped(&plan.target.database)
         )]));
     }
     let targets = catalog::tables(client, schema)?;
     let by_name: HashMap<&str, &TargetTable> =
         targets.iter().map(|t| (t.name.as_str(), t)).collect();
-    let mut problems = Vec::new();
+    let all: Vec<&TableEntry> = dump.manifest.tables.iter().collect();
+    let selected: Vec<&TableEntry> = all
+        .iter()
+        .copied()
+        .filter(|e| table_selected(plan, e.name()))
+        .collect();
+    let matched = names::match_existing(&all, &selected, &targets, schema, &plan.names)?;
+    let mut problems = matched.problems;
     let mut loads = Vec::new();
     let mut skipped = Vec::new();
-    let mut used_targets: HashMap<String, String> = HashMap::new();
+    let mut mapping = Vec::new();
 
-    for entry in &dump.manifest.tables {
-        if !table_selected(plan, entry.name()) {
-            continue;
+    for entry in matched.missing {
+        let why = format!("no table {} in the target", qualified(schema, entry.name()));
+        if plan.strict {
+            problems.push(format!("table `{}`: {why} (--strict)", entry.name()));
+        } else {
+            obs.warn(&format!("table `{}` skipped: {why}", entry.name()));
+            skipped.push((entry.name().to_string(), why));
         }
-        let target = match find_name(entry.name(), targets.iter().map(|t| t.name.as_str())) {
-            Ok(Some(t)) => t,
-            Ok(None) => {
-                let why = format!("no table {} in the target", qualified(schema, entry.name()));
-                if plan.strict {
-                    problems.push(format!("table `{}`: {why} (--strict)", entry.name()));
-                } else {
-                    obs.warn(&format!("table `{}` skipped: {why}", entry.name()));
-                    skipped.push((entry.name().to_string(), why));
-                }
-                continue;
-            }
-            Err(many) => {
-                problems.push(format!(
-                    "table `{}`: several target tables match ignoring case: {}",
-                    entry.name(),
-                    many.join(", ")
-                ));
-                continue;
-            }
-        };
-        if let Some(other) = used_targets.insert(target.to_string(), entry.name().to_string()) {
-            problems.push(format!(
-                "tables `{other}` and `{}` both map to target table {target}",
-                entry.name()
-            ));
-            continue;
-        }
+    }
+    for tn in &matched.tables {
+        let entry = tn.entry;
+        let target = tn.target.as_str();
+        mapping.push(tn.mapped());
         let tt = by_name[target];
         let manifest_cols = entry.schema.column_names();
         for f in &entry.files {
@@ -187,51 +183,17 @@ pub(super) fn preflight<'m>(
                 )]));
             }
         }
-        let mut columns = Vec::new();
-        let mut types = Vec::new();
-        let mut unmapped = Vec::new();
-        for c in &manifest_cols {
-            match find_name(c, tt.columns.iter().map(|c| c.name.as_str())) {
-                Ok(Some(t)) => {
-                    columns.push(t.to_string());
-                    types.extend(
-                        tt.columns
-                            .iter()
-                            .find(|x| x.name == t)
-                            .map(|x| x.type_name.clone()),
-                    );
-                }
-                Ok(None) => unmapped.push(c.to_string()),
-                Err(many) => problems.push(format!(
-                    "table `{}`: column `{c}` matches several target columns ignoring case: {}",
-                    entry.name(),
-                    many.join(", ")
-                )),
-            }
-        }
-        if !unmapped.is_empty() {
-            problems.push(format!(
-                "table `{}`: no target column for {} in {} (target has: {})",
-                entry.name(),
-                unmapped
-                    .iter()
-                    .map(|c| format!("`{c}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                qualified(schema, target),
-                tt.columns
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
+        let columns: Vec<String> = tn.columns.iter().map(|(c, _)| c.clone()).collect();
+        let types: Vec<String> = columns
+            .iter()
+            .filter_map(|c| tt.columns.iter().find(|x| x.name == *c))
+            .map(|x| x.type_name.clone())
+            .collect();
         let mapped: BTreeSet<&str> = columns.iter().map(String::as_str).collect();
-        if mapped.len() != columns.len() {
-            problems.push(format!(
-                "table `{}`: two CSV columns map to the same target column",
-                entry.name()
-            ));
+        let readable = compat::check(entry, &columns, tt, schema);
+        problems.extend(readable.refused);
+        for w in &readable.warnings {
+            obs.warn(w);
         }
         // A generated target column cannot be written: the files go through the staging
         // table, which checks PostgreSQL's values against the dump's.
@@ -410,9 +372,7 @@ pub(super) fn preflight<'m>(
         return Err(Error::Preflight(problems));
     }
     if loads.is_empty() {
-        return Err(Error::Preflight(vec![
-            "no table of the dump has a matching table in the target; nothing to load".into(),
-        ]));
+        return Err(Error::Preflight(vec![nothing_to_load(plan, &targets)]));
     }
     let mut locks: Vec<(String, String)> = loading
         .iter()
@@ -432,8 +392,44 @@ pub(super) fn preflight<'m>(
         comments: Vec::new(),
         rules: None,
         after: Vec::new(),
+        after_split: (0, 0),
         warnings: Vec::new(),
+        mapping: mapping.into_iter().flatten().collect(),
     })
+}
+
+/// Why nothing matched, with what the target holds and what to do about it.
+fn nothing_to_load(plan: &ImportPlan, targets: &[TargetTable]) -> String {
+    const SHOWN: usize = 20;
+    let place = format!(
+        "schema {} of the target database {}",
+        escaped(&plan.schema),
+        escaped(&plan.target.database)
+    );
+    if targets.is_empty() {
+        return format!(
+            "{place} has no tables, so no table of the dump has one to load into; to create \
+             them from the dump, add --create-schema (or run your application's migrations \
+             first)"
+        );
+    }
+    let names: Vec<String> = targets
+        .iter()
+        .take(SHOWN)
+        .map(|t| escaped(&t.name).into_owned())
+        .collect();
+    format!(
+        "no table of the dump has a matching table in the target; nothing to load. {place} \
+         has {} table(s): {}{}; to create the dump's tables instead, add --create-schema; \
+         to load into these, name them with --rename-file (or choose another --schema)",
+        targets.len(),
+        names.join(", "),
+        if targets.len() > SHOWN {
+            format!(", ... ({} more)", targets.len() - SHOWN)
+        } else {
+            String::new()
+        }
+    )
 }
 
 /// The tables outside the load that `TRUNCATE ... CASCADE` also reaches. One that holds

@@ -249,7 +249,10 @@ pub(super) fn script(cx: &Ctx) -> String {
         }
         for step in table_steps(plan, l) {
             match step {
-                Step::Sql(stmt) | Step::Lock(stmt) | Step::Sequence(stmt, _) => {
+                Step::Sql(stmt)
+                | Step::Lock(stmt)
+                | Step::Rebuild(stmt)
+                | Step::Sequence(stmt, _) => {
                     s.push_str(&format!("{stmt};\n"))
                 }
                 Step::ReadBack(stmt) => s.push_str(&format!(
@@ -352,6 +355,8 @@ pub(super) enum Step<'a> {
     /// With --jobs: the table's own lock, first in its transaction.
     Lock(String),
     Copy(&'a FileEntry),
+    /// Builds one of the indexes dropped before the COPY again (or comments on it).
+    Rebuild(String),
     /// A `SELECT setval(...)` and the sequence it sets (for the log).
     Sequence(String, &'a str),
     /// The generated columns' read-back (`read_back_sql`): any row it returns fails
@@ -386,7 +391,7 @@ pub(super) fn table_steps<'a>(plan: &ImportPlan, l: &'a TableLoad) -> Vec<Step<'
         l.deferred
             .iter()
             .flat_map(|d| &d.create)
-            .map(|stmt| Step::Sql(stmt.clone())),
+            .map(|stmt| Step::Rebuild(stmt.clone())),
     );
     steps.extend(
         l.sequences

@@ -4,8 +4,10 @@
 //! maintenance), then keys, indexes and foreign keys are added after it: the order
 //! pg_dump and pgloader use, for the same reasons.
 //!
-//! Names keep their exact case (quoted) unless folded to lower case. PostgreSQL
-//! truncates names to 63 bytes; longer names, and index names that would collide in
+//! Tables and columns are named by `target::names` (exact case, quoted, unless
+//! `--identifiers` or `--rename-file` says otherwise); constraints and indexes follow
+//! the same style and the mapped names. PostgreSQL truncates names to 63 bytes; longer
+//! names, and index names that would collide in
 //! the schema-wide relation namespace, are made unique deterministically (a short hash
 //! of the full name), so the same dump always produces the same schema.
 
@@ -16,8 +18,9 @@ use sha2::{Digest, Sha256};
 use crate::dump::encoding::Encoding;
 use crate::dump::manifest::TableEntry;
 use crate::dump::schema::{ColumnDefault, Index};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::target::expr::ColumnInfo;
+use crate::target::names::{IdentifierStyle, TableNames};
 use crate::target::rules::{
     self, CheckFile, CheckStep, ColumnView, GeneratedLoad, GeneratedPlan, RulesReport, TableView,
 };
@@ -28,7 +31,6 @@ pub(crate) const MAX_IDENT: usize = 63;
 
 #[derive(Clone, Debug, Default)]
 pub struct SchemaOptions {
-    pub lowercase: bool,
     pub casts: CastRules,
     /// Drop tables of the same names first (inside the transaction).
     pub drop_existing: bool,
@@ -65,6 +67,9 @@ pub(crate) struct SchemaPlan<'m> {
     /// What the script says about rules that were not carried over, as comments.
     pub comments: Vec<String>,
     pub rules: RulesReport,
+    /// Where in `after` the keys and indexes start, and where the foreign keys start
+    /// (before them: SET conversions; after the foreign keys: ON UPDATE triggers).
+    pub after_split: (usize, usize),
     pub warnings: Vec<String>,
 }
 
@@ -81,19 +86,17 @@ pub fn fit_identifier(name: &str) -> String {
     format!("{}_{}", &name[..cut], &digest[..8])
 }
 
+/// The names of constraints and indexes (tables and columns are named by
+/// `target::names` before the plan is made).
 struct Names {
-    lowercase: bool,
+    style: IdentifierStyle,
     /// Relation names taken in the schema (tables, indexes, key constraints).
     relations: BTreeSet<String>,
 }
 
 impl Names {
     fn ident(&self, raw: &str) -> String {
-        fit_identifier(&if self.lowercase {
-            raw.to_lowercase()
-        } else {
-            raw.to_string()
-        })
+        fit_identifier(&self.style.apply(raw))
     }
 
     /// A schema-unique relation name, preferring `wanted`, then `<table>_<wanted>`.
@@ -132,50 +135,35 @@ fn integer_family(t: &str) -> Option<u8> {
     }
 }
 
-/// `dialect` is the source engine the manifest's types and defaults are written for.
+/// `dialect` is the source engine the manifest's types and defaults are written for;
+/// `tables` are the tables to create with their names (`names::new_names`), and `style`
+/// names the constraints and indexes.
 pub(crate) fn plan<'m>(
     schema: &str,
     dialect: Dialect,
-    entries: &[&'m TableEntry],
+    tables_named: &[TableNames<'m>],
     opts: &SchemaOptions,
+    style: IdentifierStyle,
 ) -> Result<SchemaPlan<'m>> {
+    let entries: Vec<&'m TableEntry> = tables_named.iter().map(|t| t.entry).collect();
     let mut names = Names {
-        lowercase: opts.lowercase,
+        style,
         relations: BTreeSet::new(),
     };
     let mut warnings = Vec::new();
 
-    // Names first: tables, then columns per table.
     let mut table_names: HashMap<&str, String> = HashMap::new();
-    for e in entries {
-        let n = names.ident(e.name());
-        if let Some((other, _)) = table_names.iter().find(|(_, v)| **v == n) {
-            return Err(Error::Preflight(vec![format!(
-                "tables `{other}` and `{}` would both be named {n} in PostgreSQL{}",
-                e.name(),
-                if opts.lowercase {
-                    " (--lowercase-identifiers)"
-                } else {
-                    ""
-                }
-            )]));
+    let mut col_names: HashMap<(&str, &str), String> = HashMap::new();
+    for t in tables_named {
+        names.relations.insert(t.target.clone());
+        table_names.insert(t.entry.name(), t.target.clone());
+        for (c, (n, _)) in t.entry.schema.columns.iter().zip(&t.columns) {
+            col_names.insert((t.entry.name(), c.name.as_str()), n.clone());
         }
-        names.relations.insert(n.clone());
-        table_names.insert(e.name(), n);
     }
     let mut mapped: HashMap<(&str, &str), Mapped> = HashMap::new();
-    let mut col_names: HashMap<(&str, &str), String> = HashMap::new();
-    for e in entries {
-        let mut seen = BTreeSet::new();
+    for e in &entries {
         for c in &e.schema.columns {
-            let n = names.ident(&c.name);
-            if !seen.insert(n.clone()) {
-                return Err(Error::Preflight(vec![format!(
-                    "table `{}`: two columns would both be named {n} in PostgreSQL",
-                    e.name()
-                )]));
-            }
-            col_names.insert((e.name(), &c.name), n);
             mapped.insert(
                 (e.name(), &c.name),
                 map_column(dialect, e.name(), c, &opts.casts),
@@ -186,7 +174,7 @@ pub(crate) fn plan<'m>(
     // Foreign keys decide types too: a child column takes its parent's integer type.
     let dumped: HashMap<&str, &TableEntry> = entries.iter().map(|e| (e.name(), *e)).collect();
     let mut fks = Vec::new();
-    for e in entries {
+    for e in &entries {
         for fk in &e.schema.foreign_keys {
             let at = format!("{}: foreign key {}", e.name(), fk.name);
             let Some(parent) = dumped
@@ -254,7 +242,7 @@ pub(crate) fn plan<'m>(
         }
     }
 
-    opts.checks.check_names(entries)?;
+    opts.checks.check_names(&entries)?;
     // Columns a foreign key's action writes: PostgreSQL refuses those on generated columns.
     let mut fk_written: HashMap<&str, BTreeSet<String>> = HashMap::new();
     for (child, fk, _) in &fks {
@@ -282,7 +270,7 @@ pub(crate) fn plan<'m>(
     let mut script_comments = Vec::new();
     let mut triggers = Vec::new();
     let mut report = RulesReport::default();
-    for e in entries {
+    for e in entries.iter().copied() {
         let t = &table_names[e.name()];
         let qt = qualified(schema, t);
         let mut cols = Vec::new();
@@ -523,7 +511,9 @@ pub(crate) fn plan<'m>(
             key_columns: view.key_columns(),
         });
     }
+    let keys_from = after.len();
     after.extend(keys);
+    let fks_from = after.len();
     for (child, fk, parent) in fks {
         let ct = &table_names[child];
         let pt = &table_names[parent];
@@ -559,6 +549,7 @@ pub(crate) fn plan<'m>(
         checks,
         comments: script_comments,
         rules: report,
+        after_split: (keys_from, fks_from),
         warnings,
     })
 }
@@ -656,7 +647,7 @@ mod tests {
     #[test]
     fn relation_names_stay_unique() {
         let mut n = Names {
-            lowercase: false,
+            style: IdentifierStyle::Exact,
             relations: BTreeSet::new(),
         };
         assert_eq!(n.relation("a", "idx_x"), "idx_x");
