@@ -300,6 +300,11 @@ impl Run {
         self.base.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The run's id (`20261123T101502Z-export-3fa9c1d2`).
+    pub fn run_id(&self) -> String {
+        self.base().run_id.clone()
+    }
+
     pub fn set_source(&self, s: String) {
         self.base().source = Some(s);
     }

@@ -21,6 +21,8 @@ use serde_json::{Value, json};
 use crate::dump::csv::{field_preview, read_header};
 use crate::dump::manifest::Manifest;
 use crate::target::ddl::{self, SchemaOptions};
+use crate::target::expr::{self, ColumnInfo, Purpose};
+use crate::target::names::{self, IdentifierStyle, NameOptions, Renames};
 use crate::target::typemap::{CastRules, Dialect};
 
 const SEED_MANIFEST: &str = include_str!("../tests/fixtures/fuzz_seed_manifest.json");
@@ -397,15 +399,30 @@ fn manifest_case(bytes: &[u8]) -> bool {
     for opts in [
         SchemaOptions::default(),
         SchemaOptions {
-            lowercase: true,
             casts,
             drop_existing: true,
+            ..SchemaOptions::default()
         },
     ] {
-        // Every dialect, whatever the manifest claims: a crafted dump picks its engine.
-        for dialect in [Dialect::MySql, Dialect::Sqlite] {
-            let _ = ddl::plan("public", dialect, &all, &opts);
-            let _ = ddl::plan("s", dialect, &all[..all.len().min(1)], &opts);
+        for style in [
+            IdentifierStyle::Exact,
+            IdentifierStyle::Lower,
+            IdentifierStyle::SnakeCase,
+        ] {
+            let names = NameOptions {
+                style,
+                renames: Renames::default(),
+            };
+            let subset = &all[..all.len().min(1)];
+            // Every dialect, whatever the manifest claims: a crafted dump picks its engine.
+            for dialect in [Dialect::MySql, Dialect::Sqlite] {
+                if let Ok(named) = names::new_names(&all, &all, &names) {
+                    let _ = ddl::plan("public", dialect, &named, &opts, style);
+                }
+                if let Ok(named) = names::new_names(&all, subset, &names) {
+                    let _ = ddl::plan("s", dialect, &named, &opts, style);
+                }
+            }
         }
     }
     for t in &m.tables {
@@ -448,6 +465,13 @@ fn no_manifest_makes_the_import_panic() {
         "bytes",
         "nulls",
         "unique",
+        "checks",
+        "clause",
+        "generated",
+        "on_update",
+        "stored",
+        "collation",
+        "charset",
     ];
     let focus: Vec<Vec<Key>> = all
         .iter()
@@ -479,6 +503,226 @@ fn no_manifest_makes_the_import_panic() {
     assert!(
         n < 200 || planned > 0,
         "{planned} of {n} reached the DDL plan"
+    );
+}
+
+/// Pieces of MySQL expressions (both servers' spellings) and hostile text.
+const EXPR_TOKENS: &[&str] = &[
+    "`a`",
+    "`b`",
+    "`t`",
+    "`j`",
+    "`a``b`",
+    "a",
+    "(",
+    ")",
+    "((",
+    "))",
+    ",",
+    " ",
+    "\\",
+    "\\'",
+    "'",
+    "''",
+    "'x'",
+    "_utf8mb4'x'",
+    "_utf8mb4\\'x\\'",
+    "_binary'x'",
+    "x'41'",
+    "0x41",
+    "b'1'",
+    "N'x'",
+    "\"x\"",
+    "1",
+    "-1",
+    "1.5",
+    ".5",
+    "1e3",
+    "99999999999999999999",
+    "NULL",
+    "TRUE",
+    "and",
+    "or",
+    "not",
+    "!",
+    "xor",
+    "&&",
+    "||",
+    "=",
+    "<>",
+    "!=",
+    "<",
+    ">=",
+    "<=>",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "DIV",
+    "MOD",
+    "&",
+    "|",
+    "^",
+    "~",
+    "<<",
+    "between",
+    "in",
+    "is",
+    "null",
+    "like",
+    "escape",
+    "regexp",
+    "rlike",
+    "case",
+    "when",
+    "then",
+    "else",
+    "end",
+    "if(",
+    "concat(",
+    "concat_ws(",
+    "coalesce(",
+    "ifnull(",
+    "json_valid(",
+    "char_length(",
+    "length(",
+    "lower(",
+    "ucase(",
+    "round(",
+    "abs(",
+    "substring(",
+    "substr(",
+    " from ",
+    " for ",
+    "trim(",
+    "both",
+    "leading",
+    "regexp_like(",
+    "cast(",
+    " as ",
+    "char",
+    "interval",
+    "day",
+    "select",
+    "DATE'2020-01-01'",
+    "TIME'10:00:00'",
+    "current_timestamp()",
+    "collate",
+    "binary",
+    ".",
+    ";",
+    "--",
+    "/*",
+    "#",
+    "$$",
+    "\u{1b}[2J",
+    "\0",
+    "\n",
+    "é",
+    "😀",
+    "\u{202e}",
+];
+
+/// Clauses the translator takes (MariaDB's and MySQL 8's spellings).
+const EXPR_SEEDS: &[&str] = &[
+    "`a` > 0 and `b` between 1 and 2 or `t` in ('x','y')",
+    "(`a` % 2 = 0) and (`a` div 2 < 5) and `b` / `a` <= 10",
+    "`t` is not null and char_length(`t`) >= 2 and `t` like 'a%' escape '!'",
+    "`t` regexp '^[a-z]+$' and ucase(`t`) <> lcase(`t`)",
+    "coalesce(`a`, 0) + ifnull(`b`, 1) * 2 >= -5.5",
+    "json_valid(`j`) and `a` <=> `a`",
+    "if(`a` > 0, 1, 0) + case when `a` > 1 then 2 else 3 end > 0",
+    "concat(`t`, ' ', `a`) <> '' and concat_ws(',', `t`, `b`) <> ''",
+    "round(`b`, 1) > abs(`a`) and substr(`t`, 1, 2) = trim(`t`)",
+    "(`a` > -(5))",
+    "(`t` in (_utf8mb4\\'a\\',_utf8mb4\\'it\\\\\\'s\\'))",
+    "regexp_like(`t`,_utf8mb4\\'^x\\')",
+    "`a``b` = 1 and not `a``b`",
+    "`a` * `b`",
+];
+
+/// Everything the translator does with a CHECK clause or generation expression.
+fn expression_case(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(bytes);
+    let columns = |name: &str| -> Option<ColumnInfo> {
+        let (pg_type, generated) = match name.to_ascii_lowercase().as_str() {
+            "a" => ("integer", false),
+            "b" => ("numeric(10,2)", false),
+            "t" => ("varchar(20)", false),
+            "j" => ("jsonb", false),
+            "a`b" => ("boolean", false),
+            "g" => ("integer", true),
+            _ => return None,
+        };
+        Some(ColumnInfo {
+            target: name.to_string(),
+            pg_type: pg_type.into(),
+            charset: Some("utf8mb4".into()),
+            collation: Some("utf8mb4_general_ci".into()),
+            generated,
+        })
+    };
+    let mut translated = false;
+    for purpose in [
+        Purpose::Check,
+        Purpose::Generated { pg_type: "integer" },
+        Purpose::Generated { pg_type: "text" },
+    ] {
+        if let expr::Outcome::Translated { sql, .. } =
+            expr::translate(Dialect::MySql, &text, purpose, &columns)
+        {
+            // Nothing but what the printer writes: never a statement separator or a
+            // comment outside a literal.
+            assert!(!sql.contains(';') || sql.contains('\''), "{sql}");
+            translated = true;
+        }
+    }
+    translated
+}
+
+#[test]
+fn no_expression_makes_the_translator_panic() {
+    let (n, translated) = fuzz(
+        "expression",
+        |rng| {
+            // Half the time, a clause the translator takes, with a few tokens changed,
+            // so the printer and its type rules are reached often.
+            let mut s = if rng.chance(50) {
+                rng.pick(EXPR_SEEDS).to_string()
+            } else {
+                String::new()
+            };
+            for _ in 0..rng.below(4) {
+                if s.is_empty() {
+                    break;
+                }
+                let mut at = rng.below(s.len());
+                while !s.is_char_boundary(at) {
+                    at -= 1;
+                }
+                let token: &&str = rng.pick(EXPR_TOKENS);
+                s.insert_str(at, token);
+            }
+            for _ in 0..rng.below(if s.is_empty() { 40 } else { 3 }) {
+                let token: &&str = rng.pick(EXPR_TOKENS);
+                s.push_str(token);
+                if rng.chance(60) {
+                    s.push(' ');
+                }
+            }
+            if rng.chance(3) {
+                // Deep nesting.
+                let depth = rng.below(5000);
+                s = format!("{}{s}{}", "(".repeat(depth), ")".repeat(depth));
+            }
+            s.into_bytes()
+        },
+        expression_case,
+    );
+    assert!(
+        n < 200 || translated > 0,
+        "{translated} of {n} translated: the generator should reach the printer"
     );
 }
 

@@ -462,7 +462,7 @@ fn sakila_is_verified_value_by_value_in_every_mode() {
     let ran = work.import(&handwritten, &dump, &["--verify"]).ok();
     assert!(
         ran.stderr
-            .contains("verified: 47273 rows read back before COMMIT, every value equal"),
+            .contains("verified: 47,273 rows read back before COMMIT, every value equal"),
         "{}",
         ran.stderr
     );

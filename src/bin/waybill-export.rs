@@ -1,18 +1,23 @@
 //! waybill-export: dump a MySQL/MariaDB or SQLite database, or MongoDB's mongodump or
 //! mongoexport files, to typed CSV files and a checksummed manifest. Prints the dump
-//! directory as the last line of stdout (`--dry-run`: what would be written).
+//! directory as the last line of stdout (`--dry-run`: what would be written; `--json`:
+//! a JSON document instead).
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use regex::Regex;
+use serde_json::{Map, Value, json};
 use waybill::Error;
 use waybill::audit::{AuditLog, Run};
-use waybill::cli::report::{self, Progress, Unit};
+use waybill::cli::json::{self, Clock, Warnings, round3};
+use waybill::cli::report::{self, Progress, Stream, Unit, thousands};
 use waybill::cli::{self, AuditArgs, ParentRunArgs, SourceArgs};
 use waybill::dump::collection::Shape;
 use waybill::dump::encoding::NulPolicy;
@@ -127,6 +132,12 @@ struct Args {
     /// No progress bars and no summary; errors are still printed.
     #[arg(long, short)]
     quiet: bool,
+
+    /// Print one JSON document on stdout at the end (per table and totals, status, dump
+    /// directory, run id, timings, warnings), also when the export fails; everything
+    /// else goes to stderr. Not with --dry-run (its preview is the output).
+    #[arg(long, conflicts_with = "dry_run")]
+    json: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -287,14 +298,63 @@ fn render_preview(p: &Preview) -> String {
     out
 }
 
+/// What a run knows for its `--json` document, also when it fails.
+#[derive(Default)]
+struct Known {
+    run_id: Option<String>,
+    parent_run_id: Option<String>,
+    source: Option<String>,
+    dump_dir: Mutex<Option<PathBuf>>,
+}
+
+impl Known {
+    fn fields(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("run_id".into(), json!(self.run_id));
+        m.insert("parent_run_id".into(), json!(self.parent_run_id));
+        m.insert("source".into(), json!(self.source));
+        let dir = self.dump_dir.lock().unwrap_or_else(|p| p.into_inner());
+        m.insert(
+            "dump_dir".into(),
+            json!(dir.as_ref().map(|d| d.display().to_string())),
+        );
+        m
+    }
+}
+
 fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let plan = plan(&args)?;
+    let clock = Clock::default();
+    let warnings = Warnings::default();
+    let mut known = Known::default();
+    let result = export(&args, &clock, &warnings, &mut known);
+    if args.json
+        && let Err(e) = &result
+    {
+        let mut fields = known.fields();
+        fields.extend(clock.fields());
+        fields.insert("warnings".into(), json!(warnings.all()));
+        json::emit(&json::failed("waybill-export", e, fields));
+    }
+    result
+}
+
+fn export(
+    args: &Args,
+    clock: &Clock,
+    warnings: &Warnings,
+    known: &mut Known,
+) -> anyhow::Result<ExitCode> {
+    let plan = plan(args)?;
     if args.dry_run {
         return dry_run(&plan, args.quiet);
     }
     let audit = Run::new(AuditLog::new(&args.audit.audit_log), "export");
     audit.set_parent_run_id(args.parent.parent_run.clone());
     audit.set_source(plan.source.redacted());
+    known.run_id = Some(audit.run_id());
+    known.parent_run_id = args.parent.parent_run.clone().filter(|s| !s.is_empty());
+    known.source = Some(plan.source.redacted());
+    let known = &*known;
     let what = match &plan.since {
         Some(base) => format!(
             "catch-up export of {} since {}",
@@ -313,6 +373,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         progress: &progress,
         audit: &audit,
         estimates: Mutex::new(HashMap::new()),
+        tables: AtomicUsize::new(0),
+        done: AtomicUsize::new(0),
+        warnings,
+        known,
     };
     match cli::catch_panic(|| export::run(&plan, &observer)) {
         Ok(out) => {
@@ -340,15 +404,22 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 bytes: Some(t.bytes),
                 ..audit.event("completed", message)
             });
+            // The dump directory once: on stdout when someone sees it there, else in the
+            // summary.
+            let path_on_stdout = !args.json && std::io::stdout().is_terminal();
             if !args.quiet {
-                let text = if out.manifest.delta.is_some() {
-                    delta_summary(&out.manifest, &out.dump_dir)
+                let dir = (!path_on_stdout).then_some(&*out.dump_dir);
+                report::stderr_text(&if out.manifest.delta.is_some() {
+                    delta_summary(&out.manifest, dir, clock.secs())
                 } else {
-                    summary(&out.manifest, &out.dump_dir)
-                };
-                eprint!("{text}");
+                    summary(&out.manifest, dir, clock.secs())
+                });
             }
-            println!("{}", out.dump_dir.display());
+            if args.json {
+                json::emit(&document(&out, known, clock, warnings));
+            } else {
+                println!("{}", out.dump_dir.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
@@ -367,21 +438,96 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The `--json` document of a completed export.
+fn document(
+    out: &export::ExportOutcome,
+    known: &Known,
+    clock: &Clock,
+    warnings: &Warnings,
+) -> Value {
+    let m = &out.manifest;
+    let tables: Vec<Value> = m
+        .tables
+        .iter()
+        .map(|t| {
+            json!({
+                "name": t.name(),
+                "rows": t.rows,
+                "bytes": t.bytes,
+                "files": t.files.len(),
+                "seconds": round3(t.duration_secs),
+                "rows_per_sec": rate(t.rows, t.duration_secs),
+                "converted_to_null": t.nulled_values(),
+                "upserts": t.upserts,
+                "deletes": t.deletes,
+            })
+        })
+        .collect();
+    let tot = &m.totals;
+    let mut doc = json::head("waybill-export", "completed");
+    doc.extend(known.fields());
+    doc.insert("dump_dir".into(), json!(out.dump_dir.display().to_string()));
+    doc.insert("manifest_sha256".into(), json!(out.manifest_sha256));
+    doc.extend(clock.fields());
+    doc.insert("snapshot".into(), json!(m.snapshot));
+    doc.insert("delta".into(), json!(m.delta));
+    doc.insert("tables".into(), json!(tables));
+    doc.insert(
+        "totals".into(),
+        json!({
+            "tables": tot.tables,
+            "rows": tot.rows,
+            "bytes": tot.bytes,
+            "files": tot.files,
+            "seconds": round3(tot.duration_secs),
+            "rows_per_sec": rate(tot.rows, tot.duration_secs),
+            "converted_to_null": tot.converted_to_null.values().sum::<u64>(),
+        }),
+    );
+    doc.insert(
+        "views_not_exported".into(),
+        json!(m.views.iter().map(|v| v.name.as_str()).collect::<Vec<_>>()),
+    );
+    doc.insert("warnings".into(), json!(warnings.all()));
+    Value::Object(doc)
+}
+
+fn rate(rows: u64, secs: f64) -> u64 {
+    if secs > 0.0 {
+        (rows as f64 / secs).round() as u64
+    } else {
+        0
+    }
+}
+
 struct Observer<'a> {
     progress: &'a Progress,
     audit: &'a Run,
     /// Row estimates from information_schema, for the progress bars.
     estimates: Mutex<HashMap<String, u64>>,
+    tables: AtomicUsize,
+    done: AtomicUsize,
+    warnings: &'a Warnings,
+    known: &'a Known,
 }
 
 impl ExportObserver for Observer<'_> {
     fn started(&self, dump_dir: &Path, tables: &[(String, u64)]) {
         self.audit.set_dump_dir(dump_dir);
+        *self
+            .known
+            .dump_dir
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(dump_dir.to_path_buf());
+        let estimate: u64 = tables.iter().map(|(_, n)| n).sum();
         self.progress.info(&format!(
-            "exporting {} tables to {}",
+            "exporting {} tables (about {} rows)",
             tables.len(),
-            dump_dir.display()
+            thousands(estimate)
         ));
+        self.tables.store(tables.len(), Ordering::SeqCst);
+        self.progress
+            .overall("export", estimate, Unit::Rows, 0, tables.len());
         self.estimates
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -396,15 +542,22 @@ impl ExportObserver for Observer<'_> {
             .get(table)
             .copied()
             .unwrap_or(0);
-        self.progress.start(table, total, Unit::Rows);
+        self.progress.start(table, total, Unit::Rows, 0);
     }
 
     fn rows(&self, table: &str, added: u64) {
         self.progress.inc(table, added);
     }
 
+    fn bytes(&self, table: &str, added: u64) {
+        self.progress.bytes(table, added);
+    }
+
     fn table_done(&self, table: &str, rows: u64, bytes: u64, secs: f64) {
         self.progress.finish(table);
+        let done = self.done.fetch_add(1, Ordering::SeqCst) + 1;
+        self.progress
+            .table_finished(done, self.tables.load(Ordering::SeqCst));
         self.audit.write_or_warn(waybill::audit::Event {
             table: Some(table.to_string()),
             rows: Some(rows),
@@ -416,6 +569,7 @@ impl ExportObserver for Observer<'_> {
     }
 
     fn warn(&self, message: &str) {
+        self.warnings.push(message);
         self.progress.warn(message);
     }
 
@@ -436,7 +590,7 @@ fn count(m: &Manifest, f: impl Fn(&waybill::dump::manifest::TableEntry) -> Optio
     m.tables.iter().filter_map(f).sum()
 }
 
-fn delta_summary(m: &Manifest, dir: &Path) -> String {
+fn delta_summary(m: &Manifest, dir: Option<&Path>, elapsed: f64) -> String {
     let mut rows: Vec<Vec<String>> = m
         .tables
         .iter()
@@ -444,8 +598,8 @@ fn delta_summary(m: &Manifest, dir: &Path) -> String {
         .map(|t| {
             vec![
                 t.name().to_string(),
-                t.upserts.unwrap_or(0).to_string(),
-                t.deletes.unwrap_or(0).to_string(),
+                thousands(t.upserts.unwrap_or(0)),
+                thousands(t.deletes.unwrap_or(0)),
                 report::human_bytes(t.bytes),
                 t.files.len().to_string(),
             ]
@@ -453,12 +607,16 @@ fn delta_summary(m: &Manifest, dir: &Path) -> String {
         .collect();
     rows.push(vec![
         "TOTAL".into(),
-        count(m, |t| t.upserts).to_string(),
-        count(m, |t| t.deletes).to_string(),
+        thousands(count(m, |t| t.upserts)),
+        thousands(count(m, |t| t.deletes)),
         report::human_bytes(m.totals.bytes),
         m.totals.files.to_string(),
     ]);
-    let mut out = report::render_table(&["table", "upserts", "deletes", "size", "files"], &rows);
+    let mut out = report::render_table_for(
+        Stream::Stderr,
+        &["table", "upserts", "deletes", "size", "files"],
+        &rows,
+    );
     if let Some(d) = &m.delta {
         out.push_str(&format!(
             "delta {} after {} {}: binlog {}:{} to {}:{}, {} transaction(s), {} row change(s) folded\n",
@@ -479,37 +637,43 @@ fn delta_summary(m: &Manifest, dir: &Path) -> String {
             ));
         }
     }
-    out.push_str(&format!("delta: {}\n", dir.display()));
+    out.push_str(&format!("elapsed: {}\n", report::elapsed(elapsed)));
+    if let Some(dir) = dir {
+        out.push_str(&format!("delta: {}\n", dir.display()));
+    }
     out
 }
 
-fn summary(m: &Manifest, dir: &Path) -> String {
+/// The summary table (to the terminal's width), the snapshot, and the dump directory
+/// when `dir` is given.
+fn summary(m: &Manifest, dir: Option<&Path>, elapsed: f64) -> String {
     let mut rows: Vec<Vec<String>> = m
         .tables
         .iter()
         .map(|t| {
             vec![
                 t.name().to_string(),
-                t.rows.to_string(),
+                thousands(t.rows),
                 report::human_bytes(t.bytes),
                 t.files.len().to_string(),
                 format!("{:.2}", t.duration_secs),
                 report::per_second(t.rows, t.duration_secs),
-                t.nulled_values().to_string(),
+                thousands(t.nulled_values()),
             ]
         })
         .collect();
     let tot = &m.totals;
     rows.push(vec![
         "TOTAL".into(),
-        tot.rows.to_string(),
+        thousands(tot.rows),
         report::human_bytes(tot.bytes),
         tot.files.to_string(),
         format!("{:.2}", tot.duration_secs),
         report::per_second(tot.rows, tot.duration_secs),
-        tot.converted_to_null.values().sum::<u64>().to_string(),
+        thousands(tot.converted_to_null.values().sum::<u64>()),
     ]);
-    let mut out = report::render_table(
+    let mut out = report::render_table_for(
+        Stream::Stderr,
         &[
             "table", "rows", "size", "files", "seconds", "rows/s", "to NULL",
         ],
@@ -538,6 +702,9 @@ fn summary(m: &Manifest, dir: &Path) -> String {
                 .join(", ")
         ));
     }
-    out.push_str(&format!("dump: {}\n", dir.display()));
+    out.push_str(&format!("elapsed: {}\n", report::elapsed(elapsed)));
+    if let Some(dir) = dir {
+        out.push_str(&format!("dump: {}\n", dir.display()));
+    }
     out
 }

@@ -3,13 +3,14 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
 use clap::Parser;
 use regex::Regex;
 use waybill::audit::{AuditLog, Event, Run};
 use waybill::cli::report::{self, Progress, Unit};
-use waybill::cli::{self, AuditArgs, ParentRunArgs, SourceArgs, TargetArgs};
+use waybill::cli::{self, AuditArgs, NameArgs, ParentRunArgs, SourceArgs, TargetArgs};
 use waybill::compare::{self, Mode, TableResult, VerifyObserver, VerifyOutcome, VerifyPlan};
 use waybill::dburl::DbUrl;
 use waybill::source::SourceSpec;
@@ -54,6 +55,9 @@ struct Args {
     /// Skip tables whose name matches this regular expression.
     #[arg(long, value_name = "REGEX")]
     exclude: Option<String>,
+
+    #[command(flatten)]
+    names: NameArgs,
 
     /// Tables compared at once (each reads its two sides on two threads).
     #[arg(long, value_name = "N", default_value_t = 2)]
@@ -142,6 +146,7 @@ fn plan(args: &Args) -> anyhow::Result<VerifyPlan> {
             .transpose()
             .context("--exclude is not a valid regular expression")?,
         jobs: args.jobs.max(1),
+        names: args.names.resolve()?,
     })
 }
 
@@ -196,6 +201,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let observer = Observer {
         progress: &progress,
         audit: &audit,
+        tables: AtomicUsize::new(0),
+        done: AtomicUsize::new(0),
     };
     let outcome = compare::run(&plan, &observer);
     progress.clear();
@@ -280,12 +287,22 @@ fn report(out: &VerifyOutcome, expected: &str, found: &str) -> String {
 struct Observer<'a> {
     progress: &'a Progress,
     audit: &'a Run,
+    tables: AtomicUsize,
+    done: AtomicUsize,
 }
 
 impl VerifyObserver for Observer<'_> {
     fn started(&self, tables: &[(String, u64)]) {
+        self.tables.store(tables.len(), Ordering::SeqCst);
+        self.progress.overall(
+            "verify",
+            tables.iter().map(|(_, n)| n).sum(),
+            Unit::Rows,
+            0,
+            tables.len(),
+        );
         for (t, rows) in tables {
-            self.progress.start(t, *rows, Unit::Rows);
+            self.progress.start(t, *rows, Unit::Rows, 0);
         }
     }
 
@@ -295,6 +312,9 @@ impl VerifyObserver for Observer<'_> {
 
     fn table_done(&self, r: &TableResult) {
         self.progress.finish(&r.table);
+        let done = self.done.fetch_add(1, Ordering::SeqCst) + 1;
+        self.progress
+            .table_finished(done, self.tables.load(Ordering::SeqCst));
         let status = if r.is_equal() {
             "equal".to_string()
         } else {

@@ -4,12 +4,17 @@
 //!
 //! Precedence is flag, then environment, then `.env` in the working directory: `.env` is
 //! loaded without overriding variables that are already set, and clap reads flags before
-//! the environment.
+//! the environment. Where each connection setting came from is remembered, so a server
+//! that refuses the user or password can be answered with "from WAYBILL_TARGET in
+//! /srv/.env"; and a variable that the shell sets and `.env` sets differently is warned
+//! about (the shell's wins, which is easy to miss when an old value lingers).
 
+pub mod json;
 pub mod report;
 
+use std::collections::BTreeSet;
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 
@@ -18,19 +23,63 @@ use clap::{Args, Parser};
 use crate::dburl::{DbUrl, Engine};
 use crate::error::{Error, Result};
 use crate::source::SourceSpec;
+use crate::target::names::{IdentifierStyle, NameOptions, Renames};
 use crate::tls::TlsMode;
 
+/// The `.env` file that was loaded and the variables it set (those the environment did
+/// not already set).
+static DOTENV: Mutex<Option<(PathBuf, BTreeSet<String>)>> = Mutex::new(None);
+
 /// Loads `.env` from the working directory (not from parent directories). A parse error
-/// names the line but never shows it: it may hold a password.
-pub fn load_dotenv() -> Result<()> {
-    load_dotenv_from(std::path::Path::new(".env"))
+/// names the line but never shows it: it may hold a password. Returns a warning for
+/// each variable the environment already sets to another value than `.env` does (the
+/// environment's wins); it names the variable, never a value.
+pub fn load_dotenv() -> Result<Vec<String>> {
+    load_dotenv_from(Path::new(".env"))
 }
 
-fn load_dotenv_from(path: &std::path::Path) -> Result<()> {
-    match dotenvy::from_path(path) {
-        Ok(()) => Ok(()),
-        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(dotenv_error(path, e)),
+fn load_dotenv_from(path: &Path) -> Result<Vec<String>> {
+    let entries = match dotenvy::from_path_iter(path) {
+        Ok(iter) => iter
+            .collect::<std::result::Result<Vec<(String, String)>, _>>()
+            .map_err(|e| dotenv_error(path, e))?,
+        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(dotenv_error(path, e)),
+    };
+    let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut warnings = Vec::new();
+    let mut from_file = BTreeSet::new();
+    for (key, value) in &entries {
+        match std::env::var_os(key) {
+            Some(current) => {
+                if current != std::ffi::OsStr::new(value) && !from_file.contains(key) {
+                    warnings.push(format!(
+                        "{key} is set in the environment and, to another value, in {}; the \
+                         environment's value is used (unset {key} in the shell to use the \
+                         file's)",
+                        shown.display()
+                    ));
+                }
+            }
+            None => {
+                from_file.insert(key.clone());
+            }
+        }
+    }
+    // Sets what the environment does not have (never overrides).
+    dotenvy::from_path(path).map_err(|e| dotenv_error(path, e))?;
+    *DOTENV.lock().unwrap_or_else(|p| p.into_inner()) = Some((shown, from_file));
+    Ok(warnings)
+}
+
+/// Where env var `name` got its value: `.env` (named with its path) or the environment.
+fn env_origin(name: &str) -> String {
+    let dotenv = DOTENV.lock().unwrap_or_else(|p| p.into_inner());
+    match &*dotenv {
+        Some((path, keys)) if keys.contains(name) => format!("{name} in {}", path.display()),
+        _ => format!("{name} in the environment"),
     }
 }
 
@@ -143,9 +192,16 @@ pub fn run_main<A: Parser>(
     if on_signal == OnSignal::Stop {
         crate::interrupt::install();
     }
-    if let Err(e) = load_dotenv() {
-        report::stderr_line(&format!("{tool}: {e}"));
-        return ExitCode::from(2);
+    match load_dotenv() {
+        Ok(warnings) => {
+            for w in warnings {
+                report::stderr_line(&format!("{tool}: warning: {w}"));
+            }
+        }
+        Err(e) => {
+            report::stderr_line(&format!("{tool}: {e}"));
+            return ExitCode::from(2);
+        }
     }
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| run(A::parse())))
         .unwrap_or_else(|_| Err(panic_error().into()));
@@ -219,12 +275,39 @@ fn resolve(
         })
         .transpose()?;
     let ca = env(&ca_var);
+    let password_var = format!("{prefix}_PASSWORD");
     if let Some(u) = url {
-        return Ok(DbUrl::parse(engine, u, &format!("{flag} (or {url_env})"))?
+        let parsed = DbUrl::parse(engine, u, &format!("{flag} (or {url_env})"))?;
+        // The environment's value when it is this one (also what waybill-verify's
+        // `--target` without a URL passes on), else the flag's.
+        let url_origin = if env(url_env).as_deref() == Some(u) {
+            format!("the URL came from {}", env_origin(url_env))
+        } else {
+            format!("the URL came from {flag}")
+        };
+        let origin = if parsed.password().is_none() && password.is_some() {
+            format!(
+                "{url_origin}, the password from {}",
+                env_origin(&password_var)
+            )
+        } else {
+            url_origin
+        };
+        return Ok(parsed
             .with_default_password(password)
-            .with_default_tls(mode, ca));
+            .with_default_tls(mode, ca)
+            .with_origin(origin));
     }
-    let discrete = from_discrete(engine, prefix)?.map(|u| u.with_default_tls(mode, ca));
+    let discrete = from_discrete(engine, prefix)?.map(|u| {
+        let used: Vec<String> = ["HOST", "PORT", "USER", "PASSWORD", "DATABASE"]
+            .iter()
+            .map(|k| format!("{prefix}_{k}"))
+            .filter(|k| env(k).is_some())
+            .map(|k| env_origin(&k))
+            .collect();
+        u.with_default_tls(mode, ca)
+            .with_origin(format!("the settings came from {}", used.join(", ")))
+    });
     discrete.ok_or_else(|| {
         Error::config(format!(
             "no connection given: pass {flag} URL, or set {url_env}, or {prefix}_HOST, \
@@ -299,6 +382,51 @@ impl TargetArgs {
             "WAYBILL_TARGET",
             "POSTGRES",
         )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum IdentifiersArg {
+    Exact,
+    Lower,
+    #[value(name = "snake_case")]
+    SnakeCase,
+}
+
+/// How the dump's names become the target's: the same flags for the import (which
+/// maps them) and the verification (which must find the same tables again).
+#[derive(Args, Debug, Clone)]
+pub struct NameArgs {
+    /// The target's naming convention, for existing tables and --create-schema alike:
+    /// exact (the dump's names; existing tables and columns are then also found ignoring
+    /// case, and by their snake_case form), lower (folded to lower case), or snake_case
+    /// (InvoiceLineId becomes invoice_line_id).
+    #[arg(long, value_enum, value_name = "STYLE", default_value_t = IdentifiersArg::Exact)]
+    pub identifiers: IdentifiersArg,
+
+    /// The same as --identifiers lower.
+    #[arg(long, conflicts_with = "identifiers")]
+    pub lowercase_identifiers: bool,
+
+    /// Target names for dump tables and columns, one per line: `OldTable=new_table` or
+    /// `OldTable.OldColumn=new_column` (# comments). They win over --identifiers.
+    #[arg(long, value_name = "FILE")]
+    pub rename_file: Option<PathBuf>,
+}
+
+impl NameArgs {
+    pub fn resolve(&self) -> Result<NameOptions> {
+        Ok(NameOptions {
+            style: match (self.identifiers, self.lowercase_identifiers) {
+                (_, true) | (IdentifiersArg::Lower, _) => IdentifierStyle::Lower,
+                (IdentifiersArg::Exact, false) => IdentifierStyle::Exact,
+                (IdentifiersArg::SnakeCase, false) => IdentifierStyle::SnakeCase,
+            },
+            renames: match &self.rename_file {
+                Some(f) => Renames::read_file(f)?,
+                None => Renames::default(),
+            },
+        })
     }
 }
 

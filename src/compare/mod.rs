@@ -33,7 +33,8 @@ use crate::dump::schema::Table;
 use crate::dump::verify::verify_dump;
 use crate::error::{Error, Result};
 use crate::source::{self, ColumnCast, Reader, SourceSpec};
-use crate::target::catalog::{self, TargetTable, find_name};
+use crate::target::catalog::{self, TargetTable};
+use crate::target::names::{self, NameOptions, NamedTable, RenameIndex, find_name};
 use crate::target::pgtype::PgType;
 use canon::{Flavor, Kind};
 use digest::{ColumnRule, RowStream, TableRules, buckets_for};
@@ -78,6 +79,9 @@ pub struct VerifyPlan {
     pub exclude: Option<Regex>,
     /// Tables compared at once.
     pub jobs: usize,
+    /// How the reference side's names become the target's (`--identifiers`,
+    /// `--rename-file`), as the import mapped them.
+    pub names: NameOptions,
 }
 
 impl VerifyPlan {
@@ -172,7 +176,7 @@ pub fn run(plan: &VerifyPlan, obs: &dyn VerifyObserver) -> Result<VerifyOutcome>
             out.dump_dir = Some(dir.clone());
             out.manifest_sha256 = Some(crate::dump::hashing::sha256_hex(&bytes));
             // Manifest, SHA256SUMS, presence and sizes; contents are hashed as they are read.
-            match verify_dump(dir, |_| false) {
+            match verify_dump(dir, |_| false, &()) {
                 Ok(_) => {}
                 Err(Error::Verification(p)) => out.problems.extend(p),
                 Err(e) => return Err(e),
@@ -210,52 +214,46 @@ pub fn run(plan: &VerifyPlan, obs: &dyn VerifyObserver) -> Result<VerifyOutcome>
 }
 
 /// The target's table for a reference table, and the target column (name, type) of each
-/// reference column, in order.
+/// reference column, in order, found as the import finds them (`target::names`).
 fn map_target(
-    schema: &str,
+    plan: &VerifyPlan,
+    index: &RenameIndex,
     name: &str,
     columns: &[&str],
     targets: &[TargetTable],
 ) -> std::result::Result<(String, Vec<(String, PgType)>), String> {
-    let t = match find_name(name, targets.iter().map(|t| t.name.as_str())) {
-        Ok(Some(t)) => t,
+    let t = NamedTable {
+        name,
+        columns: columns.to_vec(),
+    };
+    let found = match names::match_table(&t, targets, &plan.schema, plan.names.style, index) {
+        Ok(Some(found)) => found,
         Ok(None) => {
             return Err(format!(
                 "no table {} in the target",
-                crate::target::sql::qualified(schema, name)
+                crate::target::sql::qualified(&plan.schema, name)
             ));
         }
-        Err(many) => {
-            return Err(format!(
-                "several target tables match ignoring case: {}",
-                many.join(", ")
-            ));
-        }
+        Err(problems) => return Err(problems.join("; ")),
     };
-    let tt = targets.iter().find(|x| x.name == t).expect("found above");
-    let mut cols = Vec::new();
-    let mut unmapped = Vec::new();
-    for c in columns {
-        match find_name(c, tt.columns.iter().map(|c| c.name.as_str())) {
-            Ok(Some(tc)) => {
-                let ty = &tt
-                    .columns
-                    .iter()
-                    .find(|x| x.name == tc)
-                    .expect("found above")
-                    .type_name;
-                cols.push((tc.to_string(), PgType::parse(ty)));
-            }
-            _ => unmapped.push(format!("`{c}`")),
-        }
-    }
-    if !unmapped.is_empty() {
-        return Err(format!(
-            "no target column for {} in table {t}",
-            unmapped.join(", ")
-        ));
-    }
-    Ok((t.to_string(), cols))
+    let tt = targets
+        .iter()
+        .find(|x| x.name == found.table)
+        .expect("found among them");
+    let cols = found
+        .columns
+        .into_iter()
+        .map(|(c, _)| {
+            let ty = tt
+                .columns
+                .iter()
+                .find(|x| x.name == c)
+                .map(|x| PgType::parse(&x.type_name))
+                .unwrap_or_else(|| PgType::Other(String::new()));
+            (c, ty)
+        })
+        .collect();
+    Ok((found.table, cols))
 }
 
 fn key_positions(t: &Table) -> Vec<usize> {
@@ -410,12 +408,14 @@ fn dump_target(
             .map(|e| (e.name().to_string(), e.rows))
             .collect::<Vec<_>>(),
     );
+    let named: Vec<NamedTable> = m.tables.iter().map(NamedTable::of).collect();
+    let index = plan.names.renames.index(&named)?;
     let pool = Pool(Mutex::new(first));
     let items = entries.iter().map(|e| (e.rows, *e)).collect();
     Ok(run_tables(plan.jobs, items, |entry| {
         let name = entry.name();
         let (target, cols) =
-            match map_target(&plan.schema, name, &entry.schema.column_names(), &targets) {
+            match map_target(plan, &index, name, &entry.schema.column_names(), &targets) {
                 Ok(x) => x,
                 Err(p) => {
                     let mut r = TableResult::new(name);
@@ -678,13 +678,21 @@ fn source_target(
             .map(|t| (t.schema.name.clone(), t.estimated_rows))
             .collect::<Vec<_>>(),
     );
+    let named: Vec<NamedTable> = tables
+        .iter()
+        .map(|t| NamedTable {
+            name: &t.schema.name,
+            columns: t.schema.column_names(),
+        })
+        .collect();
+    let index = plan.names.renames.index(&named)?;
     let readers = Pool(Mutex::new(readers));
     let clients = Pool(Mutex::new(clients));
     let items = tables.iter().map(|t| (t.data_length, t)).collect();
     Ok(run_tables(workers, items, |st| {
         let source = &st.schema;
         let name = source.name.as_str();
-        let (target, cols) = match map_target(&plan.schema, name, &source.column_names(), &targets)
+        let (target, cols) = match map_target(plan, &index, name, &source.column_names(), &targets)
         {
             Ok(x) => x,
             Err(p) => {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::cli::report::render_table;
+use crate::cli::report::{Stream, render_table_for};
 
 /// Differences listed per table before only counts are given.
 pub const LISTED: usize = 20;
@@ -162,7 +162,8 @@ pub fn summary_table(results: &[TableResult]) -> String {
             ]
         })
         .collect();
-    render_table(
+    render_table_for(
+        Stream::Stderr,
         &[
             "table",
             "rows compared",

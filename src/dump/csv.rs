@@ -117,6 +117,10 @@ impl<W: Write> CsvWriter<W> {
         self.end_row()
     }
 
+    pub(crate) fn get_ref(&self) -> &W {
+        &self.out
+    }
+
     pub(crate) fn into_inner(self) -> W {
         self.out
     }

@@ -188,6 +188,8 @@ enum Sink {
 /// into place. Compressed when asked; the stored bytes are hashed as they are written.
 pub(crate) struct DataWriter {
     sink: Sink,
+    /// CSV bytes written so far (before compression).
+    written: u64,
     partial: PathBuf,
     path: PathBuf,
 }
@@ -213,9 +215,15 @@ impl DataWriter {
         };
         Ok(DataWriter {
             sink,
+            written: 0,
             partial,
             path,
         })
+    }
+
+    /// The CSV bytes written so far, before compression (for progress).
+    pub(crate) fn bytes(&self) -> u64 {
+        self.written
     }
 
     /// Where the file is written until it is complete.
@@ -240,10 +248,12 @@ impl DataWriter {
 
 impl Write for DataWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.sink {
+        let n = match &mut self.sink {
             Sink::Plain(h) => h.write(buf),
             Sink::Zstd(e) => e.write(buf),
-        }
+        }?;
+        self.written += n as u64;
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -88,13 +88,21 @@ impl<R: Read> Read for HashingReader<R> {
 /// Hex sha256 and size of a dump file, read in 1 MiB blocks. Only a regular file is
 /// read (`dump::files`): a link, FIFO or device is refused, never followed or waited on.
 pub fn hash_file(path: &Path) -> Result<(String, u64)> {
+    hash_file_with(path, &|_| {})
+}
+
+/// `hash_file`, telling `read` how many bytes each block had (for a progress bar).
+pub(crate) fn hash_file_with(path: &Path, read: &(dyn Fn(u64) + Sync)) -> Result<(String, u64)> {
     let (file, _) = open_regular(path).map_err(|e| Error::Verification(vec![e.message(path)]))?;
     let mut r = HashingReader::new(file);
     let mut buf = vec![0u8; 1 << 20];
     loop {
         match r.read(&mut buf) {
             Ok(0) => break,
-            Ok(_) => crate::interrupt::check()?,
+            Ok(n) => {
+                read(n as u64);
+                crate::interrupt::check()?
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(Error::io(path, e)),
         }

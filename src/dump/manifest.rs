@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -461,6 +461,9 @@ impl Manifest {
         let (file, meta) = match open_regular(&path) {
             Ok(f) => f,
             Err(OpenError::Missing) => {
+                if let Some(msg) = holds_dumps(dump_dir) {
+                    return Err(Error::config(msg));
+                }
                 let partial = partial_files(dump_dir);
                 let mut msg = format!(
                     "{} has no {MANIFEST_FILE}: this is an incomplete dump (an export that \
@@ -509,6 +512,82 @@ impl Manifest {
         validate(&m)?;
         Ok(m)
     }
+}
+
+/// The directory of the dump whose manifest `path` is, when `path` is a manifest file
+/// (given instead of its directory).
+pub fn dir_of_manifest(path: &Path) -> Option<PathBuf> {
+    let is_manifest = path.file_name().is_some_and(|n| n == MANIFEST_FILE)
+        && fs::symlink_metadata(path).is_ok_and(|m| m.is_file());
+    is_manifest.then(|| {
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
+    })
+}
+
+/// `20240310_070000` (and `_2`-style suffixes): the name an export gives a dump.
+fn is_stamp(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() >= 15
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'_'
+        && b[9..15].iter().all(u8::is_ascii_digit)
+}
+
+/// When `dir` is a database directory (`csv_exports/<db>/`) or the export directory
+/// itself (`csv_exports/`), the sentence that says so and names its newest dumps.
+fn holds_dumps(dir: &Path) -> Option<String> {
+    let subdirs = |d: &Path| -> Vec<PathBuf> {
+        fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect()
+    };
+    let stamped = |d: &Path| -> Vec<PathBuf> {
+        subdirs(d)
+            .into_iter()
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(is_stamp))
+            .collect()
+    };
+    let mut dumps = stamped(dir);
+    let what = if dumps.is_empty() {
+        dumps = subdirs(dir).iter().flat_map(|d| stamped(d)).collect();
+        "the export directory: its dumps are in <database>/<YYYYMMDD_HHMMSS>/ below it"
+    } else {
+        "a database directory: its dumps are in its timestamped subdirectories"
+    };
+    if dumps.is_empty() {
+        return None;
+    }
+    // Newest first: the stamp is the dump's start time (UTC).
+    dumps.sort_by(|a, b| b.file_name().cmp(&a.file_name()).then(b.cmp(a)));
+    let newest: Vec<String> = dumps
+        .iter()
+        .take(3)
+        .map(|d| {
+            let state = if d.join(MANIFEST_FILE).is_file() {
+                ""
+            } else {
+                " (incomplete: no manifest)"
+            };
+            format!("{}{state}", d.display())
+        })
+        .collect();
+    Some(format!(
+        "{} is not a dump but {what}; pass one of them, e.g. the newest: {}{}",
+        dir.display(),
+        newest.join(", "),
+        if dumps.len() > 3 {
+            format!(" ({} dumps in all)", dumps.len())
+        } else {
+            String::new()
+        }
+    ))
 }
 
 fn partial_files(dir: &Path) -> Vec<String> {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::dump::files::{OpenError, open_regular};
-use crate::dump::hashing::{hash_file, sha256_hex};
+use crate::dump::hashing::{hash_file_with, sha256_hex};
 use crate::dump::manifest::{MANIFEST_FILE, MAX_SUMS_BYTES, Manifest, SUMS_FILE, parse_sums};
 use crate::error::{Error, Result};
 use crate::printable::escaped;
@@ -44,9 +44,25 @@ pub(crate) fn read_sums(path: &Path) -> std::result::Result<String, String> {
     Ok(text)
 }
 
+/// Told how hashing the dump's files goes, for a progress bar: `start` once with the
+/// number of files and bytes to hash, then `hashed` for every block read (from several
+/// threads at once), then `done`.
+pub trait HashProgress: Sync {
+    fn start(&self, _files: usize, _bytes: u64) {}
+    fn hashed(&self, _bytes: u64) {}
+    fn done(&self) {}
+}
+
+impl HashProgress for () {}
+
 /// Verifies the dump in `dir`. Files of tables for which `hash` returns false are only
-/// checked for presence and size (used when importing a subset of tables).
-pub(crate) fn verify_dump(dir: &Path, hash: impl Fn(&str) -> bool + Sync) -> Result<VerifiedDump> {
+/// checked for presence and size (used when importing a subset of tables). The hashing
+/// is reported to `progress` (`&()` for nothing).
+pub(crate) fn verify_dump(
+    dir: &Path,
+    hash: impl Fn(&str) -> bool + Sync,
+    progress: &dyn HashProgress,
+) -> Result<VerifiedDump> {
     let bytes = Manifest::read(dir)?;
     let manifest_sha256 = sha256_hex(&bytes);
     let mut problems = Vec::new();
@@ -125,10 +141,13 @@ pub(crate) fn verify_dump(dir: &Path, hash: impl Fn(&str) -> bool + Sync) -> Res
         }
     }
 
+    progress.start(to_hash.len(), to_hash.iter().map(|(_, f)| f.bytes).sum());
+    let read = |n: u64| progress.hashed(n);
     let results: Vec<_> = to_hash
         .par_iter()
-        .map(|(path, f)| (hash_file(path), *f))
+        .map(|(path, f)| (hash_file_with(path, &read), *f))
         .collect();
+    progress.done();
     let mut hashed_bytes = 0;
     for (r, f) in &results {
         let name = &f.path;

@@ -76,6 +76,8 @@ pub trait ExportObserver: Sync {
     fn started(&self, _dump_dir: &Path, _tables: &[(String, u64)]) {}
     fn table_started(&self, _table: &str) {}
     fn rows(&self, _table: &str, _added: u64) {}
+    /// Bytes written to a table's files since the last call (reported with `rows`).
+    fn bytes(&self, _table: &str, _added: u64) {}
     fn table_done(&self, _table: &str, _rows: u64, _bytes: u64, _secs: f64) {}
     fn warn(&self, _message: &str) {}
     /// Catch-up: the delta goes to `dump_dir` and covers the changes from `start` to `end`.
@@ -539,6 +541,7 @@ impl Engine<'_> {
         let mut scratch = Vec::new();
         let mut rows: u64 = 0;
         let mut unreported: u64 = 0;
+        let mut reported_bytes: u64 = 0;
         let outcome = reader.read(table, range, &place, &mut |row: &dyn Row| {
             for (i, enc) in t.encoders.iter().enumerate() {
                 if let Err(e) = enc.write(row.cell(i), &mut csv, &mut stats[i], &mut scratch) {
@@ -566,6 +569,10 @@ impl Engine<'_> {
             unreported += 1;
             if unreported == 4096 {
                 self.obs.rows(&table.name, unreported);
+                let buffered = csv.get_ref();
+                let written = buffered.get_ref().bytes() + buffered.buffer().len() as u64;
+                self.obs.bytes(&table.name, written - reported_bytes);
+                reported_bytes = written;
                 unreported = 0;
                 if self.stopped() {
                     return Err(self.stop_error());
@@ -582,6 +589,7 @@ impl Engine<'_> {
 
         let buffered = csv.into_inner();
         let out = buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
+        self.obs.bytes(&table.name, out.bytes() - reported_bytes);
         let (sha256, bytes) = out.finish().map_err(io_err)?;
 
         let entry = FileEntry {

@@ -205,7 +205,7 @@ fn earlier(e: &postgres::Error, l: &TableLoad, record: u64, column: usize) -> bo
             at < record
                 || (at == record
                     && col
-                        .and_then(|c| l.columns.iter().position(|x| *x == c))
+                        .and_then(|c| l.copy_columns().iter().position(|x| *x == c))
                         .is_some_and(|i| i < column))
         }
         None => false,
@@ -309,7 +309,7 @@ fn copy_error(
         msg.push_str(&at_record(f, record));
         if let Some(col) = &column {
             msg.push_str(&format!(", column `{col}`"));
-            if let Some(idx) = l.columns.iter().position(|c| c == col)
+            if let Some(idx) = l.copy_columns().iter().position(|c| c == col)
                 && let Some(v) = value_at(path, f, record, idx)
             {
                 msg.push_str(&format!(", value starts {v}"));

@@ -33,7 +33,8 @@ use crate::dump::manifest::{COPY_OPTIONS, DeltaInfo, FileEntry, FileRole, TableE
 use crate::dump::verify::VerifiedDump;
 use crate::error::{Error, Result, ResultExt};
 use crate::printable::escaped;
-use crate::target::catalog::{self, find_name};
+use crate::target::catalog;
+use crate::target::names::{self, MappedName};
 use crate::target::sql::{qualified, quote_ident, quote_literal};
 use crate::target::{self, connection_security, describe};
 use crate::{interrupt, timefmt};
@@ -57,6 +58,9 @@ struct TableApply<'m> {
     columns: Vec<String>,
     /// The temporary table's column types, in the same order.
     temp_types: Vec<String>,
+    /// Generated target columns among `columns`: PostgreSQL computes them, and the
+    /// read-back checks its values against the delta's.
+    generated: Vec<String>,
     /// The SELECT expression per column (a SET becomes text[] here when the target
     /// column is an array, as `--create-schema` loads it).
     select: Vec<String>,
@@ -148,6 +152,9 @@ fn file_with(entry: &TableEntry, role: FileRole) -> Option<&FileEntry> {
 
 struct Plan<'m> {
     tables: Vec<TableApply<'m>>,
+    /// Every applied table's and column's name, dump to target (as the base's import
+    /// mapped them: the same `--identifiers` and `--rename-file` rules).
+    mapping: Vec<MappedName>,
     /// Tables in delete order (children first) and upsert order (parents first).
     delete_order: Vec<usize>,
     upsert_order: Vec<usize>,
@@ -187,18 +194,35 @@ fn preflight<'m>(
         ));
     }
     let targets = catalog::tables(client, schema)?;
-    let mut problems = Vec::new();
+    let all: Vec<&TableEntry> = dump.manifest.tables.iter().collect();
+    let changed: Vec<&TableEntry> = all
+        .iter()
+        .copied()
+        .filter(|e| {
+            file_with(e, FileRole::Upserts).is_some() || file_with(e, FileRole::Deletes).is_some()
+        })
+        .filter(|e| table_selected(plan, e.name()))
+        .collect();
+    let matched = names::match_existing(&all, &changed, &targets, schema, &plan.names)?;
+    let mut problems = matched.problems;
     let mut tables = Vec::new();
     let mut skipped = Vec::new();
-    for entry in &dump.manifest.tables {
+    let mut mapping = Vec::new();
+    for entry in matched.missing {
+        let name = entry.name();
+        let why = format!("no table {} in the target", qualified(schema, name));
+        if plan.strict {
+            problems.push(format!("table `{name}`: {why} (--strict)"));
+        } else {
+            obs.warn(&format!("table `{name}` skipped: {why}"));
+            skipped.push((name.to_string(), why));
+        }
+    }
+    for tn in &matched.tables {
+        let entry = tn.entry;
+        mapping.extend(tn.mapped());
         let upserts = file_with(entry, FileRole::Upserts);
         let deletes = file_with(entry, FileRole::Deletes);
-        if upserts.is_none() && deletes.is_none() {
-            continue;
-        }
-        if !table_selected(plan, entry.name()) {
-            continue;
-        }
         if let Some(f) = upserts {
             check_header(dump, f, &entry.schema.column_names())?;
         }
@@ -212,62 +236,35 @@ fn preflight<'m>(
             check_header(dump, f, &key)?;
         }
         let name = entry.name();
-        let target = match find_name(name, targets.iter().map(|t| t.name.as_str())) {
-            Ok(Some(t)) => t.to_string(),
-            Ok(None) => {
-                let why = format!("no table {} in the target", qualified(schema, name));
-                if plan.strict {
-                    problems.push(format!("table `{name}`: {why} (--strict)"));
-                } else {
-                    obs.warn(&format!("table `{name}` skipped: {why}"));
-                    skipped.push((name.to_string(), why));
-                }
-                continue;
-            }
-            Err(many) => {
-                problems.push(format!(
-                    "table `{name}`: several target tables match ignoring case: {}",
-                    many.join(", ")
-                ));
-                continue;
-            }
-        };
+        let target = tn.target.clone();
         let tcols = target_columns(client, schema, &target)?;
         let mut columns = Vec::new();
         let mut temp_types = Vec::new();
         let mut select = Vec::new();
-        for c in &entry.schema.columns {
-            match find_name(&c.name, tcols.iter().map(|t| t.name.as_str())) {
-                Ok(Some(t)) => {
-                    let tc = tcols.iter().find(|x| x.name == t).expect("found above");
-                    if tc.generated {
-                        problems.push(format!(
-                            "table `{name}`: target column {t} is generated; it cannot be written"
-                        ));
-                    }
-                    let q = quote_ident(t);
-                    if tc.is_array && c.encoding == Encoding::SetText {
-                        temp_types.push("text".to_string());
-                        select.push(format!(
-                            "CASE WHEN {q} = '' THEN '{{}}'::text[] ELSE string_to_array({q}, ',') END"
-                        ));
-                    } else {
-                        temp_types.push(tc.ty.clone());
-                        select.push(q);
-                    }
-                    columns.push(t.to_string());
-                }
-                Ok(None) => problems.push(format!(
-                    "table `{name}`: no target column for `{}` in {}",
-                    c.name,
+        let mut generated = Vec::new();
+        for (c, (t, _)) in entry.schema.columns.iter().zip(&tn.columns) {
+            let t = t.as_str();
+            let Some(tc) = tcols.iter().find(|x| x.name == t) else {
+                problems.push(format!(
+                    "table `{name}`: no target column {t} in {}",
                     qualified(schema, &target)
-                )),
-                Err(many) => problems.push(format!(
-                    "table `{name}`: column `{}` matches several target columns ignoring case: {}",
-                    c.name,
-                    many.join(", ")
-                )),
+                ));
+                continue;
+            };
+            if tc.generated {
+                generated.push(t.to_string());
             }
+            let q = quote_ident(t);
+            if tc.is_array && c.encoding == Encoding::SetText {
+                temp_types.push("text".to_string());
+                select.push(format!(
+                    "CASE WHEN {q} = '' THEN '{{}}'::text[] ELSE string_to_array({q}, ',') END"
+                ));
+            } else {
+                temp_types.push(tc.ty.clone());
+                select.push(q);
+            }
+            columns.push(t.to_string());
         }
         for tc in &tcols {
             if tc.not_null && !tc.has_default && !tc.generated && !columns.contains(&tc.name) {
@@ -329,6 +326,7 @@ fn preflight<'m>(
             target,
             columns,
             temp_types,
+            generated,
             select,
             key,
             key_types,
@@ -379,6 +377,7 @@ fn preflight<'m>(
     let delete_order = upsert_order.iter().rev().copied().collect();
     Ok(Plan {
         tables,
+        mapping,
         delete_order,
         upsert_order,
         replica_role,
@@ -437,9 +436,16 @@ fn delete_sql(schema: &str, t: &TableApply, temp: &str) -> String {
 }
 
 fn upsert_sql(schema: &str, t: &TableApply, temp: &str) -> String {
-    let set: Vec<String> = t
+    // Generated columns are PostgreSQL's to compute.
+    let written: Vec<(&String, &String)> = t
         .columns
         .iter()
+        .zip(&t.select)
+        .filter(|(c, _)| !t.generated.contains(c))
+        .collect();
+    let set: Vec<String> = written
+        .iter()
+        .map(|(c, _)| *c)
         .filter(|c| !t.key.contains(c))
         .map(|c| format!("{0} = EXCLUDED.{0}", quote_ident(c)))
         .collect();
@@ -451,10 +457,47 @@ fn upsert_sql(schema: &str, t: &TableApply, temp: &str) -> String {
     format!(
         "INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO {action}",
         qualified(schema, &t.target),
-        list(&t.columns),
-        t.select.join(", "),
+        written
+            .iter()
+            .map(|(c, _)| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", "),
+        written
+            .iter()
+            .map(|(_, s)| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         quote_ident(temp),
         list(&t.key)
+    )
+}
+
+/// The upserted rows (up to 5) whose generated columns PostgreSQL computed differently
+/// from the delta's values: the key as text, then each generated column's pair.
+fn read_back_sql(schema: &str, t: &TableApply, temp: &str) -> String {
+    let mut select: Vec<String> = t
+        .key
+        .iter()
+        .map(|k| format!("(t.{})::text", quote_ident(k)))
+        .collect();
+    let mut differ = Vec::new();
+    for g in &t.generated {
+        let q = quote_ident(g);
+        select.push(format!("(t.{q})::text, (u.{q})::text"));
+        differ.push(format!("t.{q} IS DISTINCT FROM u.{q}"));
+    }
+    let on: Vec<String> = t
+        .key
+        .iter()
+        .map(|k| format!("t.{0} = u.{0}", quote_ident(k)))
+        .collect();
+    format!(
+        "SELECT {} FROM {} AS t JOIN {} AS u ON {} WHERE {} LIMIT 5",
+        select.join(", "),
+        qualified(schema, &t.target),
+        quote_ident(temp),
+        on.join(" AND "),
+        differ.join(" OR ")
     )
 }
 
@@ -487,6 +530,12 @@ enum Step<'a> {
         sql: String,
         table: usize,
     },
+    /// Rows whose generated columns differ from the delta's (`read_back_sql`): any
+    /// fails the apply.
+    ReadBack {
+        sql: String,
+        table: usize,
+    },
     Sequence(String),
 }
 
@@ -499,6 +548,9 @@ fn steps<'a>(plan: &ImportPlan, p: &'a Plan) -> Vec<Step<'a>> {
         ));
     }
     v.push(Step::Sql("SET CONSTRAINTS ALL DEFERRED".into()));
+    // The rows carry the source's ON UPDATE timestamps: --create-schema's triggers
+    // leave them as they are (see target::rules).
+    v.push(Step::Sql("SET LOCAL waybill.loading = 'on'".into()));
     for &i in &p.delete_order {
         let t = &p.tables[i];
         if let Some(f) = t.deletes {
@@ -527,6 +579,12 @@ fn steps<'a>(plan: &ImportPlan, p: &'a Plan) -> Vec<Step<'a>> {
                 sql: upsert_sql(schema, t, &temp),
                 table: i,
             });
+            if !t.generated.is_empty() {
+                v.push(Step::ReadBack {
+                    sql: read_back_sql(schema, t, &temp),
+                    table: i,
+                });
+            }
             for s in &t.sequences {
                 v.push(Step::Sequence(sequence_sql(schema, t, s)));
             }
@@ -540,14 +598,15 @@ fn script(plan: &ImportPlan, dump: &VerifiedDump, p: &Plan, record: &str) -> Str
         "-- waybill-import {} at {}\n-- delta: {} (manifest sha256 {})\n-- target: {} schema {}\n\
          -- To run it by hand from the delta directory: psql -X -v ON_ERROR_STOP=1 -f <this file>\n\
          \\set ON_ERROR_STOP on\nSET TIME ZONE 'UTC';\nBEGIN;\nLOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE;\n\
-         -- waybill-import checks here that the target's latest load is this delta's base\n",
+         -- waybill-import checks here that the target's latest load is this delta's base\n{};\n",
         env!("CARGO_PKG_VERSION"),
         timefmt::now_rfc3339(),
         dump.dir.display(),
         dump.manifest_sha256,
         plan.target,
         plan.schema,
-        applied::TABLE
+        applied::TABLE,
+        applied::UPGRADE
     );
     for step in steps(plan, p) {
         match step {
@@ -555,6 +614,9 @@ fn script(plan: &ImportPlan, dump: &VerifiedDump, p: &Plan, record: &str) -> Str
             | Step::Delete { sql, .. }
             | Step::Upsert { sql, .. }
             | Step::Sequence(sql) => s.push_str(&format!("{sql};\n")),
+            Step::ReadBack { sql, .. } => s.push_str(&format!(
+                "-- the generated columns as PostgreSQL computed them must equal the delta's: no rows\n{sql};\n"
+            )),
             Step::Copy { sql, file } => {
                 let table = sql
                     .trim_start_matches("COPY ")
@@ -691,7 +753,7 @@ pub(super) fn apply(
     log.line(&format!("connection: {}", connection_security(&mut client)));
     let result = run(&mut client, plan, dump, delta, obs, &log, &side);
     match result {
-        Ok((tables, report, script, script_path, committed)) => {
+        Ok((tables, report, script, script_path, mapping, committed)) => {
             if committed {
                 log.line("committed");
             }
@@ -704,6 +766,8 @@ pub(super) fn apply(
                 log_path: log.written(),
                 fk_order: false,
                 schema_warnings: Vec::new(),
+                rules: None,
+                mapping,
                 committed,
                 delta: Some(report),
             })
@@ -716,7 +780,14 @@ pub(super) fn apply(
     }
 }
 
-type Applied = (Vec<TableReport>, DeltaReport, String, Option<PathBuf>, bool);
+type Applied = (
+    Vec<TableReport>,
+    DeltaReport,
+    String,
+    Option<PathBuf>,
+    Vec<MappedName>,
+    bool,
+);
 
 fn run(
     client: &mut Client,
@@ -742,31 +813,62 @@ fn run(
     for (t, why) in &p.skipped {
         log.line(&format!("skipped table `{t}`: {why}"));
     }
-    let record = applied::insert_sql(
-        &plan.schema,
-        &dump.manifest,
-        &dump.manifest_sha256,
-        &dump.dir,
-        true,
-    );
-    let text = script(plan, dump, &p, &record);
-    let script_path = side.write("import_script", "sql", text.as_bytes());
-    let check_chain = |c: &mut dyn FnMut() -> Result<Vec<applied::Applied>>| -> Result<()> {
+    super::log_mapping(log, &plan.schema, &p.mapping);
+    obs.mapping(&p.mapping);
+    // What the target holds current (waybill.applied's `tables`) decides which changes
+    // may be applied, and what it holds current afterwards.
+    let all: Vec<&str> = dump.manifest.tables.iter().map(|t| t.name()).collect();
+    let changed: Vec<&str> = dump
+        .manifest
+        .tables
+        .iter()
+        .filter(|e| {
+            file_with(e, FileRole::Upserts).is_some() || file_with(e, FileRole::Deletes).is_some()
+        })
+        .map(|e| e.name())
+        .collect();
+    let applying: Vec<&str> = p.tables.iter().map(|t| t.entry.name()).collect();
+    // The INSERT that records the delta, once the chain and coverage allow it.
+    let check_chain = |c: &mut dyn FnMut() -> Result<Vec<applied::Applied>>| -> Result<String> {
         let history = c()?;
-        match applied::chain_problem(
+        let refused = |problems: Vec<String>| {
+            Error::Preflight(
+                problems
+                    .into_iter()
+                    .map(|problem| {
+                        format!(
+                            "delta {} cannot be applied to schema {}: {problem}",
+                            dump.dir.display(),
+                            plan.schema
+                        )
+                    })
+                    .collect(),
+            )
+        };
+        if let Some(problem) = applied::chain_problem(
             &history,
             &dump.manifest_sha256,
             &delta.base_manifest_sha256,
             delta.base_kind,
         ) {
-            Some(problem) => Err(Error::Preflight(vec![format!(
-                "delta {} cannot be applied to schema {}: {problem}",
-                dump.dir.display(),
-                plan.schema
-            )])),
-            None => Ok(()),
+            return Err(refused(vec![problem]));
         }
+        let latest = history.first().and_then(|a| a.tables.as_deref());
+        let after = applied::delta_coverage(latest, &all, &changed, &applying).map_err(refused)?;
+        Ok(applied::insert_sql(
+            &plan.schema,
+            &dump.manifest,
+            &dump.manifest_sha256,
+            &dump.dir,
+            true,
+            after.as_deref(),
+        ))
     };
+    // Read-only first, so the usual refusals never open a transaction; again under the
+    // lock below, in case another import got there in between.
+    let record = check_chain(&mut || applied::history(client, &plan.schema))?;
+    let text = script(plan, dump, &p, &record);
+    let script_path = side.write("import_script", "sql", text.as_bytes());
     let mut reports: Vec<DeltaTableReport> = p
         .tables
         .iter()
@@ -792,6 +894,7 @@ fn run(
                 name: r.name.clone(),
                 target: Some(r.target.clone()),
                 manifest_rows: r.upserts + r.deletes,
+                bytes: 0,
                 loaded_rows: if status == TableStatus::Loaded {
                     r.upserts + r.deleted
                 } else {
@@ -806,15 +909,13 @@ fn run(
                 target: None,
                 manifest_rows: 0,
                 loaded_rows: 0,
+                bytes: 0,
                 secs: 0.0,
                 status: TableStatus::Skipped(why.clone()),
                 verified_rows: None,
             }))
             .collect()
     };
-    // Read-only first, so the usual refusals never open a transaction; again under the
-    // lock below, in case another import got there in between.
-    check_chain(&mut || applied::history(client, &plan.schema))?;
     if plan.dry_run {
         log.line("dry run: nothing was written to the database");
         report.tables = reports.clone();
@@ -823,6 +924,7 @@ fn run(
             report,
             text,
             script_path,
+            p.mapping.clone(),
             false,
         ));
     }
@@ -833,7 +935,8 @@ fn run(
     let outcome = (|| -> Result<()> {
         let lock = format!("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE", applied::TABLE);
         tx.batch_execute(&lock).ctx(|| lock.clone())?;
-        check_chain(&mut || applied::history(&mut tx, &plan.schema))?;
+        applied::ensure(&mut tx)?;
+        let record = check_chain(&mut || applied::history(&mut tx, &plan.schema))?;
         log.line(&format!(
             "{lock}: the target's latest load is this delta's base ({})",
             delta.base_manifest_sha256
@@ -895,6 +998,48 @@ fn run(
                     reports[table].secs = clock.elapsed().as_secs_f64();
                     log.line(&format!("{sql}: {n} row(s)"));
                 }
+                Step::ReadBack { sql, table } => {
+                    let t = &p.tables[table];
+                    let rows = tx.query(&sql, &[]).ctx(|| sql.clone())?;
+                    log.line(&sql);
+                    if let Some(row) = rows.first() {
+                        let k = t.key.len();
+                        let key: Vec<String> = (0..k)
+                            .map(|i| {
+                                format!(
+                                    "{}={}",
+                                    t.key[i],
+                                    escaped(&row.get::<_, Option<String>>(i).unwrap_or_default())
+                                )
+                            })
+                            .collect();
+                        let pairs: Vec<String> = t
+                            .generated
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(j, g)| {
+                                let ours: Option<String> = row.get(k + 2 * j);
+                                let theirs: Option<String> = row.get(k + 2 * j + 1);
+                                (ours != theirs).then(|| {
+                                    format!(
+                                        "column `{}` is {} in PostgreSQL, {} in the delta",
+                                        escaped(g),
+                                        escaped(ours.as_deref().unwrap_or("NULL")),
+                                        escaped(theirs.as_deref().unwrap_or("NULL"))
+                                    )
+                                })
+                            })
+                            .collect();
+                        return Err(Error::Load(format!(
+                            "table `{}`: PostgreSQL computes generated columns differently from \
+                             the values in the delta, e.g. in the row with {}: {}; the target's \
+                             generation expression does not match the source's",
+                            escaped(t.entry.name()),
+                            key.join(", "),
+                            pairs.join("; ")
+                        )));
+                    }
+                }
             }
         }
         tx.batch_execute(&record).ctx(|| record.clone())?;
@@ -914,6 +1059,7 @@ fn run(
                 report,
                 text,
                 script_path,
+                p.mapping.clone(),
                 true,
             ))
         }

@@ -16,11 +16,46 @@ use super::preflight::TableLoad;
 use super::readback;
 use super::sidelog::SideLog;
 use super::steps::{Opening, Step, copy_target, opening, table_steps};
-use super::{Commit, CopyFormat, CopyFrom, Ctx, TableReport, TableStatus};
+use super::{Commit, CopyFormat, CopyFrom, Ctx, ImportObserver, Phase, TableReport, TableStatus};
 use crate::compare::digest::Digest;
 use crate::error::{Error, Result, ResultExt};
+use crate::printable::escaped;
+use crate::target::rules::CheckStep;
 use crate::target::{self, catalog, is_lock_timeout, sql::qualified};
 use crate::{interrupt, timefmt};
+
+/// The step without rows that runs now, for the observer's spinners: a new one ends
+/// the one before, and the last one ends when this is dropped (on failure too).
+struct Phases<'a> {
+    obs: &'a dyn ImportObserver,
+    current: Option<Phase>,
+}
+
+impl<'a> Phases<'a> {
+    fn new(obs: &'a dyn ImportObserver) -> Self {
+        Phases { obs, current: None }
+    }
+
+    fn enter(&mut self, phase: Phase) {
+        if self.current.as_ref() != Some(&phase) {
+            self.leave();
+            self.obs.phase_started(&phase);
+            self.current = Some(phase);
+        }
+    }
+
+    fn leave(&mut self) {
+        if let Some(p) = self.current.take() {
+            self.obs.phase_done(&p);
+        }
+    }
+}
+
+impl Drop for Phases<'_> {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
 
 /// Loads one table's files and fixes its sequences, inside `tx`. With --verify the
 /// dump's digest of the table is computed on a second thread meanwhile, and returned.
@@ -60,7 +95,12 @@ fn verify_loaded(
         return Ok(None);
     };
     interrupt::check()?;
+    let mut phases = Phases::new(cx.obs);
+    phases.enter(Phase::ReadBack {
+        table: l.entry.name().to_string(),
+    });
     let r = readback::verify_table(tx, cx, l, d)?;
+    phases.leave();
     if r.is_equal() {
         report.verified_rows = Some(r.equal);
     }
@@ -75,10 +115,18 @@ fn run_table(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result<
     obs.table_started(l.entry.name(), bytes);
     let mut rows = 0;
     let mut format = None;
+    let mut phases = Phases::new(obs);
+    let table = || l.entry.name().to_string();
     for step in table_steps(plan, l) {
         interrupt::check()?;
+        match &step {
+            Step::Rebuild(_) => phases.enter(Phase::Indexes { table: table() }),
+            Step::Sequence(..) => phases.enter(Phase::Sequences { table: table() }),
+            _ => phases.leave(),
+        }
         match step {
-            Step::Sql(stmt) => execute_logged(tx, &stmt, log)?,
+            Step::Sql(stmt) | Step::Rebuild(stmt) => execute_logged(tx, &stmt, log)?,
+            Step::ReadBack(sql) => read_back(tx, cx, l, &sql)?,
             Step::Lock(stmt) => lock(tx, &stmt, log)?,
             Step::Copy(f) => {
                 // Decided at the first file, once a staging table exists.
@@ -118,6 +166,7 @@ fn run_table(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result<
             }
         }
     }
+    phases.leave();
     let secs = clock.elapsed().as_secs_f64();
     log.line(&format!(
         "loaded {} into {} ({rows} rows, {} file(s), {secs:.2}s)",
@@ -131,6 +180,7 @@ fn run_table(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result<
         target: Some(l.target.clone()),
         manifest_rows: l.entry.rows,
         loaded_rows: rows,
+        bytes: l.entry.bytes,
         secs,
         status: TableStatus::Loaded,
         verified_rows: None,
@@ -147,7 +197,7 @@ fn copy_format(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Resul
         (_, CopyFormat::Text) => Format::Text("--copy-format text".into()),
         (CopyFrom::Stdin, CopyFormat::Binary) => {
             let encodings: Vec<_> = l.entry.schema.columns.iter().map(|c| c.encoding).collect();
-            binary::plan(tx, &copy_target(plan, l), &l.columns, &encodings)?
+            binary::plan(tx, &copy_target(plan, l), &l.copy_columns(), &encodings)?
         }
     };
     match &format {
@@ -158,6 +208,143 @@ fn copy_format(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Resul
         Format::Text(why) => log.line(&format!("{}: text COPY ({why})", l.entry.name())),
     }
     Ok(format)
+}
+
+/// `key=value, ...` for a row in a message, from the key columns' text.
+fn row_key(columns: &[String], values: &[Option<String>]) -> String {
+    columns
+        .iter()
+        .zip(values)
+        .map(|(c, v)| {
+            format!(
+                "{c}={}",
+                v.as_deref()
+                    .map(|v| escaped(&preview(v)).into_owned())
+                    .unwrap_or_else(|| "NULL".into())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The start of a value, for a message.
+fn preview(v: &str) -> String {
+    match v.char_indices().nth(40) {
+        Some((i, _)) => format!("{}...", &v[..i]),
+        None => v.to_string(),
+    }
+}
+
+/// The generated columns' read-back for one file (`steps::read_back_sql`): PostgreSQL
+/// computed them in the staging table; any row where that differs from the dump's value
+/// fails the load.
+fn read_back(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad, sql: &str) -> Result<()> {
+    let rows = tx.query(sql, &[]).ctx(|| sql.to_string())?;
+    cx.log.line(sql);
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let keys = l.key_columns.len();
+    let mut lines = Vec::new();
+    let mut differing = vec![false; l.generated.len()];
+    for row in &rows {
+        let key: Vec<Option<String>> = (0..keys).map(|i| row.get(i)).collect();
+        for (j, g) in l.generated.iter().enumerate() {
+            let computed: Option<String> = row.get(keys + 2 * j);
+            let exported: Option<String> = row.get(keys + 2 * j + 1);
+            if computed != exported {
+                differing[j] = true;
+                let show = |v: &Option<String>| {
+                    v.as_deref()
+                        .map(|v| format!("'{}'", escaped(&preview(v))))
+                        .unwrap_or_else(|| "NULL".into())
+                };
+                lines.push(format!(
+                    "row with {}: column `{}` is {} in PostgreSQL, {} in the dump",
+                    row_key(&l.key_columns, &key),
+                    escaped(&g.column),
+                    show(&computed),
+                    show(&exported)
+                ));
+            }
+        }
+    }
+    let columns: Vec<String> = l
+        .generated
+        .iter()
+        .zip(&differing)
+        .filter(|(_, d)| **d)
+        .map(|(g, _)| format!("`{}` ({})", escaped(&g.column), escaped(&g.expression)))
+        .collect();
+    let remedy = if cx.plan.create_schema.is_some() {
+        format!(
+            "the translated expression does not match the source's; pass --cast {}.COLUMN=TYPE \
+             to keep such a column a plain one holding the dump's values",
+            escaped(l.entry.name())
+        )
+    } else {
+        "the target's generation expression does not match the source's".to_string()
+    };
+    Err(Error::Load(format!(
+        "table `{}`: PostgreSQL computes the generated column(s) {} differently from the values \
+         in the dump:\n  {}\n{remedy}",
+        escaped(l.entry.name()),
+        columns.join(", "),
+        lines.join("\n  "),
+    )))
+}
+
+/// Adds a CHECK constraint, which validates every loaded row. A violation fails the
+/// load with the number of rows and the first keys; so does a condition PostgreSQL
+/// refuses. Run in a savepoint so the offending rows can be looked up.
+fn add_check(tx: &mut postgres::Transaction, c: &CheckStep, log: &SideLog) -> Result<()> {
+    let mut sp = tx.transaction().ctx(|| "starting a savepoint".into())?;
+    let outcome = sp.batch_execute(&c.sql);
+    let e = match outcome {
+        Ok(()) => {
+            sp.commit().ctx(|| "releasing a savepoint".into())?;
+            log.line(&c.sql);
+            return Ok(());
+        }
+        Err(e) => e,
+    };
+    sp.rollback().ctx(|| "rolling back to a savepoint".into())?;
+    let override_hint = format!(
+        "--check-file can give its PostgreSQL text ({}.{} = CONDITION) or skip it ({}.{} =)",
+        escaped(&c.table),
+        escaped(&c.name),
+        escaped(&c.table),
+        escaped(&c.name)
+    );
+    if e.code() != Some(&postgres::error::SqlState::CHECK_VIOLATION) {
+        return Err(Error::Load(format!(
+            "table `{}`: CHECK {} ({}) could not be added: {}\n  {}\n{override_hint}",
+            escaped(&c.table),
+            escaped(&c.name),
+            escaped(&c.origin),
+            crate::target::describe(&e),
+            c.sql
+        )));
+    }
+    let rows = tx.query(&c.offenders, &[]).ctx(|| c.offenders.clone())?;
+    let count: i64 = rows.first().map(|r| r.get(0)).unwrap_or(0);
+    let keys: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let values: Vec<Option<String>> =
+                (0..c.key_columns.len()).map(|i| r.get(i + 1)).collect();
+            row_key(&c.key_columns, &values)
+        })
+        .collect();
+    Err(Error::Load(format!(
+        "table `{}`: {count} loaded row(s) violate CHECK {} ({}), e.g. the row(s) with {}; either \
+         the source did not enforce it (MySQL before 8.0.16 ignored CHECK) or it means \
+         something else in PostgreSQL; {override_hint}",
+        escaped(&c.table),
+        escaped(&c.name),
+        escaped(&c.origin),
+        keys.join("; ")
+    )))
 }
 
 fn execute_logged(tx: &mut postgres::Transaction, stmt: &str, log: &SideLog) -> Result<()> {
@@ -189,7 +376,19 @@ fn open_load(tx: &mut postgres::Transaction, cx: &Ctx) -> Result<()> {
         interrupt::check()?;
         match op {
             Opening::Lock(stmt) => lock(tx, &stmt, log)?,
-            Opening::Sql(stmt) => execute_logged(tx, &stmt, log)?,
+            Opening::Sql(stmt) => execute_logged(tx, &stmt, log).map_err(|e| {
+                // A generated column whose translated expression PostgreSQL refuses
+                // (not IMMUTABLE, a type it will not convert) has a way out.
+                if stmt.starts_with("CREATE TABLE") && stmt.contains(" GENERATED ALWAYS AS (") {
+                    Error::Load(format!(
+                        "{e}\nif PostgreSQL refuses a generated column's translated expression, \
+                         --cast TABLE.COLUMN=TYPE keeps that column a plain one holding the \
+                         dump's values"
+                    ))
+                } else {
+                    e
+                }
+            })?,
             Opening::Truncate(stmt) => {
                 let mut emptied = Vec::new();
                 for (schema, table) in &lp.cascaded {
@@ -278,9 +477,23 @@ pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
         for l in &lp.loads {
             loaded.push(load_table(&mut tx, cx, l)?);
         }
-        for stmt in &lp.after {
+        let mut phases = Phases::new(obs);
+        let (keys_from, fks_from) = lp.after_split;
+        for (i, stmt) in lp.after.iter().enumerate() {
             interrupt::check()?;
+            phases.enter(if i >= fks_from {
+                Phase::ForeignKeys
+            } else if i >= keys_from {
+                Phase::Keys
+            } else {
+                Phase::Conversions
+            });
             execute_logged(&mut tx, stmt, log)?;
+        }
+        phases.leave();
+        for c in &lp.checks {
+            interrupt::check()?;
+            add_check(&mut tx, c, log)?;
         }
         super::references::check(&mut tx, cx)?;
         // --verify: the tables as they will be committed, read back and compared.

@@ -17,6 +17,7 @@
 //! - `copy`: one file streamed into `COPY`, and its errors in the user's terms;
 //! - `binary`: the CSV converted to PostgreSQL's binary COPY format on a client thread,
 //!   value for value what text COPY would store (the default where the types allow);
+//! - `compat`: whether COPY can read each dump column into its target column's type;
 //! - `references`: `--references` checked after the load, before COMMIT;
 //! - `types`: the type-level pre-flight (can a target column change a dump value?);
 //! - `readback`: `--verify`, every loaded table read back and compared before COMMIT;
@@ -26,6 +27,7 @@
 
 mod applied;
 mod binary;
+mod compat;
 mod copy;
 mod create;
 mod delta;
@@ -45,10 +47,12 @@ use regex::Regex;
 
 use crate::dburl::DbUrl;
 use crate::dump::manifest::DumpKind;
-use crate::dump::verify::{VerifiedDump, verify_dump};
+use crate::dump::verify::{HashProgress, VerifiedDump, verify_dump};
 use crate::error::{Error, Result};
 use crate::printable::escaped;
 use crate::target::ddl::SchemaOptions;
+use crate::target::names::{MappedName, NameOptions};
+use crate::target::sql::{qualified, quote_ident};
 use crate::target::{self, catalog, connection_security};
 use crate::{interrupt, timefmt};
 use preflight::LoadPlan;
@@ -123,10 +127,59 @@ pub struct ImportPlan {
     pub cascade: bool,
     /// How long to wait for each table lock (zero: no limit).
     pub lock_timeout: Duration,
+    /// How dump names become target names (`--identifiers`, `--rename-file`), for both
+    /// existing tables and `--create-schema`.
+    pub names: NameOptions,
+}
+
+/// A step of an import that has no rows to count, for a spinner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Hashing the dump's files before anything else (`hashed` reports the bytes).
+    Hashing { files: usize, bytes: u64 },
+    /// Building a loaded table's indexes and keys again after its COPY.
+    Indexes { table: String },
+    /// Setting a loaded table's sequences past its data.
+    Sequences { table: String },
+    /// `--verify`: reading a loaded table back and comparing it with the dump.
+    ReadBack { table: String },
+    /// `--create-schema`, after the data: SET columns to arrays, CHECK constraints.
+    Conversions,
+    /// `--create-schema`, after the data: primary keys, unique and other indexes.
+    Keys,
+    /// `--create-schema`, after the data: foreign keys.
+    ForeignKeys,
+}
+
+impl Phase {
+    /// What the step does, in words (`building the indexes of film`).
+    pub fn label(&self) -> String {
+        match self {
+            Phase::Hashing { files, .. } => {
+                format!("verifying the dump: hashing {files} file(s)")
+            }
+            Phase::Indexes { table } => format!("building the indexes of {table}"),
+            Phase::Sequences { table } => format!("setting the sequences of {table}"),
+            Phase::ReadBack { table } => format!("reading {table} back to compare it (--verify)"),
+            Phase::Conversions => "converting SET columns, adding CHECK constraints".into(),
+            Phase::Keys => "adding primary keys and indexes".into(),
+            Phase::ForeignKeys => "adding foreign keys".into(),
+        }
+    }
 }
 
 pub trait ImportObserver: Sync {
+    /// A step without rows to count began (`phase_done` follows it, also on failure).
+    fn phase_started(&self, _phase: &Phase) {}
+    fn phase_done(&self, _phase: &Phase) {}
+    /// Bytes of the dump hashed since the last call, during `Phase::Hashing`.
+    fn hashed(&self, _bytes: u64) {}
     fn verified(&self, _dump: &VerifiedDump) {}
+    /// The names the load uses, dump to target: every loaded table, then its columns
+    /// (after the pre-flight, before any write).
+    fn mapping(&self, _names: &[MappedName]) {}
+    /// The load begins: `tables` tables, `rows` rows and `bytes` bytes of CSV in all.
+    fn loading(&self, _tables: usize, _rows: u64, _bytes: u64) {}
     fn table_started(&self, _table: &str, _bytes: u64) {}
     fn bytes(&self, _table: &str, _n: u64) {}
     fn table_done(&self, _table: &str, _rows: u64, _secs: f64) {}
@@ -156,6 +209,8 @@ pub struct TableReport {
     pub target: Option<String>,
     pub manifest_rows: u64,
     pub loaded_rows: u64,
+    /// The table's CSV bytes, as the manifest records them.
+    pub bytes: u64,
     pub secs: f64,
     pub status: TableStatus,
     /// With --verify: the rows read back and found equal to the dump.
@@ -200,6 +255,11 @@ pub struct ImportOutcome {
     pub fk_order: bool,
     /// Warnings about the created schema (type choices, dropped defaults, skipped keys).
     pub schema_warnings: Vec<String>,
+    /// With --create-schema: what became of CHECK constraints, ON UPDATE
+    /// CURRENT_TIMESTAMP and generated columns.
+    pub rules: Option<target::rules::RulesReport>,
+    /// Every loaded table's and column's name, dump to target.
+    pub mapping: Vec<MappedName>,
     pub committed: bool,
     /// Set when the dump was a delta (catch-up).
     pub delta: Option<DeltaReport>,
@@ -221,7 +281,8 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
     let started = timefmt::now();
     // A subset import hashes only the files it loads; the others are checked for size.
     let selected = |name: &str| table_selected(plan, name);
-    let dump = verify_dump(&plan.dump_dir, selected).map_err(interrupt::or_signal)?;
+    let dump =
+        verify_dump(&plan.dump_dir, selected, &Hashing::new(obs)).map_err(interrupt::or_signal)?;
     interrupt::check()?;
     obs.verified(&dump);
     if let Some(wanted) = &plan.tables {
@@ -314,6 +375,8 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
         for (t, why) in &lp.skipped {
             log.line(&format!("skipped table `{t}`: {why}"));
         }
+        log_mapping(&log, &plan.schema, &lp.mapping);
+        obs.mapping(&lp.mapping);
         check_types(plan, &dump, &lp, obs, &log)?;
         let refs = references::resolve(plan, &lp, &dump.manifest)?;
         let cx = Ctx {
@@ -334,6 +397,7 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 target: None,
                 manifest_rows: dump.manifest.table(name).map(|t| t.rows).unwrap_or(0),
                 loaded_rows: 0,
+                bytes: dump.manifest.table(name).map(|t| t.bytes).unwrap_or(0),
                 secs: 0.0,
                 status: TableStatus::Skipped(why.clone()),
                 verified_rows: None,
@@ -345,6 +409,7 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 target: Some(l.target.clone()),
                 manifest_rows: l.entry.rows,
                 loaded_rows: 0,
+                bytes: l.entry.bytes,
                 secs: 0.0,
                 status: TableStatus::Planned,
                 verified_rows: None,
@@ -355,17 +420,39 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 script,
                 script_path,
                 lp.fk_order,
-                lp.warnings,
+                (lp.warnings, lp.rules),
+                lp.mapping,
                 false,
             ));
         }
+        obs.loading(
+            lp.loads.len(),
+            lp.loads.iter().map(|l| l.entry.rows).sum(),
+            lp.loads.iter().map(|l| l.entry.bytes).sum(),
+        );
         let loaded = load::load(&mut client, &cx)?;
         reports.extend(loaded);
-        Ok((reports, script, script_path, lp.fk_order, lp.warnings, true))
+        Ok((
+            reports,
+            script,
+            script_path,
+            lp.fk_order,
+            (lp.warnings, lp.rules),
+            lp.mapping,
+            true,
+        ))
     })();
     let _ = client.batch_execute("RESET session_replication_role");
     match result {
-        Ok((mut tables, script, script_path, fk_order, schema_warnings, committed)) => {
+        Ok((
+            mut tables,
+            script,
+            script_path,
+            fk_order,
+            (schema_warnings, rules),
+            mapping,
+            committed,
+        )) => {
             let order: HashMap<&str, usize> = dump
                 .manifest
                 .tables
@@ -374,6 +461,9 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 .map(|(i, t)| (t.name(), i))
                 .collect();
             tables.sort_by_key(|t| order.get(t.name.as_str()).copied().unwrap_or(usize::MAX));
+            for line in rules.iter().flat_map(|r| r.lines(committed)) {
+                log.line(&line);
+            }
             if committed {
                 log.line("committed");
             }
@@ -386,6 +476,8 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 log_path: log.written(),
                 fk_order,
                 schema_warnings,
+                rules,
+                mapping,
                 committed,
                 delta: None,
             })
@@ -395,6 +487,65 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
             log.line(&format!("failed: {e}"));
             Err(e)
         }
+    }
+}
+
+/// Reports the hashing of the dump to the observer as a phase.
+struct Hashing<'a> {
+    obs: &'a dyn ImportObserver,
+    phase: std::sync::Mutex<Option<Phase>>,
+}
+
+impl<'a> Hashing<'a> {
+    fn new(obs: &'a dyn ImportObserver) -> Self {
+        Hashing {
+            obs,
+            phase: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl HashProgress for Hashing<'_> {
+    fn start(&self, files: usize, bytes: u64) {
+        let phase = Phase::Hashing { files, bytes };
+        self.obs.phase_started(&phase);
+        *self.phase.lock().unwrap_or_else(|p| p.into_inner()) = Some(phase);
+    }
+
+    fn hashed(&self, bytes: u64) {
+        self.obs.hashed(bytes);
+    }
+
+    fn done(&self) {
+        if let Some(p) = self.phase.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            self.obs.phase_done(&p);
+        }
+    }
+}
+
+/// The import log records every name the load uses: one line per table, with the
+/// columns whose name changed (the others keep the dump's name).
+pub(super) fn log_mapping(log: &SideLog, schema: &str, mapping: &[MappedName]) {
+    for t in mapping.iter().filter(|m| m.column.is_none()) {
+        let columns: Vec<String> = mapping
+            .iter()
+            .filter(|m| m.table == t.table && m.column.is_some())
+            .map(|m| {
+                let c = m.column.as_deref().unwrap_or_default();
+                if m.changed() {
+                    format!("`{c}` -> {} ({})", quote_ident(&m.target), m.how)
+                } else {
+                    format!("`{c}`")
+                }
+            })
+            .collect();
+        log.line(&format!(
+            "names: table `{}` -> {} ({}); columns: {}",
+            t.table,
+            qualified(schema, &t.target),
+            t.how,
+            columns.join(", ")
+        ));
     }
 }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use postgres::Client;
 
-use super::{Commit, CopyFrom, ImportObserver, ImportPlan, table_selected};
+use super::{Commit, CopyFrom, ImportObserver, ImportPlan, compat, table_selected};
 use crate::dump::csv;
 use crate::dump::encoding::Encoding;
 use crate::dump::files::DataReader;
@@ -18,8 +18,10 @@ use crate::dump::manifest::{FileEntry, TableEntry};
 use crate::dump::verify::VerifiedDump;
 use crate::error::{Error, Result};
 use crate::printable::escaped;
-use crate::target::catalog::{self, TargetTable, find_name};
+use crate::target::catalog::{self, TargetTable};
 use crate::target::describe;
+use crate::target::names::{self, MappedName};
+use crate::target::rules::{CheckStep, GeneratedLoad, RulesReport};
 use crate::target::sql::{qualified, quote_literal};
 
 /// Everything the pre-flight decided for one table.
@@ -37,6 +39,37 @@ pub(crate) struct TableLoad<'m> {
     /// MySQL SET columns whose target column is an array, with that array type: the
     /// files go through a staging table (`steps::STAGE`) and are converted on insert.
     pub set_arrays: Vec<(String, String)>,
+    /// Generated columns (`--create-schema`): the files go through a staging table that
+    /// computes them too, their values are checked against the dump's, and the insert
+    /// into the table leaves them to PostgreSQL.
+    pub generated: Vec<GeneratedLoad>,
+    /// The columns that identify a row in messages.
+    pub key_columns: Vec<String>,
+    /// Target columns the dump has no values for (the staging table lets them be NULL;
+    /// the table gives them their defaults).
+    pub unfilled: Vec<String>,
+}
+
+impl TableLoad<'_> {
+    /// Whether the files go through the staging table.
+    pub(crate) fn staged(&self) -> bool {
+        !self.set_arrays.is_empty() || !self.generated.is_empty()
+    }
+
+    /// The COPY column list: the CSV's columns, a generated column under the staging
+    /// table's name for its exported values.
+    pub(crate) fn copy_columns(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .map(|c| {
+                self.generated
+                    .iter()
+                    .find(|g| &g.column == c)
+                    .map(|g| g.source.clone())
+                    .unwrap_or_else(|| c.clone())
+            })
+            .collect()
+    }
 }
 
 pub(crate) struct SeqFix {
@@ -64,7 +97,17 @@ pub(crate) struct LoadPlan<'m> {
     /// Statements before the data (schema creation) and after it (keys, indexes).
     pub before: Vec<String>,
     pub after: Vec<String>,
+    /// CHECK constraints added after `after`, validated against the loaded rows.
+    pub checks: Vec<CheckStep>,
+    /// Comments for the script (rules that were not carried over).
+    pub comments: Vec<String>,
+    /// With --create-schema: what became of CHECKs, ON UPDATE and generated columns.
+    pub rules: Option<RulesReport>,
+    /// Where in `after` the keys start, and the foreign keys (`SchemaPlan::after_split`).
+    pub after_split: (usize, usize),
     pub warnings: Vec<String>,
+    /// Every loaded table's name and its columns' names, dump to target.
+    pub mapping: Vec<MappedName>,
 }
 
 /// The CSV header of a dump file (a regular file only), as written (first record).
@@ -93,50 +136,41 @@ pub(super) fn preflight<'m>(
     let schema = &plan.schema;
     if !catalog::schema_exists(client, schema)? {
         return Err(Error::Preflight(vec![format!(
-            "schema {schema} does not exist in the target database {}",
-            plan.target.database
+            "schema {} does not exist in the target database {}; to create it and the \
+             dump's tables from the manifest, add --create-schema (or run your \
+             application's migrations first)",
+            escaped(schema),
+            escaped(&plan.target.database)
         )]));
     }
     let targets = catalog::tables(client, schema)?;
     let by_name: HashMap<&str, &TargetTable> =
         targets.iter().map(|t| (t.name.as_str(), t)).collect();
-    let mut problems = Vec::new();
+    let all: Vec<&TableEntry> = dump.manifest.tables.iter().collect();
+    let selected: Vec<&TableEntry> = all
+        .iter()
+        .copied()
+        .filter(|e| table_selected(plan, e.name()))
+        .collect();
+    let matched = names::match_existing(&all, &selected, &targets, schema, &plan.names)?;
+    let mut problems = matched.problems;
     let mut loads = Vec::new();
     let mut skipped = Vec::new();
-    let mut used_targets: HashMap<String, String> = HashMap::new();
+    let mut mapping = Vec::new();
 
-    for entry in &dump.manifest.tables {
-        if !table_selected(plan, entry.name()) {
-            continue;
+    for entry in matched.missing {
+        let why = format!("no table {} in the target", qualified(schema, entry.name()));
+        if plan.strict {
+            problems.push(format!("table `{}`: {why} (--strict)", entry.name()));
+        } else {
+            obs.warn(&format!("table `{}` skipped: {why}", entry.name()));
+            skipped.push((entry.name().to_string(), why));
         }
-        let target = match find_name(entry.name(), targets.iter().map(|t| t.name.as_str())) {
-            Ok(Some(t)) => t,
-            Ok(None) => {
-                let why = format!("no table {} in the target", qualified(schema, entry.name()));
-                if plan.strict {
-                    problems.push(format!("table `{}`: {why} (--strict)", entry.name()));
-                } else {
-                    obs.warn(&format!("table `{}` skipped: {why}", entry.name()));
-                    skipped.push((entry.name().to_string(), why));
-                }
-                continue;
-            }
-            Err(many) => {
-                problems.push(format!(
-                    "table `{}`: several target tables match ignoring case: {}",
-                    entry.name(),
-                    many.join(", ")
-                ));
-                continue;
-            }
-        };
-        if let Some(other) = used_targets.insert(target.to_string(), entry.name().to_string()) {
-            problems.push(format!(
-                "tables `{other}` and `{}` both map to target table {target}",
-                entry.name()
-            ));
-            continue;
-        }
+    }
+    for tn in &matched.tables {
+        let entry = tn.entry;
+        let target = tn.target.as_str();
+        mapping.push(tn.mapped());
         let tt = by_name[target];
         let manifest_cols = entry.schema.column_names();
         for f in &entry.files {
@@ -150,60 +184,70 @@ pub(super) fn preflight<'m>(
                 )]));
             }
         }
-        let mut columns = Vec::new();
-        let mut types = Vec::new();
-        let mut unmapped = Vec::new();
-        for c in &manifest_cols {
-            match find_name(c, tt.columns.iter().map(|c| c.name.as_str())) {
-                Ok(Some(t)) => {
-                    columns.push(t.to_string());
-                    types.extend(
-                        tt.columns
-                            .iter()
-                            .find(|x| x.name == t)
-                            .map(|x| x.type_name.clone()),
-                    );
-                }
-                Ok(None) => unmapped.push(c.to_string()),
-                Err(many) => problems.push(format!(
-                    "table `{}`: column `{c}` matches several target columns ignoring case: {}",
-                    entry.name(),
-                    many.join(", ")
-                )),
-            }
-        }
-        if !unmapped.is_empty() {
-            problems.push(format!(
-                "table `{}`: no target column for {} in {} (target has: {})",
-                entry.name(),
-                unmapped
-                    .iter()
-                    .map(|c| format!("`{c}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                qualified(schema, target),
-                tt.columns
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
+        let columns: Vec<String> = tn.columns.iter().map(|(c, _)| c.clone()).collect();
+        let types: Vec<String> = columns
+            .iter()
+            .filter_map(|c| tt.columns.iter().find(|x| x.name == *c))
+            .map(|x| x.type_name.clone())
+            .collect();
         let mapped: BTreeSet<&str> = columns.iter().map(String::as_str).collect();
-        if mapped.len() != columns.len() {
-            problems.push(format!(
-                "table `{}`: two CSV columns map to the same target column",
-                entry.name()
-            ));
+        let readable = compat::check(entry, &columns, tt, schema);
+        problems.extend(readable.refused);
+        for w in &readable.warnings {
+            obs.warn(w);
         }
+        // A generated target column cannot be written: the files go through the staging
+        // table, which checks PostgreSQL's values against the dump's.
+        let mut generated: Vec<GeneratedLoad> = Vec::new();
+        for (c, t) in entry.schema.columns.iter().zip(&columns) {
+            let Some(tc) = tt.columns.iter().find(|tc| tc.name == *t && tc.generated) else {
+                continue;
+            };
+            let mut n = generated.len() + 1;
+            let source = loop {
+                let candidate = format!("waybill_source_{n}");
+                n += 1;
+                if !tt.columns.iter().any(|x| x.name == candidate) {
+                    break candidate;
+                }
+            };
+            generated.push(GeneratedLoad {
+                column: tc.name.clone(),
+                source,
+                pg_type: tc.type_name.clone(),
+                expression: c
+                    .generated
+                    .as_ref()
+                    .map(|g| g.expression.clone())
+                    .unwrap_or_else(|| "the target's generation expression".into()),
+            });
+        }
+        let key_columns: Vec<String> = entry
+            .schema
+            .primary_key
+            .iter()
+            .filter_map(|k| {
+                let i = manifest_cols.iter().position(|c| c == k)?;
+                columns.get(i).cloned()
+            })
+            .collect();
+        let unfilled: Vec<String> = tt
+            .columns
+            .iter()
+            .filter(|tc| !tc.generated && !mapped.contains(tc.name.as_str()))
+            .map(|tc| tc.name.clone())
+            .collect();
+        let key_columns = if key_columns.is_empty() {
+            columns
+                .iter()
+                .filter(|c| !generated.iter().any(|g| &g.column == *c))
+                .take(3)
+                .cloned()
+                .collect()
+        } else {
+            key_columns
+        };
         for tc in &tt.columns {
-            if tc.generated && mapped.contains(tc.name.as_str()) {
-                problems.push(format!(
-                    "table `{}`: target column {} is generated; COPY cannot load it",
-                    entry.name(),
-                    tc.name
-                ));
-            }
             if tc.not_null && !tc.has_default && !tc.generated && !mapped.contains(tc.name.as_str())
             {
                 problems.push(format!(
@@ -266,9 +310,15 @@ pub(super) fn preflight<'m>(
             types,
             // FREEZE needs the TRUNCATE in the loading transaction: not so with
             // --commit per-table.
-            freeze: tt.kind == 'r' && plan.commit == Commit::All && set_arrays.is_empty(),
+            freeze: tt.kind == 'r'
+                && plan.commit == Commit::All
+                && set_arrays.is_empty()
+                && generated.is_empty(),
             sequences,
             set_arrays,
+            key_columns,
+            unfilled,
+            generated,
         });
     }
     if !skipped.is_empty() {
@@ -341,9 +391,7 @@ pub(super) fn preflight<'m>(
         return Err(Error::Preflight(problems));
     }
     if loads.is_empty() {
-        return Err(Error::Preflight(vec![
-            "no table of the dump has a matching table in the target; nothing to load".into(),
-        ]));
+        return Err(Error::Preflight(vec![nothing_to_load(plan, &targets)]));
     }
     let mut locks: Vec<(String, String)> = loading
         .iter()
@@ -359,9 +407,48 @@ pub(super) fn preflight<'m>(
         replica_role,
         truncate: true,
         before: Vec::new(),
+        checks: Vec::new(),
+        comments: Vec::new(),
+        rules: None,
         after: Vec::new(),
+        after_split: (0, 0),
         warnings: Vec::new(),
+        mapping: mapping.into_iter().flatten().collect(),
     })
+}
+
+/// Why nothing matched, with what the target holds and what to do about it.
+fn nothing_to_load(plan: &ImportPlan, targets: &[TargetTable]) -> String {
+    const SHOWN: usize = 20;
+    let place = format!(
+        "schema {} of the target database {}",
+        escaped(&plan.schema),
+        escaped(&plan.target.database)
+    );
+    if targets.is_empty() {
+        return format!(
+            "{place} has no tables, so no table of the dump has one to load into; to create \
+             them from the dump, add --create-schema (or run your application's migrations \
+             first)"
+        );
+    }
+    let names: Vec<String> = targets
+        .iter()
+        .take(SHOWN)
+        .map(|t| escaped(&t.name).into_owned())
+        .collect();
+    format!(
+        "no table of the dump has a matching table in the target; nothing to load. {place} \
+         has {} table(s): {}{}; to create the dump's tables instead, add --create-schema; \
+         to load into these, name them with --rename-file (or choose another --schema)",
+        targets.len(),
+        names.join(", "),
+        if targets.len() > SHOWN {
+            format!(", ... ({} more)", targets.len() - SHOWN)
+        } else {
+            String::new()
+        }
+    )
 }
 
 /// The tables outside the load that `TRUNCATE ... CASCADE` also reaches. One that holds

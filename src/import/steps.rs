@@ -27,19 +27,21 @@ fn copy_options(freeze: bool) -> String {
     }
 }
 
-/// The staging table a table with SET-to-array columns is loaded through: a temporary
-/// table shaped like the target, the SET columns as text. Each file is COPYed into it
-/// and moved on with one `INSERT ... SELECT` that converts them, inside the same
-/// transaction, so the load still streams and is still all or nothing; only these
-/// tables pay for the second write.
+/// The staging table a table with SET-to-array columns, or with generated columns, is
+/// loaded through: a temporary table shaped like the target, the SET columns as text,
+/// the generated columns computed from the same expressions beside plain columns for
+/// the dump's values. Each file is COPYed into it and moved on with one
+/// `INSERT ... SELECT` that converts the SETs and leaves the generated columns to the
+/// table, inside the same transaction, so the load still streams and is still all or
+/// nothing; only these tables pay for the second write.
 pub(super) const STAGE: &str = "pg_temp.\"waybill_stage\"";
 
 /// Where a table's COPY goes: the table, or the staging table.
 pub(super) fn copy_target(plan: &ImportPlan, l: &TableLoad) -> String {
-    if l.set_arrays.is_empty() {
-        qualified(&plan.schema, &l.target)
-    } else {
+    if l.staged() {
         STAGE.to_string()
+    } else {
+        qualified(&plan.schema, &l.target)
     }
 }
 
@@ -51,7 +53,7 @@ pub(super) fn copy_sql(plan: &ImportPlan, l: &TableLoad, f: &FileEntry) -> Strin
     format!(
         "COPY {} ({}) FROM {source} ({})",
         copy_target(plan, l),
-        column_list(&l.columns),
+        column_list(&l.copy_columns()),
         copy_options(l.freeze)
     )
 }
@@ -62,44 +64,101 @@ pub(super) fn copy_sql_binary(plan: &ImportPlan, l: &TableLoad) -> String {
     format!(
         "COPY {} ({}) FROM STDIN (FORMAT binary{})",
         copy_target(plan, l),
-        column_list(&l.columns),
+        column_list(&l.copy_columns()),
         if l.freeze { ", FREEZE true" } else { "" }
     )
 }
 
-/// The staging statements of a table with SET-to-array columns: create, move one
-/// file's rows into the table (converting the SETs), drop.
+/// The staging statements of a table with SET-to-array or generated columns: create,
+/// move one file's rows into the table (converting the SETs, leaving the generated
+/// columns out), drop.
 fn stage_sql(plan: &ImportPlan, l: &TableLoad) -> (String, String, String) {
     let array_type = |c: &str| l.set_arrays.iter().find(|(n, _)| n == c).map(|(_, t)| t);
-    let shape: Vec<String> = l
+    let qt = qualified(&plan.schema, &l.target);
+    let stage_name = STAGE.trim_start_matches("pg_temp.");
+    let create = if l.generated.is_empty() {
+        let shape: Vec<String> = l
+            .columns
+            .iter()
+            .map(|c| match array_type(c) {
+                Some(_) => format!("NULL::text AS {}", quote_ident(c)),
+                None => quote_ident(c),
+            })
+            .collect();
+        format!(
+            "CREATE TEMP TABLE {stage_name} ON COMMIT DROP AS SELECT {} FROM {qt} WITH NO DATA",
+            shape.join(", ")
+        )
+    } else {
+        // Shaped like the table, generated columns included (computed by PostgreSQL
+        // from the same expressions), plus a plain column for each one's dump values.
+        let mut sql = format!(
+            "CREATE TEMP TABLE {stage_name} (LIKE {qt} INCLUDING GENERATED) ON COMMIT DROP; \
+             ALTER TABLE {STAGE} {}",
+            l.generated
+                .iter()
+                .map(|g| format!("ADD COLUMN {} {}", quote_ident(&g.source), g.pg_type))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for c in &l.unfilled {
+            sql.push_str(&format!(
+                "; ALTER TABLE {STAGE} ALTER COLUMN {} DROP NOT NULL",
+                quote_ident(c)
+            ));
+        }
+        for (c, _) in &l.set_arrays {
+            sql.push_str(&format!(
+                "; ALTER TABLE {STAGE} ALTER COLUMN {} TYPE text USING NULL",
+                quote_ident(c)
+            ));
+        }
+        sql
+    };
+    let kept: Vec<&String> = l
         .columns
         .iter()
-        .map(|c| match array_type(c) {
-            Some(_) => format!("NULL::text AS {}", quote_ident(c)),
-            None => quote_ident(c),
-        })
+        .filter(|c| !l.generated.iter().any(|g| &g.column == *c))
         .collect();
-    let convert: Vec<String> = l
-        .columns
+    let kept_owned: Vec<String> = kept.iter().map(|c| (*c).clone()).collect();
+    let convert: Vec<String> = kept
         .iter()
         .map(|c| match array_type(c) {
             Some(t) => format!("({})::{t}", set_to_array(&quote_ident(c))),
             None => quote_ident(c),
         })
         .collect();
-    let qt = qualified(&plan.schema, &l.target);
     (
-        format!(
-            "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {qt} WITH NO DATA",
-            STAGE.trim_start_matches("pg_temp."),
-            shape.join(", ")
-        ),
+        create,
         format!(
             "INSERT INTO {qt} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {STAGE}; TRUNCATE {STAGE}",
-            column_list(&l.columns),
+            column_list(&kept_owned),
             convert.join(", ")
         ),
         format!("DROP TABLE {STAGE}"),
+    )
+}
+
+/// The read-back of a file's generated columns, in the staging table before the rows
+/// move on: the rows (up to 5) where PostgreSQL's value differs from the dump's, as the
+/// key columns' text, then each generated column's computed and exported text.
+pub(super) fn read_back_sql(l: &TableLoad) -> String {
+    let mut select: Vec<String> = l
+        .key_columns
+        .iter()
+        .map(|k| format!("({})::text", quote_ident(k)))
+        .collect();
+    let mut differ = Vec::new();
+    for g in &l.generated {
+        let (c, s) = (quote_ident(&g.column), quote_ident(&g.source));
+        select.push(format!("({c})::text"));
+        select.push(format!("({s})::text"));
+        differ.push(format!("{c} IS DISTINCT FROM {s}"));
+    }
+    format!(
+        "SELECT {} FROM {STAGE} WHERE {} LIMIT 5",
+        select.join(", "),
+        differ.join(" OR ")
     )
 }
 
@@ -172,6 +231,9 @@ pub(super) fn script(cx: &Ctx) -> String {
             );
         }
     }
+    for c in &lp.comments {
+        s.push_str(&format!("-- {}\n", escaped(c)));
+    }
     s.push_str(&format!(
         "\\set ON_ERROR_STOP on\nSET TIME ZONE 'UTC';\n{};\n",
         lock_timeout_sql(plan)
@@ -205,15 +267,21 @@ pub(super) fn script(cx: &Ctx) -> String {
         }
         for step in table_steps(plan, l) {
             match step {
-                Step::Sql(stmt) | Step::Lock(stmt) | Step::Sequence(stmt, _) => {
+                Step::Sql(stmt)
+                | Step::Lock(stmt)
+                | Step::Rebuild(stmt)
+                | Step::Sequence(stmt, _) => {
                     s.push_str(&format!("{stmt};\n"))
                 }
+                Step::ReadBack(stmt) => s.push_str(&format!(
+                    "-- the generated columns as PostgreSQL computed them must equal the dump's: no rows\n{stmt};\n"
+                )),
                 Step::Copy(f) => {
                     match plan.copy_from {
                         CopyFrom::Stdin => s.push_str(&format!(
                             "\\copy {} ({}) FROM {} WITH ({})\n",
                             copy_target(plan, l),
-                            column_list(&l.columns),
+                            column_list(&l.copy_columns()),
                             match f.compression {
                                 None => quote_literal(&f.path),
                                 // psql runs the decompressor; the name is a safe file name.
@@ -240,6 +308,15 @@ pub(super) fn script(cx: &Ctx) -> String {
         for stmt in &lp.after {
             s.push_str(&format!("{stmt};\n"));
         }
+        for c in &lp.checks {
+            s.push_str(&format!(
+                "-- CHECK {} of `{}` ({}), validated against the loaded rows\n{};\n",
+                escaped(&c.name),
+                escaped(&c.table),
+                escaped(&c.origin),
+                c.sql
+            ));
+        }
         for r in cx.references {
             s.push_str(&format!(
                 "-- --references {}: no orphans allowed{}\n{};\n",
@@ -254,8 +331,9 @@ pub(super) fn script(cx: &Ctx) -> String {
         }
         s.push_str(&format!(
             "-- what was loaded, for catch-up deltas (waybill-import skips this, with a warning, \
-             when the role may not create it)\n{};\n{};\n",
+             when the role may not create it)\n{};\n{};\n{};\n",
             super::applied::CREATE,
+            super::applied::UPGRADE,
             super::applied::insert_for(cx, true)
         ));
         s.push_str("COMMIT;\n");
@@ -303,8 +381,13 @@ pub(super) enum Step<'a> {
     /// With --commit per-table: the table's own lock, first in its transaction.
     Lock(String),
     Copy(&'a FileEntry),
+    /// Builds one of the indexes dropped before the COPY again (or comments on it).
+    Rebuild(String),
     /// A `SELECT setval(...)` and the sequence it sets (for the log).
     Sequence(String, &'a str),
+    /// The generated columns' read-back (`read_back_sql`): any row it returns fails
+    /// the load.
+    ReadBack(String),
 }
 
 /// A table's load, in order: (with --commit per-table, lock it), drop its indexes, COPY each file,
@@ -315,13 +398,17 @@ pub(super) fn table_steps<'a>(plan: &ImportPlan, l: &'a TableLoad) -> Vec<Step<'
         steps.extend(lock_sql(&[(plan.schema.clone(), l.target.clone())]).map(Step::Lock));
     }
     steps.extend(l.deferred.iter().map(|d| Step::Sql(d.drop.clone())));
-    if l.set_arrays.is_empty() {
+    if !l.staged() {
         steps.extend(l.entry.files.iter().map(Step::Copy));
     } else {
         let (create, insert, drop) = stage_sql(plan, l);
+        let read_back = (!l.generated.is_empty()).then(|| read_back_sql(l));
         steps.push(Step::Sql(create));
         for f in &l.entry.files {
             steps.push(Step::Copy(f));
+            if let Some(r) = &read_back {
+                steps.push(Step::ReadBack(r.clone()));
+            }
             steps.push(Step::Sql(insert.clone()));
         }
         steps.push(Step::Sql(drop));
@@ -330,7 +417,7 @@ pub(super) fn table_steps<'a>(plan: &ImportPlan, l: &'a TableLoad) -> Vec<Step<'
         l.deferred
             .iter()
             .flat_map(|d| &d.create)
-            .map(|stmt| Step::Sql(stmt.clone())),
+            .map(|stmt| Step::Rebuild(stmt.clone())),
     );
     steps.extend(
         l.sequences

@@ -11,6 +11,12 @@
 //! - *impossible*: COPY would reject values that exist; PostgreSQL refuses those itself,
 //!   so they are notes here.
 //!
+//! Before this, for loads into existing tables, `compat` asks whether COPY can read the
+//! dump's text as the target type at all, from the target's catalog (an enum's labels,
+//! an array's element, a domain's base type: what a type's name does not say), and
+//! refuses the pairs it would reject (a plain value into an array, a value that is not
+//! a label, `2.50` into an integer) with a fix.
+//!
 //! A dump written before the facts existed has none: where a fact would have been needed
 //! the pair is classified lossy.
 

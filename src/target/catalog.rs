@@ -24,6 +24,22 @@ pub(crate) struct TargetColumn {
     pub type_name: String,
     /// The column's type when it is an array (`text[]`), as `format_type` spells it.
     pub array_type: Option<String>,
+    /// What COPY will parse the column's text as (beyond `type_name`).
+    pub ty: TargetType,
+}
+
+/// A column's type as far as COPY's input parsing goes (a domain is its base type).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TargetType {
+    /// The base type's `typname`: `varchar`, `bool`, `int4`, `jsonb`, `mood`, `_text`.
+    pub base: String,
+    /// The base type's `typcategory`: `S` string, `N` numeric, `B` boolean, `D`
+    /// date/time, `T` interval, `U` user-defined (uuid, json), `E` enum, `A` array, ...
+    pub category: char,
+    /// An enum's labels, in order.
+    pub labels: Vec<String>,
+    /// An array's element: its category and, for an enum, its labels.
+    pub element: Option<(char, Vec<String>)>,
 }
 
 #[derive(Clone, Debug)]
@@ -47,11 +63,18 @@ pub(crate) fn tables(client: &mut impl GenericClient, schema: &str) -> Result<Ve
             "SELECT c.relname, c.relkind::text, a.attname,
                     a.attnotnull, a.atthasdef, a.attgenerated <> '',
                     CASE WHEN ty.typcategory = 'A' THEN format_type(a.atttypid, a.atttypmod) END,
-                    format_type(a.atttypid, a.atttypmod)
+                    format_type(a.atttypid, a.atttypmod), bt.typname::text, bt.typcategory::text,
+                    (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder)
+                     FROM pg_enum e WHERE e.enumtypid = bt.oid),
+                    et.typcategory::text,
+                    (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder)
+                     FROM pg_enum e WHERE e.enumtypid = et.oid)
              FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
              JOIN pg_type ty ON ty.oid = a.atttypid
+             JOIN pg_type bt ON bt.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END
+             LEFT JOIN pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'
              WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
              ORDER BY c.relname, a.attnum",
             &[&schema],
@@ -76,29 +99,20 @@ pub(crate) fn tables(client: &mut impl GenericClient, schema: &str) -> Result<Ve
             generated: r.get(5),
             array_type: r.get(6),
             type_name: r.get(7),
+            ty: {
+                let category =
+                    |i: usize| r.get::<_, Option<String>>(i).and_then(|c| c.chars().next());
+                TargetType {
+                    base: r.get(8),
+                    category: category(9).unwrap_or('X'),
+                    labels: r.get::<_, Option<Vec<String>>>(10).unwrap_or_default(),
+                    element: category(11)
+                        .map(|c| (c, r.get::<_, Option<Vec<String>>>(12).unwrap_or_default())),
+                }
+            },
         });
     }
     Ok(out)
-}
-
-/// Finds `name` among `candidates`: the exact name first, then a match ignoring case
-/// (MySQL `Customer` to PostgreSQL `customer`). `Err` lists several case-insensitive
-/// matches.
-pub(crate) fn find_name<'a>(
-    name: &str,
-    candidates: impl Iterator<Item = &'a str> + Clone,
-) -> std::result::Result<Option<&'a str>, Vec<&'a str>> {
-    if let Some(exact) = candidates.clone().find(|c| *c == name) {
-        return Ok(Some(exact));
-    }
-    let folded: Vec<&str> = candidates
-        .filter(|c| c.to_lowercase() == name.to_lowercase())
-        .collect();
-    match folded.len() {
-        0 => Ok(None),
-        1 => Ok(Some(folded[0])),
-        _ => Err(folded),
-    }
 }
 
 /// A sequence that feeds a column (serial or identity).
@@ -486,18 +500,6 @@ mod tests {
             parent: p.into(),
             deferrable: false,
         }
-    }
-
-    #[test]
-    fn names_match_exactly_then_ignoring_case() {
-        let cands = ["createdDate", "createddate", "Other"];
-        assert_eq!(
-            find_name("createdDate", cands.iter().copied()),
-            Ok(Some("createdDate"))
-        );
-        assert_eq!(find_name("other", cands.iter().copied()), Ok(Some("Other")));
-        assert!(find_name("CREATEDDATE", cands.iter().copied()).is_err());
-        assert_eq!(find_name("nope", cands.iter().copied()), Ok(None));
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! maintenance), then keys, indexes and foreign keys are added after it: the order
 //! pg_dump and pgloader use, for the same reasons.
 //!
-//! Names keep their exact case (quoted) unless folded to lower case. PostgreSQL
-//! truncates names to 63 bytes; longer names, and index names that would collide in
+//! Tables and columns are named by `target::names` (exact case, quoted, unless
+//! `--identifiers` or `--rename-file` says otherwise); constraints and indexes follow
+//! the same style and the mapped names. PostgreSQL truncates names to 63 bytes; longer
+//! names, and index names that would collide in
 //! the schema-wide relation namespace, are made unique deterministically (a short hash
 //! of the full name), so the same dump always produces the same schema.
 
@@ -16,8 +18,12 @@ use sha2::{Digest, Sha256};
 use crate::dump::encoding::Encoding;
 use crate::dump::manifest::TableEntry;
 use crate::dump::schema::{ColumnDefault, Index};
-use crate::error::{Error, Result};
-use crate::printable::escaped;
+use crate::error::Result;
+use crate::target::expr::ColumnInfo;
+use crate::target::names::{IdentifierStyle, TableNames};
+use crate::target::rules::{
+    self, CheckFile, CheckStep, ColumnView, GeneratedLoad, GeneratedPlan, RulesReport, TableView,
+};
 use crate::target::sql::{qualified, quote_ident, quote_literal, set_to_array};
 use crate::target::typemap::{self, CastRules, Dialect, Mapped, map_column};
 
@@ -25,10 +31,11 @@ pub(crate) const MAX_IDENT: usize = 63;
 
 #[derive(Clone, Debug, Default)]
 pub struct SchemaOptions {
-    pub lowercase: bool,
     pub casts: CastRules,
     /// Drop tables of the same names first (inside the transaction).
     pub drop_existing: bool,
+    /// `--check-file`: CHECK constraints' PostgreSQL text, or skips.
+    pub checks: CheckFile,
 }
 
 /// One table as it will exist in PostgreSQL.
@@ -41,14 +48,28 @@ pub(crate) struct TableDdl<'m> {
     pub types: Vec<String>,
     /// Identity columns and the source AUTO_INCREMENT for the one that had it.
     pub identity: Vec<(String, Option<u64>)>,
+    /// Generated columns (the load leaves them to PostgreSQL and checks its values).
+    pub generated: Vec<GeneratedLoad>,
+    /// The columns that identify a row in messages (the primary key, else the first
+    /// three).
+    pub key_columns: Vec<String>,
 }
 
 pub(crate) struct SchemaPlan<'m> {
     pub tables: Vec<TableDdl<'m>>,
     /// Run before the data: CREATE TABLE, comments.
     pub before: Vec<String>,
-    /// Run after the data: type conversions, CHECKs, keys, indexes, foreign keys.
+    /// Run after the data: type conversions, CHECKs, keys, indexes, foreign keys,
+    /// ON UPDATE triggers.
     pub after: Vec<String>,
+    /// The source's CHECK constraints, added (and so validated) after `after`.
+    pub checks: Vec<CheckStep>,
+    /// What the script says about rules that were not carried over, as comments.
+    pub comments: Vec<String>,
+    pub rules: RulesReport,
+    /// Where in `after` the keys and indexes start, and where the foreign keys start
+    /// (before them: SET conversions; after the foreign keys: ON UPDATE triggers).
+    pub after_split: (usize, usize),
     pub warnings: Vec<String>,
 }
 
@@ -65,19 +86,17 @@ pub fn fit_identifier(name: &str) -> String {
     format!("{}_{}", &name[..cut], &digest[..8])
 }
 
+/// The names of constraints and indexes (tables and columns are named by
+/// `target::names` before the plan is made).
 struct Names {
-    lowercase: bool,
+    style: IdentifierStyle,
     /// Relation names taken in the schema (tables, indexes, key constraints).
     relations: BTreeSet<String>,
 }
 
 impl Names {
     fn ident(&self, raw: &str) -> String {
-        fit_identifier(&if self.lowercase {
-            raw.to_lowercase()
-        } else {
-            raw.to_string()
-        })
+        fit_identifier(&self.style.apply(raw))
     }
 
     /// A schema-unique relation name, preferring `wanted`, then `<table>_<wanted>`.
@@ -116,50 +135,35 @@ fn integer_family(t: &str) -> Option<u8> {
     }
 }
 
-/// `dialect` is the source engine the manifest's types and defaults are written for.
+/// `dialect` is the source engine the manifest's types and defaults are written for;
+/// `tables` are the tables to create with their names (`names::new_names`), and `style`
+/// names the constraints and indexes.
 pub(crate) fn plan<'m>(
     schema: &str,
     dialect: Dialect,
-    entries: &[&'m TableEntry],
+    tables_named: &[TableNames<'m>],
     opts: &SchemaOptions,
+    style: IdentifierStyle,
 ) -> Result<SchemaPlan<'m>> {
+    let entries: Vec<&'m TableEntry> = tables_named.iter().map(|t| t.entry).collect();
     let mut names = Names {
-        lowercase: opts.lowercase,
+        style,
         relations: BTreeSet::new(),
     };
     let mut warnings = Vec::new();
 
-    // Names first: tables, then columns per table.
     let mut table_names: HashMap<&str, String> = HashMap::new();
-    for e in entries {
-        let n = names.ident(e.name());
-        if let Some((other, _)) = table_names.iter().find(|(_, v)| **v == n) {
-            return Err(Error::Preflight(vec![format!(
-                "tables `{other}` and `{}` would both be named {n} in PostgreSQL{}",
-                e.name(),
-                if opts.lowercase {
-                    " (--lowercase-identifiers)"
-                } else {
-                    ""
-                }
-            )]));
+    let mut col_names: HashMap<(&str, &str), String> = HashMap::new();
+    for t in tables_named {
+        names.relations.insert(t.target.clone());
+        table_names.insert(t.entry.name(), t.target.clone());
+        for (c, (n, _)) in t.entry.schema.columns.iter().zip(&t.columns) {
+            col_names.insert((t.entry.name(), c.name.as_str()), n.clone());
         }
-        names.relations.insert(n.clone());
-        table_names.insert(e.name(), n);
     }
     let mut mapped: HashMap<(&str, &str), Mapped> = HashMap::new();
-    let mut col_names: HashMap<(&str, &str), String> = HashMap::new();
-    for e in entries {
-        let mut seen = BTreeSet::new();
+    for e in &entries {
         for c in &e.schema.columns {
-            let n = names.ident(&c.name);
-            if !seen.insert(n.clone()) {
-                return Err(Error::Preflight(vec![format!(
-                    "table `{}`: two columns would both be named {n} in PostgreSQL",
-                    e.name()
-                )]));
-            }
-            col_names.insert((e.name(), &c.name), n);
             mapped.insert(
                 (e.name(), &c.name),
                 map_column(dialect, e.name(), c, &opts.casts),
@@ -170,7 +174,7 @@ pub(crate) fn plan<'m>(
     // Foreign keys decide types too: a child column takes its parent's integer type.
     let dumped: HashMap<&str, &TableEntry> = entries.iter().map(|e| (e.name(), *e)).collect();
     let mut fks = Vec::new();
-    for e in entries {
+    for e in &entries {
         for fk in &e.schema.foreign_keys {
             let at = format!("{}: foreign key {}", e.name(), fk.name);
             let Some(parent) = dumped
@@ -238,6 +242,23 @@ pub(crate) fn plan<'m>(
         }
     }
 
+    opts.checks.check_names(&entries)?;
+    // Columns a foreign key's action writes: PostgreSQL refuses those on generated columns.
+    let mut fk_written: HashMap<&str, BTreeSet<String>> = HashMap::new();
+    for (child, fk, _) in &fks {
+        let upd = fk.on_update.to_ascii_uppercase();
+        let del = fk.on_delete.to_ascii_uppercase();
+        if matches!(upd.as_str(), "CASCADE" | "SET NULL" | "SET DEFAULT")
+            || matches!(del.as_str(), "SET NULL" | "SET DEFAULT")
+        {
+            fk_written
+                .entry(child)
+                .or_default()
+                .extend(fk.columns.iter().cloned());
+        }
+    }
+    let no_columns = BTreeSet::new();
+
     let mut before = vec![format!(
         "CREATE SCHEMA IF NOT EXISTS {}",
         quote_ident(schema)
@@ -245,18 +266,92 @@ pub(crate) fn plan<'m>(
     let mut after = Vec::new();
     let mut keys = Vec::new();
     let mut tables = Vec::new();
-    for e in entries {
+    let mut checks = Vec::new();
+    let mut script_comments = Vec::new();
+    let mut triggers = Vec::new();
+    let mut report = RulesReport::default();
+    for e in entries.iter().copied() {
         let t = &table_names[e.name()];
         let qt = qualified(schema, t);
         let mut cols = Vec::new();
         let mut identity = Vec::new();
         let mut comments = Vec::new();
+        let mut generated = Vec::new();
+        // Constraint names this table uses (PostgreSQL wants them unique per table).
+        let mut taken = BTreeSet::new();
+        let mut view = TableView {
+            entry: e,
+            target: t.clone(),
+            schema: schema.to_string(),
+            columns: e
+                .schema
+                .columns
+                .iter()
+                .map(|c| {
+                    let m = &mapped[&(e.name(), c.name.as_str())];
+                    ColumnView {
+                        source: c,
+                        info: ColumnInfo {
+                            target: col_names[&(e.name(), c.name.as_str())].clone(),
+                            pg_type: m.final_type().to_string(),
+                            charset: c.charset.clone(),
+                            collation: c.collation.clone(),
+                            generated: c.generated.is_some(),
+                        },
+                        overridden: m.overridden,
+                        set_to_array: m.set_to_array,
+                    }
+                })
+                .collect(),
+            primary_key: e
+                .schema
+                .primary_key
+                .iter()
+                .filter_map(|c| col_names.get(&(e.name(), c.as_str())).cloned())
+                .collect(),
+        };
+        let generated_plans = rules::generated(
+            dialect,
+            &view,
+            fk_written.get(e.name()).unwrap_or(&no_columns),
+        );
+        for c in &mut view.columns {
+            c.info.generated = matches!(
+                generated_plans.get(&c.source.name),
+                Some(GeneratedPlan::Stored { .. })
+            );
+        }
         for c in &e.schema.columns {
             let at = format!("{}.{}", e.name(), c.name);
             let m = &mapped[&(e.name(), c.name.as_str())];
             warnings.extend(m.warnings.iter().cloned());
             let n = &col_names[&(e.name(), c.name.as_str())];
             let mut def = format!("{} {}", quote_ident(n), m.load_type);
+            let stored = match generated_plans.get(&c.name) {
+                Some(GeneratedPlan::Stored { sql, virtual_ }) => Some((sql, *virtual_)),
+                Some(GeneratedPlan::Plain(why)) => {
+                    warnings.push(why.clone());
+                    report.generated_reported += 1;
+                    None
+                }
+                None => None,
+            };
+            if let (Some((sql, virtual_)), Some(g)) = (stored, &c.generated) {
+                def.push_str(&format!(" GENERATED ALWAYS AS ({sql}) STORED"));
+                report.generated += 1;
+                if virtual_ {
+                    report.generated_virtual += 1;
+                    warnings.push(format!(
+                        "{at}: VIRTUAL generated column created STORED (PostgreSQL computes it when a row is written)"
+                    ));
+                }
+                generated.push(GeneratedLoad {
+                    column: n.clone(),
+                    source: String::new(),
+                    pg_type: m.final_type().to_string(),
+                    expression: g.expression.clone(),
+                });
+            }
             if m.identity {
                 def.push_str(" GENERATED BY DEFAULT AS IDENTITY");
                 identity.push((
@@ -273,6 +368,7 @@ pub(crate) fn plan<'m>(
                 def.push_str(" NOT NULL");
             }
             if !m.identity
+                && stored.is_none()
                 && let Some(d) = typemap::default_sql(dialect, c, m, &at, &mut warnings)
             {
                 def.push_str(&format!(" DEFAULT {d}"));
@@ -300,6 +396,7 @@ pub(crate) fn plan<'m>(
                 }
                 if !m.overridden && !c.values.is_empty() {
                     let name = names.ident(&format!("{t}_{n}_check"));
+                    taken.insert(name.clone());
                     after.push(format!(
                         "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK ({qc} <@ {})",
                         quote_ident(&name),
@@ -309,6 +406,7 @@ pub(crate) fn plan<'m>(
             }
             if c.encoding == Encoding::EnumText && !m.overridden && !c.values.is_empty() {
                 let name = names.ident(&format!("{t}_{n}_check"));
+                taken.insert(name.clone());
                 let list: Vec<String> = c.values.iter().map(|v| quote_literal(v)).collect();
                 after.push(format!(
                     "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK ({} IN ({}))",
@@ -342,6 +440,7 @@ pub(crate) fn plan<'m>(
             .collect();
         if let Some(list) = pk_columns.filter(|l| !l.is_empty()) {
             let pk = names.relation(t, &format!("{t}_pkey"));
+            taken.insert(pk.clone());
             keys.push(format!(
                 "ALTER TABLE {qt} ADD CONSTRAINT {} PRIMARY KEY ({})",
                 quote_ident(&pk),
@@ -356,19 +455,36 @@ pub(crate) fn plan<'m>(
                 }
             }
         }
-        for ch in &e.schema.checks {
-            let json_check = ch
-                .clause
-                .replace([' ', '`'], "")
-                .to_ascii_lowercase()
-                .starts_with("json_valid(");
-            if !json_check {
-                warnings.push(format!(
-                    "{}: CHECK {} ({}) is MySQL SQL and was not translated",
-                    e.name(),
-                    ch.name,
-                    escaped(&ch.clause)
-                ));
+        for (child, fk, _) in &fks {
+            if *child == e.name() {
+                taken.insert(names.ident(&fk.name));
+            }
+        }
+        let cp = rules::checks(dialect, &view, &opts.checks, &mut taken, &|n| {
+            names.ident(n)
+        });
+        checks.extend(cp.steps);
+        warnings.extend(cp.warnings);
+        script_comments.extend(cp.comments);
+        report.checks_added += cp.report.checks_added;
+        report.checks_from_file += cp.report.checks_from_file;
+        report.checks_skipped += cp.report.checks_skipped;
+        report.checks_reported += cp.report.checks_reported;
+        if let Some(trigger) = rules::on_update_trigger(&view, &mut warnings) {
+            triggers.push(trigger);
+            report.triggers += 1;
+        }
+        // The staging table holds the exported values of generated columns under
+        // names the table does not use.
+        let mut i = 1;
+        for g in &mut generated {
+            loop {
+                let candidate = format!("waybill_source_{i}");
+                i += 1;
+                if !view.columns.iter().any(|c| c.info.target == candidate) {
+                    g.source = candidate;
+                    break;
+                }
             }
         }
         tables.push(TableDdl {
@@ -391,25 +507,13 @@ pub(crate) fn plan<'m>(
                 })
                 .collect(),
             identity,
+            generated,
+            key_columns: view.key_columns(),
         });
     }
-    let on_update: Vec<String> = entries
-        .iter()
-        .flat_map(|e| {
-            e.schema
-                .columns
-                .iter()
-                .filter(|c| c.on_update.is_some())
-                .map(move |c| format!("{}.{}", e.name(), c.name))
-        })
-        .collect();
-    if !on_update.is_empty() {
-        warnings.push(format!(
-            "ON UPDATE CURRENT_TIMESTAMP has no PostgreSQL equivalent (add a trigger if you need it): {}",
-            on_update.join(", ")
-        ));
-    }
+    let keys_from = after.len();
     after.extend(keys);
+    let fks_from = after.len();
     for (child, fk, parent) in fks {
         let ct = &table_names[child];
         let pt = &table_names[parent];
@@ -434,10 +538,18 @@ pub(crate) fn plan<'m>(
             fk_action(&fk.on_update)
         ));
     }
+    if !triggers.is_empty() {
+        after.push(rules::on_update_function(schema));
+        after.extend(triggers);
+    }
     Ok(SchemaPlan {
         tables,
         before,
         after,
+        checks,
+        comments: script_comments,
+        rules: report,
+        after_split: (keys_from, fks_from),
         warnings,
     })
 }
@@ -535,7 +647,7 @@ mod tests {
     #[test]
     fn relation_names_stay_unique() {
         let mut n = Names {
-            lowercase: false,
+            style: IdentifierStyle::Exact,
             relations: BTreeSet::new(),
         };
         assert_eq!(n.relation("a", "idx_x"), "idx_x");

@@ -3,12 +3,18 @@
 //!
 //! - `catalog`: tables, columns, sequences, indexes and foreign keys, read before any write;
 //! - `sql`: quoting;
+//! - `names`: how dump names become target names (`--identifiers`, `--rename-file`);
 //! - `pgtype`: column types as the type pre-flight and the read-back comparison read them;
-//! - `typemap` and `ddl`: `--create-schema`.
+//! - `typemap` and `ddl`: `--create-schema`;
+//! - `rules` (with `expr`, the expression translator): what `--create-schema` makes of
+//!   CHECK constraints, ON UPDATE CURRENT_TIMESTAMP and generated columns.
 
 pub(crate) mod catalog;
 pub mod ddl;
+pub(crate) mod expr;
+pub mod names;
 pub(crate) mod pgtype;
+pub mod rules;
 pub(crate) mod sql;
 pub mod typemap;
 
@@ -40,7 +46,15 @@ pub(crate) fn connect(url: &DbUrl, lock_timeout: Duration) -> Result<Client> {
         .connect(tls.clone())
         .map_err(|e| Error::Database {
             context: format!("connecting to PostgreSQL {url}"),
-            message: describe_connect(&e),
+            message: format!(
+                "{}{}",
+                describe_connect(&e),
+                if access_denied(&e) {
+                    url.origin_hint()
+                } else {
+                    String::new()
+                }
+            ),
         })?;
     client
         .batch_execute(&format!(
@@ -57,6 +71,16 @@ pub(crate) fn connect(url: &DbUrl, lock_timeout: Duration) -> Result<Client> {
         let _ = token.cancel_query(tls.clone());
     });
     Ok(client)
+}
+
+/// The server refused the user, the password, or this client (28P01, 28000).
+fn access_denied(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::INVALID_PASSWORD
+            || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+    )
 }
 
 /// The server gave up waiting for a lock (`lock_timeout`).

@@ -283,6 +283,11 @@ impl Work {
         self.isolated(exe)
     }
 
+    /// Any program run like the binaries (same directory, same clean environment).
+    pub fn command_path(&self, program: &Path) -> Command {
+        self.isolated(program.to_str().expect("a UTF-8 path"))
+    }
+
     /// A bash script run like the binaries (same directory, same clean environment).
     pub fn bash(&self, script: &str) -> Command {
         let mut c = self.isolated("bash");

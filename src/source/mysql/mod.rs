@@ -80,6 +80,10 @@ pub(crate) fn connect(url: &DbUrl) -> Result<Conn> {
                  MariaDB server, and does it accept connections from this host? the driver \
                  said: {io})"
             ),
+            // Access denied for the user, to the database, or by the auth plugin.
+            _ if matches!(&e, mysql::Error::MySqlError(m) if matches!(m.code, 1044 | 1045 | 1698)) => {
+                format!("{}{}", describe(&e), url.origin_hint())
+            }
             _ => describe(&e),
         },
     })?;

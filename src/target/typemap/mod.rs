@@ -178,12 +178,6 @@ pub(crate) fn map_column(dialect: Dialect, table: &str, c: &Column, rules: &Cast
             m.identity = false;
         }
     }
-    if c.generated.is_some() {
-        m.warnings.push(format!(
-            "{at}: generated column ({} expression not translated); created as a plain column holding the exported values",
-            dialect.sql_name()
-        ));
-    }
     m
 }
 
