@@ -177,7 +177,7 @@ fn sakila_compressed_round_trip() {
             .ok();
         assert!(
             ran.stderr
-                .contains("verified: 47273 rows read back before COMMIT, every value equal"),
+                .contains("verified: 47,273 rows read back before COMMIT, every value equal"),
             "{}",
             ran.stderr
         );
