@@ -81,9 +81,10 @@ struct Args {
     #[arg(long, value_enum, default_value_t = CommitArg::All)]
     commit: CommitArg,
 
-    /// Parallelism (default: the number of CPUs). With --commit per-table, the tables
-    /// loaded at once. All or nothing, the parallel workers each index build may use
-    /// (N - 1); the load itself stays one transaction, its CSV parsed on a client thread.
+    /// Parallelism (default: the number of CPUs). With --commit per-table: the tables
+    /// loaded at once, each on its own connection. With --commit all: the parallel
+    /// workers each index rebuild may use (N - 1); the load itself stays one
+    /// transaction, its CSV converted on a client thread (--copy-format binary).
     #[arg(long, value_name = "N", default_value_t = default_jobs())]
     jobs: usize,
 
