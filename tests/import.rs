@@ -602,6 +602,33 @@ fn server_side_copy_checks_the_servers_files() {
     );
 }
 
+/// The server reads plain CSV only: a compressed dump with --copy-from server is refused
+/// before any write, naming the files, and saying how to load it instead.
+#[test]
+fn server_side_copy_refuses_a_compressed_dump() {
+    let db = source();
+    let pg = target();
+    let work = Work::new();
+    let dump = work.export(&db, &["--compress", "zstd"]);
+    let dir = dump.to_str().unwrap();
+    let ran = work
+        .import(&pg, &dump, &["--copy-from", "server", "--server-dir", dir])
+        .failed();
+    assert!(
+        ran.stderr
+            .contains("--copy-from server: the dump's files are compressed (account.csv.zst, ")
+            && ran.stderr.contains(
+                "and the server reads files as plain CSV; import without --copy-from server: this \
+             client decompresses them as it streams them"
+            ),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(pg.count("account"), 0, "nothing was loaded");
+    work.import(&pg, &dump, &[]).ok();
+    assert_eq!(pg.count("account"), 60);
+}
+
 fn index_snapshot(pg: &PgDb) -> Vec<(String, String, Option<String>)> {
     pg.client()
         .query(
