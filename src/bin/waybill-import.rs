@@ -618,7 +618,7 @@ impl ImportObserver for Observer<'_> {
 
 const HASHING: &str = "hashing";
 
-/// Tells concurrent phases apart (with --jobs, several tables build indexes at once).
+/// Tells concurrent phases apart (with --commit per-table, several tables build indexes at once).
 fn phase_key(phase: &Phase) -> String {
     match phase {
         Phase::Hashing { .. } => HASHING.into(),

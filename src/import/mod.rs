@@ -188,7 +188,7 @@ pub trait ImportObserver: Sync {
     /// a column pair that keeps meaning but not spelling, a narrower type proven
     /// sufficient by the data).
     fn note(&self, _message: &str) {}
-    /// A load transaction was rolled back (the whole load, or one table with --jobs).
+    /// A load transaction was rolled back (the whole load, or one table with --commit per-table).
     fn rolled_back(&self) {}
     /// `--cascade`: `TRUNCATE ... CASCADE` emptied `table`, which held `rows` rows
     /// (not committed yet).
