@@ -546,3 +546,31 @@ fn rejected_values_are_rejected_alike_naming_record_and_column() {
         assert_eq!(seen[0], seen[1], "the same words either way");
     }
 }
+
+/// The remaining conversions: TIME into `time` (with and without a typmod that rounds),
+/// an ENUM into a PostgreSQL enum, DATE into `timestamp` and `timestamptz`, booleans and
+/// years into integers, a DATETIME into `date`-less `timestamptz(0)`.
+#[test]
+fn time_enum_and_widened_columns_load_the_same_as_text_copy() {
+    let db = MyDb::new("exact_more");
+    db.exec(&[
+        "CREATE TABLE m (id INT PRIMARY KEY, t TIME(6), t2 TIME(6), mood ENUM('sad','ok','happy'), \
+         d DATE, d2 DATE, flag TINYINT(1), yr YEAR, dt DATETIME(6))",
+        "INSERT INTO m VALUES
+         (1, '00:00:00', '23:59:59.999999', 'sad', '2024-02-29', '0001-01-01', 1, 1901, '2024-01-01 00:00:00.5'),
+         (2, '12:34:56.789012', '00:00:00.004999', 'happy', '1999-12-31', '9999-12-31', 0, 2155, '1970-01-01 00:00:00'),
+         (3, '23:59:59.999999', '10:00:00.005', 'ok', '2000-01-01', '1969-07-20', NULL, 2000, '2038-01-19 03:14:07.999999'),
+         (4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+    ]);
+    let work = Work::new();
+    let dump = work.export(&db, &[]);
+    both_ways(
+        &work,
+        &dump,
+        "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+         CREATE TABLE m (id int PRIMARY KEY, t time, t2 time(2), mood mood, d timestamp,
+           d2 timestamptz, flag smallint, yr integer, dt timestamptz(0))",
+        &["m"],
+        &[],
+    );
+}
