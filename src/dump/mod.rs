@@ -17,3 +17,5 @@ pub mod manifest;
 pub(crate) mod names;
 pub mod schema;
 pub mod verify;
+#[cfg(test)]
+mod verify_tests;
