@@ -394,4 +394,83 @@ mod tests {
         assert!(log.verify().unwrap_err().to_string().contains("line 1"));
         let _ = fs::remove_file(&p);
     }
+
+    /// `last_line` reads the file backwards in 4 KiB blocks: lines shorter than, equal
+    /// to and longer than a block, or several blocks, with and without a final newline.
+    #[test]
+    fn last_line_across_block_boundaries() {
+        let p = tmp("last");
+        let read = |content: &str| {
+            fs::write(&p, content).unwrap();
+            last_line(&mut File::open(&p).unwrap()).unwrap()
+        };
+        assert_eq!(read(""), (None, true));
+        for n in [1, 4094, 4095, 4096, 4097, 8191, 8192, 8193, 12_345] {
+            let long = "x".repeat(n - 1) + "y";
+            assert_eq!(
+                read(&format!("first\n{long}\n")),
+                (Some(long.clone()), true),
+                "{n}"
+            );
+            assert_eq!(
+                read(&format!("first\n{long}")),
+                (Some(long.clone()), false),
+                "{n}"
+            );
+            assert_eq!(
+                read(&format!("{long}\n")),
+                (Some(long.clone()), true),
+                "{n}"
+            );
+            assert_eq!(read(&long), (Some(long.clone()), false), "{n}");
+            let before = "z".repeat(n);
+            assert_eq!(
+                read(&format!("{before}\nlast\n")),
+                (Some("last".to_string()), true),
+                "{n}"
+            );
+        }
+        let _ = fs::remove_file(&p);
+    }
+
+    /// An event over 4 KiB is chained whole: the next line's `prev_sha256` is the hash
+    /// of the entire long line, and the log verifies.
+    #[test]
+    fn a_long_event_is_chained_whole() {
+        let p = tmp("long");
+        let log = AuditLog::new(&p);
+        let first = log
+            .append(Event {
+                status: "started".into(),
+                message: "m".repeat(10_000),
+                ..Event::default()
+            })
+            .unwrap();
+        assert!(first.len() > 10_000);
+        let second = log
+            .append(Event {
+                status: "completed".into(),
+                ..Event::default()
+            })
+            .unwrap();
+        let second: Event = serde_json::from_str(&second).unwrap();
+        assert_eq!(second.prev_sha256, sha256_hex(first.as_bytes()));
+        assert_eq!(log.verify().unwrap(), 2);
+        // A line cut off without its newline is closed before the next event.
+        let text = fs::read_to_string(&p).unwrap();
+        fs::write(&p, text.trim_end_matches('\n')).unwrap();
+        let third = log
+            .append(Event {
+                status: "failed".into(),
+                ..Event::default()
+            })
+            .unwrap();
+        assert!(
+            fs::read_to_string(&p)
+                .unwrap()
+                .ends_with(&format!("\"}}\n{third}\n"))
+        );
+        assert_eq!(log.verify().unwrap(), 3);
+        let _ = fs::remove_file(&p);
+    }
 }
