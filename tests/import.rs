@@ -561,7 +561,7 @@ fn unmappable_columns_are_named_before_any_write() {
         );
         assert_no_write(&work, &pg, |pg| {
             assert_eq!(
-                pg.text("SELECT account_id::text || ' ' || amount FROM ledger")
+                pg.text("SELECT string_agg(account_id::text || ' ' || amount, ',') FROM ledger")
                     .as_deref(),
                 Some(format!("{} 1.00", uuid(1)).as_str()),
                 "nothing written"
