@@ -1,5 +1,5 @@
-//! One point in time under a real concurrent writer. While a parallel, chunked export
-//! runs, another connection keeps moving amounts between two tables, one transaction
+//! One point in time under real concurrent writers. While a parallel, chunked export
+//! runs, other connections keep moving amounts between two tables, one transaction
 //! per move, so the total over both tables never changes at any committed point. Chunks
 //! read on different connections at different times, or outside the snapshot, would
 //! catch some moves half-way and the total in the dump would be off. A MyISAM table
@@ -32,10 +32,15 @@ fn source() -> MyDb {
 
 /// Moves amounts between random rows of the two tables, one transaction per move, until
 /// `stop`; counts the committed moves.
-fn writer(db: &MyDb, stop: Arc<AtomicBool>, moves: Arc<AtomicU64>) -> std::thread::JoinHandle<()> {
+fn writer(
+    db: &MyDb,
+    seed: u64,
+    stop: Arc<AtomicBool>,
+    moves: Arc<AtomicU64>,
+) -> std::thread::JoinHandle<()> {
     let mut c = db.conn();
     std::thread::spawn(move || {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ seed;
         let mut next = move || {
             x ^= x << 13;
             x ^= x >> 7;
@@ -101,7 +106,10 @@ fn a_parallel_chunked_export_under_writes_sees_one_point_in_time() {
     let work = Work::new();
     let stop = Arc::new(AtomicBool::new(false));
     let moves = Arc::new(AtomicU64::new(0));
-    let handle = writer(&db, stop.clone(), moves.clone());
+    // Several writers, so that moves keep committing between any two reads.
+    let writers: Vec<_> = (1..=3)
+        .map(|seed| writer(&db, seed, stop.clone(), moves.clone()))
+        .collect();
     wait_for("the writer to commit", || {
         (moves.load(Ordering::SeqCst) > 20).then_some(())
     });
@@ -119,7 +127,9 @@ fn a_parallel_chunked_export_under_writes_sees_one_point_in_time() {
     );
     let during = moves.load(Ordering::SeqCst) - before;
     stop.store(true, Ordering::SeqCst);
-    handle.join().unwrap();
+    for w in writers {
+        w.join().unwrap();
+    }
     assert!(
         during >= 20,
         "the writer must keep committing while the export runs ({during} moves)"
