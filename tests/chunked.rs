@@ -94,7 +94,23 @@ fn assert_same_rows(db: &MyDb, pg: &PgDb, t: &str) {
         .map(|r| r.get(0))
         .collect();
     assert!(!mine.is_empty(), "{t}");
-    assert_eq!(sorted(mine), sorted(theirs), "{t}");
+    let (mine, theirs) = (sorted(mine), sorted(theirs));
+    if mine != theirs {
+        let only = |a: &[String], b: &[String]| -> Vec<String> {
+            a.iter()
+                .filter(|r| b.binary_search(r).is_err())
+                .take(3)
+                .cloned()
+                .collect()
+        };
+        panic!(
+            "{t}: {} rows in MariaDB, {} in PostgreSQL; only in MariaDB: {:?}; only in PostgreSQL: {:?}",
+            mine.len(),
+            theirs.len(),
+            only(&mine, &theirs),
+            only(&theirs, &mine)
+        );
+    }
 }
 
 #[test]
