@@ -6,7 +6,8 @@
 //! - a name ending in `.<digits>` gets that dot encoded, so chunk files
 //!   (`<base>.<NNNN>.csv`) never look like another table's single file;
 //! - a name equal to an earlier one ignoring case (`Foo` and `foo`, distinct tables in
-//!   MySQL on Linux, one file on macOS and Windows) gets every letter encoded;
+//!   MySQL on Linux, one file on macOS and Windows) gets every letter encoded, and the
+//!   two rules above again;
 //! - an encoded name over 200 bytes is cut and given a hash suffix.
 //!
 //! The manifest records the name of every file, so nothing ever has to decode these.
@@ -78,6 +79,19 @@ fn ends_with_dot_digits(s: &str) -> Option<usize> {
     (!tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit())).then_some(dot)
 }
 
+/// The rules every base name gets last, whichever way it was encoded: a leading `.` and
+/// a `.<digits>` ending are escaped (a hidden file; a name a chunk file of another
+/// table could have), then an overlong name is shortened.
+fn finish(mut base: String, name: &str) -> String {
+    if base.starts_with('.') {
+        base = format!("%2E{}", &base[1..]);
+    }
+    if let Some(dot) = ends_with_dot_digits(&base) {
+        base = format!("{}%2E{}", &base[..dot], &base[dot + 1..]);
+    }
+    shorten(base, name)
+}
+
 fn shorten(base: String, name: &str) -> String {
     if base.len() <= MAX_BASE {
         return base;
@@ -104,13 +118,9 @@ impl FileNamer {
 
     /// A base name unique within this dump, compared without case.
     pub(crate) fn base_for(&mut self, table: &str) -> String {
-        let mut base = component(table);
-        if let Some(dot) = ends_with_dot_digits(&base) {
-            base = format!("{}%2E{}", &base[..dot], &base[dot + 1..]);
-        }
-        let mut base = shorten(base, table);
+        let mut base = finish(component(table), table);
         if self.used.contains(&base.to_ascii_lowercase()) {
-            base = shorten(encode_letters(table), table);
+            base = finish(encode_letters(table), table);
         }
         let mut n = 2;
         let original = base.clone();
@@ -183,5 +193,27 @@ mod tests {
         }
         let other = n.base_for(&format!("{}x", "é".repeat(63)));
         assert_ne!(b, other);
+    }
+
+    /// The names given when a name is taken ignoring case follow the same rules: no
+    /// leading dot, no `.<digits>` ending that a chunk file of another table could have.
+    #[test]
+    fn case_collisions_keep_the_chunk_and_dot_rules() {
+        let mut n = FileNamer::new();
+        let bases: Vec<String> = ["v", "V", "v.0001", "V.0001", ".x", ".X"]
+            .iter()
+            .map(|t| n.base_for(t))
+            .collect();
+        let mut files = HashSet::new();
+        for b in &bases {
+            assert!(!b.starts_with('.'), "{b}");
+            for f in [
+                csv_file(b, None),
+                csv_file(b, Some(1)),
+                csv_file(b, Some(12)),
+            ] {
+                assert!(files.insert(f.to_ascii_lowercase()), "{f} twice: {bases:?}");
+            }
+        }
     }
 }
