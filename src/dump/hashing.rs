@@ -162,4 +162,25 @@ mod tests {
         assert_eq!(w.finish().1, sha256_hex(b"0123456789"));
         assert!(hash_file(&dir.path().join("missing.csv")).is_err());
     }
+
+    #[test]
+    fn flush_reaches_the_inner_writer() {
+        struct Flushed(bool);
+        impl Write for Flushed {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                self.0 = true;
+                Ok(())
+            }
+        }
+        let mut w = HashingWriter::new(Flushed(false));
+        w.write_all(b"x").unwrap();
+        w.flush().unwrap();
+        assert!(w.finish().0.0);
+        // A read error is reported (a directory cannot be read as a file).
+        let dir = tempfile::tempdir().unwrap();
+        assert!(hash_file(dir.path()).is_err());
+    }
 }

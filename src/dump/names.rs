@@ -195,6 +195,27 @@ mod tests {
         assert_ne!(b, other);
     }
 
+    #[test]
+    fn device_names_letters_and_dot_digits() {
+        for (name, encoded) in [
+            ("lpt9", "%6Cpt9"),
+            ("COM1.x", "%43OM1.x"),
+            ("aux", "%61ux"),
+            ("prn", "%70rn"),
+            ("com10", "com10"),
+            ("coma", "coma"),
+            ("abc1", "abc1"),
+            ("cons", "cons"),
+        ] {
+            assert_eq!(component(name), encoded, "{name}");
+        }
+        assert_eq!(encode_letters("Ab_1.-%"), "%41%62_1.-%25");
+        let mut n = FileNamer::new();
+        assert_eq!(n.base_for("t."), "t.");
+        assert_eq!(n.base_for("v1.2a"), "v1.2a");
+        assert_eq!(n.base_for("v.12"), "v%2E12");
+    }
+
     /// The names given when a name is taken ignoring case follow the same rules: no
     /// leading dot, no `.<digits>` ending that a chunk file of another table could have.
     #[test]
@@ -215,5 +236,30 @@ mod tests {
                 assert!(files.insert(f.to_ascii_lowercase()), "{f} twice: {bases:?}");
             }
         }
+    }
+
+    /// Names over 200 bytes are cut at 183 bytes, or just before an escape that would
+    /// straddle the cut, and end in `_` and 16 hex digits of the full name's sha256.
+    #[test]
+    fn shortening_never_cuts_an_escape() {
+        let hash = |name: &str| hex::encode(Sha256::digest(name.as_bytes()))[..16].to_string();
+        for (prefix, cut) in [("", 183), ("a", 181), ("ab", 182)] {
+            let name = format!("{prefix}{}", "é".repeat(40));
+            let base = component(&name);
+            assert!(base.len() > MAX_BASE);
+            let short = FileNamer::new().base_for(&name);
+            assert_eq!(
+                short,
+                format!("{}_{}", &base[..cut], hash(&name)),
+                "{prefix:?}"
+            );
+        }
+        let exact = "x".repeat(MAX_BASE);
+        assert_eq!(FileNamer::new().base_for(&exact), exact);
+        let over = "x".repeat(MAX_BASE + 1);
+        assert_eq!(
+            FileNamer::new().base_for(&over),
+            format!("{}_{}", &over[..183], hash(&over))
+        );
     }
 }
