@@ -351,5 +351,27 @@ mod tests {
         assert!(dependency_order(&["a".into(), "b".into()], &cyc).is_err());
         let loading: BTreeSet<String> = ["country".to_string()].into();
         assert_eq!(cascade_reach(&edges, &loading), ["address", "city"]);
+        // Reached over several rounds when the edges come children first.
+        let reversed: Vec<FkEdge> = edges.iter().rev().cloned().collect();
+        assert_eq!(cascade_reach(&reversed, &loading), ["address", "city"]);
+    }
+
+    #[test]
+    fn a_cycle_names_only_the_tables_caught_in_it() {
+        let t: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+        let edges = vec![edge("a", "b"), edge("b", "a"), edge("d", "c")];
+        assert_eq!(dependency_order(&t, &edges).unwrap_err(), ["a", "b"]);
+        // A deferrable key does not constrain the order.
+        let mut deferrable = edge("b", "a");
+        deferrable.deferrable = true;
+        assert_eq!(
+            dependency_order(&t, &[edge("a", "b"), deferrable, edge("d", "c")]).unwrap(),
+            ["b", "c", "a", "d"]
+        );
+        // Keys to tables outside the load are ignored.
+        assert_eq!(
+            dependency_order(&["a".into()], &[edge("a", "zz")]).unwrap(),
+            ["a"]
+        );
     }
 }
