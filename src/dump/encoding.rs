@@ -404,6 +404,32 @@ mod tests {
     }
 
     #[test]
+    fn zero_dates_count_as_nulls() {
+        use Encoding::*;
+        let zero = ColumnStats {
+            nulls: 1,
+            zero_dates_to_null: 1,
+            ..Default::default()
+        };
+        for (enc, v) in [
+            (Date, &b"2024-00-10"[..]),
+            (Datetime, b"0000-00-00 00:00:00"),
+            (TimestampUtc, b"0000-00-00 00:00:00"),
+            (TimestampUtc, b"2024-01-00 10:00:00.5"),
+        ] {
+            assert_eq!(
+                cell(enc, None, Some(v)),
+                ("\\N".to_string(), zero.clone()),
+                "{enc:?}"
+            );
+        }
+        assert_eq!(
+            cell(Datetime, None, Some(b"2024-01-01 10:00:00")),
+            ("2024-01-01 10:00:00".to_string(), ColumnStats::default())
+        );
+    }
+
+    #[test]
     fn uuid_shape() {
         assert!(is_uuid(b"6a1f0c2e-0b7b-4d3e-9a55-0c1d2e3f4a5b"));
         assert!(is_uuid(b"6A1F0C2E-0B7B-4D3E-9A55-0C1D2E3F4A5B"));
