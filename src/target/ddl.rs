@@ -614,6 +614,106 @@ mod tests {
     }
 
     #[test]
+    fn zero_dates_and_literal_defaults() {
+        for zero in [
+            "0000-00-00",
+            "2024-00-10",
+            "2024-01-00 10:00:00",
+            "0000-01-01",
+        ] {
+            assert!(is_zero_date(zero), "{zero}");
+        }
+        for other in ["2024-01-01", "2024-10-10 00:00:00", "0000", "00-00", ""] {
+            assert!(!is_zero_date(other), "{other}");
+        }
+        use serde_json::json;
+        let t = entry(json!({"name": "d", "columns": [
+            col("day", "date", "date", json!({"default": {"literal": "2024-01-01"}})),
+            col("txt", "varchar(10)", "text", json!({"max_length": 10, "default": {"literal": "0000-00-00"}})),
+            col("u", "char(36)", "uuid_text", json!({"default": {"literal": "6a1f0c2e-0b7b-4d3e-9a55-0c1d2e3f4a5b"}})),
+            col("cs", "varchar(10)", "text", json!({"max_length": 10, "default": {"expression": "_utf8mb4'x'"}})),
+        ]}));
+        let p = plan("s", &[&t], &SchemaOptions::default()).unwrap();
+        assert_eq!(
+            p.before[1],
+            "CREATE TABLE \"s\".\"d\" (\n    \"day\" date DEFAULT '2024-01-01',\n    \
+             \"txt\" varchar(10) DEFAULT '0000-00-00',\n    \
+             \"u\" uuid DEFAULT '6a1f0c2e-0b7b-4d3e-9a55-0c1d2e3f4a5b',\n    \"cs\" varchar(10)\n)"
+        );
+        assert_eq!(
+            p.warnings,
+            ["d.cs: default expression _utf8mb4'x' not translated; the column has no default"]
+        );
+    }
+
+    /// A SET cast to text[] by hand is converted but gets no CHECK; neither does one
+    /// without a list of members.
+    #[test]
+    fn set_checks_only_for_mapped_sets_with_members() {
+        use serde_json::json;
+        let t = entry(json!({"name": "s", "columns": [
+            col("tags", "set('x','y')", "set_text", json!({"values": ["x", "y"]})),
+            col("bare", "set('x')", "set_text", json!({})),
+        ]}));
+        let opts = SchemaOptions {
+            casts: CastRules::parse(&["s.tags=text[]".into()]).unwrap(),
+            ..SchemaOptions::default()
+        };
+        let p = plan("s", &[&t], &opts).unwrap();
+        assert_eq!(p.after.len(), 2, "{:?}", p.after);
+        assert!(
+            p.after.iter().all(|a| a.contains("TYPE text[] USING")),
+            "{:?}",
+            p.after
+        );
+        let p = plan("s", &[&t], &SchemaOptions::default()).unwrap();
+        assert_eq!(p.after.len(), 3, "{:?}", p.after);
+        assert!(p.after[1].contains("CHECK (\"tags\" <@ ARRAY['x', 'y']::text[])"));
+    }
+
+    /// A child key column takes its parent's integer type, whichever the two are,
+    /// unless a --cast fixed the child's type.
+    #[test]
+    fn foreign_keys_unify_integer_types_unless_cast() {
+        use serde_json::json;
+        let parent = entry(json!({"name": "p", "primary_key": ["id"], "columns": [
+            col("id", "int(11)", "integer", json!({"nullable": false})),
+            col("big", "bigint(20) unsigned", "integer", json!({})),
+        ], "indexes": [ix("big_u", true, "BTREE", json!([{"name": "big"}]))]}));
+        let child = entry(json!({"name": "c", "columns": [
+            col("pid", "smallint(6)", "integer", json!({})),
+            col("pbig", "int(11)", "integer", json!({})),
+        ], "foreign_keys": [
+            {"name": "c_p", "columns": ["pid"], "referenced_table": "p", "referenced_columns": ["id"],
+             "on_update": "no action", "on_delete": "Set Default"},
+            fk("c_big", &["pbig"], "p", &["big"]),
+        ]}));
+        let p = plan("s", &[&parent, &child], &SchemaOptions::default()).unwrap();
+        assert_eq!(
+            p.before[2],
+            "CREATE TABLE \"s\".\"c\" (\n    \"pid\" integer,\n    \"pbig\" numeric(20)\n)"
+        );
+        assert_eq!(p.after.len(), 4, "{:?}", p.after);
+        assert_eq!(
+            p.after[2],
+            "ALTER TABLE \"s\".\"c\" ADD CONSTRAINT \"c_p\" FOREIGN KEY (\"pid\") REFERENCES \"s\".\"p\" (\"id\") ON DELETE SET DEFAULT ON UPDATE NO ACTION"
+        );
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        let opts = SchemaOptions {
+            casts: CastRules::parse(&["c.pid=smallint".into()]).unwrap(),
+            ..SchemaOptions::default()
+        };
+        let p = plan("s", &[&parent, &child], &opts).unwrap();
+        assert!(p.before[2].contains("\"pid\" smallint"), "{}", p.before[2]);
+        assert_eq!(
+            p.warnings,
+            [
+                "c: foreign key c_p: column types differ from `p` after mapping (see the warnings above or --cast): skipped"
+            ]
+        );
+    }
+
+    #[test]
     fn lowercase_names_and_collisions() {
         let tables = fixture();
         let refs: Vec<&TableEntry> = tables.iter().collect();
