@@ -262,4 +262,13 @@ mod tests {
             format!("{}_{}", &over[..183], hash(&over))
         );
     }
+
+    /// The numbered fallback, otherwise reachable only through a collision of shortened
+    /// names: each further request for a taken name gets the next number.
+    #[test]
+    fn a_taken_name_gets_the_next_number() {
+        let mut namer = FileNamer::new();
+        let got: Vec<String> = (0..5).map(|_| namer.base_for("t")).collect();
+        assert_eq!(got, ["t", "%74", "%74_2", "%74_3", "%74_4"]);
+    }
 }
