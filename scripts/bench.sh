@@ -22,6 +22,20 @@
 #                     each committing on its own: not all or nothing, like pgloader)
 #   pgloader          MySQL -> PostgreSQL in one go (schema, data, indexes), with the
 #                     settings in scripts/bench/pgloader.load; skipped if not installed
+#   waybill-import --verify   the same import, every table read back and compared with
+#                     the dump before COMMIT (timed alongside the plain import)
+#   waybill-verify --source --target   the live source against the loaded target, value
+#                     by value (timed after the imports; compared with waybill-export of
+#                     the same tables)
+#
+# Then, once, on the last scale's data: catch-up (waybill-export --since). A full export
+# and import (not timed), then a stream of writes runs against the data set while a
+# catch-up round (export --since, import of the delta) runs; the stream stops, 10,000 more
+# rows change (WAYBILL_BENCH_CATCHUP_ROWS: updates, inserts and deletes of ledger_entry,
+# updates of awkward_text) and the writes stop. Timed from "stop writes" to "target
+# verified equal": the last delta's export, its import, and the check (row counts of every
+# table on both sides, and a checksum of every column of the two tables the writes touch,
+# computed by SQL on both sides; waybill-verify does not exist yet).
 #
 # How to read the output
 #   seconds    wall-clock time of the step's client process(es): the median of 5 runs
@@ -38,7 +52,10 @@
 #              Server memory is not counted. MB = 10^6 bytes.
 #   check      rows found in the target afterwards against the source count.
 #   Ratios     waybill / baseline and waybill / pgloader: below 1 means waybill is
-#              faster. The targets are printed next to them; nothing is asserted.
+#              faster; import --verify / import (target at most 1.5: verifying adds at
+#              most half the import's own time); verify --source --target / export
+#              (target at most 1.0). The targets are printed next to them; nothing is
+#              asserted.
 #   Scales     the last table puts the scales side by side: microseconds per row should
 #              stay about flat (time grows linearly) and waybill's peak RSS should not
 #              grow with the data.
@@ -62,13 +79,17 @@
 #   WAYBILL_BENCH_PGLOADER=0      skip pgloader
 #   WAYBILL_BENCH_PGLOADER_TIMEOUT=S   give up on pgloader after S seconds (default 1800)
 #   WAYBILL_BENCH_KEEP=1          keep the temporary directory and the databases
+#   WAYBILL_BENCH_CATCHUP=0       skip the catch-up measurement; =only runs just it (on
+#                                 the first scale given, default 1)
+#   WAYBILL_BENCH_CATCHUP_ROWS=N  rows changed after the stream stops (default 10000,
+#                                 a multiple of 500)
 set -euo pipefail
 export LC_ALL=C
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/scripts/bench
 MY_DB=waybill_bench
-PG_DBS=(waybill_bench_baseline waybill_bench_waybill waybill_bench_pgloader)
+PG_DBS=(waybill_bench_baseline waybill_bench_waybill waybill_bench_pgloader waybill_bench_catchup)
 TABLES=()   # filled from the source after generation
 
 say() { echo "bench: $*" >&2; }
@@ -176,6 +197,7 @@ measure() {
 BIN_DIR=${WAYBILL_BENCH_BIN_DIR:-$ROOT/target/release}
 EXPORT_BIN=$BIN_DIR/waybill-export
 IMPORT_BIN=$BIN_DIR/waybill-import
+VERIFY_BIN=$BIN_DIR/waybill-verify
 if [ "${WAYBILL_BENCH_NO_BUILD:-0}" != 1 ] && [ -z "${WAYBILL_BENCH_BIN_DIR:-}" ]; then
     say "building waybill (cargo build --release)"
     (cd "$ROOT" && cargo build --release --bins) >&2 ||
@@ -184,6 +206,8 @@ fi
 [ -x "$EXPORT_BIN" ] || die "$EXPORT_BIN is missing (cargo build --release)"
 IMPORT_ON=1
 [ -x "$IMPORT_BIN" ] || { IMPORT_ON=0; say "warning: $IMPORT_BIN is not built: waybill-import will show as not available"; }
+VERIFY_ON=1
+[ -x "$VERIFY_BIN" ] || { VERIFY_ON=0; say "warning: $VERIFY_BIN is not built: waybill-verify will show as not available"; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/waybill-bench.XXXXXX")
 cleanup() {
@@ -225,13 +249,15 @@ check_rows() { # db schema
     if [ "$total" = "$SRC_ROWS" ]; then echo "ok"; else echo "ROWS $total != $SRC_ROWS"; fi
 }
 
-STEPS=(base_export wb_export base_import wb_import wb_import_jobs pgloader)
+STEPS=(base_export wb_export base_import wb_import wb_import_jobs wb_import_verify wb_verify_live pgloader)
 declare -A LABEL=(
     [base_export]='baseline export (mariadb --quick)'
     [wb_export]='waybill-export'
     [base_import]='baseline import (psql \copy)'
     [wb_import]='waybill-import'
     [wb_import_jobs]='waybill-import --jobs 2'
+    [wb_import_verify]='waybill-import --verify'
+    [wb_verify_live]='waybill-verify --source --target'
     [pgloader]='pgloader (MySQL -> PostgreSQL)'
 )
 
@@ -285,11 +311,8 @@ prep_pgloader() {
 }
 
 # ---------------------------------------------------------------- one scale
-run_scale() {
+generate() {
     local scale=$1 t0 t1 t
-    echo
-    say "=== SCALE $scale ==="
-
     say "generating the data set in MariaDB database $MY_DB"
     my -e "DROP DATABASE IF EXISTS $MY_DB; CREATE DATABASE $MY_DB CHARACTER SET utf8mb4"
     t0=$(now_ns)
@@ -307,6 +330,13 @@ run_scale() {
     R[$scale:src_mb]=$SRC_MB
     R[$scale:rows]=$SRC_ROWS
     say "generated $SRC_ROWS rows in ${#TABLES[@]} tables (${TABLES[*]}), InnoDB data $SRC_MB MB, in $(printf %.1f "$GEN_SECS") s"
+}
+
+run_scale() {
+    local scale=$1
+    echo
+    say "=== SCALE $scale ==="
+    generate "$scale"
 
     RUNS=() PEAK=() FAILED=()
     local i jobs=()
@@ -374,6 +404,10 @@ run_scale() {
             [ "$IMPORT_ON" = 0 ] ||
                 run_once wb_import prep_wb_import "$IMPORT_BIN" --target "$PG_URL/waybill_bench_waybill$NO_TLS_PG" \
                     "$DUMP" --audit-log "$WORK/audit.jsonl" --quiet
+            # The same import, every value read back and compared before COMMIT.
+            [ "$IMPORT_ON" = 0 ] ||
+                run_once wb_import_verify prep_wb_import "$IMPORT_BIN" --target "$PG_URL/waybill_bench_waybill$NO_TLS_PG" \
+                    "$DUMP" --audit-log "$WORK/audit.jsonl" --quiet --verify
             # Per-table commits on two connections: not all or nothing, like pgloader.
             [ "$IMPORT_ON" = 0 ] ||
                 run_once wb_import_jobs prep_wb_import "$IMPORT_BIN" --target "$PG_URL/waybill_bench_waybill$NO_TLS_PG" \
@@ -392,7 +426,7 @@ run_scale() {
     fi
 
     local imp
-    for imp in wb_import wb_import_jobs; do
+    for imp in wb_import wb_import_jobs wb_import_verify; do
         if [ "$IMPORT_ON" = 0 ]; then
             SECS='' RSS_MB=''; record "$scale" "$imp" 'not available'
         elif [ -z "$DUMP" ]; then
@@ -407,6 +441,26 @@ run_scale() {
             fi
         fi
     done
+
+    # The live source against the target the imports just loaded, value by value.
+    if [ "$VERIFY_ON" = 0 ]; then
+        SECS='' RSS_MB=''; record "$scale" wb_verify_live 'not available'
+    elif [ "${R[$scale:wb_import_jobs:status]}" != ok ]; then
+        SECS='' RSS_MB=''; record "$scale" wb_verify_live 'no loaded target'
+    else
+        say "waybill-verify --source --target, $REPEAT run(s)"
+        for ((i = 1; i <= REPEAT; i++)); do
+            run_once wb_verify_live - "$VERIFY_BIN" --source "$MYSQL_URL/$MY_DB$NO_TLS_MY" \
+                --target "$PG_URL/waybill_bench_waybill$NO_TLS_PG" --audit-log "$WORK/audit.jsonl" --quiet
+        done
+        finish wb_verify_live
+        if [ "$RC" = 0 ]; then
+            record "$scale" wb_verify_live ok "$(grep -q . "$WORK/wb_verify_live.err" && echo 'see log' || echo 'all equal')"
+        else
+            show_err "waybill-verify --source --target" wb_verify_live
+            record "$scale" wb_verify_live failed
+        fi
+    fi
 
     # 5. pgloader, the whole move in one tool (fewer runs: it is the slow one).
     say "5/5 pgloader, $PGLOADER_REPEAT run(s)"
@@ -442,6 +496,161 @@ run_scale() {
     report_scale "$scale"
 }
 
+# ---------------------------------------------------------------- catch-up
+CATCHUP=${WAYBILL_BENCH_CATCHUP:-1}
+CATCHUP_ROWS=${WAYBILL_BENCH_CATCHUP_ROWS:-10000}
+case $CATCHUP_ROWS in *[!0-9]* | '' | 0) die "WAYBILL_BENCH_CATCHUP_ROWS must be a positive multiple of 500" ;; esac
+[ $((CATCHUP_ROWS % 500)) = 0 ] || die "WAYBILL_BENCH_CATCHUP_ROWS must be a multiple of 500"
+
+secs_since() { calc "($(now_ns) - $1) / 1e9"; }
+
+# The same rows on both sides: counts of every table, and a checksum of every column of
+# the tables the writes change. Prints "equal" or what differs.
+verify_equal() {
+    local t a b diff=
+    for t in "${TABLES[@]}"; do
+        a=$(my -N -B -e "SELECT COUNT(*) FROM \`$MY_DB\`.\`$t\`")
+        b=$(pg_value waybill_bench_catchup "SELECT count(*) FROM \"$t\"")
+        [ "$a" = "$b" ] || diff+=" $t rows $a/$b"
+    done
+    a=$(my -N -B "$MY_DB" -e "SET SESSION group_concat_max_len = 1073741824;
+        SELECT MD5(GROUP_CONCAT(CONCAT_WS('|', id, account_id, entry_date, IFNULL(value_date, '-'), amount,
+            balance, IFNULL(fx_rate, '-'), currency, is_reversal, DATE_FORMAT(posted_at, '%Y-%m-%d %H:%i:%s.%f'),
+            memo) ORDER BY id SEPARATOR '\n')) FROM ledger_entry")
+    b=$(pg_value waybill_bench_catchup "SELECT md5(string_agg(concat_ws('|', id, account_id, entry_date,
+            coalesce(value_date::text, '-'), amount, balance, coalesce(fx_rate::text, '-'), currency,
+            is_reversal::int, to_char(posted_at, 'YYYY-MM-DD HH24:MI:SS.US'), memo), E'\n' ORDER BY id))
+        FROM ledger_entry")
+    [ "$a" = "$b" ] || diff+=" ledger_entry checksum"
+    a=$(my -N -B "$MY_DB" -e "SET SESSION group_concat_max_len = 1073741824;
+        SELECT MD5(GROUP_CONCAT(CONCAT_WS('|', id, kind, label, MD5(body), IFNULL(note, '-'),
+            IFNULL(UNIX_TIMESTAMP(created_at), '-')) ORDER BY id SEPARATOR '\n')) FROM awkward_text")
+    b=$(pg_value waybill_bench_catchup "SELECT md5(string_agg(concat_ws('|', id, kind, label, md5(body),
+            coalesce(note, '-'), coalesce(extract(epoch FROM created_at)::bigint::text, '-')), E'\n' ORDER BY id))
+        FROM awkward_text")
+    [ "$a" = "$b" ] || diff+=" awkward_text checksum"
+    if [ -z "$diff" ]; then echo equal; else echo "DIFFERENT:$diff"; fi
+}
+
+# A stream of small write transactions (20 rows each, ten a second) until $1 exists.
+write_stream() {
+    local stop=$1 n=0 lo
+    while [ ! -e "$stop" ]; do
+        lo=$((L0 + 20000 + (n * 20) % 10000))
+        my "$MY_DB" -e "UPDATE ledger_entry SET memo = CONCAT('stream ', $n) WHERE id BETWEEN $lo AND $((lo + 19))"
+        n=$((n + 1))
+        sleep 0.1
+    done
+}
+
+# CATCHUP_ROWS row changes in transactions of 500 rows: 40% updates, 30% inserts and 20%
+# deletes of ledger_entry, 10% updates of awkward_text; none touch the same row twice.
+write_batch() {
+    local parts=$((CATCHUP_ROWS / 500)) i lo stmts=()
+    local up=$((parts * 4 / 10)) ins=$((parts * 3 / 10)) del=$((parts * 2 / 10))
+    local aw=$((parts - up - ins - del))
+    for ((i = 0; i < up; i++)); do
+        lo=$((L0 + i * 500))
+        stmts+=("UPDATE ledger_entry SET amount = amount + 0.0001, memo = 'updated' WHERE id BETWEEN $lo AND $((lo + 499))")
+    done
+    for ((i = 0; i < ins; i++)); do
+        lo=$((L0 + 40000 + i * 500))
+        stmts+=("INSERT INTO ledger_entry (account_id, entry_date, value_date, amount, balance, fx_rate, currency,
+            is_reversal, posted_at, memo) SELECT account_id, entry_date, value_date, amount, balance, fx_rate,
+            currency, is_reversal, NOW(6), 'inserted' FROM ledger_entry WHERE id BETWEEN $lo AND $((lo + 499))")
+    done
+    for ((i = 0; i < del; i++)); do
+        lo=$((L0 + 60000 + i * 500))
+        stmts+=("DELETE FROM ledger_entry WHERE id BETWEEN $lo AND $((lo + 499))")
+    done
+    for ((i = 0; i < aw; i++)); do
+        lo=$((A0 + i * 500))
+        stmts+=("UPDATE awkward_text SET note = CONCAT('changed ', id), body = CONCAT(body, ' ✓') WHERE id BETWEEN $lo AND $((lo + 499))")
+    done
+    local s
+    for s in "${stmts[@]}"; do
+        my "$MY_DB" -e "$s"
+        sleep 0.05
+    done
+}
+
+run_catchup() {
+    echo
+    say "=== CATCH-UP ==="
+    CU_STATUS=ok
+    L0=$(my -N -B -e "SELECT MIN(id) FROM \`$MY_DB\`.ledger_entry")
+    A0=$(my -N -B -e "SELECT MIN(id) FROM \`$MY_DB\`.awkward_text")
+    local ledger_rows
+    ledger_rows=$(my -N -B -e "SELECT COUNT(*) FROM \`$MY_DB\`.ledger_entry")
+    if [ "$ledger_rows" -lt $((70000 + CATCHUP_ROWS)) ]; then
+        CU_STATUS="skipped: ledger_entry has $ledger_rows rows, too few for $CATCHUP_ROWS changes"
+        return
+    fi
+    local src="$MYSQL_URL/$MY_DB$NO_TLS_MY" tgt="$PG_URL/waybill_bench_catchup$NO_TLS_PG" t0 base round last
+    say "full export and import of the data set (not timed)"
+    rm -rf "$WORK/cu"
+    "$EXPORT_BIN" --source "$src" --out "$WORK/cu" --audit-log "$WORK/audit.jsonl" --quiet >"$WORK/cu_base.out" 2>"$WORK/cu_base.err" ||
+        { RC=$?; show_err "catch-up base export" cu_base; CU_STATUS=failed; return; }
+    base=$(tail -n 1 "$WORK/cu_base.out")
+    fresh_pg_db waybill_bench_catchup
+    pg waybill_bench_catchup -f "$BENCH/target_schema.sql"
+    "$IMPORT_BIN" --target "$tgt" "$base" --audit-log "$WORK/audit.jsonl" --quiet >"$WORK/cu_base_import.out" 2>"$WORK/cu_base_import.err" ||
+        { RC=$?; show_err "catch-up base import" cu_base_import; CU_STATUS=failed; return; }
+
+    say "a stream of writes starts; catch-up round 1 (export --since, import) runs while it writes"
+    rm -f "$WORK/cu_stop"
+    write_stream "$WORK/cu_stop" &
+    local stream=$!
+    sleep 1
+    t0=$(now_ns)
+    measure cu_round1 "$EXPORT_BIN" --source "$src" --out "$WORK/cu" --since "$base" --audit-log "$WORK/audit.jsonl" --quiet
+    [ "$RC" = 0 ] || { show_err "catch-up round 1" cu_round1; CU_STATUS=failed; touch "$WORK/cu_stop"; wait "$stream"; return; }
+    round=$(tail -n 1 "$WORK/cu_round1.out")
+    measure cu_round1_import "$IMPORT_BIN" --target "$tgt" "$round" --audit-log "$WORK/audit.jsonl" --quiet
+    [ "$RC" = 0 ] || { show_err "catch-up round 1 import" cu_round1_import; CU_STATUS=failed; touch "$WORK/cu_stop"; wait "$stream"; return; }
+    CU_ROUND1_SECS=$(secs_since "$t0")
+    CU_ROUND1_ROWS=$(jq '[.tables[] | (.upserts // 0) + (.deletes // 0)] | add' "$round/migration_manifest.json")
+    touch "$WORK/cu_stop"
+    wait "$stream"
+    say "the stream stops; $CATCHUP_ROWS more rows change, then the writes stop"
+    write_batch
+
+    # Writes stopped: from here to a verified target is the cut-over window.
+    t0=$(now_ns)
+    measure cu_last "$EXPORT_BIN" --source "$src" --out "$WORK/cu" --since "$round" --audit-log "$WORK/audit.jsonl" --quiet
+    [ "$RC" = 0 ] || { show_err "catch-up last export" cu_last; CU_STATUS=failed; return; }
+    CU_EXPORT_SECS=$SECS CU_EXPORT_RSS=$RSS_MB
+    last=$(tail -n 1 "$WORK/cu_last.out")
+    measure cu_last_import "$IMPORT_BIN" --target "$tgt" "$last" --audit-log "$WORK/audit.jsonl" --quiet
+    [ "$RC" = 0 ] || { show_err "catch-up last import" cu_last_import; CU_STATUS=failed; return; }
+    CU_IMPORT_SECS=$SECS CU_IMPORT_RSS=$RSS_MB
+    local tv
+    tv=$(now_ns)
+    CU_VERIFY=$(verify_equal)
+    CU_VERIFY_SECS=$(secs_since "$tv")
+    CU_TOTAL_SECS=$(secs_since "$t0")
+    CU_UPSERTS=$(jq '[.tables[].upserts // 0] | add' "$last/migration_manifest.json")
+    CU_DELETES=$(jq '[.tables[].deletes // 0] | add' "$last/migration_manifest.json")
+    CU_CHANGES=$(jq '.delta.row_changes' "$last/migration_manifest.json")
+    [ "$CU_VERIFY" = equal ] || CU_STATUS="target not equal ($CU_VERIFY)"
+}
+
+report_catchup() {
+    echo
+    echo "CATCH-UP on the last data set: a stream of writes during round 1, then $CATCHUP_ROWS more changed rows"
+    if [ "$CU_STATUS" != ok ] && [ -z "${CU_TOTAL_SECS:-}" ]; then
+        echo "catch-up: $CU_STATUS"
+        return
+    fi
+    printf 'round 1 under the write stream (export --since + import): %.2f s, %s changed rows\n' "$CU_ROUND1_SECS" "$CU_ROUND1_ROWS"
+    printf 'last delta: %s upserts + %s deletes (%s row changes read from the binlog)\n' "$CU_UPSERTS" "$CU_DELETES" "$CU_CHANGES"
+    printf '  waybill-export --since   %6.2f s   peak RSS %.1f MB\n' "$CU_EXPORT_SECS" "$CU_EXPORT_RSS"
+    printf '  waybill-import (delta)   %6.2f s   peak RSS %.1f MB\n' "$CU_IMPORT_SECS" "$CU_IMPORT_RSS"
+    printf '  verify (counts + checksums, SQL on both sides) %6.2f s: %s\n' "$CU_VERIFY_SECS" "$CU_VERIFY"
+    printf '%-40s = %.2f s   (target < 10 s for %s changed rows)%s\n' 'stop writes -> target verified equal' "$CU_TOTAL_SECS" "$CATCHUP_ROWS" \
+        "$([ "$CU_STATUS" = ok ] || echo "  [$CU_STATUS]")"
+}
+
 # ---------------------------------------------------------------- reports
 report_scale() {
     local s=$1 step secs rss st rows=${R[$1:rows]} bytes=${R[$1:csv_bytes]}
@@ -466,8 +675,10 @@ report_scale() {
     ratio 'waybill import / psql \copy baseline' "$s" wb_import base_import '<= 1.10'
     ratio '(waybill export+import) / pgloader' "$s" 'wb_export+wb_import' pgloader '<= 0.50'
     ratio '(export+import --jobs 2) / pgloader' "$s" 'wb_export+wb_import_jobs' pgloader '<= 0.50; per-table commits like pgloader'
+    ratio 'import --verify / import' "$s" wb_import_verify wb_import '<= 1.50'
+    ratio 'verify --source --target / export' "$s" wb_verify_live wb_export '<= 1.00'
     local b
-    for b in wb_export wb_import; do
+    for b in wb_export wb_import wb_import_verify wb_verify_live; do
         if [ "${R[$s:$b:status]}" = ok ]; then
             printf '%-40s = %.1f MB   (target < 64 MB)\n' "${LABEL[$b]} peak RSS" "${R[$s:$b:rss]}"
         fi
@@ -531,9 +742,19 @@ VERSIONS="MariaDB $(my -N -B -e 'SELECT VERSION()'), PostgreSQL $(pg_value postg
 VERSIONS+=", $("$EXPORT_BIN" --version 2>/dev/null || echo waybill-export)"
 [ "$PGLOADER_ON" = 1 ] && VERSIONS+=", $(pgloader --version 2>/dev/null | head -n 1) (Debian $(dpkg-query -W -f '${Version}' pgloader 2>/dev/null || echo '?'))"
 say "versions: $VERSIONS"
-for scale in "${SCALES[@]}"; do
-    run_scale "$scale"
-done
-report_scales
+if [ "$CATCHUP" = only ]; then
+    generate "${SCALES[0]}"
+    run_catchup
+    report_catchup
+else
+    for scale in "${SCALES[@]}"; do
+        run_scale "$scale"
+    done
+    report_scales
+    if [ "$CATCHUP" != 0 ]; then
+        run_catchup
+        report_catchup
+    fi
+fi
 echo
 echo "total benchmark time: $(printf '%.0f' "$(calc "($(now_ns) - $START) / 1e9")") s ($(nproc) CPUs)"

@@ -8,9 +8,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
+echo "== starting the throwaway MariaDB and PostgreSQL servers (scripts/dev-db.sh)" >&2
 eval "$(scripts/dev-db.sh start)"
-echo "== building waybill" >&2
-cargo build --release --quiet
+if [ -x target/release/waybill-export ] && [ -x target/release/waybill-import ] && [ -x target/release/waybill-log ]; then
+    echo "== building waybill (release; only what changed since the last build)" >&2
+else
+    echo "== building waybill (release): the first build compiles every dependency and takes a few minutes; cargo's progress follows" >&2
+fi
+cargo build --release --bins
 
 MY=${WAYBILL_TEST_MYSQL_URL}
 PG=${WAYBILL_TEST_POSTGRES_URL}
@@ -18,7 +23,6 @@ PG=${WAYBILL_TEST_POSTGRES_URL}
 export WAYBILL_SOURCE="$MY/waybill_demo"
 export WAYBILL_TARGET="$PG/waybill_demo"
 export WAYBILL_AUDIT_LOG="$ROOT/csv_exports/migration_log.jsonl"
-export PATH="$ROOT/target/release:$PATH"
 
 mysql_cli() {
     local rest=${MY#mysql://} user pass hostport
@@ -33,17 +37,17 @@ echo "== creating the target schema (PostgreSQL)" >&2
 pg_cli postgres -c "DROP DATABASE IF EXISTS waybill_demo WITH (FORCE)" -c "CREATE DATABASE waybill_demo"
 pg_cli waybill_demo -f scripts/demo/target_schema.sql
 
-RUN=$(scripts/log_migration_run.sh started "demo migration: waybill_demo to PostgreSQL")
+RUN=$(scripts/waybill log started "demo migration: waybill_demo to PostgreSQL")
 export WAYBILL_RUN_ID=$RUN
 
 echo "== step 1: export" >&2
-DUMP=$(scripts/export_mysql_to_csv.sh | tail -n 1)
+DUMP=$(scripts/waybill export | tail -n 1)
 
 echo "== verifying the dump with standard tools: sha256sum -c SHA256SUMS" >&2
 (cd "$DUMP" && sha256sum -c --quiet SHA256SUMS) && echo "all files match SHA256SUMS" >&2
 
 echo "== step 2: import" >&2
-scripts/import_csv_to_postgres.sh "$DUMP"
+scripts/waybill import "$DUMP"
 
 echo "== row counts, source vs target" >&2
 printf '%-12s %10s %10s\n' table mariadb postgresql >&2
@@ -51,11 +55,11 @@ for t in customer product orders order_item; do
     src=$(mysql_cli -N -e "SELECT COUNT(*) FROM waybill_demo.$t")
     dst=$(pg_cli waybill_demo -At -c "SELECT count(*) FROM $t")
     printf '%-12s %10s %10s\n' "$t" "$src" "$dst" >&2
-    [ "$src" = "$dst" ] || { scripts/log_migration_run.sh failed "row count mismatch in $t"; exit 1; }
+    [ "$src" = "$dst" ] || { scripts/waybill log failed "row count mismatch in $t"; exit 1; }
 done
 
-scripts/log_migration_run.sh completed "demo migration verified: row counts equal" >/dev/null
+scripts/waybill log completed "demo migration verified: row counts equal" >/dev/null
 echo "== audit trail" >&2
-target/release/waybill-log verify
-target/release/waybill-log show --since "$(date -u +%Y-%m-%d)" | tail -n 16
+scripts/waybill log verify
+scripts/waybill log show --run "$RUN"
 echo "dump: $DUMP"

@@ -26,6 +26,11 @@ PG_DIR=$BASE/postgres
 TLS_DIR=$BASE/tls
 # An account on each server that may only connect over TLS, for the TLS tests.
 TLS_USER=waybill_tls
+# Row-format binary logs of the tests and the benchmark grow by gigabytes an hour: they
+# are cut into 256 MB files, and files older than 15 minutes are purged. Catch-up needs the
+# logs since its base export, which in the tests and the benchmark is minutes old.
+BINLOG_EXPIRE=900
+BINLOG_SIZE=268435456
 
 say() { echo "dev-db: $*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -104,6 +109,7 @@ start_mariadb() {
     local user; user=$(server_user mysql)
     if [ -f "$MY_DIR/mariadbd.pid" ] && kill -0 "$(cat "$MY_DIR/mariadbd.pid")" 2>/dev/null; then
         say "MariaDB already running on 127.0.0.1:$MYSQL_PORT"
+        configure_mariadb
         return 0
     fi
     port_open "$MYSQL_PORT" && die "port $MYSQL_PORT is in use by another program (set WAYBILL_DEV_MYSQL_PORT)"
@@ -122,6 +128,8 @@ start_mariadb() {
         --port="$MYSQL_PORT" --bind-address=127.0.0.1 --socket="$MY_DIR/mariadb.sock" \
         --pid-file="$MY_DIR/mariadbd.pid" --log-error="$MY_DIR/error.log" \
         --skip-name-resolve --log-bin="$MY_DIR/data/binlog" --server-id=1 \
+        --binlog-format=ROW --binlog-row-image=FULL --binlog-expire-logs-seconds=$BINLOG_EXPIRE \
+        --max-binlog-size=$BINLOG_SIZE \
         --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
         --innodb-buffer-pool-size=1G --max-allowed-packet=1G --max-connections=500 \
         </dev/null >/dev/null 2>&1 &
@@ -132,11 +140,23 @@ start_mariadb() {
     done
     mysql_root -e 'SELECT 1' >/dev/null 2>&1 ||
         { tail -20 "$MY_DIR/error.log" >&2; die "MariaDB did not start"; }
+    configure_mariadb
+    say "MariaDB $(mysql_root -N -e 'SELECT VERSION()') on 127.0.0.1:$MYSQL_PORT"
+}
+
+# Accounts, and the binary log as catch-up (waybill-export --since) needs it: row format,
+# full row images. Idempotent, and also run against a server that is already up (older
+# data directories were started without these options; SET GLOBAL reaches new sessions).
+configure_mariadb() {
     mysql_root -e "CREATE USER IF NOT EXISTS '$DEV_USER'@'%' IDENTIFIED BY '$DEV_PASS';
                    GRANT ALL PRIVILEGES ON *.* TO '$DEV_USER'@'%' WITH GRANT OPTION;
+                   GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '$DEV_USER'@'%';
                    CREATE USER IF NOT EXISTS '$TLS_USER'@'%' IDENTIFIED BY '$TLS_USER' REQUIRE SSL;
-                   GRANT ALL PRIVILEGES ON *.* TO '$TLS_USER'@'%';"
-    say "MariaDB $(mysql_root -N -e 'SELECT VERSION()') on 127.0.0.1:$MYSQL_PORT"
+                   GRANT ALL PRIVILEGES ON *.* TO '$TLS_USER'@'%';
+                   SET GLOBAL binlog_format = 'ROW';
+                   SET GLOBAL binlog_row_image = 'FULL';
+                   SET GLOBAL binlog_expire_logs_seconds = $BINLOG_EXPIRE;
+                   SET GLOBAL max_binlog_size = $BINLOG_SIZE;"
 }
 
 start_postgres() {

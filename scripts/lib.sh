@@ -8,5 +8,12 @@ waybill_bin() {
     fi
     local root
     root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-    exec cargo run --quiet --release --manifest-path "$root/Cargo.toml" --bin "$name" -- "$@"
+    if [ ! -x "$root/target/release/$name" ]; then
+        # The first build takes a few minutes: say so, and let cargo show its progress.
+        echo "waybill: building $name (release) in $root; the first build takes a few minutes" >&2
+        cargo build --release --manifest-path "$root/Cargo.toml" --bin "$name" >&2
+    else
+        cargo build --quiet --release --manifest-path "$root/Cargo.toml" --bin "$name" >&2
+    fi
+    exec "$root/target/release/$name" "$@"
 }

@@ -300,6 +300,11 @@ impl Run {
         self.base.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The run's id (`20261123T101502Z-export-3fa9c1d2`).
+    pub fn run_id(&self) -> String {
+        self.base().run_id.clone()
+    }
+
     pub fn set_source(&self, s: String) {
         self.base().source = Some(s);
     }
@@ -338,7 +343,10 @@ impl Run {
     /// the log does not hide the real outcome.
     pub fn write_or_warn(&self, event: Event) {
         if let Err(e) = self.write(event) {
-            eprintln!("warning: could not write the audit event: {e}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: could not write the audit event: {e}"
+            );
         }
     }
 }

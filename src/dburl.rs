@@ -42,6 +42,9 @@ pub struct DbUrl {
     pub tls: TlsSettings,
     /// Which TLS settings the URL gave itself (env fallbacks fill in the others).
     tls_given: (bool, bool),
+    /// Where the settings came from (`--target`, `WAYBILL_TARGET in /srv/.env`, ...),
+    /// named when the server refuses them.
+    origin: Option<String>,
 }
 
 impl DbUrl {
@@ -62,6 +65,22 @@ impl DbUrl {
             database: database.into(),
             tls: TlsSettings::default(),
             tls_given: (false, false),
+            origin: None,
+        }
+    }
+
+    /// Records where the settings came from, for an access-denied error.
+    pub fn with_origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into());
+        self
+    }
+
+    /// The server refused the user or password: the sentence that says where they came
+    /// from (empty when unknown).
+    pub(crate) fn origin_hint(&self) -> String {
+        match &self.origin {
+            Some(o) => format!("; check the user and password: {o}"),
+            None => String::new(),
         }
     }
 

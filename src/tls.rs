@@ -116,25 +116,43 @@ fn root_store(ca: Option<&Path>) -> Result<RootCertStore> {
     let mut store = RootCertStore::empty();
     match ca {
         Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| Error::config(format!("CA file {}: {e}", path.display())))?;
+            let bad = |what: String| Error::config(format!("CA file {}: {what}", path.display()));
+            let certs = CertificateDer::pem_file_iter(path).map_err(|e| bad(pem_problem(&e)))?;
             for cert in certs {
-                let cert =
-                    cert.map_err(|e| Error::config(format!("CA file {}: {e}", path.display())))?;
-                store
-                    .add(cert)
-                    .map_err(|e| Error::config(format!("CA file {}: {e}", path.display())))?;
+                let cert = cert.map_err(|e| bad(pem_problem(&e)))?;
+                store.add(cert).map_err(|e| {
+                    bad(format!(
+                        "a certificate in it cannot be used: {}",
+                        crate::error::certificate_problem(&e.to_string())
+                    ))
+                })?;
             }
             if store.is_empty() {
-                return Err(Error::config(format!(
-                    "CA file {} holds no PEM certificate",
-                    path.display()
-                )));
+                return Err(bad("it holds no PEM certificate".into()));
             }
         }
         None => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
     }
     Ok(store)
+}
+
+/// Checks that a CA file can be read and holds usable certificates, so that a bad file
+/// is named as such rather than reported by a driver as a bad server certificate.
+pub(crate) fn check_ca_file(path: &Path) -> Result<()> {
+    root_store(Some(path)).map(|_| ())
+}
+
+/// The PEM reader's error in words (its own text shows raw bytes).
+fn pem_problem(e: &rustls_pki_types::pem::Error) -> String {
+    use rustls_pki_types::pem::Error as P;
+    match e {
+        P::MissingSectionEnd { .. } => "a PEM section has no END line".into(),
+        P::IllegalSectionStart { .. } => "a BEGIN line is malformed".into(),
+        P::Base64Decode(e) => format!("a PEM section is not valid base64 ({e})"),
+        P::Io(e) => format!("cannot read it: {e}"),
+        P::NoItemsFound => "it holds no PEM certificate".into(),
+        other => other.to_string(),
+    }
 }
 
 /// The standard verifier, with the chain or the name check switched off for the modes

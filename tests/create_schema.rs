@@ -109,6 +109,42 @@ fn sakila_into_an_empty_database() {
             .as_deref(),
         Some("16051")
     );
+    // Every table but film_text has `last_update ... ON UPDATE CURRENT_TIMESTAMP`: a
+    // trigger each, and they work.
+    assert!(
+        ran.stderr
+            .contains("15 triggers for ON UPDATE CURRENT_TIMESTAMP"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(
+        n("SELECT count(*) FROM pg_trigger WHERE tgname = 'waybill_on_update'"),
+        15
+    );
+    assert_eq!(
+        n(
+            "SELECT count(*) FROM pg_trigger WHERE tgname = 'waybill_on_update' AND tgrelid = 'film_text'::regclass"
+        ),
+        0
+    );
+    let mut pc = pg.client();
+    pc.batch_execute("UPDATE actor SET first_name = 'PENELOPE2' WHERE actor_id = 1")
+        .unwrap();
+    assert_eq!(
+        n("SELECT count(*) FROM actor WHERE last_update > now() - interval '1 hour'"),
+        1
+    );
+    pc.batch_execute(
+        "UPDATE actor SET first_name = 'NICK2', last_update = '2001-02-03 04:05:06+00' WHERE actor_id = 2",
+    )
+    .unwrap();
+    assert_eq!(
+        pg.text(
+            "SELECT extract(epoch FROM last_update)::bigint::text FROM actor WHERE actor_id = 2"
+        )
+        .as_deref(),
+        Some("981173106")
+    );
 }
 
 const LONG_TABLE: &str = "a_table_whose_name_is_exactly_sixty_four_characters_long_abcdefg";

@@ -1,27 +1,35 @@
-//! waybill-export: dump a MySQL/MariaDB database to typed CSV files and a checksummed
-//! manifest. Prints the dump directory as the last line of stdout.
+//! waybill-export: dump a MySQL/MariaDB or SQLite database, or MongoDB's mongodump or
+//! mongoexport files, to typed CSV files and a checksummed manifest. Prints the dump
+//! directory as the last line of stdout (`--dry-run`: what would be written; `--json`:
+//! a JSON document instead).
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use regex::Regex;
+use serde_json::{Map, Value, json};
 use waybill::Error;
 use waybill::audit::{AuditLog, Run};
-use waybill::cli::report::{self, Progress, Unit};
+use waybill::cli::json::{self, Clock, Warnings, round3};
+use waybill::cli::report::{self, Progress, Stream, Unit, thousands};
 use waybill::cli::{self, AuditArgs, ParentRunArgs, SourceArgs};
+use waybill::dump::collection::Shape;
 use waybill::dump::encoding::NulPolicy;
-use waybill::dump::manifest::Manifest;
-use waybill::export::{self, ExportObserver, ExportPlan};
+use waybill::dump::manifest::{LogPosition, Manifest};
+use waybill::export::{self, ExportObserver, ExportPlan, Preview};
+use waybill::source::{ColumnCast, Flatten};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "waybill-export",
     version,
-    about = "Dump a MySQL/MariaDB database to typed CSV files with a checksummed manifest"
+    about = "Dump a MySQL/MariaDB or SQLite database, or MongoDB's mongodump/mongoexport files, to typed CSV files with a checksummed manifest"
 )]
 struct Args {
     #[command(flatten)]
@@ -61,6 +69,53 @@ struct Args {
     #[arg(long, value_name = "ROWS")]
     chunk_rows: Option<u64>,
 
+    /// SQLite: export a column in this form whatever its declared type says, e.g.
+    /// orders.qty=text for a column holding numbers and text. KIND: text, blob,
+    /// integer, real, decimal, boolean, datetime, unix_seconds, unix_ms, date, time,
+    /// json. Repeat for more columns.
+    #[arg(long = "cast", value_name = "TABLE.COLUMN=KIND")]
+    casts: Vec<String>,
+
+    /// SQLite: also export application-internal tables (Prisma's _prisma_migrations),
+    /// which are skipped by default.
+    #[arg(long)]
+    include_internal: bool,
+    /// Fail, naming table, column and primary key, on the first value holding bytes that
+    /// are invalid in its column's charset (an `ascii` column with byte 0xE9, say). By
+    /// default the server's `?` replacement is exported, warned about and counted per
+    /// column in the manifest (`invalid_charset`).
+    #[arg(long)]
+    strict_charset: bool,
+
+    /// Catch-up: instead of a full dump, write a delta of the changes made since the dump
+    /// in DUMP_DIR (a full dump, or the previous delta), read from the source's binary
+    /// log (ROW format). The delta covers the same tables, with the same options, as
+    /// its base; `waybill-import DELTA_DIR` applies it.
+    #[arg(
+        long,
+        value_name = "DUMP_DIR",
+        conflicts_with_all = ["tables", "exclude", "chunk_size", "chunk_rows", "casts", "include_internal", "nul", "flatten", "dry_run"]
+    )]
+    since: Option<PathBuf>,
+
+    /// MongoDB: give these collections (comma-separated; all without a value) one typed
+    /// column per top-level field, inferred from every document, instead of `_id` plus
+    /// the whole document in `doc jsonb`.
+    #[arg(
+        long,
+        value_name = "a,b",
+        num_args = 0..=1,
+        require_equals = false,
+        default_missing_value = "",
+        value_delimiter = ','
+    )]
+    flatten: Option<Vec<String>>,
+
+    /// Read the source and print, per table or collection, its rows, the columns it
+    /// would get (with their PostgreSQL types) and any problems; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+
     #[command(flatten)]
     audit: AuditArgs,
 
@@ -70,6 +125,12 @@ struct Args {
     /// No progress bars and no summary; errors are still printed.
     #[arg(long, short)]
     quiet: bool,
+
+    /// Print one JSON document on stdout at the end (per table and totals, status, dump
+    /// directory, run id, timings, warnings), also when the export fails; everything
+    /// else goes to stderr. Not with --dry-run (its preview is the output).
+    #[arg(long, conflicts_with = "dry_run")]
+    json: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -81,7 +142,7 @@ enum NulArg {
 }
 
 fn main() -> ExitCode {
-    cli::run_main("waybill-export", run)
+    cli::run_main("waybill-export", cli::OnSignal::Stop, run)
 }
 
 fn plan(args: &Args) -> anyhow::Result<ExportPlan> {
@@ -102,16 +163,200 @@ fn plan(args: &Args) -> anyhow::Result<ExportPlan> {
         },
         chunk_bytes: args.chunk_size,
         chunk_rows: args.chunk_rows,
+        casts: args
+            .casts
+            .iter()
+            .map(|c| ColumnCast::parse(c))
+            .collect::<Result<_, _>>()?,
+        include_internal: args.include_internal,
+        since: args.since.clone(),
+        strict_charset: args.strict_charset,
+        flatten: match &args.flatten {
+            None => Flatten::Off,
+            Some(names) if names.iter().all(|n| n.trim().is_empty()) => Flatten::All,
+            Some(names) => Flatten::Collections(
+                names
+                    .iter()
+                    .map(|n| n.trim().to_string())
+                    .filter(|n| !n.is_empty())
+                    .collect(),
+            ),
+        },
     })
 }
 
+/// `--dry-run`: the preview on stdout; problems that would stop the export make it fail.
+fn dry_run(plan: &ExportPlan, quiet: bool) -> anyhow::Result<ExitCode> {
+    let progress = Progress::new(quiet);
+    let observer = DryRunObserver {
+        progress: &progress,
+    };
+    let p = export::preview(plan, &observer)?;
+    progress.clear();
+    print!("{}", render_preview(&p));
+    if p.problems.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Err(anyhow::anyhow!(
+            "dry run: {} problem(s) would stop the export (listed above)",
+            p.problems.len()
+        ))
+    }
+}
+
+struct DryRunObserver<'a> {
+    progress: &'a Progress,
+}
+
+impl ExportObserver for DryRunObserver<'_> {
+    fn warn(&self, message: &str) {
+        self.progress.warn(message);
+    }
+}
+
+fn render_preview(p: &Preview) -> String {
+    let mut out = format!(
+        "dry run: {} ({} table(s)); nothing was written\n",
+        p.source
+            .path
+            .clone()
+            .unwrap_or_else(|| p.source.database.clone()),
+        p.tables.len()
+    );
+    for t in &p.tables {
+        let (what, unit) = match &t.collection {
+            Some(c) => (
+                format!(
+                    "collection `{}`: {} document(s), {}",
+                    t.name,
+                    t.rows,
+                    match c.shape {
+                        Shape::Doc => "_id + doc jsonb",
+                        Shape::Flatten => "flattened",
+                    }
+                ),
+                "BSON types",
+            ),
+            None => (
+                format!("table `{}`: {} row(s)", t.name, t.rows),
+                "source type",
+            ),
+        };
+        out.push_str(&format!("\n{what}\n"));
+        let rows: Vec<Vec<String>> = t
+            .columns
+            .iter()
+            .map(|c| {
+                vec![
+                    c.name.clone(),
+                    c.pg_type.clone(),
+                    if c.nullable { "yes" } else { "no" }.into(),
+                    c.source.clone(),
+                ]
+            })
+            .collect();
+        out.push_str(&report::render_table(
+            &["column", "PostgreSQL type", "nullable", unit],
+            &rows,
+        ));
+        if let Some(c) = &t.collection
+            && c.shape == Shape::Doc
+            && !c.fields.is_empty()
+        {
+            out.push_str("fields (--flatten makes them columns):\n");
+            for f in &c.fields {
+                out.push_str(&format!("  {}: {}\n", f.name, f.describe()));
+            }
+        }
+    }
+    if !p.views.is_empty() {
+        out.push_str(&format!(
+            "\nviews (not exported, definitions kept in the manifest): {}\n",
+            p.views.join(", ")
+        ));
+    }
+    if !p.notes.is_empty() {
+        out.push_str("\nnotes:\n");
+        for n in &p.notes {
+            out.push_str(&format!("  {n}\n"));
+        }
+    }
+    if !p.problems.is_empty() {
+        out.push_str("\nproblems (the export would stop):\n");
+        for n in &p.problems {
+            out.push_str(&format!("  {n}\n"));
+        }
+    }
+    out
+}
+
+/// What a run knows for its `--json` document, also when it fails.
+#[derive(Default)]
+struct Known {
+    run_id: Option<String>,
+    parent_run_id: Option<String>,
+    source: Option<String>,
+    dump_dir: Mutex<Option<PathBuf>>,
+}
+
+impl Known {
+    fn fields(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("run_id".into(), json!(self.run_id));
+        m.insert("parent_run_id".into(), json!(self.parent_run_id));
+        m.insert("source".into(), json!(self.source));
+        let dir = self.dump_dir.lock().unwrap_or_else(|p| p.into_inner());
+        m.insert(
+            "dump_dir".into(),
+            json!(dir.as_ref().map(|d| d.display().to_string())),
+        );
+        m
+    }
+}
+
 fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let plan = plan(&args)?;
+    let clock = Clock::default();
+    let warnings = Warnings::default();
+    let mut known = Known::default();
+    let result = export(&args, &clock, &warnings, &mut known);
+    if args.json
+        && let Err(e) = &result
+    {
+        let mut fields = known.fields();
+        fields.extend(clock.fields());
+        fields.insert("warnings".into(), json!(warnings.all()));
+        json::emit(&json::failed("waybill-export", e, fields));
+    }
+    result
+}
+
+fn export(
+    args: &Args,
+    clock: &Clock,
+    warnings: &Warnings,
+    known: &mut Known,
+) -> anyhow::Result<ExitCode> {
+    let plan = plan(args)?;
+    if args.dry_run {
+        return dry_run(&plan, args.quiet);
+    }
     let audit = Run::new(AuditLog::new(&args.audit.audit_log), "export");
     audit.set_parent_run_id(args.parent.parent_run.clone());
     audit.set_source(plan.source.redacted());
+    known.run_id = Some(audit.run_id());
+    known.parent_run_id = args.parent.parent_run.clone().filter(|s| !s.is_empty());
+    known.source = Some(plan.source.redacted());
+    let known = &*known;
+    let what = match &plan.since {
+        Some(base) => format!(
+            "catch-up export of {} since {}",
+            plan.source,
+            base.display()
+        ),
+        None => format!("export of {}", plan.source),
+    };
     audit
-        .write(audit.event("started", format!("export of {} started", plan.source)))
+        .write(audit.event("started", format!("{what} started")))
         .context(
             "cannot write the audit log (use --audit-log or WAYBILL_AUDIT_LOG to put it elsewhere)",
         )?;
@@ -120,34 +365,62 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         progress: &progress,
         audit: &audit,
         estimates: Mutex::new(HashMap::new()),
+        tables: AtomicUsize::new(0),
+        done: AtomicUsize::new(0),
+        warnings,
+        known,
     };
-    match export::run(&plan, &observer) {
+    match cli::catch_panic(|| export::run(&plan, &observer)) {
         Ok(out) => {
             progress.clear();
             audit.set_manifest_sha256(out.manifest_sha256.clone());
             let t = &out.manifest.totals;
+            let message = match &out.manifest.delta {
+                Some(d) => format!(
+                    "delta export completed: {} upserts, {} deletes in {} files, binlog {}:{} to {}:{}",
+                    count(&out.manifest, |t| t.upserts),
+                    count(&out.manifest, |t| t.deletes),
+                    t.files,
+                    d.start.binlog_file,
+                    d.start.binlog_position,
+                    d.end.binlog_file,
+                    d.end.binlog_position
+                ),
+                None => format!(
+                    "export completed: {} tables, {} rows, {} files",
+                    t.tables, t.rows, t.files
+                ),
+            };
             audit.write_or_warn(waybill::audit::Event {
                 rows: Some(t.rows),
                 bytes: Some(t.bytes),
-                ..audit.event(
-                    "completed",
-                    format!(
-                        "export completed: {} tables, {} rows, {} files",
-                        t.tables, t.rows, t.files
-                    ),
-                )
+                ..audit.event("completed", message)
             });
+            // The dump directory once: on stdout when someone sees it there, else in the
+            // summary.
+            let path_on_stdout = !args.json && std::io::stdout().is_terminal();
             if !args.quiet {
-                eprint!("{}", summary(&out.manifest, &out.dump_dir));
+                let dir = (!path_on_stdout).then_some(&*out.dump_dir);
+                report::stderr_text(&if out.manifest.delta.is_some() {
+                    delta_summary(&out.manifest, dir, clock.secs())
+                } else {
+                    summary(&out.manifest, dir, clock.secs())
+                });
             }
-            println!("{}", out.dump_dir.display());
+            if args.json {
+                json::emit(&document(&out, known, clock, warnings));
+            } else {
+                println!("{}", out.dump_dir.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
             progress.clear();
             let message = match &e {
-                Error::Interrupted => {
-                    "export interrupted (Ctrl-C); no manifest written".to_string()
+                Error::Interrupted(signal) => {
+                    format!(
+                        "export interrupted ({signal}); unfinished files removed, no manifest written"
+                    )
                 }
                 e => format!("export failed: {e}"),
             };
@@ -157,21 +430,96 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The `--json` document of a completed export.
+fn document(
+    out: &export::ExportOutcome,
+    known: &Known,
+    clock: &Clock,
+    warnings: &Warnings,
+) -> Value {
+    let m = &out.manifest;
+    let tables: Vec<Value> = m
+        .tables
+        .iter()
+        .map(|t| {
+            json!({
+                "name": t.name(),
+                "rows": t.rows,
+                "bytes": t.bytes,
+                "files": t.files.len(),
+                "seconds": round3(t.duration_secs),
+                "rows_per_sec": rate(t.rows, t.duration_secs),
+                "converted_to_null": t.nulled_values(),
+                "upserts": t.upserts,
+                "deletes": t.deletes,
+            })
+        })
+        .collect();
+    let tot = &m.totals;
+    let mut doc = json::head("waybill-export", "completed");
+    doc.extend(known.fields());
+    doc.insert("dump_dir".into(), json!(out.dump_dir.display().to_string()));
+    doc.insert("manifest_sha256".into(), json!(out.manifest_sha256));
+    doc.extend(clock.fields());
+    doc.insert("snapshot".into(), json!(m.snapshot));
+    doc.insert("delta".into(), json!(m.delta));
+    doc.insert("tables".into(), json!(tables));
+    doc.insert(
+        "totals".into(),
+        json!({
+            "tables": tot.tables,
+            "rows": tot.rows,
+            "bytes": tot.bytes,
+            "files": tot.files,
+            "seconds": round3(tot.duration_secs),
+            "rows_per_sec": rate(tot.rows, tot.duration_secs),
+            "converted_to_null": tot.converted_to_null.values().sum::<u64>(),
+        }),
+    );
+    doc.insert(
+        "views_not_exported".into(),
+        json!(m.views.iter().map(|v| v.name.as_str()).collect::<Vec<_>>()),
+    );
+    doc.insert("warnings".into(), json!(warnings.all()));
+    Value::Object(doc)
+}
+
+fn rate(rows: u64, secs: f64) -> u64 {
+    if secs > 0.0 {
+        (rows as f64 / secs).round() as u64
+    } else {
+        0
+    }
+}
+
 struct Observer<'a> {
     progress: &'a Progress,
     audit: &'a Run,
     /// Row estimates from information_schema, for the progress bars.
     estimates: Mutex<HashMap<String, u64>>,
+    tables: AtomicUsize,
+    done: AtomicUsize,
+    warnings: &'a Warnings,
+    known: &'a Known,
 }
 
 impl ExportObserver for Observer<'_> {
     fn started(&self, dump_dir: &Path, tables: &[(String, u64)]) {
         self.audit.set_dump_dir(dump_dir);
+        *self
+            .known
+            .dump_dir
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(dump_dir.to_path_buf());
+        let estimate: u64 = tables.iter().map(|(_, n)| n).sum();
         self.progress.info(&format!(
-            "exporting {} tables to {}",
+            "exporting {} tables (about {} rows)",
             tables.len(),
-            dump_dir.display()
+            thousands(estimate)
         ));
+        self.tables.store(tables.len(), Ordering::SeqCst);
+        self.progress
+            .overall("export", estimate, Unit::Rows, 0, tables.len());
         self.estimates
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -186,15 +534,22 @@ impl ExportObserver for Observer<'_> {
             .get(table)
             .copied()
             .unwrap_or(0);
-        self.progress.start(table, total, Unit::Rows);
+        self.progress.start(table, total, Unit::Rows, 0);
     }
 
     fn rows(&self, table: &str, added: u64) {
         self.progress.inc(table, added);
     }
 
+    fn bytes(&self, table: &str, added: u64) {
+        self.progress.bytes(table, added);
+    }
+
     fn table_done(&self, table: &str, rows: u64, bytes: u64, secs: f64) {
         self.progress.finish(table);
+        let done = self.done.fetch_add(1, Ordering::SeqCst) + 1;
+        self.progress
+            .table_finished(done, self.tables.load(Ordering::SeqCst));
         self.audit.write_or_warn(waybill::audit::Event {
             table: Some(table.to_string()),
             rows: Some(rows),
@@ -206,37 +561,111 @@ impl ExportObserver for Observer<'_> {
     }
 
     fn warn(&self, message: &str) {
+        self.warnings.push(message);
         self.progress.warn(message);
+    }
+
+    fn catching_up(&self, dump_dir: &Path, start: &LogPosition, end: &LogPosition) {
+        self.audit.set_dump_dir(dump_dir);
+        self.progress.info(&format!(
+            "catching up from binlog {}:{} to {}:{} into {}",
+            start.binlog_file,
+            start.binlog_position,
+            end.binlog_file,
+            end.binlog_position,
+            dump_dir.display()
+        ));
     }
 }
 
-fn summary(m: &Manifest, dir: &Path) -> String {
+fn count(m: &Manifest, f: impl Fn(&waybill::dump::manifest::TableEntry) -> Option<u64>) -> u64 {
+    m.tables.iter().filter_map(f).sum()
+}
+
+fn delta_summary(m: &Manifest, dir: Option<&Path>, elapsed: f64) -> String {
+    let mut rows: Vec<Vec<String>> = m
+        .tables
+        .iter()
+        .filter(|t| t.upserts.is_some_and(|n| n > 0) || t.deletes.is_some_and(|n| n > 0))
+        .map(|t| {
+            vec![
+                t.name().to_string(),
+                thousands(t.upserts.unwrap_or(0)),
+                thousands(t.deletes.unwrap_or(0)),
+                report::human_bytes(t.bytes),
+                t.files.len().to_string(),
+            ]
+        })
+        .collect();
+    rows.push(vec![
+        "TOTAL".into(),
+        thousands(count(m, |t| t.upserts)),
+        thousands(count(m, |t| t.deletes)),
+        report::human_bytes(m.totals.bytes),
+        m.totals.files.to_string(),
+    ]);
+    let mut out = report::render_table_for(
+        Stream::Stderr,
+        &["table", "upserts", "deletes", "size", "files"],
+        &rows,
+    );
+    if let Some(d) = &m.delta {
+        out.push_str(&format!(
+            "delta {} after {} {}: binlog {}:{} to {}:{}, {} transaction(s), {} row change(s) folded\n",
+            d.sequence,
+            d.base_kind.as_str(),
+            d.base_dir,
+            d.start.binlog_file,
+            d.start.binlog_position,
+            d.end.binlog_file,
+            d.end.binlog_position,
+            d.transactions,
+            d.row_changes
+        ));
+        for x in &d.excluded_tables {
+            out.push_str(&format!(
+                "not carried: `{}` ({}; {} change(s) in this range)\n",
+                x.name, x.reason, x.changes
+            ));
+        }
+    }
+    out.push_str(&format!("elapsed: {}\n", report::elapsed(elapsed)));
+    if let Some(dir) = dir {
+        out.push_str(&format!("delta: {}\n", dir.display()));
+    }
+    out
+}
+
+/// The summary table (to the terminal's width), the snapshot, and the dump directory
+/// when `dir` is given.
+fn summary(m: &Manifest, dir: Option<&Path>, elapsed: f64) -> String {
     let mut rows: Vec<Vec<String>> = m
         .tables
         .iter()
         .map(|t| {
             vec![
                 t.name().to_string(),
-                t.rows.to_string(),
+                thousands(t.rows),
                 report::human_bytes(t.bytes),
                 t.files.len().to_string(),
                 format!("{:.2}", t.duration_secs),
                 report::per_second(t.rows, t.duration_secs),
-                t.nulled_values().to_string(),
+                thousands(t.nulled_values()),
             ]
         })
         .collect();
     let tot = &m.totals;
     rows.push(vec![
         "TOTAL".into(),
-        tot.rows.to_string(),
+        thousands(tot.rows),
         report::human_bytes(tot.bytes),
         tot.files.to_string(),
         format!("{:.2}", tot.duration_secs),
         report::per_second(tot.rows, tot.duration_secs),
-        tot.converted_to_null.values().sum::<u64>().to_string(),
+        thousands(tot.converted_to_null.values().sum::<u64>()),
     ]);
-    let mut out = report::render_table(
+    let mut out = report::render_table_for(
+        Stream::Stderr,
         &[
             "table", "rows", "size", "files", "seconds", "rows/s", "to NULL",
         ],
@@ -265,6 +694,9 @@ fn summary(m: &Manifest, dir: &Path) -> String {
                 .join(", ")
         ));
     }
-    out.push_str(&format!("dump: {}\n", dir.display()));
+    out.push_str(&format!("elapsed: {}\n", report::elapsed(elapsed)));
+    if let Some(dir) = dir {
+        out.push_str(&format!("dump: {}\n", dir.display()));
+    }
     out
 }

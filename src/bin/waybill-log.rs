@@ -50,7 +50,8 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Print the trail as a table (or JSON lines with --json).
+    /// Print the trail as a table fitted to the terminal (or JSON lines with --json).
+    /// Exits 1 when there is no log file yet.
     Show {
         /// Only this run (and the runs that name it as their parent run).
         #[arg(long, value_name = "ID")]
@@ -65,16 +66,44 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check every line's hash and the chain; exit 1 and name the first broken line.
+    /// Check every line's hash and the chain; exit 1 and name the first broken line
+    /// (or say that there is no log file yet).
     Verify,
 }
 
 fn main() -> ExitCode {
-    cli::run_main("waybill-log", run)
+    cli::run_main("waybill-log", cli::OnSignal::Exit, run)
+}
+
+/// Refuses to read a log that does not exist, saying so (not `BROKEN: ... No such
+/// file`, and not an empty table that looks like a log with nothing in it).
+fn existing(log: &AuditLog) -> anyhow::Result<()> {
+    match std::fs::metadata(log.path()) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let path = log.path();
+            let place = if path.is_relative() {
+                std::env::current_dir()
+                    .map(|d| format!(" (relative to {})", d.display()))
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            bail!(
+                "there is no audit log at {}{place} yet: nothing has been logged there \
+                 (waybill-export, waybill-import and `waybill-log <status>` create it; \
+                 --audit-log or WAYBILL_AUDIT_LOG name another file)",
+                path.display()
+            )
+        }
+        _ => Ok(()),
+    }
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     let log = AuditLog::new(&args.audit.audit_log);
+    if args.command.is_some() {
+        existing(&log)?;
+    }
     match args.command {
         Some(Command::Verify) => match log.verify() {
             Ok(n) => {
@@ -115,6 +144,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 for e in &entries {
                     println!("{}", serde_json::to_string(&e.event)?);
                 }
+            } else if entries.is_empty() {
+                report::stderr_line(&format!("no events in {} match", log.path().display()));
             } else {
                 print!("{}", show(&entries));
             }
@@ -159,13 +190,14 @@ fn show(entries: &[Entry]) -> String {
                 ev.tool.clone(),
                 ev.status.clone(),
                 what,
-                ev.rows.map(|r| r.to_string()).unwrap_or_default(),
+                ev.rows.map(report::thousands).unwrap_or_default(),
                 format!("{}@{}", ev.os_user, ev.hostname),
                 ev.message.replace('\n', " / "),
             ]
         })
         .collect();
-    report::render_table(
+    report::render_table_for(
+        report::Stream::Stdout,
         &[
             "time (UTC)",
             "run",

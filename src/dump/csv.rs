@@ -6,8 +6,14 @@
 //!
 //! A text cell is quoted when it is empty, contains `,` `"` CR or LF, or is exactly `\N`
 //! or `\.` (PostgreSQL's end-of-data marker). Everything else is written as it is.
+//!
+//! Reading is for the import's checks and messages (the data itself goes to COPY
+//! unparsed): the header of a file, and one field of one record to show in an error.
+//! A file may have been crafted, so both read a bounded amount and never panic.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+
+use crate::printable::escaped;
 
 pub(crate) const NULL: &[u8] = b"\\N";
 
@@ -111,9 +117,48 @@ impl<W: Write> CsvWriter<W> {
         self.end_row()
     }
 
+    pub(crate) fn get_ref(&self) -> &W {
+        &self.out
+    }
+
     pub(crate) fn into_inner(self) -> W {
         self.out
     }
+}
+
+/// The most a header is read for: 4096 columns (MySQL's limit) of 64 four-byte
+/// characters, quoted, fit well within it.
+const MAX_HEADER_BYTES: u64 = 4 << 20;
+
+/// The header of a dump file (its first record), read from at most `MAX_HEADER_BYTES`.
+pub(crate) fn read_header(r: impl Read) -> Result<Vec<String>, String> {
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(r.take(MAX_HEADER_BYTES));
+    match csv.records().next() {
+        Some(Ok(rec)) => Ok(rec.iter().map(str::to_string).collect()),
+        Some(Err(e)) => Err(format!("unreadable header: {e}")),
+        None => Err("empty file, no header".into()),
+    }
+}
+
+/// The start of field `col` (0-based) of record `record` (1-based, the header is 1), as
+/// shown in an error message: at most 60 bytes, quoted, control characters escaped.
+pub(crate) fn field_preview(r: impl Read, record: u64, col: usize) -> Option<String> {
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(r);
+    let skip = usize::try_from(record.checked_sub(1)?).ok()?;
+    let rec = csv.byte_records().nth(skip)?.ok()?;
+    let v = rec.get(col)?;
+    let shown = String::from_utf8_lossy(&v[..v.len().min(60)]).into_owned();
+    let shown = escaped(&shown);
+    Some(if v.len() > 60 {
+        format!("\"{shown}\"... ({} bytes)", v.len())
+    } else {
+        format!("\"{shown}\"")
+    })
 }
 
 #[cfg(test)]
@@ -147,6 +192,24 @@ mod tests {
         assert_eq!(
             row(&[Some(b"back\\slash"), Some(b"tab\there")]),
             "back\\slash,tab\there\n"
+        );
+    }
+
+    #[test]
+    fn header_and_field_preview() {
+        let data = b"id,\"na,me\"\n1,\"x\ny\"\n2,\"\x1b[2J\"\n";
+        assert_eq!(read_header(&data[..]).unwrap(), ["id", "na,me"]);
+        assert_eq!(read_header(&b""[..]).unwrap_err(), "empty file, no header");
+        assert!(read_header(&b"\xff\xfe,a\n"[..]).is_err());
+        assert_eq!(field_preview(&data[..], 2, 1).unwrap(), "\"x\\ny\"");
+        assert_eq!(field_preview(&data[..], 3, 1).unwrap(), "\"\\u{1b}[2J\"");
+        assert_eq!(field_preview(&data[..], 3, 2), None);
+        assert_eq!(field_preview(&data[..], 0, 0), None);
+        assert_eq!(field_preview(&data[..], 9, 0), None);
+        let long = format!("h\n{}\n", "é".repeat(40));
+        assert_eq!(
+            field_preview(long.as_bytes(), 2, 0).unwrap(),
+            format!("\"{}\"... (80 bytes)", "é".repeat(30))
         );
     }
 

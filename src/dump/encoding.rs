@@ -1,7 +1,8 @@
-//! How each MySQL type becomes a CSV cell that PostgreSQL loads unchanged. The choice is
-//! made once per column from information_schema and recorded in the manifest (the
-//! `encoding` of each column), so the import and any reader of the dump know exactly
-//! what was done to the values. Values arrive through the text protocol, as the server
+//! How each source type becomes a CSV cell that PostgreSQL loads unchanged. The choice
+//! is made once per column (from information_schema for MySQL, from the declared type
+//! and the values themselves for SQLite, from the BSON types a field held for MongoDB) and recorded in the manifest (the `encoding` of
+//! each column), so the import and any reader of the dump know exactly what was done
+//! to the values. A source hands each cell over in its encoding's text form. Values arrive through the text protocol, as the server
 //! formats them, which keeps decimals, unsigned bigints and fractional seconds exact;
 //! the two exceptions are FLOAT, which MariaDB prints with 6 digits and is therefore read
 //! as a double and printed as the shortest f32 that round-trips, and geometry, which is
@@ -10,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::dump::csv::CsvWriter;
+use crate::dump::facts;
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -85,10 +87,62 @@ pub struct ColumnStats {
     /// tinyint(1) values other than 0 and 1.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub non_boolean: u64,
+    /// Values holding bytes that are invalid in the column's charset (an `ascii` column
+    /// with byte 0xE9, say). The source server replaced each such character with `?`
+    /// when it converted the value to UTF-8, so these values are not exactly the
+    /// source's; `--strict-charset` makes the first one an error instead.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub invalid_charset: u64,
+    // What the values need, for the import's type pre-flight. Each is set only for the
+    // encodings it applies to (absent in dumps written before these facts existed).
+    /// decimal and double: most significant digits after the point (trailing zeros not
+    /// counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_scale: Option<u32>,
+    /// decimal, double and integer: most digits before the point (leading zeros not
+    /// counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_integer_digits: Option<u32>,
+    /// datetime, timestamp, time: most fractional-second digits used (trailing zeros not
+    /// counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_fraction_digits: Option<u32>,
+    /// text, enum, set: the longest value, in characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_chars: Option<u64>,
+    /// text, enum, set: values ending in a space.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trailing_spaces: Option<u64>,
+    /// double: values a `real` would change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inexact_in_real: Option<u64>,
+    /// json (and text holding JSON): values with a duplicate object key at any depth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_duplicate_keys: Option<u64>,
 }
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+fn max_fact<T: Ord + Copy>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn sum_fact(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    }
+}
+
+fn raise<T: Ord + Copy>(fact: &mut Option<T>, v: T) {
+    if fact.is_none_or(|m| v > m) {
+        *fact = Some(v);
+    }
 }
 
 impl ColumnStats {
@@ -99,11 +153,96 @@ impl ColumnStats {
         self.nul_bytes_stripped += o.nul_bytes_stripped;
         self.invalid_uuids += o.invalid_uuids;
         self.non_boolean += o.non_boolean;
+        self.max_scale = max_fact(self.max_scale, o.max_scale);
+        self.max_integer_digits = max_fact(self.max_integer_digits, o.max_integer_digits);
+        self.max_fraction_digits = max_fact(self.max_fraction_digits, o.max_fraction_digits);
+        self.max_chars = max_fact(self.max_chars, o.max_chars);
+        self.trailing_spaces = sum_fact(self.trailing_spaces, o.trailing_spaces);
+        self.inexact_in_real = sum_fact(self.inexact_in_real, o.inexact_in_real);
+        self.invalid_charset += o.invalid_charset;
+        self.json_duplicate_keys = sum_fact(self.json_duplicate_keys, o.json_duplicate_keys);
+    }
+
+    /// Empty stats with the facts this encoding records set to zero, so a column without
+    /// values still proves that nothing needs more.
+    pub fn for_encoding(e: Encoding) -> Self {
+        let mut s = ColumnStats::default();
+        match e {
+            Encoding::Decimal => {
+                s.max_scale = Some(0);
+                s.max_integer_digits = Some(0);
+            }
+            Encoding::Integer => s.max_integer_digits = Some(0),
+            Encoding::Datetime | Encoding::TimestampUtc | Encoding::TimeText => {
+                s.max_fraction_digits = Some(0)
+            }
+            Encoding::Text | Encoding::EnumText | Encoding::SetText => {
+                s.max_chars = Some(0);
+                s.trailing_spaces = Some(0);
+                if e == Encoding::Text {
+                    s.json_duplicate_keys = Some(0);
+                }
+            }
+            Encoding::JsonText => s.json_duplicate_keys = Some(0),
+            Encoding::Double => {
+                s.inexact_in_real = Some(0);
+                s.max_scale = Some(0);
+                s.max_integer_digits = Some(0);
+            }
+            _ => {}
+        }
+        s
+    }
+
+    /// Records the facts of one written value (`v` as the source printed it).
+    fn observe(&mut self, e: Encoding, v: &[u8]) {
+        match e {
+            Encoding::Integer => {
+                let n = v.len() - usize::from(v.first() == Some(&b'-'));
+                raise(&mut self.max_integer_digits, n as u32);
+            }
+            Encoding::Decimal => {
+                let (int, scale) = facts::decimal_digits(v);
+                raise(&mut self.max_integer_digits, int);
+                raise(&mut self.max_scale, scale);
+            }
+            Encoding::Datetime | Encoding::TimestampUtc | Encoding::TimeText => {
+                raise(&mut self.max_fraction_digits, facts::fraction_digits(v));
+            }
+            Encoding::Text | Encoding::EnumText | Encoding::SetText => {
+                // Characters never outnumber bytes: count only when the bytes could win.
+                if v.len() as u64 > self.max_chars.unwrap_or(0) {
+                    raise(&mut self.max_chars, facts::chars(v));
+                }
+                if v.last() == Some(&b' ') {
+                    *self.trailing_spaces.get_or_insert(0) += 1;
+                }
+                if e == Encoding::Text
+                    && matches!(v.first(), Some(b'{' | b'['))
+                    && facts::json_has_duplicate_keys(v)
+                {
+                    *self.json_duplicate_keys.get_or_insert(0) += 1;
+                }
+            }
+            Encoding::JsonText if facts::json_has_duplicate_keys(v) => {
+                *self.json_duplicate_keys.get_or_insert(0) += 1;
+            }
+            Encoding::Double => {
+                if !facts::exact_in_real(v) {
+                    *self.inexact_in_real.get_or_insert(0) += 1;
+                }
+                let (int, scale) = facts::decimal_digits(v);
+                raise(&mut self.max_integer_digits, int);
+                raise(&mut self.max_scale, scale);
+            }
+            _ => {}
+        }
     }
 
     /// Values that were not NULL in the source but are NULL in the dump.
     pub fn converted_to_null(&self) -> u64 {
-        self.zero_dates_to_null + self.empty_uuids_to_null
+        self.zero_dates_to_null
+            .saturating_add(self.empty_uuids_to_null)
     }
 }
 
@@ -163,7 +302,8 @@ impl CellEncoder {
     pub fn new(encoding: Encoding, bit_width: Option<u64>, nul: NulPolicy) -> Self {
         CellEncoder {
             encoding,
-            bit_width: bit_width.unwrap_or(1) as usize,
+            // bit(n) has at most 64 bits; the value is read into a u128.
+            bit_width: bit_width.unwrap_or(1).min(128) as usize,
             nul,
         }
     }
@@ -205,6 +345,7 @@ impl CellEncoder {
                 )));
             }
         }
+        stats.observe(self.encoding, v);
         match self.encoding {
             Encoding::UuidText => {
                 if v.is_empty() {
@@ -329,6 +470,63 @@ mod tests {
         assert_eq!(cell(Text, None, None).1.nulls, 1);
     }
 
+    fn facts(enc: Encoding, values: &[&str]) -> ColumnStats {
+        let mut out = CsvWriter::new(Vec::new());
+        let mut stats = ColumnStats::for_encoding(enc);
+        for v in values {
+            CellEncoder::new(enc, None, NulPolicy::Error)
+                .write(Some(v.as_bytes()), &mut out, &mut stats, &mut Vec::new())
+                .map_err(|e| format!("{e:?}"))
+                .unwrap();
+        }
+        stats
+    }
+
+    #[test]
+    fn facts_for_the_type_preflight() {
+        use Encoding::*;
+        let d = facts(Decimal, &["1.2345", "-99.10", "0.00"]);
+        assert_eq!((d.max_scale, d.max_integer_digits), (Some(4), Some(2)));
+        let d = facts(Decimal, &["1.50", "2.00"]);
+        assert_eq!(d.max_scale, Some(1));
+        assert_eq!(
+            facts(Integer, &["-4294967295", "7"]).max_integer_digits,
+            Some(10)
+        );
+        let t = facts(
+            Datetime,
+            &["2024-01-01 23:59:59.250000", "2024-01-01 10:00:00"],
+        );
+        assert_eq!(t.max_fraction_digits, Some(2));
+        let t = facts(Text, &["abc       ", "ünïcødé", "x"]);
+        assert_eq!((t.max_chars, t.trailing_spaces), (Some(10), Some(1)));
+        assert_eq!(t.json_duplicate_keys, Some(0));
+        assert_eq!(
+            facts(Text, &["{\"a\":1,\"a\":2}"]).json_duplicate_keys,
+            Some(1)
+        );
+        assert_eq!(
+            facts(JsonText, &["{\"a\":1,\"a\":2}", "{}"]).json_duplicate_keys,
+            Some(1)
+        );
+        assert_eq!(
+            facts(Double, &["0.5", "123456789.12345679"]).inexact_in_real,
+            Some(1)
+        );
+        // No value: the facts still say nothing needs more; other encodings get none.
+        assert_eq!(facts(Decimal, &[]).max_scale, Some(0));
+        assert_eq!(facts(Date, &["2024-01-01"]), ColumnStats::default());
+        let mut merged = facts(Decimal, &["1.5"]);
+        merged.merge(&facts(Decimal, &["100.25"]));
+        assert_eq!(
+            (merged.max_scale, merged.max_integer_digits),
+            (Some(2), Some(3))
+        );
+        let mut old = ColumnStats::default();
+        old.merge(&ColumnStats::default());
+        assert_eq!(old.max_scale, None, "old dumps have no facts");
+    }
+
     #[test]
     fn nul_bytes() {
         let mut out = CsvWriter::new(Vec::new());
@@ -367,6 +565,7 @@ mod tests {
             nul_bytes_stripped: 1,
             invalid_uuids: 4,
             non_boolean: 6,
+            ..Default::default()
         };
         m.merge(&ColumnStats {
             nulls: 10,
@@ -375,6 +574,7 @@ mod tests {
             nul_bytes_stripped: 40,
             invalid_uuids: 50,
             non_boolean: 60,
+            ..Default::default()
         });
         assert_eq!(
             m,
@@ -385,6 +585,7 @@ mod tests {
                 nul_bytes_stripped: 41,
                 invalid_uuids: 54,
                 non_boolean: 66,
+                ..Default::default()
             }
         );
         assert_eq!(m.converted_to_null(), 55);
@@ -417,14 +618,15 @@ mod tests {
             (TimestampUtc, b"0000-00-00 00:00:00"),
             (TimestampUtc, b"2024-01-00 10:00:00.5"),
         ] {
-            assert_eq!(
-                cell(enc, None, Some(v)),
-                ("\\N".to_string(), zero.clone()),
-                "{enc:?}"
-            );
+            // The digits facts are the type pre-flight's business, not this test's.
+            let (text, mut got) = cell(enc, None, Some(v));
+            got.max_fraction_digits = None;
+            assert_eq!((text, got), ("\\N".to_string(), zero.clone()), "{enc:?}");
         }
+        let (text, mut got) = cell(Datetime, None, Some(b"2024-01-01 10:00:00"));
+        got.max_fraction_digits = None;
         assert_eq!(
-            cell(Datetime, None, Some(b"2024-01-01 10:00:00")),
+            (text, got),
             ("2024-01-01 10:00:00".to_string(), ColumnStats::default())
         );
     }

@@ -1,12 +1,12 @@
 //! SHA-256 computed on the bytes as they stream past, so writing a file and hashing it
 //! (or reading and verifying it) is one pass over the data, not two.
 
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use crate::dump::files::open_regular;
 use crate::error::{Error, Result};
 
 pub(crate) fn to_hex(digest: impl AsRef<[u8]>) -> String {
@@ -30,6 +30,11 @@ impl<W: Write> HashingWriter<W> {
             hasher: Sha256::new(),
             bytes: 0,
         }
+    }
+
+    /// The bytes written so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     /// The inner writer, the hex digest and the byte count.
@@ -80,15 +85,24 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
-/// Hex sha256 and size of a file, read in 1 MiB blocks.
+/// Hex sha256 and size of a dump file, read in 1 MiB blocks. Only a regular file is
+/// read (`dump::files`): a link, FIFO or device is refused, never followed or waited on.
 pub fn hash_file(path: &Path) -> Result<(String, u64)> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    hash_file_with(path, &|_| {})
+}
+
+/// `hash_file`, telling `read` how many bytes each block had (for a progress bar).
+pub(crate) fn hash_file_with(path: &Path, read: &(dyn Fn(u64) + Sync)) -> Result<(String, u64)> {
+    let (file, _) = open_regular(path).map_err(|e| Error::Verification(vec![e.message(path)]))?;
     let mut r = HashingReader::new(file);
     let mut buf = vec![0u8; 1 << 20];
     loop {
         match r.read(&mut buf) {
             Ok(0) => break,
-            Ok(_) => {}
+            Ok(n) => {
+                read(n as u64);
+                crate::interrupt::check()?
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(Error::io(path, e)),
         }

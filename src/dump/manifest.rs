@@ -3,26 +3,42 @@
 //! sha256) and the full source schema, so the dump can be verified and loaded on a host
 //! that cannot reach the source. `SHA256SUMS` repeats the hashes in the format
 //! `sha256sum -c` reads, for people who verify with standard tools.
+//!
+//! A dump is `full` (one snapshot of every table) or a `delta` (catch-up: the changes
+//! made after its base dump, read from the source's binary log). A delta names its base
+//! by the sha256 of the base's manifest, and its `snapshot` is where its changes end, so
+//! the next delta can follow it. Manifests written before deltas existed have no `kind`
+//! and read as `full`.
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
-use std::path::Path;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::dump::files::{OpenError, open_regular};
 use crate::dump::schema::{Table, View};
+use crate::dump::validate::validate;
 use crate::error::{Error, Result};
+use crate::printable::escaped;
 
 pub const MANIFEST_FILE: &str = "migration_manifest.json";
 pub const SUMS_FILE: &str = "SHA256SUMS";
 pub const FORMAT: &str = "waybill-dump";
 pub const FORMAT_VERSION: u32 = 1;
+/// The largest manifest read: one for thousands of tables is a few megabytes.
+pub const MAX_MANIFEST_BYTES: u64 = 256 << 20;
+/// The largest `SHA256SUMS` read.
+pub(crate) const MAX_SUMS_BYTES: u64 = 64 << 20;
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Manifest {
     pub format: String,
     pub format_version: u32,
+    /// `full` (absent in older manifests) or `delta`.
+    #[serde(default)]
+    pub kind: DumpKind,
     pub tool: Tool,
     /// RFC 3339 UTC: when the export started.
     pub created_at: String,
@@ -36,8 +52,81 @@ pub struct Manifest {
     #[serde(default)]
     pub views: Vec<View>,
     pub totals: Totals,
+    /// For a delta: its base, where its changes start and end, and what it left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<DeltaInfo>,
 }
 
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DumpKind {
+    /// Every table as of one snapshot.
+    #[default]
+    Full,
+    /// The changes made after a base dump: rows to upsert and keys to delete.
+    Delta,
+}
+
+impl DumpKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DumpKind::Full => "full",
+            DumpKind::Delta => "delta",
+        }
+    }
+}
+
+/// A position in the source's change log: a binlog file and the offset after the last
+/// event included, and the GTID set at that point when the server reports one.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogPosition {
+    pub binlog_file: String,
+    pub binlog_position: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtid: Option<String>,
+}
+
+/// What makes a dump a delta.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct DeltaInfo {
+    /// sha256 of the base dump's manifest: the full dump, or the delta this one follows.
+    pub base_manifest_sha256: String,
+    pub base_kind: DumpKind,
+    /// Where the base dump was when this delta was written (for people; not checked).
+    pub base_dir: String,
+    /// 1 for the first delta after a full dump, then 2, 3, ...
+    pub sequence: u64,
+    /// The base's position: the changes start right after it.
+    pub start: LogPosition,
+    /// The server's position when this delta began: the changes end there.
+    pub end: LogPosition,
+    /// Transactions read in the range that changed a table of the delta.
+    pub transactions: u64,
+    /// Row changes read in the range for the tables of the delta, before folding.
+    pub row_changes: u64,
+    /// Tables of the base that catch-up cannot carry (no primary key): they need a full
+    /// reload when `changes` is not 0.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded_tables: Vec<ExcludedTable>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ExcludedTable {
+    pub name: String,
+    pub reason: String,
+    /// Row changes seen in this delta's range (not carried).
+    pub changes: u64,
+}
+
+/// What a file of a delta holds.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum FileRole {
+    /// Full rows, each key once with its final state: insert or update.
+    Upserts,
+    /// Primary keys (the key columns only) of rows to delete.
+    Deletes,
+}
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Tool {
     pub name: String,
@@ -56,12 +145,18 @@ impl Tool {
 /// Where the data came from. Never holds a password.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Source {
-    /// `mariadb` or `mysql`.
+    /// `mariadb`, `mysql`, `sqlite` or `mongodb`.
     pub engine: String,
+    /// The server's version; for SQLite, the version of the SQLite library that read it.
     pub server_version: String,
+    /// Host, port and user of a server (absent for SQLite).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub host: String,
+    #[serde(default, skip_serializing_if = "is_zero_port")]
     pub port: u16,
+    /// The database name; for SQLite, the file name without its extension.
     pub database: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub user: String,
     /// Connection character set: every text value was converted to it by the server.
     pub charset: String,
@@ -70,6 +165,25 @@ pub struct Source {
     /// The TLS cipher of the session that read the catalog (absent: not encrypted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_cipher: Option<String>,
+    /// SQLite: the absolute path of the database file; MongoDB: of the directory read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// MongoDB: which tool wrote the files read (`mongodump` or `mongoexport`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_format: Option<String>,
+    /// SQLite: the file's journal mode when it was read (`wal`, `delete`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal_mode: Option<String>,
+    /// MySQL/MariaDB: `@@server_id` (and MySQL's `@@server_uuid`), so a delta can check
+    /// that it reads the binary log of the server its base came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_uuid: Option<String>,
+}
+
+fn is_zero_port(p: &u16) -> bool {
+    *p == 0
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default)]
@@ -77,7 +191,8 @@ pub struct Snapshot {
     /// True when every table was read from one point in time.
     pub consistent: bool,
     /// `global_read_lock` (parallel connections synchronised under FLUSH TABLES WITH
-    /// READ LOCK) or `single_transaction` (one connection, one transaction).
+    /// READ LOCK), `single_transaction` (one connection, one transaction) or
+    /// `sqlite_read_transaction` (one SQLite read transaction).
     pub method: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binlog_file: Option<String>,
@@ -134,6 +249,18 @@ pub struct ExportOptions {
     pub tables: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclude: Option<String>,
+    /// `--cast TABLE.COLUMN=KIND` rules (SQLite): columns exported in a chosen form.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub casts: Vec<String>,
+    /// `--include-internal`: application-internal tables were exported too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub include_internal: bool,
+    /// `--strict-charset`: a value with bytes invalid in its charset failed the export.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict_charset: bool,
+    /// `--flatten` (MongoDB): the collections flattened, `["*"]` for all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flatten: Option<Vec<String>>,
 }
 
 /// One table: its source schema (flattened in) and its data files.
@@ -149,6 +276,11 @@ pub struct TableEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
     pub duration_secs: f64,
+    /// Delta: rows to upsert and keys to delete (`rows` is their sum).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upserts: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletes: Option<u64>,
 }
 
 impl TableEntry {
@@ -160,8 +292,7 @@ impl TableEntry {
         self.schema
             .columns
             .iter()
-            .map(|c| c.stats.converted_to_null())
-            .sum()
+            .fold(0u64, |n, c| n.saturating_add(c.stats.converted_to_null()))
     }
 }
 
@@ -176,6 +307,9 @@ pub struct FileEntry {
     /// Primary-key range of a chunk: `lower <= key < upper` (absent bound: unbounded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_range: Option<KeyRangeInfo>,
+    /// Delta: what the file holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<FileRole>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -216,8 +350,26 @@ impl Manifest {
         v
     }
 
-    /// Reads a dump's manifest; a missing one means the export never finished.
+    /// Reads a dump's manifest, parsed and validated (`parse`).
     pub fn load(dump_dir: &Path) -> Result<(Manifest, Vec<u8>)> {
+        let bytes = Manifest::read(dump_dir)?;
+        let m = Manifest::parse(&bytes)
+            .map_err(|problems| Error::Verification(Manifest::at(dump_dir, problems)))?;
+        Ok((m, bytes))
+    }
+
+    /// `problems` (from `parse`), each prefixed with the manifest's path.
+    pub(crate) fn at(dump_dir: &Path, problems: Vec<String>) -> Vec<String> {
+        let path = dump_dir.join(MANIFEST_FILE);
+        problems
+            .into_iter()
+            .map(|p| format!("{}: {p}", path.display()))
+            .collect()
+    }
+
+    /// The bytes of a dump's manifest; a missing one means the export never finished.
+    /// Only a regular file of a sensible size is read.
+    pub fn read(dump_dir: &Path) -> Result<Vec<u8>> {
         let path = dump_dir.join(MANIFEST_FILE);
         if !dump_dir.is_dir() {
             return Err(Error::config(format!(
@@ -225,9 +377,12 @@ impl Manifest {
                 dump_dir.display()
             )));
         }
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let (file, meta) = match open_regular(&path) {
+            Ok(f) => f,
+            Err(OpenError::Missing) => {
+                if let Some(msg) = holds_dumps(dump_dir) {
+                    return Err(Error::config(msg));
+                }
                 let partial = partial_files(dump_dir);
                 let mut msg = format!(
                     "{} has no {MANIFEST_FILE}: this is an incomplete dump (an export that \
@@ -243,25 +398,115 @@ impl Manifest {
                 }
                 return Err(Error::IncompleteDump(msg));
             }
-            Err(e) => return Err(Error::io(&path, e)),
+            Err(e) => return Err(Error::Verification(vec![e.message(&path)])),
         };
-        let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::Verification(vec![format!(
-                "{}: not a valid manifest: {e}",
-                path.display()
-            )])
-        })?;
-        if m.format != FORMAT || m.format_version > FORMAT_VERSION {
+        if meta.len() > MAX_MANIFEST_BYTES {
             return Err(Error::Verification(vec![format!(
-                "{}: format {} version {} is not supported by this waybill (reads {FORMAT} \
-                 up to version {FORMAT_VERSION})",
+                "{}: {} bytes; a manifest is at most {MAX_MANIFEST_BYTES} bytes",
                 path.display(),
-                m.format,
-                m.format_version
+                meta.len()
             )]));
         }
-        Ok((m, bytes))
+        let mut bytes = Vec::new();
+        file.take(MAX_MANIFEST_BYTES)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io(&path, e))?;
+        Ok(bytes)
     }
+
+    /// Parses manifest bytes and validates them (`dump::validate`): the one place where
+    /// a manifest becomes trusted. Every problem found is returned, each naming the
+    /// manifest field.
+    pub fn parse(bytes: &[u8]) -> std::result::Result<Manifest, Vec<String>> {
+        let m: Manifest = serde_json::from_slice(bytes)
+            .map_err(|e| vec![format!("not a valid manifest: {e}")])?;
+        if m.format != FORMAT || m.format_version > FORMAT_VERSION {
+            return Err(vec![format!(
+                "format {} version {} is not supported by this waybill (reads {FORMAT} \
+                 up to version {FORMAT_VERSION})",
+                escaped(&m.format),
+                m.format_version
+            )]);
+        }
+        validate(&m)?;
+        Ok(m)
+    }
+}
+
+/// The directory of the dump whose manifest `path` is, when `path` is a manifest file
+/// (given instead of its directory).
+pub fn dir_of_manifest(path: &Path) -> Option<PathBuf> {
+    let is_manifest = path.file_name().is_some_and(|n| n == MANIFEST_FILE)
+        && fs::symlink_metadata(path).is_ok_and(|m| m.is_file());
+    is_manifest.then(|| {
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
+    })
+}
+
+/// `20240310_070000` (and `_2`-style suffixes): the name an export gives a dump.
+fn is_stamp(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() >= 15
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'_'
+        && b[9..15].iter().all(u8::is_ascii_digit)
+}
+
+/// When `dir` is a database directory (`csv_exports/<db>/`) or the export directory
+/// itself (`csv_exports/`), the sentence that says so and names its newest dumps.
+fn holds_dumps(dir: &Path) -> Option<String> {
+    let subdirs = |d: &Path| -> Vec<PathBuf> {
+        fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect()
+    };
+    let stamped = |d: &Path| -> Vec<PathBuf> {
+        subdirs(d)
+            .into_iter()
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(is_stamp))
+            .collect()
+    };
+    let mut dumps = stamped(dir);
+    let what = if dumps.is_empty() {
+        dumps = subdirs(dir).iter().flat_map(|d| stamped(d)).collect();
+        "the export directory: its dumps are in <database>/<YYYYMMDD_HHMMSS>/ below it"
+    } else {
+        "a database directory: its dumps are in its timestamped subdirectories"
+    };
+    if dumps.is_empty() {
+        return None;
+    }
+    // Newest first: the stamp is the dump's start time (UTC).
+    dumps.sort_by(|a, b| b.file_name().cmp(&a.file_name()).then(b.cmp(a)));
+    let newest: Vec<String> = dumps
+        .iter()
+        .take(3)
+        .map(|d| {
+            let state = if d.join(MANIFEST_FILE).is_file() {
+                ""
+            } else {
+                " (incomplete: no manifest)"
+            };
+            format!("{}{state}", d.display())
+        })
+        .collect();
+    Some(format!(
+        "{} is not a dump but {what}; pass one of them, e.g. the newest: {}{}",
+        dir.display(),
+        newest.join(", "),
+        if dumps.len() > 3 {
+            format!(" ({} dumps in all)", dumps.len())
+        } else {
+            String::new()
+        }
+    ))
 }
 
 fn partial_files(dir: &Path) -> Vec<String> {
@@ -354,6 +599,7 @@ mod tests {
     }
 
     fn minimal(version: u32, format: &str) -> String {
+        let sha = "0".repeat(64);
         format!(
             r#"{{"format": "{format}", "format_version": {version},
             "tool": {{"name": "waybill-export", "version": "0"}},
@@ -370,10 +616,12 @@ mod tests {
                   "encoding": "date", "stats": {{"nulls": 3, "zero_dates_to_null": 2}}}},
                 {{"name": "u", "column_type": "char(36)", "data_type": "char", "nullable": true,
                   "encoding": "uuid_text", "stats": {{"nulls": 1, "empty_uuids_to_null": 1}}}}],
-                "primary_key": [], "files": [], "rows": 0, "bytes": 0, "duration_secs": 0}},
-              {{"name": "T2", "columns": [], "primary_key": [], "files": [], "rows": 0,
-                "bytes": 0, "duration_secs": 0}}],
-            "totals": {{"tables": 2, "views": 0, "files": 0, "rows": 0, "bytes": 0,
+                "primary_key": [], "rows": 3, "bytes": 10, "duration_secs": 0,
+                "files": [{{"path": "t.csv", "rows": 3, "bytes": 10, "sha256": "{sha}"}}]}},
+              {{"name": "T2", "columns": [{{"name": "i", "column_type": "int(11)",
+                  "data_type": "int", "nullable": true, "encoding": "integer"}}],
+                "primary_key": [], "files": [], "rows": 0, "bytes": 0, "duration_secs": 0}}],
+            "totals": {{"tables": 2, "views": 0, "files": 1, "rows": 3, "bytes": 10,
                        "converted_to_null": {{}}, "duration_secs": 0}}}}"#
         )
     }
@@ -408,7 +656,16 @@ mod tests {
         );
         // A manifest that cannot be read is not mistaken for a missing one.
         fs::create_dir(d.join(MANIFEST_FILE)).unwrap();
-        assert!(matches!(err(d), Error::Io { .. }));
+        let Error::Verification(p) = err(d) else {
+            panic!("a directory in place of the manifest")
+        };
+        assert_eq!(
+            p,
+            [format!(
+                "{}: is a directory; a dump holds only regular files, so it is not read",
+                d.join(MANIFEST_FILE).display()
+            )]
+        );
         fs::remove_dir(d.join(MANIFEST_FILE)).unwrap();
 
         fs::write(d.join(MANIFEST_FILE), "{").unwrap();

@@ -1,5 +1,5 @@
 //! The source schema as the dump records it. Everything the target side needs to create
-//! tables or map columns is here, so the import never has to reach the MySQL server.
+//! tables or map columns is here, so the import never has to reach the source database.
 
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +61,63 @@ pub struct Column {
     /// What the data showed while it was written.
     #[serde(default)]
     pub stats: ColumnStats,
+    /// SQLite: how a date/time column's values were stored, as detected from the data
+    /// (every value was converted to the encoding's text form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub representation: Option<Representation>,
+    /// SQLite: how many values of each storage class the column held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_classes: Option<StorageClasses>,
+    /// SQLite: values that do not fit the declared length or precision (SQLite does not
+    /// enforce them), so the declared type cannot hold them in PostgreSQL.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub values_beyond_declared: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// How a SQLite date/time column stored its values.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Representation {
+    /// ISO-8601 text (`2024-03-10 07:00:00.250`, `T` and a UTC offset accepted).
+    #[serde(rename = "iso_text")]
+    IsoText,
+    /// Seconds since 1970-01-01 UTC.
+    #[serde(rename = "unix_seconds")]
+    UnixSeconds,
+    /// Milliseconds since 1970-01-01 UTC (what Prisma writes).
+    #[serde(rename = "unix_ms")]
+    UnixMs,
+    /// Both: ISO text and Unix seconds.
+    #[serde(rename = "iso_text+unix_seconds")]
+    IsoTextAndUnixSeconds,
+    /// Both: ISO text and Unix milliseconds (a Prisma column with rows written by
+    /// SQLite's own `DEFAULT CURRENT_TIMESTAMP`).
+    #[serde(rename = "iso_text+unix_ms")]
+    IsoTextAndUnixMs,
+}
+
+impl Representation {
+    /// Milliseconds per unit of a number in the column (`None`: numbers are not expected).
+    pub fn number_unit_ms(self) -> Option<i64> {
+        match self {
+            Representation::IsoText => None,
+            Representation::UnixSeconds | Representation::IsoTextAndUnixSeconds => Some(1000),
+            Representation::UnixMs | Representation::IsoTextAndUnixMs => Some(1),
+        }
+    }
+}
+
+/// SQLite storage classes: how many values of each the column held.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StorageClasses {
+    pub null: u64,
+    pub integer: u64,
+    pub real: u64,
+    pub text: u64,
+    pub blob: u64,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -85,6 +142,9 @@ pub struct Index {
     pub columns: Vec<IndexColumn>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub comment: String,
+    /// A partial index's condition, in the source's SQL (SQLite `WHERE ...`).
+    #[serde(rename = "where", default, skip_serializing_if = "Option::is_none")]
+    pub predicate: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -125,6 +185,9 @@ pub struct Table {
     pub foreign_keys: Vec<ForeignKey>,
     #[serde(default)]
     pub checks: Vec<Check>,
+    /// MongoDB: what the collection's documents held and how they became this table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<crate::dump::collection::Collection>,
 }
 
 impl Table {
@@ -140,7 +203,8 @@ impl Table {
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct View {
     pub name: String,
-    /// In MySQL syntax, as information_schema shows it; not loaded by the import.
+    /// In the source's SQL (MySQL: as information_schema shows it; SQLite: the CREATE
+    /// VIEW statement); not loaded by the import.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub definition: String,
 }

@@ -5,14 +5,16 @@
 //! collected, so one run names every damaged file.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::dump::hashing::{hash_file, sha256_hex};
-use crate::dump::manifest::{MANIFEST_FILE, Manifest, SUMS_FILE, parse_sums};
+use crate::dump::files::{OpenError, open_regular};
+use crate::dump::hashing::{hash_file_with, sha256_hex};
+use crate::dump::manifest::{MANIFEST_FILE, MAX_SUMS_BYTES, Manifest, SUMS_FILE, parse_sums};
 use crate::error::{Error, Result};
+use crate::printable::escaped;
 
 pub struct VerifiedDump {
     pub dir: PathBuf,
@@ -23,20 +25,49 @@ pub struct VerifiedDump {
     pub hashed_bytes: u64,
 }
 
-/// A manifest path must name a file inside the dump directory.
-fn is_plain_file_name(p: &str) -> bool {
-    !p.is_empty() && p != "." && p != ".." && !p.contains(['/', '\\', '\0']) && !p.starts_with('.')
+/// `SHA256SUMS`, read only if it is a regular file of a sensible size.
+pub(crate) fn read_sums(path: &Path) -> std::result::Result<String, String> {
+    let (file, meta) = open_regular(path).map_err(|e| match e {
+        OpenError::Missing => format!("{SUMS_FILE}: cannot read it (the file is missing)"),
+        e => e.message(path),
+    })?;
+    if meta.len() > MAX_SUMS_BYTES {
+        return Err(format!(
+            "{SUMS_FILE}: {} bytes; it is at most {MAX_SUMS_BYTES} bytes",
+            meta.len()
+        ));
+    }
+    let mut text = String::new();
+    file.take(MAX_SUMS_BYTES)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("{SUMS_FILE}: cannot read it ({e})"))?;
+    Ok(text)
 }
 
+/// Told how hashing the dump's files goes, for a progress bar: `start` once with the
+/// number of files and bytes to hash, then `hashed` for every block read (from several
+/// threads at once), then `done`.
+pub trait HashProgress: Sync {
+    fn start(&self, _files: usize, _bytes: u64) {}
+    fn hashed(&self, _bytes: u64) {}
+    fn done(&self) {}
+}
+
+impl HashProgress for () {}
+
 /// Verifies the dump in `dir`. Files of tables for which `hash` returns false are only
-/// checked for presence and size (used when importing a subset of tables).
-pub(crate) fn verify_dump(dir: &Path, hash: impl Fn(&str) -> bool + Sync) -> Result<VerifiedDump> {
-    let (manifest, bytes) = Manifest::load(dir)?;
+/// checked for presence and size (used when importing a subset of tables). The hashing
+/// is reported to `progress` (`&()` for nothing).
+pub(crate) fn verify_dump(
+    dir: &Path,
+    hash: impl Fn(&str) -> bool + Sync,
+    progress: &dyn HashProgress,
+) -> Result<VerifiedDump> {
+    let bytes = Manifest::read(dir)?;
     let manifest_sha256 = sha256_hex(&bytes);
     let mut problems = Vec::new();
 
-    let sums_path = dir.join(SUMS_FILE);
-    let sums: BTreeMap<String, String> = match fs::read_to_string(&sums_path) {
+    let sums: BTreeMap<String, String> = match read_sums(&dir.join(SUMS_FILE)) {
         Ok(text) => match parse_sums(&text) {
             // An empty list would vouch for nothing: the manifest check must not be skipped.
             Ok(v) if v.is_empty() => {
@@ -52,7 +83,7 @@ pub(crate) fn verify_dump(dir: &Path, hash: impl Fn(&str) -> bool + Sync) -> Res
             }
         },
         Err(e) => {
-            problems.push(format!("{SUMS_FILE}: cannot read it ({e})"));
+            problems.push(e);
             BTreeMap::new()
         }
     };
@@ -66,17 +97,19 @@ pub(crate) fn verify_dump(dir: &Path, hash: impl Fn(&str) -> bool + Sync) -> Res
         }
     }
 
+    // A changed manifest is named as such first; then what is wrong inside it.
+    let manifest = match Manifest::parse(&bytes) {
+        Ok(m) => m,
+        Err(invalid) => {
+            problems.extend(Manifest::at(dir, invalid));
+            return Err(Error::Verification(problems));
+        }
+    };
+
     let mut listed = BTreeSet::new();
     let mut to_hash = Vec::new();
+    // File names are plain names in the dump directory: `Manifest::load` validated them.
     for (table, f) in manifest.files() {
-        if !is_plain_file_name(&f.path) {
-            problems.push(format!(
-                "table `{}`: manifest file name {:?} is not a plain file name in the dump directory",
-                table.name(),
-                f.path
-            ));
-            continue;
-        }
         listed.insert(f.path.clone());
         if !sums.is_empty() {
             match sums.get(&f.path) {
@@ -89,12 +122,13 @@ pub(crate) fn verify_dump(dir: &Path, hash: impl Fn(&str) -> bool + Sync) -> Res
             }
         }
         let path = dir.join(&f.path);
-        match fs::metadata(&path) {
-            Err(_) => problems.push(format!(
+        match open_regular(&path).map(|(_, m)| m) {
+            Err(OpenError::Missing) => problems.push(format!(
                 "{}: file is missing (table `{}`)",
                 f.path,
                 table.name()
             )),
+            Err(e) => problems.push(e.message(Path::new(&f.path))),
             Ok(m) if m.len() != f.bytes => problems.push(format!(
                 "{}: {} bytes, the manifest says {} (truncated or changed)",
                 f.path,
@@ -108,15 +142,19 @@ pub(crate) fn verify_dump(dir: &Path, hash: impl Fn(&str) -> bool + Sync) -> Res
     for name in sums.keys() {
         if name != MANIFEST_FILE && !listed.contains(name) {
             problems.push(format!(
-                "{SUMS_FILE} lists {name}, which the manifest does not"
+                "{SUMS_FILE} lists {}, which the manifest does not",
+                escaped(name)
             ));
         }
     }
 
+    progress.start(to_hash.len(), to_hash.iter().map(|(_, f)| f.bytes).sum());
+    let read = |n: u64| progress.hashed(n);
     let results: Vec<_> = to_hash
         .par_iter()
-        .map(|(path, f)| (hash_file(path), *f))
+        .map(|(path, f)| (hash_file_with(path, &read), *f))
         .collect();
+    progress.done();
     let mut hashed_bytes = 0;
     for (r, f) in &results {
         let name = &f.path;
@@ -126,6 +164,7 @@ pub(crate) fn verify_dump(dir: &Path, hash: impl Fn(&str) -> bool + Sync) -> Res
                 "{name}: sha256 is {h}, the manifest says {} (the file is corrupted or was changed)",
                 f.sha256
             )),
+            Err(Error::Verification(v)) => problems.extend(v.iter().cloned()),
             Err(e) => problems.push(format!("{name}: {e}")),
         }
     }
@@ -139,18 +178,4 @@ pub(crate) fn verify_dump(dir: &Path, hash: impl Fn(&str) -> bool + Sync) -> Res
         manifest,
         manifest_sha256,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_names() {
-        assert!(is_plain_file_name("actor.csv"));
-        assert!(is_plain_file_name("t%2Fx.0001.csv"));
-        for bad in ["", "..", "../etc/passwd", "/etc/passwd", "a\\b", ".hidden"] {
-            assert!(!is_plain_file_name(bad), "{bad}");
-        }
-    }
 }

@@ -4,6 +4,16 @@
 //! fsynced and renamed when complete. The manifest (and SHA256SUMS) are written only after
 //! every file is in place, so a dump directory without a manifest is known to be
 //! incomplete, whatever killed the export.
+//!
+//! `preview` (`--dry-run`) stops after the snapshot: the source's catalog and, for
+//! sources whose columns follow the data (SQLite, MongoDB), its pass over the data,
+//! with nothing written. `delta`: catch-up (`--since`), the changes after a base dump as
+//! a delta dump.
+
+mod delta;
+mod preview;
+
+pub use preview::{Preview, PreviewColumn, PreviewTable, preview};
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -15,24 +25,24 @@ use std::time::Instant;
 
 use regex::Regex;
 
-use crate::dburl::DbUrl;
 use crate::dump::csv::CsvWriter;
 use crate::dump::encoding::{CellEncoder, CellError, ColumnStats, NulPolicy};
 use crate::dump::hashing::{HashingWriter, sha256_hex};
 use crate::dump::manifest::{
-    self, CsvDialect, ExportOptions, FileEntry, MANIFEST_FILE, Manifest, SUMS_FILE, TableEntry,
-    Tool, Totals,
+    self, CsvDialect, DumpKind, ExportOptions, FileEntry, LogPosition, MANIFEST_FILE, Manifest,
+    SUMS_FILE, TableEntry, Tool, Totals,
 };
 use crate::dump::names::{self, FileNamer};
 use crate::dump::schema::Table;
 use crate::error::{Error, Result};
-use crate::source::{self, KeyRange, Reader, Row, SourceTable};
-use crate::{interrupt, timefmt};
+use crate::interrupt::{self, Signal};
+use crate::source::{self, ColumnCast, Flatten, KeyRange, Reader, Row, SourceSpec, SourceTable};
+use crate::timefmt;
 
 /// What to export; built by the CLI from flags and env, or by a test.
 #[derive(Clone, Debug)]
 pub struct ExportPlan {
-    pub source: DbUrl,
+    pub source: SourceSpec,
     /// The dump goes to `<out_dir>/<database>/<YYYYMMDD_HHMMSS>/`.
     pub out_dir: PathBuf,
     pub tables: Option<Vec<String>>,
@@ -43,6 +53,18 @@ pub struct ExportPlan {
     pub chunk_bytes: u64,
     /// Rows per chunk; overrides `chunk_bytes` when set.
     pub chunk_rows: Option<u64>,
+    /// `--cast TABLE.COLUMN=KIND` (SQLite): columns exported in a chosen form.
+    pub casts: Vec<ColumnCast>,
+    /// Export application-internal tables (Prisma's `_prisma_migrations`) too.
+    pub include_internal: bool,
+    /// Catch-up: write a delta of the changes since this dump (a full dump or a delta)
+    /// instead of a full dump. The tables and options are the base's.
+    pub since: Option<PathBuf>,
+    /// Fail on the first value holding bytes that are invalid in its column's charset,
+    /// instead of exporting it with `?` in their place and counting it.
+    pub strict_charset: bool,
+    /// MongoDB: the collections that get one column per top-level field.
+    pub flatten: Flatten,
 }
 
 /// Hooks for progress display and the audit trail. All methods may be called from
@@ -51,8 +73,12 @@ pub trait ExportObserver: Sync {
     fn started(&self, _dump_dir: &Path, _tables: &[(String, u64)]) {}
     fn table_started(&self, _table: &str) {}
     fn rows(&self, _table: &str, _added: u64) {}
+    /// Bytes written to a table's files since the last call (reported with `rows`).
+    fn bytes(&self, _table: &str, _added: u64) {}
     fn table_done(&self, _table: &str, _rows: u64, _bytes: u64, _secs: f64) {}
     fn warn(&self, _message: &str) {}
+    /// Catch-up: the delta goes to `dump_dir` and covers the changes from `start` to `end`.
+    fn catching_up(&self, _dump_dir: &Path, _start: &LogPosition, _end: &LogPosition) {}
 }
 
 pub struct ExportOutcome {
@@ -93,18 +119,24 @@ struct Engine<'a> {
 }
 
 pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome> {
+    if let Some(base) = &plan.since {
+        return delta::run(plan, base, obs);
+    }
     let started_at = timefmt::now();
     let clock = Instant::now();
-    let mut src = source::open(&plan.source)?;
+    let mut src = source::open(&plan.source, &plan.casts, &plan.flatten)?;
     let described = src.describe();
     let db = described.database.clone();
+    let splits = src.splits_tables();
     let catalog = src.catalog()?;
     for s in &catalog.skipped {
-        obs.warn(&format!(
-            "`{s}` is neither a base table nor a view (a sequence?): skipped"
-        ));
+        obs.warn(&format!("`{}` {}: skipped", s.name, s.why));
     }
-    let selected = select_tables(catalog.tables, plan)?;
+    let mut selected = select_tables(catalog.tables, plan, &db, obs)?;
+    // The snapshot comes before the dump directory: a source may still refuse the
+    // tables here (SQLite columns whose values cannot all be converted), and then
+    // nothing has been written.
+    let (readers, snapshot) = src.snapshot(plan.jobs.max(1), &mut selected)?;
     let dir = create_dump_dir(&plan.out_dir, &db, started_at)?;
     obs.started(
         &dir,
@@ -113,15 +145,13 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
             .map(|t| (t.schema.name.clone(), t.estimated_rows))
             .collect::<Vec<_>>(),
     );
-
-    let (readers, snapshot) = src.snapshot(plan.jobs.max(1), &selected)?;
     for n in &snapshot.notes {
         obs.warn(n);
     }
     let mut namer = FileNamer::new();
     let jobs: Vec<TableJob> = selected
         .into_iter()
-        .map(|src| table_job(src, plan, &mut namer))
+        .map(|src| table_job(src, plan, splits, &mut namer))
         .collect();
 
     let workers = readers.len();
@@ -146,16 +176,21 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
             s.spawn_fifo(move |s| engine.table(s, t));
         }
     });
-    if let Some(e) = engine
+    // A signal that came before a job started stopped it without a failure of its own.
+    let failure = engine
         .failure
         .into_inner()
         .unwrap_or_else(|p| p.into_inner())
-    {
+        .or_else(|| interrupt::check().err());
+    if let Some(e) = failure {
         remove_partials(&dir);
         return Err(e);
     }
 
     let tables: Vec<TableEntry> = jobs.into_iter().map(finish_table).collect();
+    for w in charset_warnings(&tables) {
+        obs.warn(&w);
+    }
     let mut totals = Totals {
         tables: tables.len(),
         views: catalog.views.len(),
@@ -178,6 +213,7 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
     let m = Manifest {
         format: manifest::FORMAT.into(),
         format_version: manifest::FORMAT_VERSION,
+        kind: DumpKind::Full,
         tool: Tool::current("waybill-export"),
         created_at: timefmt::rfc3339(started_at),
         completed_at: timefmt::now_rfc3339(),
@@ -190,10 +226,19 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
             jobs: workers,
             tables: plan.tables.clone(),
             exclude: plan.exclude.as_ref().map(|r| r.as_str().to_string()),
+            casts: plan.casts.iter().map(ToString::to_string).collect(),
+            include_internal: plan.include_internal,
+            strict_charset: plan.strict_charset,
+            flatten: match &plan.flatten {
+                Flatten::Off => None,
+                Flatten::All => Some(vec!["*".into()]),
+                Flatten::Collections(c) => Some(c.clone()),
+            },
         },
         tables,
         views: catalog.views,
         totals,
+        delta: None,
     };
     let json = m.to_json();
     let manifest_sha256 = sha256_hex(&json);
@@ -213,7 +258,12 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
     })
 }
 
-fn select_tables(all: Vec<SourceTable>, plan: &ExportPlan) -> Result<Vec<SourceTable>> {
+fn select_tables(
+    all: Vec<SourceTable>,
+    plan: &ExportPlan,
+    db: &str,
+    obs: &dyn ExportObserver,
+) -> Result<Vec<SourceTable>> {
     let mut tables = all;
     if let Some(wanted) = &plan.tables {
         let have: HashSet<&str> = tables.iter().map(|t| t.schema.name.as_str()).collect();
@@ -224,9 +274,8 @@ fn select_tables(all: Vec<SourceTable>, plan: &ExportPlan) -> Result<Vec<SourceT
             .collect();
         if !missing.is_empty() {
             return Err(Error::config(format!(
-                "--tables: no base table named {} in database `{}`",
+                "--tables: no base table named {} in database `{db}`",
                 missing.join(", "),
-                plan.source.database
             )));
         }
         tables.retain(|t| wanted.contains(&t.schema.name));
@@ -234,10 +283,23 @@ fn select_tables(all: Vec<SourceTable>, plan: &ExportPlan) -> Result<Vec<SourceT
     if let Some(re) = &plan.exclude {
         tables.retain(|t| !re.is_match(&t.schema.name));
     }
+    // An application's internal table is skipped unless asked for, by
+    // --include-internal or by naming it in --tables.
+    if !plan.include_internal && plan.tables.is_none() {
+        tables.retain(|t| match &t.internal {
+            Some(why) => {
+                obs.warn(&format!(
+                    "`{}` {why}: skipped (--include-internal exports it)",
+                    t.schema.name
+                ));
+                false
+            }
+            None => true,
+        });
+    }
     if tables.is_empty() {
         return Err(Error::config(format!(
-            "nothing to export: database `{}` has no base tables left after --tables/--exclude",
-            plan.source.database
+            "nothing to export: database `{db}` has no base tables left after --tables/--exclude"
         )));
     }
     Ok(tables)
@@ -267,7 +329,7 @@ fn create_dump_dir(out: &Path, db: &str, started: time::OffsetDateTime) -> Resul
     )))
 }
 
-fn table_job(src: SourceTable, plan: &ExportPlan, namer: &mut FileNamer) -> TableJob {
+fn table_job(src: SourceTable, plan: &ExportPlan, splits: bool, namer: &mut FileNamer) -> TableJob {
     let t = &src.schema;
     let encoders = t
         .columns
@@ -281,9 +343,13 @@ fn table_job(src: SourceTable, plan: &ExportPlan, namer: &mut FileNamer) -> Tabl
         .collect();
     TableJob {
         base: namer.base_for(&t.name),
-        splittable: source::splittable(t),
+        splittable: splits && source::splittable(t),
         state: Mutex::new(TableState {
-            stats: vec![ColumnStats::default(); t.columns.len()],
+            stats: t
+                .columns
+                .iter()
+                .map(|c| ColumnStats::for_encoding(c.encoding))
+                .collect(),
             ..TableState::default()
         }),
         encoders,
@@ -307,6 +373,8 @@ fn finish_table(job: TableJob) -> TableEntry {
         duration_secs: state.secs,
         files,
         schema,
+        upserts: None,
+        deletes: None,
     }
 }
 
@@ -323,10 +391,16 @@ impl Engine<'_> {
         self.abort.load(Ordering::Relaxed) || interrupt::is_interrupted()
     }
 
+    /// Why a job stops early: the signal, or (after another job failed) a stand-in that
+    /// `fail` replaces with that job's error.
+    fn stop_error(&self) -> Error {
+        Error::Interrupted(interrupt::signal().unwrap_or(Signal::Int))
+    }
+
     fn fail(&self, e: Error) {
         self.abort.store(true, Ordering::SeqCst);
         let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-        if f.is_none() || matches!(*f, Some(Error::Interrupted)) {
+        if f.is_none() || matches!(*f, Some(Error::Interrupted(_))) {
             *f = Some(e);
         }
     }
@@ -404,7 +478,7 @@ impl Engine<'_> {
                 let r = self.with_reader(|reader| {
                     reader.split(&t.src.schema, est, chunks, &mut |range| {
                         if self.stopped() {
-                            return Err(Error::Interrupted);
+                            return Err(self.stop_error());
                         }
                         index += 1;
                         let i = index;
@@ -454,10 +528,15 @@ impl Engine<'_> {
             Some(i) => format!("table `{}` (chunk {i})", table.name),
             None => format!("table `{}`", table.name),
         };
-        let mut stats = vec![ColumnStats::default(); table.columns.len()];
+        let mut stats: Vec<ColumnStats> = table
+            .columns
+            .iter()
+            .map(|c| ColumnStats::for_encoding(c.encoding))
+            .collect();
         let mut scratch = Vec::new();
         let mut rows: u64 = 0;
         let mut unreported: u64 = 0;
+        let mut reported_bytes: u64 = 0;
         let outcome = reader.read(table, range, &place, &mut |row: &dyn Row| {
             for (i, enc) in t.encoders.iter().enumerate() {
                 if let Err(e) = enc.write(row.cell(i), &mut csv, &mut stats[i], &mut scratch) {
@@ -472,14 +551,26 @@ impl Engine<'_> {
                     });
                 }
             }
+            for &i in &t.src.charset_checked {
+                if row.replaced(i) {
+                    if self.plan.strict_charset {
+                        return Err(invalid_charset(table, i, &t.key_positions, row));
+                    }
+                    stats[i].invalid_charset += 1;
+                }
+            }
             csv.end_row().map_err(io_err)?;
             rows += 1;
             unreported += 1;
             if unreported == 4096 {
                 self.obs.rows(&table.name, unreported);
+                let buffered = csv.get_ref();
+                let written = buffered.get_ref().bytes() + buffered.buffer().len() as u64;
+                self.obs.bytes(&table.name, written - reported_bytes);
+                reported_bytes = written;
                 unreported = 0;
                 if self.stopped() {
-                    return Err(Error::Interrupted);
+                    return Err(self.stop_error());
                 }
             }
             Ok(())
@@ -494,6 +585,7 @@ impl Engine<'_> {
         let buffered = csv.into_inner();
         let hashing = buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
         let (file, sha256, bytes) = hashing.finish();
+        self.obs.bytes(&table.name, bytes - reported_bytes);
         file.sync_all().map_err(io_err)?;
         drop(file);
         fs::rename(&partial, &final_path).map_err(|e| Error::io(&final_path, e))?;
@@ -504,6 +596,7 @@ impl Engine<'_> {
             bytes,
             sha256,
             key_range: range.map(|r| r.describe(table)),
+            role: None,
         };
         let mut st = t.state.lock().unwrap_or_else(|p| p.into_inner());
         st.rows += rows;
@@ -514,6 +607,45 @@ impl Engine<'_> {
         st.files.push((chunk_index.unwrap_or(0), entry));
         Ok(())
     }
+}
+
+/// The `--strict-charset` error for column `i` of `row`.
+fn invalid_charset(table: &Table, i: usize, key: &[usize], row: &dyn Row) -> Error {
+    let c = &table.columns[i];
+    let shown = String::from_utf8_lossy(row.cell(i).unwrap_or_default());
+    let shown: String = shown.chars().take(40).collect();
+    Error::Data {
+        table: table.name.clone(),
+        column: c.name.clone(),
+        key: describe_key(table, key, row),
+        problem: format!(
+            "the value holds bytes that are not valid {charset}, which the server turned \
+             into `?` (it arrives as {shown:?}); fix the value in the source, or export \
+             without --strict-charset to keep the `?` and count such values in the manifest",
+            charset = c.charset.as_deref().unwrap_or("in its charset"),
+        ),
+    }
+}
+
+/// One warning per column whose values had characters replaced.
+fn charset_warnings(tables: &[TableEntry]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for t in tables {
+        for c in &t.schema.columns {
+            let n = c.stats.invalid_charset;
+            if n > 0 {
+                warnings.push(format!(
+                    "table `{}`, column `{}`: {n} value(s) held bytes that are not valid {}; \
+                     the server exported them with `?` in their place (counted in the \
+                     manifest as invalid_charset; --strict-charset makes this an error)",
+                    t.name(),
+                    c.name,
+                    c.charset.as_deref().unwrap_or("in the column's charset"),
+                ));
+            }
+        }
+    }
+    warnings
 }
 
 /// `primary key (id=5)` for error messages, or the row's first columns without a key.

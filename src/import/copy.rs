@@ -3,7 +3,6 @@
 //! rejected row is reported in the user's terms: table, file, CSV record, column and the
 //! start of the value, read back from the file.
 
-use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
 
@@ -12,6 +11,8 @@ use regex::Regex;
 use super::preflight::TableLoad;
 use super::steps::copy_sql;
 use super::{CopyFrom, Ctx};
+use crate::dump::csv;
+use crate::dump::files::open_regular;
 use crate::dump::hashing::HashingReader;
 use crate::dump::manifest::FileEntry;
 use crate::error::{Error, Result};
@@ -33,7 +34,7 @@ pub(super) fn copy_file(
         obs.bytes(l.entry.name(), f.bytes);
         return Ok(n);
     }
-    let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+    let (file, _) = open_regular(&path).map_err(|e| Error::Verification(vec![e.message(&path)]))?;
     let mut reader = HashingReader::new(file);
     let mut writer = tx.copy_in(&sql).map_err(|e| fail(&e))?;
     let mut buf = vec![0u8; 1 << 20];
@@ -92,7 +93,7 @@ fn copy_error(l: &TableLoad, f: &FileEntry, path: &Path, e: &postgres::Error) ->
         ));
         if let Some(col) = &column {
             msg.push_str(&format!(", column `{col}`"));
-            if let Some(idx) = l.columns.iter().position(|c| c == col)
+            if let Some(idx) = l.copy_columns().iter().position(|c| c == col)
                 && let Some(v) = value_at(path, line, idx)
             {
                 msg.push_str(&format!(", value starts {v}"));
@@ -102,21 +103,9 @@ fn copy_error(l: &TableLoad, f: &FileEntry, path: &Path, e: &postgres::Error) ->
     Error::Load(msg)
 }
 
-/// The first bytes of field `col` in record `record` (1-based, header = 1).
+/// The first bytes of field `col` in record `record` (1-based, header = 1), read back
+/// from the file (a regular file only).
 fn value_at(path: &Path, record: u64, col: usize) -> Option<String> {
-    let file = File::open(path).ok()?;
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(BufReader::new(file));
-    let rec = r
-        .byte_records()
-        .nth(record.checked_sub(1)? as usize)?
-        .ok()?;
-    let v = rec.get(col)?;
-    let shown = String::from_utf8_lossy(&v[..v.len().min(60)]).into_owned();
-    Some(if v.len() > 60 {
-        format!("{shown:?}... ({} bytes)", v.len())
-    } else {
-        format!("{shown:?}")
-    })
+    let (file, _) = open_regular(path).ok()?;
+    csv::field_preview(BufReader::new(file), record, col)
 }

@@ -11,9 +11,71 @@ use super::{ImportObserver, ImportPlan, table_selected};
 use crate::dump::manifest::TableEntry;
 use crate::dump::verify::VerifiedDump;
 use crate::error::{Error, Result};
+use crate::printable::escaped;
 use crate::target::catalog;
-use crate::target::ddl::{self, SchemaOptions};
+use crate::target::ddl::{self, SchemaOptions, SchemaPlan};
+use crate::target::names;
 use crate::target::sql::{qualified, quote_literal};
+use crate::target::typemap::Dialect;
+use crate::target::{describe, rules};
+
+/// Has PostgreSQL parse and type-check every CHECK condition against its table's
+/// columns, before anything is written (`rules::check_probe_sql`). A --check-file
+/// condition it refuses stops the import here, not after the load; a translated one it
+/// refuses (the translator was wrong) is reported and left out.
+fn check_conditions(
+    client: &mut Client,
+    sp: &mut SchemaPlan,
+    obs: &dyn ImportObserver,
+) -> Result<()> {
+    let mut problems = Vec::new();
+    let mut kept = Vec::new();
+    for c in std::mem::take(&mut sp.checks) {
+        let Some(t) = sp.tables.iter().find(|t| t.name == c.target) else {
+            kept.push(c);
+            continue;
+        };
+        let columns: Vec<(String, String)> = t
+            .columns
+            .iter()
+            .cloned()
+            .zip(t.types.iter().cloned())
+            .collect();
+        let probe = rules::check_probe_sql(&columns, &c.condition);
+        let Err(e) = client.query(&probe, &[]) else {
+            kept.push(c);
+            continue;
+        };
+        let refused = format!(
+            "table `{}`: PostgreSQL refuses the condition of CHECK {} ({}): {}",
+            escaped(&c.table),
+            escaped(&c.name),
+            escaped(&c.origin),
+            describe(&e)
+        );
+        match c.file_line {
+            Some(_) => problems.push(format!("--check-file: {refused}")),
+            None => {
+                let msg = format!(
+                    "{refused}; it is not added (give its PostgreSQL text with --check-file: {}.{} = CONDITION)",
+                    escaped(&c.table),
+                    escaped(&c.name)
+                );
+                obs.warn(&msg);
+                sp.warnings.push(msg.clone());
+                sp.comments.push(msg);
+                sp.rules.checks_added -= 1;
+                sp.rules.checks_reported += 1;
+            }
+        }
+    }
+    sp.checks = kept;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Preflight(problems))
+    }
+}
 
 /// Pre-flight for `--create-schema`: the tables come from the manifest; the target
 /// schema must not already hold tables of those names (unless asked to drop them).
@@ -30,19 +92,24 @@ pub(super) fn preflight<'m>(
             "--create-schema loads in one transaction; it cannot be combined with --jobs".into(),
         ]));
     }
-    let entries: Vec<&TableEntry> = dump
-        .manifest
-        .tables
+    let all: Vec<&TableEntry> = dump.manifest.tables.iter().collect();
+    let entries: Vec<&TableEntry> = all
         .iter()
+        .copied()
         .filter(|t| table_selected(plan, t.name()))
         .collect();
-    let sp = ddl::plan(schema, &entries, opts)?;
+    let dialect = Dialect::of_engine(&dump.manifest.source.engine)?;
+    let named = names::new_names(&all, &entries, &plan.names)?;
+    let mapping: Vec<_> = named.iter().flat_map(|t| t.mapped()).collect();
+    let mut sp = ddl::plan(schema, dialect, &named, opts, plan.names.style)?;
     for w in &sp.warnings {
         obs.warn(w);
     }
+    check_conditions(client, &mut sp, obs)?;
     if !dump.manifest.views.is_empty() {
         obs.warn(&format!(
-            "views are not created (their MySQL definitions are in the manifest): {}",
+            "views are not created (their {} definitions are in the manifest): {}",
+            dialect.sql_name(),
             dump.manifest
                 .views
                 .iter()
@@ -59,12 +126,13 @@ pub(super) fn preflight<'m>(
     } else {
         BTreeSet::new()
     };
-    let clash: Vec<String> = sp
+    let clashing: Vec<(String, String)> = sp
         .tables
         .iter()
         .filter(|t| existing.contains(&t.name))
-        .map(|t| qualified(schema, &t.name))
+        .map(|t| (schema.clone(), t.name.clone()))
         .collect();
+    let clash: Vec<String> = clashing.iter().map(|(s, t)| qualified(s, t)).collect();
     let mut before = Vec::new();
     if !clash.is_empty() {
         if !opts.drop_existing {
@@ -90,7 +158,12 @@ pub(super) fn preflight<'m>(
             entry: t.entry,
             target: t.name.clone(),
             columns: t.columns.clone(),
+            types: t.types.clone(),
             deferred: Vec::new(),
+            set_arrays: Vec::new(),
+            generated: t.generated.clone(),
+            key_columns: t.key_columns.clone(),
+            unfilled: Vec::new(),
             freeze: true,
             sequences: t
                 .identity
@@ -116,11 +189,19 @@ pub(super) fn preflight<'m>(
     Ok(LoadPlan {
         loads,
         skipped: Vec::new(),
+        cascaded: Vec::new(),
+        // The tables --drop-existing drops.
+        locks: clashing,
         replica_role,
         fk_order: false,
         truncate: false,
         before: all_before,
         after: sp.after,
+        checks: sp.checks,
+        comments: sp.comments,
+        rules: Some(sp.rules),
+        after_split: sp.after_split,
         warnings: sp.warnings,
+        mapping,
     })
 }

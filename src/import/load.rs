@@ -8,27 +8,123 @@ use std::time::Instant;
 
 use postgres::Client;
 
+use super::applied;
 use super::copy::copy_file;
 use super::preflight::TableLoad;
+use super::readback;
 use super::sidelog::SideLog;
-use super::steps::{Step, opening, table_steps, truncate_sql};
-use super::{Ctx, TableReport, TableStatus};
+use super::steps::{Opening, Step, opening, table_steps};
+use super::{Ctx, ImportObserver, Phase, TableReport, TableStatus};
+use crate::compare::digest::Digest;
 use crate::error::{Error, Result, ResultExt};
-use crate::interrupt;
-use crate::target::{self, sql::qualified};
+use crate::printable::escaped;
+use crate::target::rules::CheckStep;
+use crate::target::{self, catalog, is_lock_timeout, sql::qualified};
+use crate::{interrupt, timefmt};
 
-/// Loads one table's files and fixes its sequences, inside `tx`.
-fn load_table(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result<TableReport> {
+/// The step without rows that runs now, for the observer's spinners: a new one ends
+/// the one before, and the last one ends when this is dropped (on failure too).
+struct Phases<'a> {
+    obs: &'a dyn ImportObserver,
+    current: Option<Phase>,
+}
+
+impl<'a> Phases<'a> {
+    fn new(obs: &'a dyn ImportObserver) -> Self {
+        Phases { obs, current: None }
+    }
+
+    fn enter(&mut self, phase: Phase) {
+        if self.current.as_ref() != Some(&phase) {
+            self.leave();
+            self.obs.phase_started(&phase);
+            self.current = Some(phase);
+        }
+    }
+
+    fn leave(&mut self) {
+        if let Some(p) = self.current.take() {
+            self.obs.phase_done(&p);
+        }
+    }
+}
+
+impl Drop for Phases<'_> {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
+/// Loads one table's files and fixes its sequences, inside `tx`. With --verify the
+/// dump's digest of the table is computed on a second thread meanwhile, and returned.
+fn load_table(
+    tx: &mut postgres::Transaction,
+    cx: &Ctx,
+    l: &TableLoad,
+) -> Result<(TableReport, Option<Digest>)> {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let digest = cx
+            .plan
+            .verify
+            .then(|| s.spawn(|| readback::dump_digest(cx, l, &stop)));
+        let loaded = run_table(tx, cx, l);
+        if loaded.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        let digest = digest.map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(Error::config("the --verify thread panicked")))
+        });
+        let report = loaded?;
+        Ok((report, digest.transpose()?))
+    })
+}
+
+/// Reads a loaded table back (inside its transaction) when there is a digest to compare.
+fn verify_loaded(
+    tx: &mut postgres::Transaction,
+    cx: &Ctx,
+    l: &TableLoad,
+    report: &mut TableReport,
+    digest: Option<Digest>,
+) -> Result<Option<crate::compare::TableResult>> {
+    let Some(d) = digest else {
+        return Ok(None);
+    };
+    interrupt::check()?;
+    let mut phases = Phases::new(cx.obs);
+    phases.enter(Phase::ReadBack {
+        table: l.entry.name().to_string(),
+    });
+    let r = readback::verify_table(tx, cx, l, d)?;
+    phases.leave();
+    if r.is_equal() {
+        report.verified_rows = Some(r.equal);
+    }
+    Ok(Some(r))
+}
+
+fn run_table(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result<TableReport> {
     let (plan, obs, log) = (cx.plan, cx.obs, cx.log);
     interrupt::check()?;
     let clock = Instant::now();
     let bytes: u64 = l.entry.files.iter().map(|f| f.bytes).sum();
     obs.table_started(l.entry.name(), bytes);
     let mut rows = 0;
+    let mut phases = Phases::new(obs);
+    let table = || l.entry.name().to_string();
     for step in table_steps(plan, l) {
         interrupt::check()?;
+        match &step {
+            Step::Rebuild(_) => phases.enter(Phase::Indexes { table: table() }),
+            Step::Sequence(..) => phases.enter(Phase::Sequences { table: table() }),
+            _ => phases.leave(),
+        }
         match step {
-            Step::Sql(stmt) => execute_logged(tx, &stmt, log)?,
+            Step::Sql(stmt) | Step::Rebuild(stmt) => execute_logged(tx, &stmt, log)?,
+            Step::ReadBack(sql) => read_back(tx, cx, l, &sql)?,
+            Step::Lock(stmt) => lock(tx, &stmt, log)?,
             Step::Copy(f) => {
                 let n = copy_file(tx, cx, l, f)?;
                 if n != f.rows {
@@ -46,10 +142,24 @@ fn load_table(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result
                     .query_one(&sql, &[])
                     .ctx(|| format!("setting sequence {} of table `{}`", seq, l.entry.name()))?;
                 let next: i64 = row.get(0);
-                log.line(&format!("sequence {seq} next value {next}"));
+                let seq: String = row.get(2);
+                if row.get::<_, bool>(1) {
+                    let msg = format!(
+                        "table `{}`: sequence {seq} is exhausted: the loaded data (or the source's \
+                         AUTO_INCREMENT) reaches its maximum {next}, so it is left there and \
+                         nextval will fail; widen the column and the sequence (e.g. to bigint) \
+                         before inserting rows that rely on it",
+                        l.entry.name()
+                    );
+                    log.line(&msg);
+                    obs.warn(&msg);
+                } else {
+                    log.line(&format!("sequence {seq} next value {next}"));
+                }
             }
         }
     }
+    phases.leave();
     let secs = clock.elapsed().as_secs_f64();
     log.line(&format!(
         "loaded {} into {} ({rows} rows, {} file(s), {secs:.2}s)",
@@ -63,15 +173,252 @@ fn load_table(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result
         target: Some(l.target.clone()),
         manifest_rows: l.entry.rows,
         loaded_rows: rows,
+        bytes: l.entry.bytes,
         secs,
         status: TableStatus::Loaded,
+        verified_rows: None,
     })
+}
+
+/// `key=value, ...` for a row in a message, from the key columns' text.
+fn row_key(columns: &[String], values: &[Option<String>]) -> String {
+    columns
+        .iter()
+        .zip(values)
+        .map(|(c, v)| {
+            format!(
+                "{c}={}",
+                v.as_deref()
+                    .map(|v| escaped(&preview(v)).into_owned())
+                    .unwrap_or_else(|| "NULL".into())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The start of a value, for a message.
+fn preview(v: &str) -> String {
+    match v.char_indices().nth(40) {
+        Some((i, _)) => format!("{}...", &v[..i]),
+        None => v.to_string(),
+    }
+}
+
+/// The generated columns' read-back for one file (`steps::read_back_sql`): PostgreSQL
+/// computed them in the staging table; any row where that differs from the dump's value
+/// fails the load.
+fn read_back(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad, sql: &str) -> Result<()> {
+    let rows = tx.query(sql, &[]).ctx(|| sql.to_string())?;
+    cx.log.line(sql);
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let keys = l.key_columns.len();
+    let mut lines = Vec::new();
+    let mut differing = vec![false; l.generated.len()];
+    for row in &rows {
+        let key: Vec<Option<String>> = (0..keys).map(|i| row.get(i)).collect();
+        for (j, g) in l.generated.iter().enumerate() {
+            let computed: Option<String> = row.get(keys + 2 * j);
+            let exported: Option<String> = row.get(keys + 2 * j + 1);
+            if computed != exported {
+                differing[j] = true;
+                let show = |v: &Option<String>| {
+                    v.as_deref()
+                        .map(|v| format!("'{}'", escaped(&preview(v))))
+                        .unwrap_or_else(|| "NULL".into())
+                };
+                lines.push(format!(
+                    "row with {}: column `{}` is {} in PostgreSQL, {} in the dump",
+                    row_key(&l.key_columns, &key),
+                    escaped(&g.column),
+                    show(&computed),
+                    show(&exported)
+                ));
+            }
+        }
+    }
+    let columns: Vec<String> = l
+        .generated
+        .iter()
+        .zip(&differing)
+        .filter(|(_, d)| **d)
+        .map(|(g, _)| format!("`{}` ({})", escaped(&g.column), escaped(&g.expression)))
+        .collect();
+    let remedy = if cx.plan.create_schema.is_some() {
+        format!(
+            "the translated expression does not match the source's; pass --cast {}.COLUMN=TYPE \
+             to keep such a column a plain one holding the dump's values",
+            escaped(l.entry.name())
+        )
+    } else {
+        "the target's generation expression does not match the source's".to_string()
+    };
+    Err(Error::Load(format!(
+        "table `{}`: PostgreSQL computes the generated column(s) {} differently from the values \
+         in the dump:\n  {}\n{remedy}",
+        escaped(l.entry.name()),
+        columns.join(", "),
+        lines.join("\n  "),
+    )))
+}
+
+/// Adds a CHECK constraint, which validates every loaded row. A violation fails the
+/// load with the number of rows and the first keys; so does a condition PostgreSQL
+/// refuses. Run in a savepoint so the offending rows can be looked up.
+fn add_check(tx: &mut postgres::Transaction, c: &CheckStep, log: &SideLog) -> Result<()> {
+    let mut sp = tx.transaction().ctx(|| "starting a savepoint".into())?;
+    let outcome = sp.batch_execute(&c.sql);
+    let e = match outcome {
+        Ok(()) => {
+            sp.commit().ctx(|| "releasing a savepoint".into())?;
+            log.line(&c.sql);
+            return Ok(());
+        }
+        Err(e) => e,
+    };
+    sp.rollback().ctx(|| "rolling back to a savepoint".into())?;
+    let override_hint = format!(
+        "--check-file can give its PostgreSQL text ({}.{} = CONDITION) or skip it ({}.{} =)",
+        escaped(&c.table),
+        escaped(&c.name),
+        escaped(&c.table),
+        escaped(&c.name)
+    );
+    if e.code() != Some(&postgres::error::SqlState::CHECK_VIOLATION) {
+        return Err(Error::Load(format!(
+            "table `{}`: CHECK {} ({}) could not be added: {}\n  {}\n{override_hint}",
+            escaped(&c.table),
+            escaped(&c.name),
+            escaped(&c.origin),
+            crate::target::describe(&e),
+            c.sql
+        )));
+    }
+    let rows = tx.query(&c.offenders, &[]).ctx(|| c.offenders.clone())?;
+    let count: i64 = rows.first().map(|r| r.get(0)).unwrap_or(0);
+    let keys: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let values: Vec<Option<String>> =
+                (0..c.key_columns.len()).map(|i| r.get(i + 1)).collect();
+            row_key(&c.key_columns, &values)
+        })
+        .collect();
+    Err(Error::Load(format!(
+        "table `{}`: {count} loaded row(s) violate CHECK {} ({}), e.g. the row(s) with {}; either \
+         the source did not enforce it (MySQL before 8.0.16 ignored CHECK) or it means \
+         something else in PostgreSQL; {override_hint}",
+        escaped(&c.table),
+        escaped(&c.name),
+        escaped(&c.origin),
+        keys.join("; ")
+    )))
 }
 
 fn execute_logged(tx: &mut postgres::Transaction, stmt: &str, log: &SideLog) -> Result<()> {
     tx.batch_execute(stmt).ctx(|| stmt.to_string())?;
     log.line(stmt);
     Ok(())
+}
+
+/// A `LOCK TABLE`; running out of `--lock-timeout` is `Error::LockTimeout`, which the
+/// caller explains once the transaction is rolled back (`lock_wait_error`).
+fn lock(tx: &mut postgres::Transaction, stmt: &str, log: &SideLog) -> Result<()> {
+    match tx.batch_execute(stmt) {
+        Ok(()) => {
+            log.line(stmt);
+            Ok(())
+        }
+        Err(e) if is_lock_timeout(&e) => Err(Error::LockTimeout(stmt.to_string())),
+        Err(e) => Err(e).ctx(|| stmt.to_string()),
+    }
+}
+
+/// Runs what opens a load: the locks, the schema statements and the TRUNCATE. The
+/// tables outside the load that the TRUNCATE reaches are counted first, under the lock:
+/// for the audit trail with `--cascade`, and, without it, to refuse one that gained
+/// rows since the pre-flight.
+fn open_load(tx: &mut postgres::Transaction, cx: &Ctx) -> Result<()> {
+    let (plan, lp, obs, log) = (cx.plan, cx.lp, cx.obs, cx.log);
+    for op in opening(plan, lp) {
+        interrupt::check()?;
+        match op {
+            Opening::Lock(stmt) => lock(tx, &stmt, log)?,
+            Opening::Sql(stmt) => execute_logged(tx, &stmt, log).map_err(|e| {
+                // A generated column whose translated expression PostgreSQL refuses
+                // (not IMMUTABLE, a type it will not convert) has a way out.
+                if stmt.starts_with("CREATE TABLE") && stmt.contains(" GENERATED ALWAYS AS (") {
+                    Error::Load(format!(
+                        "{e}\nif PostgreSQL refuses a generated column's translated expression, \
+                         --cast TABLE.COLUMN=TYPE keeps that column a plain one holding the \
+                         dump's values"
+                    ))
+                } else {
+                    e
+                }
+            })?,
+            Opening::Truncate(stmt) => {
+                let mut emptied = Vec::new();
+                for (schema, table) in &lp.cascaded {
+                    let rows = catalog::row_count(tx, schema, table)?;
+                    if rows > 0 && !plan.cascade {
+                        return Err(Error::Load(format!(
+                            "{} now holds {rows} rows (it was empty at the pre-flight), and \
+                             TRUNCATE ... CASCADE would empty it; nothing was loaded: load it \
+                             too, or pass --cascade to empty it",
+                            qualified(schema, table)
+                        )));
+                    }
+                    emptied.push((schema, table, rows));
+                }
+                execute_logged(tx, &stmt, log)?;
+                for (schema, table, rows) in emptied.into_iter().filter(|_| plan.cascade) {
+                    log.line(&format!(
+                        "--cascade: emptied {} ({rows} rows before), which is not loaded",
+                        qualified(schema, table)
+                    ));
+                    let name = if *schema == plan.schema {
+                        table.clone()
+                    } else {
+                        format!("{schema}.{table}")
+                    };
+                    obs.cascaded(&name, rows.max(0) as u64);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The error for a lock that `--lock-timeout` ran out on: which tables, and the
+/// sessions that hold locks on them (looked up after the rollback, on `client`).
+fn lock_wait_error(client: &mut Client, cx: &Ctx, tables: &[(String, String)]) -> Error {
+    let names: Vec<String> = tables.iter().map(|(s, t)| qualified(s, t)).collect();
+    let mut msg = format!(
+        "gave up waiting for a lock on {} after {} (--lock-timeout)",
+        names.join(", "),
+        timefmt::duration_text(cx.plan.lock_timeout)
+    );
+    match catalog::lock_holders(client, tables) {
+        Ok(holders) if !holders.is_empty() => {
+            msg.push_str(", held by:");
+            for h in &holders {
+                msg.push_str(&format!("\n  {h}"));
+            }
+            msg.push_str(
+                "\nlet them finish, end them (SELECT pg_terminate_backend(<pid>)), or raise \
+                 --lock-timeout",
+            );
+        }
+        Ok(_) => msg.push_str(
+            "; the sessions that held it have ended since, so the import may succeed if run again",
+        ),
+        Err(e) => msg.push_str(&format!("; who holds it could not be looked up: {e}")),
+    }
+    cx.log.line(&msg);
+    Error::LockTimeout(msg)
 }
 
 /// All or nothing: one transaction for the TRUNCATE and every table.
@@ -84,19 +431,41 @@ pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
         .transaction()
         .ctx(|| "starting the transaction".into())?;
     let outcome = (|| {
-        for stmt in opening(plan, lp) {
-            execute_logged(&mut tx, &stmt, log)?;
-        }
-        let mut reports = Vec::new();
+        open_load(&mut tx, cx)?;
+        let mut loaded = Vec::new();
         for l in &lp.loads {
-            reports.push(load_table(&mut tx, cx, l)?);
+            loaded.push(load_table(&mut tx, cx, l)?);
         }
-        for stmt in &lp.after {
+        let mut phases = Phases::new(obs);
+        let (keys_from, fks_from) = lp.after_split;
+        for (i, stmt) in lp.after.iter().enumerate() {
             interrupt::check()?;
+            phases.enter(if i >= fks_from {
+                Phase::ForeignKeys
+            } else if i >= keys_from {
+                Phase::Keys
+            } else {
+                Phase::Conversions
+            });
             execute_logged(&mut tx, stmt, log)?;
         }
+        phases.leave();
+        for c in &lp.checks {
+            interrupt::check()?;
+            add_check(&mut tx, c, log)?;
+        }
+        super::references::check(&mut tx, cx)?;
+        // --verify: the tables as they will be committed, read back and compared.
+        let mut results = Vec::new();
+        for (l, (report, digest)) in lp.loads.iter().zip(loaded.iter_mut()) {
+            results.extend(verify_loaded(&mut tx, cx, l, report, digest.take())?);
+        }
+        if results.iter().any(|r| !r.is_equal()) {
+            return Err(readback::mismatch(&results));
+        }
+        applied::record(&mut tx, cx)?;
         interrupt::check()?;
-        Ok(reports)
+        Ok(loaded.into_iter().map(|(r, _)| r).collect())
     })();
     match outcome {
         Ok(reports) => {
@@ -111,7 +480,10 @@ pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
                 "connection lost: the server rolls the transaction back"
             });
             obs.rolled_back();
-            Err(e)
+            match e {
+                Error::LockTimeout(_) => Err(lock_wait_error(client, cx, &lp.locks)),
+                e => Err(e),
+            }
         }
     }
 }
@@ -121,11 +493,30 @@ pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
 /// table starts; the error says which tables committed.
 fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
     let (plan, lp, obs, log) = (cx.plan, cx.lp, cx.obs, cx.log);
-    let truncate = truncate_sql(plan, lp);
-    client
-        .batch_execute(&format!("BEGIN; {truncate}; COMMIT"))
-        .ctx(|| truncate.clone())?;
-    log.line(&format!("{truncate} (committed: --jobs {})", plan.jobs));
+    // Recorded as incomplete with the TRUNCATE: a failed parallel load is never a base.
+    let marker = applied::incomplete_marker(client, cx);
+    let mut tx = client
+        .transaction()
+        .ctx(|| "starting the transaction".into())?;
+    let opened = open_load(&mut tx, cx).and_then(|()| match &marker {
+        Some(sql) => execute_logged(&mut tx, sql, log),
+        None => Ok(()),
+    });
+    match opened {
+        Ok(()) => {
+            tx.commit().ctx(|| "committing the TRUNCATE".into())?;
+            log.line(&format!("committed the TRUNCATE (--jobs {})", plan.jobs));
+        }
+        Err(e) => {
+            let _ = tx.rollback();
+            log.line("rolled back");
+            obs.rolled_back();
+            return Err(match e {
+                Error::LockTimeout(_) => lock_wait_error(client, cx, &lp.locks),
+                e => e,
+            });
+        }
+    }
     let mut order: Vec<&TableLoad> = lp.loads.iter().collect();
     order.sort_by_key(|l| std::cmp::Reverse(l.entry.bytes));
     let pool = rayon::ThreadPoolBuilder::new()
@@ -142,13 +533,19 @@ fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
                     return;
                 }
                 let r = (|| {
-                    let mut c = target::connect(&plan.target)?;
+                    let mut c = target::connect(&plan.target, plan.lock_timeout)?;
                     if lp.replica_role {
                         c.batch_execute("SET session_replication_role = replica")
                             .ctx(|| "SET session_replication_role = replica".into())?;
                     }
                     let mut tx = c.transaction().ctx(|| "starting a transaction".into())?;
-                    match load_table(&mut tx, cx, l) {
+                    let loaded = load_table(&mut tx, cx, l).and_then(|(mut report, digest)| {
+                        match verify_loaded(&mut tx, cx, l, &mut report, digest)? {
+                            Some(r) if !r.is_equal() => Err(readback::mismatch(&[r])),
+                            _ => Ok(report),
+                        }
+                    });
+                    match loaded {
                         Ok(report) => {
                             tx.commit()
                                 .ctx(|| format!("committing table `{}`", l.entry.name()))?;
@@ -159,7 +556,14 @@ fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
                             let _ = tx.rollback();
                             log.line(&format!("rolled back {}", l.entry.name()));
                             obs.rolled_back();
-                            Err(e)
+                            Err(match e {
+                                Error::LockTimeout(_) => lock_wait_error(
+                                    &mut c,
+                                    cx,
+                                    &[(plan.schema.clone(), l.target.clone())],
+                                ),
+                                e => e,
+                            })
                         }
                     }
                 })();
@@ -183,6 +587,9 @@ fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
         }
     }
     if failures.is_empty() {
+        if marker.is_some() {
+            applied::mark_complete(client, cx)?;
+        }
         return Ok(reports);
     }
     let done: BTreeSet<&str> = reports.iter().map(|r| r.name.as_str()).collect();

@@ -15,28 +15,47 @@
 //! - `steps`: the statements of a load, for running and for printing;
 //! - `load`: the transaction(s) that run them;
 //! - `copy`: one file streamed into `COPY`, and its errors in the user's terms;
-//! - `sidelog`: the import's own log next to the dump.
+//! - `compat`: whether COPY can read each dump column into its target column's type;
+//! - `references`: `--references` checked after the load, before COMMIT;
+//! - `types`: the type-level pre-flight (can a target column change a dump value?);
+//! - `readback`: `--verify`, every loaded table read back and compared before COMMIT;
+//! - `sidelog`: the import's own log next to the dump;
+//! - `applied`: `waybill.applied`, the dumps a target was loaded from;
+//! - `delta`: applying a catch-up delta (deletes, then upserts) on top of its base.
 
+mod applied;
+mod compat;
 mod copy;
 mod create;
+mod delta;
 mod load;
 mod preflight;
+mod readback;
+mod references;
 mod sidelog;
 mod steps;
+mod types;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use regex::Regex;
 
 use crate::dburl::DbUrl;
-use crate::dump::verify::{VerifiedDump, verify_dump};
+use crate::dump::manifest::DumpKind;
+use crate::dump::verify::{HashProgress, VerifiedDump, verify_dump};
 use crate::error::{Error, Result};
+use crate::printable::escaped;
 use crate::target::ddl::SchemaOptions;
-use crate::target::{self, connection_security};
+use crate::target::names::{MappedName, NameOptions};
+use crate::target::sql::{qualified, quote_ident};
+use crate::target::{self, catalog, connection_security};
 use crate::{interrupt, timefmt};
 use preflight::LoadPlan;
-use sidelog::SideLog;
+pub use references::Reference;
+use sidelog::{SideFiles, SideLog};
+pub use types::AllowLossy;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CopyFrom {
@@ -67,16 +86,85 @@ pub struct ImportPlan {
     /// Leave the target's indexes in place during the load (default: drop them before
     /// the COPY and build them again after it, in the same transaction).
     pub keep_indexes: bool,
+    /// Read every loaded table back before COMMIT and compare it with the dump.
+    pub verify: bool,
+    /// Lossy column pairs (a target type that can change values) the user accepts.
+    pub allow_lossy: AllowLossy,
+    /// `--references`: checked after the load, before COMMIT.
+    pub references: Vec<Reference>,
+    /// `--allow-orphans`: orphaned references are reported, not fatal.
+    pub allow_orphans: bool,
+    /// Consent to `TRUNCATE ... CASCADE` emptying tables that are not loaded (without
+    /// it, the pre-flight refuses and names them).
+    pub cascade: bool,
+    /// How long to wait for each table lock (zero: no limit).
+    pub lock_timeout: Duration,
+    /// How dump names become target names (`--identifiers`, `--rename-file`), for both
+    /// existing tables and `--create-schema`.
+    pub names: NameOptions,
+}
+
+/// A step of an import that has no rows to count, for a spinner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Hashing the dump's files before anything else (`hashed` reports the bytes).
+    Hashing { files: usize, bytes: u64 },
+    /// Building a loaded table's indexes and keys again after its COPY.
+    Indexes { table: String },
+    /// Setting a loaded table's sequences past its data.
+    Sequences { table: String },
+    /// `--verify`: reading a loaded table back and comparing it with the dump.
+    ReadBack { table: String },
+    /// `--create-schema`, after the data: SET columns to arrays, CHECK constraints.
+    Conversions,
+    /// `--create-schema`, after the data: primary keys, unique and other indexes.
+    Keys,
+    /// `--create-schema`, after the data: foreign keys.
+    ForeignKeys,
+}
+
+impl Phase {
+    /// What the step does, in words (`building the indexes of film`).
+    pub fn label(&self) -> String {
+        match self {
+            Phase::Hashing { files, .. } => {
+                format!("verifying the dump: hashing {files} file(s)")
+            }
+            Phase::Indexes { table } => format!("building the indexes of {table}"),
+            Phase::Sequences { table } => format!("setting the sequences of {table}"),
+            Phase::ReadBack { table } => format!("reading {table} back to compare it (--verify)"),
+            Phase::Conversions => "converting SET columns, adding CHECK constraints".into(),
+            Phase::Keys => "adding primary keys and indexes".into(),
+            Phase::ForeignKeys => "adding foreign keys".into(),
+        }
+    }
 }
 
 pub trait ImportObserver: Sync {
+    /// A step without rows to count began (`phase_done` follows it, also on failure).
+    fn phase_started(&self, _phase: &Phase) {}
+    fn phase_done(&self, _phase: &Phase) {}
+    /// Bytes of the dump hashed since the last call, during `Phase::Hashing`.
+    fn hashed(&self, _bytes: u64) {}
     fn verified(&self, _dump: &VerifiedDump) {}
+    /// The names the load uses, dump to target: every loaded table, then its columns
+    /// (after the pre-flight, before any write).
+    fn mapping(&self, _names: &[MappedName]) {}
+    /// The load begins: `tables` tables, `rows` rows and `bytes` bytes of CSV in all.
+    fn loading(&self, _tables: usize, _rows: u64, _bytes: u64) {}
     fn table_started(&self, _table: &str, _bytes: u64) {}
     fn bytes(&self, _table: &str, _n: u64) {}
     fn table_done(&self, _table: &str, _rows: u64, _secs: f64) {}
     fn warn(&self, _message: &str) {}
+    /// Something the user should see that is not a problem (a reference check passed,
+    /// a column pair that keeps meaning but not spelling, a narrower type proven
+    /// sufficient by the data).
+    fn note(&self, _message: &str) {}
     /// A load transaction was rolled back (the whole load, or one table with --jobs).
     fn rolled_back(&self) {}
+    /// `--cascade`: `TRUNCATE ... CASCADE` emptied `table`, which held `rows` rows
+    /// (not committed yet).
+    fn cascaded(&self, _table: &str, _rows: u64) {}
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,8 +181,36 @@ pub struct TableReport {
     pub target: Option<String>,
     pub manifest_rows: u64,
     pub loaded_rows: u64,
+    /// The table's CSV bytes, as the manifest records them.
+    pub bytes: u64,
     pub secs: f64,
     pub status: TableStatus,
+    /// With --verify: the rows read back and found equal to the dump.
+    pub verified_rows: Option<u64>,
+}
+
+/// What applying a delta did, per table.
+#[derive(Clone, Debug)]
+pub struct DeltaTableReport {
+    pub name: String,
+    pub target: String,
+    /// Rows in the delta's upserts file (each inserted or updated).
+    pub upserts: u64,
+    /// Keys in the delta's deletes file.
+    pub deletes: u64,
+    /// Rows the deletes found (a key inserted and deleted within the range is not in the
+    /// target).
+    pub deleted: u64,
+    pub secs: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct DeltaReport {
+    pub sequence: u64,
+    pub base_manifest_sha256: String,
+    pub tables: Vec<DeltaTableReport>,
+    /// Tables with changes that have no table in the target.
+    pub skipped: Vec<String>,
 }
 
 pub struct ImportOutcome {
@@ -103,6 +219,7 @@ pub struct ImportOutcome {
     pub tables: Vec<TableReport>,
     /// The SQL that ran (or would run, in a dry run), psql-runnable from the dump dir.
     pub script: String,
+    /// The side files, when they were written in full.
     pub script_path: Option<PathBuf>,
     pub log_path: Option<PathBuf>,
     /// True when session_replication_role could not be set and tables were loaded in
@@ -110,7 +227,14 @@ pub struct ImportOutcome {
     pub fk_order: bool,
     /// Warnings about the created schema (type choices, dropped defaults, skipped keys).
     pub schema_warnings: Vec<String>,
+    /// With --create-schema: what became of CHECK constraints, ON UPDATE
+    /// CURRENT_TIMESTAMP and generated columns.
+    pub rules: Option<target::rules::RulesReport>,
+    /// Every loaded table's and column's name, dump to target.
+    pub mapping: Vec<MappedName>,
     pub committed: bool,
+    /// Set when the dump was a delta (catch-up).
+    pub delta: Option<DeltaReport>,
 }
 
 /// What every step of a load needs: the plan, the verified dump, the pre-flight's
@@ -121,13 +245,17 @@ pub(crate) struct Ctx<'a> {
     pub lp: &'a LoadPlan<'a>,
     pub obs: &'a dyn ImportObserver,
     pub log: &'a SideLog,
+    /// `--references`, resolved against the loaded tables.
+    pub references: &'a [references::Resolved],
 }
 
 pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome> {
     let started = timefmt::now();
     // A subset import hashes only the files it loads; the others are checked for size.
     let selected = |name: &str| table_selected(plan, name);
-    let dump = verify_dump(&plan.dump_dir, selected)?;
+    let dump =
+        verify_dump(&plan.dump_dir, selected, &Hashing::new(obs)).map_err(interrupt::or_signal)?;
+    interrupt::check()?;
     obs.verified(&dump);
     if let Some(wanted) = &plan.tables {
         let unknown: Vec<&str> = wanted
@@ -142,27 +270,45 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
             )));
         }
     }
+    if let AllowLossy::Columns(cols) = &plan.allow_lossy {
+        let unknown: Vec<&str> = cols
+            .iter()
+            .filter(|tc| {
+                !tc.rsplit_once('.').is_some_and(|(t, c)| {
+                    dump.manifest.tables.iter().any(|e| {
+                        e.name().eq_ignore_ascii_case(t)
+                            && e.schema
+                                .columns
+                                .iter()
+                                .any(|x| x.name.eq_ignore_ascii_case(c))
+                    })
+                })
+            })
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            return Err(Error::config(format!(
+                "--allow-lossy: the dump has no column {} (expected TABLE.COLUMN, names as in \
+                 the dump)",
+                unknown.join(", ")
+            )));
+        }
+    }
+
+    if dump.manifest.kind == DumpKind::Delta {
+        if plan.verify {
+            return Err(Error::config(
+                "--verify reads back the tables of a full dump; a delta changes only some of \
+                 their rows, so after applying it compare the live databases instead: \
+                 waybill-verify --source URL --target URL",
+            ));
+        }
+        return delta::apply(plan, &dump, obs, started);
+    }
 
     let stamp = timefmt::stamp(started);
-    let (script_path, log_path) = if plan.side_files {
-        (
-            Some(sidelog::side_file(
-                &plan.dump_dir,
-                "import_script",
-                &stamp,
-                "sql",
-            )),
-            Some(sidelog::side_file(
-                &plan.dump_dir,
-                "import_log",
-                &stamp,
-                "log",
-            )),
-        )
-    } else {
-        (None, None)
-    };
-    let log = SideLog::create(log_path.as_deref(), obs);
+    let side = SideFiles::new(plan.side_files.then_some(&*plan.dump_dir), &stamp, obs);
+    let log = SideLog::new(side.create("import_log", "log"));
     log.line(&format!(
         "waybill-import {} into {} schema {}{}",
         env!("CARGO_PKG_VERSION"),
@@ -178,9 +324,22 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
         dump.hashed_bytes
     ));
 
-    let mut client = target::connect(&plan.target)?;
+    let mut client = target::connect(&plan.target, plan.lock_timeout)?;
     log.line(&format!("connection: {}", connection_security(&mut client)));
     let result = (|| {
+        // One import at a time into a schema: a second one would trip over the first's
+        // dropped indexes and truncated tables. A dry run writes nothing and needs none.
+        if !plan.dry_run
+            && let Some(holder) = catalog::take_import_lock(&mut client, &plan.schema)?
+        {
+            return Err(Error::Preflight(vec![format!(
+                "another waybill-import is loading into schema {} of database {}: {holder}; \
+                 imports into one schema run one at a time: wait for it to finish, then run \
+                 this one again",
+                escaped(&plan.schema),
+                escaped(&plan.target.database)
+            )]));
+        }
         let lp = match &plan.create_schema {
             Some(opts) => create::preflight(&mut client, plan, &dump, opts, obs)?,
             None => preflight::preflight(&mut client, plan, &dump, obs)?,
@@ -188,19 +347,20 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
         for (t, why) in &lp.skipped {
             log.line(&format!("skipped table `{t}`: {why}"));
         }
+        log_mapping(&log, &plan.schema, &lp.mapping);
+        obs.mapping(&lp.mapping);
+        check_types(plan, &dump, &lp, obs, &log)?;
+        let refs = references::resolve(plan, &lp, &dump.manifest)?;
         let cx = Ctx {
             plan,
             dump: &dump,
             lp: &lp,
             obs,
             log: &log,
+            references: &refs,
         };
         let script = steps::script(&cx);
-        if let Some(p) = &script_path
-            && let Err(e) = std::fs::write(p, &script)
-        {
-            obs.warn(&format!("cannot write {}: {e}", p.display()));
-        }
+        let script_path = side.write("import_script", "sql", script.as_bytes());
         let mut reports: Vec<TableReport> = lp
             .skipped
             .iter()
@@ -209,8 +369,10 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 target: None,
                 manifest_rows: dump.manifest.table(name).map(|t| t.rows).unwrap_or(0),
                 loaded_rows: 0,
+                bytes: dump.manifest.table(name).map(|t| t.bytes).unwrap_or(0),
                 secs: 0.0,
                 status: TableStatus::Skipped(why.clone()),
+                verified_rows: None,
             })
             .collect();
         if plan.dry_run {
@@ -219,19 +381,50 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 target: Some(l.target.clone()),
                 manifest_rows: l.entry.rows,
                 loaded_rows: 0,
+                bytes: l.entry.bytes,
                 secs: 0.0,
                 status: TableStatus::Planned,
+                verified_rows: None,
             }));
             log.line("dry run: nothing was written to the database");
-            return Ok((reports, script, lp.fk_order, lp.warnings, false));
+            return Ok((
+                reports,
+                script,
+                script_path,
+                lp.fk_order,
+                (lp.warnings, lp.rules),
+                lp.mapping,
+                false,
+            ));
         }
+        obs.loading(
+            lp.loads.len(),
+            lp.loads.iter().map(|l| l.entry.rows).sum(),
+            lp.loads.iter().map(|l| l.entry.bytes).sum(),
+        );
         let loaded = load::load(&mut client, &cx)?;
         reports.extend(loaded);
-        Ok((reports, script, lp.fk_order, lp.warnings, true))
+        Ok((
+            reports,
+            script,
+            script_path,
+            lp.fk_order,
+            (lp.warnings, lp.rules),
+            lp.mapping,
+            true,
+        ))
     })();
     let _ = client.batch_execute("RESET session_replication_role");
     match result {
-        Ok((mut tables, script, fk_order, schema_warnings, committed)) => {
+        Ok((
+            mut tables,
+            script,
+            script_path,
+            fk_order,
+            (schema_warnings, rules),
+            mapping,
+            committed,
+        )) => {
             let order: HashMap<&str, usize> = dump
                 .manifest
                 .tables
@@ -240,6 +433,9 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 .map(|(i, t)| (t.name(), i))
                 .collect();
             tables.sort_by_key(|t| order.get(t.name.as_str()).copied().unwrap_or(usize::MAX));
+            for line in rules.iter().flat_map(|r| r.lines(committed)) {
+                log.line(&line);
+            }
             if committed {
                 log.line("committed");
             }
@@ -249,23 +445,119 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 tables,
                 script,
                 script_path,
-                log_path,
+                log_path: log.written(),
                 fk_order,
                 schema_warnings,
+                rules,
+                mapping,
                 committed,
+                delta: None,
             })
         }
         Err(e) => {
-            // A cancelled statement after Ctrl-C is the interrupt, not a load failure.
-            let e = if interrupt::is_interrupted() {
-                Error::Interrupted
-            } else {
-                e
-            };
+            let e = interrupt::or_signal(e);
             log.line(&format!("failed: {e}"));
             Err(e)
         }
     }
+}
+
+/// Reports the hashing of the dump to the observer as a phase.
+struct Hashing<'a> {
+    obs: &'a dyn ImportObserver,
+    phase: std::sync::Mutex<Option<Phase>>,
+}
+
+impl<'a> Hashing<'a> {
+    fn new(obs: &'a dyn ImportObserver) -> Self {
+        Hashing {
+            obs,
+            phase: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl HashProgress for Hashing<'_> {
+    fn start(&self, files: usize, bytes: u64) {
+        let phase = Phase::Hashing { files, bytes };
+        self.obs.phase_started(&phase);
+        *self.phase.lock().unwrap_or_else(|p| p.into_inner()) = Some(phase);
+    }
+
+    fn hashed(&self, bytes: u64) {
+        self.obs.hashed(bytes);
+    }
+
+    fn done(&self) {
+        if let Some(p) = self.phase.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            self.obs.phase_done(&p);
+        }
+    }
+}
+
+/// The import log records every name the load uses: one line per table, with the
+/// columns whose name changed (the others keep the dump's name).
+pub(super) fn log_mapping(log: &SideLog, schema: &str, mapping: &[MappedName]) {
+    for t in mapping.iter().filter(|m| m.column.is_none()) {
+        let columns: Vec<String> = mapping
+            .iter()
+            .filter(|m| m.table == t.table && m.column.is_some())
+            .map(|m| {
+                let c = m.column.as_deref().unwrap_or_default();
+                if m.changed() {
+                    format!("`{c}` -> {} ({})", quote_ident(&m.target), m.how)
+                } else {
+                    format!("`{c}`")
+                }
+            })
+            .collect();
+        log.line(&format!(
+            "names: table `{}` -> {} ({}); columns: {}",
+            t.table,
+            qualified(schema, &t.target),
+            t.how,
+            columns.join(", ")
+        ));
+    }
+}
+
+/// The type-level pre-flight: refuses lossy column pairs the user has not accepted,
+/// before anything is written; notes the rest.
+fn check_types(
+    plan: &ImportPlan,
+    dump: &VerifiedDump,
+    lp: &LoadPlan,
+    obs: &dyn ImportObserver,
+    log: &SideLog,
+) -> Result<()> {
+    let mysql = matches!(dump.manifest.source.engine.as_str(), "mysql" | "mariadb");
+    let findings: Vec<types::Finding> = lp
+        .loads
+        .iter()
+        .flat_map(|l| types::check_table(l.entry, &l.types, mysql))
+        .collect();
+    let verdict = types::judge(&findings, &plan.allow_lossy);
+    for n in &verdict.notes {
+        obs.note(&format!("note: {n}"));
+        log.line(&format!("note: {n}"));
+    }
+    if !verdict.refused.is_empty() {
+        return Err(Error::Preflight(verdict.refused));
+    }
+    if let Some(t) = &verdict.lossy_table {
+        let msg = format!(
+            "lossy column types accepted with --allow-lossy; these values may change{}:\n{}",
+            if plan.verify {
+                " (--verify will refuse any that do)"
+            } else {
+                ""
+            },
+            t.trim_end()
+        );
+        obs.warn(&msg);
+        log.line(&msg);
+    }
+    Ok(())
 }
 
 pub(crate) fn table_selected(plan: &ImportPlan, name: &str) -> bool {

@@ -1,13 +1,17 @@
 //! What the PostgreSQL target looks like, read from its catalog before any write: which
 //! tables and columns exist, which sequences belong to which columns, which foreign keys
-//! tie tables together. The import's pre-flight is built on these answers.
+//! tie tables together, which tables a `TRUNCATE ... CASCADE` would reach, and which
+//! other sessions hold the locks or the import lock an import needs. The import's
+//! pre-flight is built on these answers.
 
 use std::collections::{BTreeSet, HashMap};
 
-use postgres::Client;
+use postgres::{Client, GenericClient};
+use sha2::{Digest, Sha256};
 
 use super::sql::{qualified, quote_ident, quote_literal};
 use crate::error::{Result, ResultExt};
+use crate::printable::escaped;
 
 #[derive(Clone, Debug)]
 pub(crate) struct TargetColumn {
@@ -16,6 +20,26 @@ pub(crate) struct TargetColumn {
     pub has_default: bool,
     /// Generated columns cannot be loaded by COPY.
     pub generated: bool,
+    /// The type as `format_type()` spells it (`character varying(36)`).
+    pub type_name: String,
+    /// The column's type when it is an array (`text[]`), as `format_type` spells it.
+    pub array_type: Option<String>,
+    /// What COPY will parse the column's text as (beyond `type_name`).
+    pub ty: TargetType,
+}
+
+/// A column's type as far as COPY's input parsing goes (a domain is its base type).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TargetType {
+    /// The base type's `typname`: `varchar`, `bool`, `int4`, `jsonb`, `mood`, `_text`.
+    pub base: String,
+    /// The base type's `typcategory`: `S` string, `N` numeric, `B` boolean, `D`
+    /// date/time, `T` interval, `U` user-defined (uuid, json), `E` enum, `A` array, ...
+    pub category: char,
+    /// An enum's labels, in order.
+    pub labels: Vec<String>,
+    /// An array's element: its category and, for an enum, its labels.
+    pub element: Option<(char, Vec<String>)>,
 }
 
 #[derive(Clone, Debug)]
@@ -26,21 +50,31 @@ pub(crate) struct TargetTable {
     pub columns: Vec<TargetColumn>,
 }
 
-pub(crate) fn schema_exists(client: &mut Client, schema: &str) -> Result<bool> {
+pub(crate) fn schema_exists(client: &mut impl GenericClient, schema: &str) -> Result<bool> {
     Ok(client
         .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&schema])
         .ctx(|| format!("looking up schema {schema}"))?
         .is_some())
 }
 
-pub(crate) fn tables(client: &mut Client, schema: &str) -> Result<Vec<TargetTable>> {
+pub(crate) fn tables(client: &mut impl GenericClient, schema: &str) -> Result<Vec<TargetTable>> {
     let rows = client
         .query(
             "SELECT c.relname, c.relkind::text, a.attname,
-                    a.attnotnull, a.atthasdef, a.attgenerated <> ''
+                    a.attnotnull, a.atthasdef, a.attgenerated <> '',
+                    CASE WHEN ty.typcategory = 'A' THEN format_type(a.atttypid, a.atttypmod) END,
+                    format_type(a.atttypid, a.atttypmod), bt.typname::text, bt.typcategory::text,
+                    (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder)
+                     FROM pg_enum e WHERE e.enumtypid = bt.oid),
+                    et.typcategory::text,
+                    (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder)
+                     FROM pg_enum e WHERE e.enumtypid = et.oid)
              FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+             JOIN pg_type ty ON ty.oid = a.atttypid
+             JOIN pg_type bt ON bt.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END
+             LEFT JOIN pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'
              WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
              ORDER BY c.relname, a.attnum",
             &[&schema],
@@ -63,29 +97,22 @@ pub(crate) fn tables(client: &mut Client, schema: &str) -> Result<Vec<TargetTabl
             not_null: r.get(3),
             has_default: r.get(4),
             generated: r.get(5),
+            array_type: r.get(6),
+            type_name: r.get(7),
+            ty: {
+                let category =
+                    |i: usize| r.get::<_, Option<String>>(i).and_then(|c| c.chars().next());
+                TargetType {
+                    base: r.get(8),
+                    category: category(9).unwrap_or('X'),
+                    labels: r.get::<_, Option<Vec<String>>>(10).unwrap_or_default(),
+                    element: category(11)
+                        .map(|c| (c, r.get::<_, Option<Vec<String>>>(12).unwrap_or_default())),
+                }
+            },
         });
     }
     Ok(out)
-}
-
-/// Finds `name` among `candidates`: the exact name first, then a match ignoring case
-/// (MySQL `Customer` to PostgreSQL `customer`). `Err` lists several case-insensitive
-/// matches.
-pub(crate) fn find_name<'a>(
-    name: &str,
-    candidates: impl Iterator<Item = &'a str> + Clone,
-) -> std::result::Result<Option<&'a str>, Vec<&'a str>> {
-    if let Some(exact) = candidates.clone().find(|c| *c == name) {
-        return Ok(Some(exact));
-    }
-    let folded: Vec<&str> = candidates
-        .filter(|c| c.to_lowercase() == name.to_lowercase())
-        .collect();
-    match folded.len() {
-        0 => Ok(None),
-        1 => Ok(Some(folded[0])),
-        _ => Err(folded),
-    }
 }
 
 /// A sequence that feeds a column (serial or identity).
@@ -245,21 +272,175 @@ pub(crate) fn foreign_keys(client: &mut Client, schema: &str) -> Result<Vec<FkEd
         .collect())
 }
 
-/// Tables outside `loading` that `TRUNCATE ... CASCADE` of `loading` would also empty.
-pub(crate) fn cascade_reach(edges: &[FkEdge], loading: &BTreeSet<String>) -> Vec<String> {
-    let mut reached: BTreeSet<String> = loading.clone();
-    loop {
-        let before = reached.len();
-        for e in edges {
-            if reached.contains(&e.parent) {
-                reached.insert(e.child.clone());
-            }
-        }
-        if reached.len() == before {
-            break;
-        }
+/// Tables outside `loading` (tables of `schema`) that `TRUNCATE ... CASCADE` of
+/// `loading` would also empty: every table whose foreign keys lead to a loaded table,
+/// in any schema, as (schema, table). Partitions are covered by their parent.
+pub(crate) fn cascade_reach(
+    client: &mut Client,
+    schema: &str,
+    loading: &[String],
+) -> Result<Vec<(String, String)>> {
+    let rows = client
+        .query(
+            "WITH RECURSIVE reach(oid) AS (
+                 SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = $1 AND c.relname = ANY($2)
+                 UNION
+                 SELECT con.conrelid FROM pg_constraint con JOIN reach r ON con.confrelid = r.oid
+                 WHERE con.contype = 'f'
+             )
+             SELECT n.nspname, c.relname
+             FROM reach r JOIN pg_class c ON c.oid = r.oid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE NOT c.relispartition AND NOT (n.nspname = $1 AND c.relname = ANY($2))
+             ORDER BY 1, 2",
+            &[&schema, &loading],
+        )
+        .ctx(|| "reading which tables TRUNCATE ... CASCADE would reach".into())?;
+    Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// The exact number of rows in a table.
+pub(crate) fn row_count(client: &mut impl GenericClient, schema: &str, table: &str) -> Result<i64> {
+    let qt = qualified(schema, table);
+    Ok(client
+        .query_one(&format!("SELECT count(*) FROM {qt}"), &[])
+        .ctx(|| format!("counting the rows of {qt}"))?
+        .get(0))
+}
+
+/// Another session, as a message shows it.
+#[derive(Clone, Debug)]
+pub(crate) struct Session {
+    pub pid: i32,
+    pub user: String,
+    pub application: String,
+    /// When the session connected and when its current or last query started (UTC).
+    pub backend_start: String,
+    pub query_start: String,
+    pub state: String,
+    /// The start of its current or last query, on one line.
+    pub query: String,
+    /// What it holds, e.g. `AccessShareLock on "public"."parent"`.
+    pub holds: String,
+}
+
+impl std::fmt::Display for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "session pid {} (user {}, application \"{}\", connected {}, query started {}, \
+             state {}{}, query \"{}\")",
+            self.pid,
+            escaped(&self.user),
+            escaped(&self.application),
+            self.backend_start,
+            self.query_start,
+            escaped(&self.state),
+            if self.holds.is_empty() {
+                String::new()
+            } else {
+                format!(", holds {}", self.holds)
+            },
+            escaped(&self.query)
+        )
     }
-    reached.difference(loading).cloned().collect()
+}
+
+const SESSION_COLUMNS: &str = "a.pid, coalesce(a.usename, ''), coalesce(a.application_name, ''),
+     coalesce(to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', '-'),
+     coalesce(to_char(a.query_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC', '-'),
+     coalesce(a.state, 'unknown'),
+     left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 80)";
+
+fn session(r: &postgres::Row, holds: String) -> Session {
+    Session {
+        pid: r.get(0),
+        user: r.get(1),
+        application: r.get(2),
+        backend_start: r.get(3),
+        query_start: r.get(4),
+        state: r.get(5),
+        query: r.get(6),
+        holds,
+    }
+}
+
+/// Sessions other than this one holding a lock on any of `tables` (schema, table).
+pub(crate) fn lock_holders(
+    client: &mut Client,
+    tables: &[(String, String)],
+) -> Result<Vec<Session>> {
+    let (schemas, names): (Vec<&str>, Vec<&str>) =
+        tables.iter().map(|(s, t)| (s.as_str(), t.as_str())).unzip();
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {SESSION_COLUMNS}, string_agg(DISTINCT l.mode || ' on ' ||
+                        quote_ident(n.nspname) || '.' || quote_ident(c.relname), ', ')
+                 FROM pg_locks l
+                 JOIN pg_stat_activity a ON a.pid = l.pid
+                 JOIN pg_class c ON c.oid = l.relation
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid()
+                   AND (n.nspname, c.relname) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+                 GROUP BY 1, 2, 3, 4, 5, 6, 7
+                 ORDER BY 1"
+            ),
+            &[&schemas, &names],
+        )
+        .ctx(|| "looking up the sessions that hold the locks".into())?;
+    Ok(rows
+        .iter()
+        .map(|r| session(r, r.get::<_, Option<String>>(7).unwrap_or_default()))
+        .collect())
+}
+
+/// The advisory lock key that serialises imports into one schema (advisory locks
+/// belong to one database, so the database is part of the key already).
+fn import_lock_key(schema: &str) -> i64 {
+    let digest = Sha256::digest(format!("waybill-import\0{schema}").as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(b)
+}
+
+/// Takes the import lock of `schema` for this session, or names who holds it.
+/// `Ok(None)`: taken (held until the session ends).
+pub(crate) fn take_import_lock(client: &mut Client, schema: &str) -> Result<Option<Session>> {
+    let key = import_lock_key(schema);
+    let got: bool = client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+        .ctx(|| "taking the import lock (pg_try_advisory_lock)".into())?
+        .get(0);
+    if got {
+        return Ok(None);
+    }
+    let holder = client
+        .query_opt(
+            &format!(
+                "SELECT {SESSION_COLUMNS} FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                 WHERE l.locktype = 'advisory' AND l.granted
+                   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                   AND l.classid = (($1::bigint >> 32) & 4294967295)::oid
+                   AND l.objid = ($1::bigint & 4294967295)::oid AND l.objsubid = 1
+                 LIMIT 1"
+            ),
+            &[&key],
+        )
+        .ctx(|| "looking up the session that holds the import lock".into())?;
+    Ok(Some(holder.map(|r| session(&r, String::new())).unwrap_or(
+        Session {
+            pid: 0,
+            user: "?".into(),
+            application: "?".into(),
+            backend_start: "-".into(),
+            query_start: "-".into(),
+            state: "it has just ended".into(),
+            query: String::new(),
+            holds: String::new(),
+        },
+    )))
 }
 
 /// Orders `tables` so parents come before children, ignoring self-references and
@@ -322,19 +503,7 @@ mod tests {
     }
 
     #[test]
-    fn names_match_exactly_then_ignoring_case() {
-        let cands = ["createdDate", "createddate", "Other"];
-        assert_eq!(
-            find_name("createdDate", cands.iter().copied()),
-            Ok(Some("createdDate"))
-        );
-        assert_eq!(find_name("other", cands.iter().copied()), Ok(Some("Other")));
-        assert!(find_name("CREATEDDATE", cands.iter().copied()).is_err());
-        assert_eq!(find_name("nope", cands.iter().copied()), Ok(None));
-    }
-
-    #[test]
-    fn ordering_and_cascade() {
+    fn ordering() {
         let edges = vec![
             edge("city", "country"),
             edge("address", "city"),
@@ -349,11 +518,6 @@ mod tests {
         );
         let cyc = vec![edge("a", "b"), edge("b", "a")];
         assert!(dependency_order(&["a".into(), "b".into()], &cyc).is_err());
-        let loading: BTreeSet<String> = ["country".to_string()].into();
-        assert_eq!(cascade_reach(&edges, &loading), ["address", "city"]);
-        // Reached over several rounds when the edges come children first.
-        let reversed: Vec<FkEdge> = edges.iter().rev().cloned().collect();
-        assert_eq!(cascade_reach(&reversed, &loading), ["address", "city"]);
     }
 
     #[test]

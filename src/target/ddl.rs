@@ -1,11 +1,13 @@
 //! The PostgreSQL schema for `--create-schema`, built from the manifest alone (the host
-//! running the import may not reach the MySQL server). Tables are created bare before the
+//! running the import may not reach the source database). Tables are created bare before the
 //! load (COPY into a table created in the same transaction can FREEZE and skips index
 //! maintenance), then keys, indexes and foreign keys are added after it: the order
 //! pg_dump and pgloader use, for the same reasons.
 //!
-//! Names keep their exact case (quoted) unless folded to lower case. PostgreSQL
-//! truncates names to 63 bytes; longer names, and index names that would collide in
+//! Tables and columns are named by `target::names` (exact case, quoted, unless
+//! `--identifiers` or `--rename-file` says otherwise); constraints and indexes follow
+//! the same style and the mapped names. PostgreSQL truncates names to 63 bytes; longer
+//! names, and index names that would collide in
 //! the schema-wide relation namespace, are made unique deterministically (a short hash
 //! of the full name), so the same dump always produces the same schema.
 
@@ -15,19 +17,25 @@ use sha2::{Digest, Sha256};
 
 use crate::dump::encoding::Encoding;
 use crate::dump::manifest::TableEntry;
-use crate::dump::schema::{Column, ColumnDefault, Index};
-use crate::error::{Error, Result};
-use crate::target::sql::{qualified, quote_ident, quote_literal};
-use crate::target::typemap::{CastRules, Mapped, map_column};
+use crate::dump::schema::{ColumnDefault, Index};
+use crate::error::Result;
+use crate::target::expr::ColumnInfo;
+use crate::target::names::{IdentifierStyle, TableNames};
+use crate::target::rules::{
+    self, CheckFile, CheckStep, ColumnView, GeneratedLoad, GeneratedPlan, RulesReport, TableView,
+};
+use crate::target::sql::{qualified, quote_ident, quote_literal, set_to_array};
+use crate::target::typemap::{self, CastRules, Dialect, Mapped, map_column};
 
 pub(crate) const MAX_IDENT: usize = 63;
 
 #[derive(Clone, Debug, Default)]
 pub struct SchemaOptions {
-    pub lowercase: bool,
     pub casts: CastRules,
     /// Drop tables of the same names first (inside the transaction).
     pub drop_existing: bool,
+    /// `--check-file`: CHECK constraints' PostgreSQL text, or skips.
+    pub checks: CheckFile,
 }
 
 /// One table as it will exist in PostgreSQL.
@@ -36,16 +44,32 @@ pub(crate) struct TableDdl<'m> {
     pub name: String,
     /// Target column names in CSV order.
     pub columns: Vec<String>,
+    /// Their types once the import is done (a SET column ends as `text[]`).
+    pub types: Vec<String>,
     /// Identity columns and the source AUTO_INCREMENT for the one that had it.
     pub identity: Vec<(String, Option<u64>)>,
+    /// Generated columns (the load leaves them to PostgreSQL and checks its values).
+    pub generated: Vec<GeneratedLoad>,
+    /// The columns that identify a row in messages (the primary key, else the first
+    /// three).
+    pub key_columns: Vec<String>,
 }
 
 pub(crate) struct SchemaPlan<'m> {
     pub tables: Vec<TableDdl<'m>>,
     /// Run before the data: CREATE TABLE, comments.
     pub before: Vec<String>,
-    /// Run after the data: type conversions, CHECKs, keys, indexes, foreign keys.
+    /// Run after the data: type conversions, CHECKs, keys, indexes, foreign keys,
+    /// ON UPDATE triggers.
     pub after: Vec<String>,
+    /// The source's CHECK constraints, added (and so validated) after `after`.
+    pub checks: Vec<CheckStep>,
+    /// What the script says about rules that were not carried over, as comments.
+    pub comments: Vec<String>,
+    pub rules: RulesReport,
+    /// Where in `after` the keys and indexes start, and where the foreign keys start
+    /// (before them: SET conversions; after the foreign keys: ON UPDATE triggers).
+    pub after_split: (usize, usize),
     pub warnings: Vec<String>,
 }
 
@@ -62,19 +86,17 @@ pub fn fit_identifier(name: &str) -> String {
     format!("{}_{}", &name[..cut], &digest[..8])
 }
 
+/// The names of constraints and indexes (tables and columns are named by
+/// `target::names` before the plan is made).
 struct Names {
-    lowercase: bool,
+    style: IdentifierStyle,
     /// Relation names taken in the schema (tables, indexes, key constraints).
     relations: BTreeSet<String>,
 }
 
 impl Names {
     fn ident(&self, raw: &str) -> String {
-        fit_identifier(&if self.lowercase {
-            raw.to_lowercase()
-        } else {
-            raw.to_string()
-        })
+        fit_identifier(&self.style.apply(raw))
     }
 
     /// A schema-unique relation name, preferring `wanted`, then `<table>_<wanted>`.
@@ -97,118 +119,6 @@ impl Names {
     }
 }
 
-fn is_zero_date(v: &str) -> bool {
-    v.len() >= 10 && (v.starts_with("0000") || &v[5..7] == "00" || &v[8..10] == "00")
-}
-
-fn is_numeric_type(t: &str) -> bool {
-    let t = t.to_ascii_lowercase();
-    [
-        "smallint",
-        "integer",
-        "bigint",
-        "numeric",
-        "real",
-        "double precision",
-    ]
-    .iter()
-    .any(|p| t.starts_with(p))
-}
-
-/// The DEFAULT clause for a column, or a warning when it cannot be translated.
-fn default_sql(c: &Column, m: &Mapped, at: &str, warnings: &mut Vec<String>) -> Option<String> {
-    let ty = m.final_type().to_ascii_lowercase();
-    let mut drop = |why: String| {
-        warnings.push(format!(
-            "{at}: default {why} not translated; the column has no default"
-        ));
-        None
-    };
-    match c.default.as_ref()? {
-        ColumnDefault::Null => None,
-        // A SET's default is set after the column becomes text[].
-        ColumnDefault::Literal(_) if m.set_to_array => None,
-        ColumnDefault::Literal(v) => {
-            if ty == "boolean" {
-                match v.as_str() {
-                    "0" | "b'0'" => Some("false".into()),
-                    "1" | "b'1'" => Some("true".into()),
-                    _ => drop(format!("{v:?}")),
-                }
-            } else if is_numeric_type(&ty) {
-                if v.parse::<f64>().is_ok() {
-                    Some(v.clone())
-                } else {
-                    drop(format!("{v:?}"))
-                }
-            } else if matches!(
-                c.encoding,
-                Encoding::Date | Encoding::Datetime | Encoding::TimestampUtc
-            ) && is_zero_date(v)
-            {
-                warnings.push(format!(
-                    "{at}: zero-date default {v:?} dropped (zero dates become NULL)"
-                ));
-                None
-            } else if ty == "uuid" && v.is_empty() {
-                None
-            } else if ty == "bytea" {
-                Some(format!("'\\x{}'::bytea", hex::encode(v.as_bytes())))
-            } else if ty.starts_with("bit(") {
-                match v.parse::<u128>() {
-                    Ok(n) => Some(format!(
-                        "B'{:0w$b}'",
-                        n,
-                        w = c.precision.unwrap_or(1) as usize
-                    )),
-                    Err(_) => drop(format!("{v:?}")),
-                }
-            } else {
-                Some(quote_literal(v))
-            }
-        }
-        ColumnDefault::Expression(e) => {
-            let norm: String = e
-                .to_ascii_lowercase()
-                .chars()
-                .filter(|c| !c.is_whitespace())
-                .collect();
-            let base = norm.split('(').next().unwrap_or("");
-            match base {
-                "current_timestamp" | "now" | "localtimestamp" | "localtime" | "sysdate" => {
-                    Some("CURRENT_TIMESTAMP".into())
-                }
-                "curdate" | "current_date" => Some("CURRENT_DATE".into()),
-                "uuid" if ty == "uuid" => Some("gen_random_uuid()".into()),
-                "uuid" => Some("gen_random_uuid()::text".into()),
-                "null" => None,
-                _ if norm.starts_with("b'") && norm.ends_with('\'') => {
-                    let bits = &norm[2..norm.len() - 1];
-                    if ty == "boolean" {
-                        Some(
-                            if bits.trim_start_matches('0').is_empty() {
-                                "false"
-                            } else {
-                                "true"
-                            }
-                            .into(),
-                        )
-                    } else if ty.starts_with("bit(") {
-                        Some(format!(
-                            "B'{:0>w$}'",
-                            bits,
-                            w = c.precision.unwrap_or(1) as usize
-                        ))
-                    } else {
-                        drop(e.clone())
-                    }
-                }
-                _ => drop(format!("expression {e}")),
-            }
-        }
-    }
-}
-
 fn array_literal(values: impl IntoIterator<Item = String>) -> String {
     let items: Vec<String> = values.into_iter().map(|v| quote_literal(&v)).collect();
     format!("ARRAY[{}]::text[]", items.join(", "))
@@ -225,56 +135,46 @@ fn integer_family(t: &str) -> Option<u8> {
     }
 }
 
+/// `dialect` is the source engine the manifest's types and defaults are written for;
+/// `tables` are the tables to create with their names (`names::new_names`), and `style`
+/// names the constraints and indexes.
 pub(crate) fn plan<'m>(
     schema: &str,
-    entries: &[&'m TableEntry],
+    dialect: Dialect,
+    tables_named: &[TableNames<'m>],
     opts: &SchemaOptions,
+    style: IdentifierStyle,
 ) -> Result<SchemaPlan<'m>> {
+    let entries: Vec<&'m TableEntry> = tables_named.iter().map(|t| t.entry).collect();
     let mut names = Names {
-        lowercase: opts.lowercase,
+        style,
         relations: BTreeSet::new(),
     };
     let mut warnings = Vec::new();
 
-    // Names first: tables, then columns per table.
     let mut table_names: HashMap<&str, String> = HashMap::new();
-    for e in entries {
-        let n = names.ident(e.name());
-        if let Some((other, _)) = table_names.iter().find(|(_, v)| **v == n) {
-            return Err(Error::Preflight(vec![format!(
-                "tables `{other}` and `{}` would both be named {n} in PostgreSQL{}",
-                e.name(),
-                if opts.lowercase {
-                    " (--lowercase-identifiers)"
-                } else {
-                    ""
-                }
-            )]));
+    let mut col_names: HashMap<(&str, &str), String> = HashMap::new();
+    for t in tables_named {
+        names.relations.insert(t.target.clone());
+        table_names.insert(t.entry.name(), t.target.clone());
+        for (c, (n, _)) in t.entry.schema.columns.iter().zip(&t.columns) {
+            col_names.insert((t.entry.name(), c.name.as_str()), n.clone());
         }
-        names.relations.insert(n.clone());
-        table_names.insert(e.name(), n);
     }
     let mut mapped: HashMap<(&str, &str), Mapped> = HashMap::new();
-    let mut col_names: HashMap<(&str, &str), String> = HashMap::new();
-    for e in entries {
-        let mut seen = BTreeSet::new();
+    for e in &entries {
         for c in &e.schema.columns {
-            let n = names.ident(&c.name);
-            if !seen.insert(n.clone()) {
-                return Err(Error::Preflight(vec![format!(
-                    "table `{}`: two columns would both be named {n} in PostgreSQL",
-                    e.name()
-                )]));
-            }
-            col_names.insert((e.name(), &c.name), n);
-            mapped.insert((e.name(), &c.name), map_column(e.name(), c, &opts.casts));
+            mapped.insert(
+                (e.name(), &c.name),
+                map_column(dialect, e.name(), c, &opts.casts),
+            );
         }
     }
 
     // Foreign keys decide types too: a child column takes its parent's integer type.
     let dumped: HashMap<&str, &TableEntry> = entries.iter().map(|e| (e.name(), *e)).collect();
     let mut fks = Vec::new();
-    for e in entries {
+    for e in &entries {
         for fk in &e.schema.foreign_keys {
             let at = format!("{}: foreign key {}", e.name(), fk.name);
             let Some(parent) = dumped
@@ -290,6 +190,7 @@ pub(crate) fn plan<'m>(
             let unique = parent.schema.primary_key == fk.referenced_columns
                 || parent.schema.indexes.iter().any(|i| {
                     i.unique
+                        && i.predicate.is_none()
                         && i.columns.iter().all(|c| c.prefix.is_none())
                         && i.columns
                             .iter()
@@ -300,14 +201,30 @@ pub(crate) fn plan<'m>(
                 warnings.push(format!("{at}: the referenced columns are not a unique key of `{}` (PostgreSQL requires one): skipped", parent.name()));
                 continue;
             }
+            // The manifest is validated (the columns exist, the counts match); a key that
+            // does not fit anyway is skipped, never trusted.
+            let known = fk.columns.len() == fk.referenced_columns.len()
+                && fk
+                    .columns
+                    .iter()
+                    .all(|c| mapped.contains_key(&(e.name(), c.as_str())))
+                && fk
+                    .referenced_columns
+                    .iter()
+                    .all(|c| mapped.contains_key(&(parent.name(), c.as_str())));
+            if !known {
+                warnings.push(format!("{at}: names columns that do not exist: skipped"));
+                continue;
+            }
             let mut compatible = true;
             for (cc, pc) in fk.columns.iter().zip(&fk.referenced_columns) {
-                let pt = mapped[&(parent.name(), pc.as_str())]
-                    .final_type()
-                    .to_string();
-                let child = mapped
-                    .get_mut(&(e.name(), cc.as_str()))
-                    .expect("fk column exists");
+                let Some(pt) = mapped.get(&(parent.name(), pc.as_str())) else {
+                    continue;
+                };
+                let pt = pt.final_type().to_string();
+                let Some(child) = mapped.get_mut(&(e.name(), cc.as_str())) else {
+                    continue;
+                };
                 let ct = child.final_type().to_string();
                 if ct == pt {
                     continue;
@@ -325,6 +242,23 @@ pub(crate) fn plan<'m>(
         }
     }
 
+    opts.checks.check_names(&entries)?;
+    // Columns a foreign key's action writes: PostgreSQL refuses those on generated columns.
+    let mut fk_written: HashMap<&str, BTreeSet<String>> = HashMap::new();
+    for (child, fk, _) in &fks {
+        let upd = fk.on_update.to_ascii_uppercase();
+        let del = fk.on_delete.to_ascii_uppercase();
+        if matches!(upd.as_str(), "CASCADE" | "SET NULL" | "SET DEFAULT")
+            || matches!(del.as_str(), "SET NULL" | "SET DEFAULT")
+        {
+            fk_written
+                .entry(child)
+                .or_default()
+                .extend(fk.columns.iter().cloned());
+        }
+    }
+    let no_columns = BTreeSet::new();
+
     let mut before = vec![format!(
         "CREATE SCHEMA IF NOT EXISTS {}",
         quote_ident(schema)
@@ -332,18 +266,92 @@ pub(crate) fn plan<'m>(
     let mut after = Vec::new();
     let mut keys = Vec::new();
     let mut tables = Vec::new();
-    for e in entries {
+    let mut checks = Vec::new();
+    let mut script_comments = Vec::new();
+    let mut triggers = Vec::new();
+    let mut report = RulesReport::default();
+    for e in entries.iter().copied() {
         let t = &table_names[e.name()];
         let qt = qualified(schema, t);
         let mut cols = Vec::new();
         let mut identity = Vec::new();
         let mut comments = Vec::new();
+        let mut generated = Vec::new();
+        // Constraint names this table uses (PostgreSQL wants them unique per table).
+        let mut taken = BTreeSet::new();
+        let mut view = TableView {
+            entry: e,
+            target: t.clone(),
+            schema: schema.to_string(),
+            columns: e
+                .schema
+                .columns
+                .iter()
+                .map(|c| {
+                    let m = &mapped[&(e.name(), c.name.as_str())];
+                    ColumnView {
+                        source: c,
+                        info: ColumnInfo {
+                            target: col_names[&(e.name(), c.name.as_str())].clone(),
+                            pg_type: m.final_type().to_string(),
+                            charset: c.charset.clone(),
+                            collation: c.collation.clone(),
+                            generated: c.generated.is_some(),
+                        },
+                        overridden: m.overridden,
+                        set_to_array: m.set_to_array,
+                    }
+                })
+                .collect(),
+            primary_key: e
+                .schema
+                .primary_key
+                .iter()
+                .filter_map(|c| col_names.get(&(e.name(), c.as_str())).cloned())
+                .collect(),
+        };
+        let generated_plans = rules::generated(
+            dialect,
+            &view,
+            fk_written.get(e.name()).unwrap_or(&no_columns),
+        );
+        for c in &mut view.columns {
+            c.info.generated = matches!(
+                generated_plans.get(&c.source.name),
+                Some(GeneratedPlan::Stored { .. })
+            );
+        }
         for c in &e.schema.columns {
             let at = format!("{}.{}", e.name(), c.name);
             let m = &mapped[&(e.name(), c.name.as_str())];
             warnings.extend(m.warnings.iter().cloned());
             let n = &col_names[&(e.name(), c.name.as_str())];
             let mut def = format!("{} {}", quote_ident(n), m.load_type);
+            let stored = match generated_plans.get(&c.name) {
+                Some(GeneratedPlan::Stored { sql, virtual_ }) => Some((sql, *virtual_)),
+                Some(GeneratedPlan::Plain(why)) => {
+                    warnings.push(why.clone());
+                    report.generated_reported += 1;
+                    None
+                }
+                None => None,
+            };
+            if let (Some((sql, virtual_)), Some(g)) = (stored, &c.generated) {
+                def.push_str(&format!(" GENERATED ALWAYS AS ({sql}) STORED"));
+                report.generated += 1;
+                if virtual_ {
+                    report.generated_virtual += 1;
+                    warnings.push(format!(
+                        "{at}: VIRTUAL generated column created STORED (PostgreSQL computes it when a row is written)"
+                    ));
+                }
+                generated.push(GeneratedLoad {
+                    column: n.clone(),
+                    source: String::new(),
+                    pg_type: m.final_type().to_string(),
+                    expression: g.expression.clone(),
+                });
+            }
             if m.identity {
                 def.push_str(" GENERATED BY DEFAULT AS IDENTITY");
                 identity.push((
@@ -360,7 +368,8 @@ pub(crate) fn plan<'m>(
                 def.push_str(" NOT NULL");
             }
             if !m.identity
-                && let Some(d) = default_sql(c, m, &at, &mut warnings)
+                && stored.is_none()
+                && let Some(d) = typemap::default_sql(dialect, c, m, &at, &mut warnings)
             {
                 def.push_str(&format!(" DEFAULT {d}"));
             }
@@ -375,7 +384,8 @@ pub(crate) fn plan<'m>(
             if m.set_to_array {
                 let qc = quote_ident(n);
                 after.push(format!(
-                    "ALTER TABLE {qt} ALTER COLUMN {qc} TYPE text[] USING CASE WHEN {qc} = '' THEN '{{}}'::text[] ELSE string_to_array({qc}, ',') END"
+                    "ALTER TABLE {qt} ALTER COLUMN {qc} TYPE text[] USING {}",
+                    set_to_array(&qc)
                 ));
                 if let Some(ColumnDefault::Literal(v)) = &c.default {
                     let items = v.split(',').filter(|s| !s.is_empty()).map(str::to_string);
@@ -386,6 +396,7 @@ pub(crate) fn plan<'m>(
                 }
                 if !m.overridden && !c.values.is_empty() {
                     let name = names.ident(&format!("{t}_{n}_check"));
+                    taken.insert(name.clone());
                     after.push(format!(
                         "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK ({qc} <@ {})",
                         quote_ident(&name),
@@ -395,6 +406,7 @@ pub(crate) fn plan<'m>(
             }
             if c.encoding == Encoding::EnumText && !m.overridden && !c.values.is_empty() {
                 let name = names.ident(&format!("{t}_{n}_check"));
+                taken.insert(name.clone());
                 let list: Vec<String> = c.values.iter().map(|v| quote_literal(v)).collect();
                 after.push(format!(
                     "ALTER TABLE {qt} ADD CONSTRAINT {} CHECK ({} IN ({}))",
@@ -416,10 +428,19 @@ pub(crate) fn plan<'m>(
         }
         before.extend(comments);
 
-        let cn = |c: &str| quote_ident(&col_names[&(e.name(), c)]);
-        if !e.schema.primary_key.is_empty() {
+        let pk_columns: Option<Vec<String>> = e
+            .schema
+            .primary_key
+            .iter()
+            .map(|c| {
+                col_names
+                    .get(&(e.name(), c.as_str()))
+                    .map(|n| quote_ident(n))
+            })
+            .collect();
+        if let Some(list) = pk_columns.filter(|l| !l.is_empty()) {
             let pk = names.relation(t, &format!("{t}_pkey"));
-            let list: Vec<String> = e.schema.primary_key.iter().map(|c| cn(c)).collect();
+            taken.insert(pk.clone());
             keys.push(format!(
                 "ALTER TABLE {qt} ADD CONSTRAINT {} PRIMARY KEY ({})",
                 quote_ident(&pk),
@@ -427,26 +448,43 @@ pub(crate) fn plan<'m>(
             ));
         }
         for idx in &e.schema.indexes {
-            match index_sql(schema, t, &qt, e, idx, &col_names, &mapped, &mut names) {
+            match index_sql(dialect, t, &qt, e, idx, &col_names, &mapped, &mut names) {
                 Ok(sql) => keys.push(sql),
                 Err(why) => {
                     warnings.push(format!("{}: index {}: {why}: skipped", e.name(), idx.name))
                 }
             }
         }
-        for ch in &e.schema.checks {
-            let json_check = ch
-                .clause
-                .replace([' ', '`'], "")
-                .to_ascii_lowercase()
-                .starts_with("json_valid(");
-            if !json_check {
-                warnings.push(format!(
-                    "{}: CHECK {} ({}) is MySQL SQL and was not translated",
-                    e.name(),
-                    ch.name,
-                    ch.clause
-                ));
+        for (child, fk, _) in &fks {
+            if *child == e.name() {
+                taken.insert(names.ident(&fk.name));
+            }
+        }
+        let cp = rules::checks(dialect, &view, &opts.checks, &mut taken, &|n| {
+            names.ident(n)
+        });
+        checks.extend(cp.steps);
+        warnings.extend(cp.warnings);
+        script_comments.extend(cp.comments);
+        report.checks_added += cp.report.checks_added;
+        report.checks_from_file += cp.report.checks_from_file;
+        report.checks_skipped += cp.report.checks_skipped;
+        report.checks_reported += cp.report.checks_reported;
+        if let Some(trigger) = rules::on_update_trigger(&view, &mut warnings) {
+            triggers.push(trigger);
+            report.triggers += 1;
+        }
+        // The staging table holds the exported values of generated columns under
+        // names the table does not use.
+        let mut i = 1;
+        for g in &mut generated {
+            loop {
+                let candidate = format!("waybill_source_{i}");
+                i += 1;
+                if !view.columns.iter().any(|c| c.info.target == candidate) {
+                    g.source = candidate;
+                    break;
+                }
             }
         }
         tables.push(TableDdl {
@@ -458,26 +496,24 @@ pub(crate) fn plan<'m>(
                 .iter()
                 .map(|c| col_names[&(e.name(), c.name.as_str())].clone())
                 .collect(),
-            identity,
-        });
-    }
-    let on_update: Vec<String> = entries
-        .iter()
-        .flat_map(|e| {
-            e.schema
+            types: e
+                .schema
                 .columns
                 .iter()
-                .filter(|c| c.on_update.is_some())
-                .map(move |c| format!("{}.{}", e.name(), c.name))
-        })
-        .collect();
-    if !on_update.is_empty() {
-        warnings.push(format!(
-            "ON UPDATE CURRENT_TIMESTAMP has no PostgreSQL equivalent (add a trigger if you need it): {}",
-            on_update.join(", ")
-        ));
+                .map(|c| {
+                    mapped[&(e.name(), c.name.as_str())]
+                        .final_type()
+                        .to_string()
+                })
+                .collect(),
+            identity,
+            generated,
+            key_columns: view.key_columns(),
+        });
     }
+    let keys_from = after.len();
     after.extend(keys);
+    let fks_from = after.len();
     for (child, fk, parent) in fks {
         let ct = &table_names[child];
         let pt = &table_names[parent];
@@ -502,10 +538,18 @@ pub(crate) fn plan<'m>(
             fk_action(&fk.on_update)
         ));
     }
+    if !triggers.is_empty() {
+        after.push(rules::on_update_function(schema));
+        after.extend(triggers);
+    }
     Ok(SchemaPlan {
         tables,
         before,
         after,
+        checks,
+        comments: script_comments,
+        rules: report,
+        after_split: (keys_from, fks_from),
         warnings,
     })
 }
@@ -522,7 +566,7 @@ fn fk_action(a: &str) -> &'static str {
 
 #[allow(clippy::too_many_arguments)]
 fn index_sql(
-    schema: &str,
+    dialect: Dialect,
     t: &str,
     qt: &str,
     e: &TableEntry,
@@ -553,8 +597,24 @@ fn index_sql(
             _ => q,
         });
     }
+    let predicate = match &idx.predicate {
+        Some(p) => {
+            let column = |c: &str| {
+                col_names.get(&(e.name(), c)).map(|n| {
+                    (
+                        quote_ident(n),
+                        mapped[&(e.name(), c)].final_type().to_string(),
+                    )
+                })
+            };
+            match typemap::index_predicate(dialect, p, &column) {
+                Some(w) => format!(" WHERE {w}"),
+                None => return Err(format!("its condition `{p}` was not translated")),
+            }
+        }
+        None => String::new(),
+    };
     let name = quote_ident(&names.relation(t, &idx.name));
-    let _ = schema;
     if kind == "FULLTEXT" {
         return Ok(format!(
             "CREATE INDEX {name} ON {qt} USING gin (to_tsvector('simple', {}))",
@@ -562,7 +622,7 @@ fn index_sql(
         ));
     }
     Ok(format!(
-        "CREATE {}INDEX {name} ON {qt} ({})",
+        "CREATE {}INDEX {name} ON {qt} ({}){predicate}",
         if idx.unique { "UNIQUE " } else { "" },
         parts.join(", ")
     ))
@@ -571,6 +631,30 @@ fn index_sql(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::names::{NameOptions, Renames, new_names};
+
+    /// `plan` for a MySQL dump of `entries`, every table and column keeping its name.
+    fn plan<'m>(
+        schema: &str,
+        entries: &[&'m TableEntry],
+        opts: &SchemaOptions,
+    ) -> Result<SchemaPlan<'m>> {
+        plan_styled(schema, entries, opts, IdentifierStyle::Exact)
+    }
+
+    fn plan_styled<'m>(
+        schema: &str,
+        entries: &[&'m TableEntry],
+        opts: &SchemaOptions,
+        style: IdentifierStyle,
+    ) -> Result<SchemaPlan<'m>> {
+        let names = NameOptions {
+            style,
+            renames: Renames::default(),
+        };
+        let named = new_names(entries, entries, &names)?;
+        super::plan(schema, Dialect::MySql, &named, opts, style)
+    }
 
     #[test]
     fn long_names_fit_deterministically() {
@@ -587,7 +671,7 @@ mod tests {
     #[test]
     fn relation_names_stay_unique() {
         let mut n = Names {
-            lowercase: false,
+            style: IdentifierStyle::Exact,
             relations: BTreeSet::new(),
         };
         assert_eq!(n.relation("a", "idx_x"), "idx_x");
@@ -615,17 +699,6 @@ mod tests {
 
     #[test]
     fn zero_dates_and_literal_defaults() {
-        for zero in [
-            "0000-00-00",
-            "2024-00-10",
-            "2024-01-00 10:00:00",
-            "0000-01-01",
-        ] {
-            assert!(is_zero_date(zero), "{zero}");
-        }
-        for other in ["2024-01-01", "2024-10-10 00:00:00", "0000", "00-00", ""] {
-            assert!(!is_zero_date(other), "{other}");
-        }
         use serde_json::json;
         let t = entry(json!({"name": "d", "columns": [
             col("day", "date", "date", json!({"default": {"literal": "2024-01-01"}})),
@@ -717,11 +790,9 @@ mod tests {
     fn lowercase_names_and_collisions() {
         let tables = fixture();
         let refs: Vec<&TableEntry> = tables.iter().collect();
-        let opts = SchemaOptions {
-            lowercase: true,
-            ..SchemaOptions::default()
-        };
-        let p = plan("app", &refs, &opts).unwrap();
+        let opts = SchemaOptions::default();
+        let lower = IdentifierStyle::Lower;
+        let p = plan_styled("app", &refs, &opts, lower).unwrap();
         let text = render(&p);
         assert!(text.contains("CREATE TABLE \"app\".\"parent\" ("), "{text}");
         assert!(
@@ -740,10 +811,10 @@ mod tests {
         let twin = entry(serde_json::json!({"name": "PARENT", "columns": []}));
         let with_twin = vec![&tables[0], &twin];
         assert!(plan("app", &with_twin, &SchemaOptions::default()).is_ok());
-        let e = plan("app", &with_twin, &opts).err().unwrap();
+        let e = plan_styled("app", &with_twin, &opts, lower).err().unwrap();
         assert_eq!(
             e.to_string(),
-            "pre-flight check failed, nothing was loaded:\n  tables `Parent` and `PARENT` would both be named parent in PostgreSQL (--lowercase-identifiers)"
+            "pre-flight check failed, nothing was loaded:\n  tables `Parent` and `PARENT` would both be named parent in PostgreSQL (--identifiers lower); give one of them another name with --rename-file"
         );
         let cols = entry(serde_json::json!({"name": "t", "columns": [
             col("Id", "int(11)", "integer", serde_json::json!({})),
@@ -751,8 +822,11 @@ mod tests {
         ]}));
         assert!(plan("app", &[&cols], &SchemaOptions::default()).is_ok());
         assert_eq!(
-            plan("app", &[&cols], &opts).err().unwrap().to_string(),
-            "pre-flight check failed, nothing was loaded:\n  table `t`: two columns would both be named id in PostgreSQL"
+            plan_styled("app", &[&cols], &opts, lower)
+                .err()
+                .unwrap()
+                .to_string(),
+            "pre-flight check failed, nothing was loaded:\n  table `t`: columns `Id` and `ID` would both be named id in PostgreSQL (--identifiers lower); give one of them another name with --rename-file"
         );
     }
 
@@ -945,7 +1019,7 @@ CREATE TABLE "app"."Parent" (
     "calc" integer,
     "nul" integer,
     "nx" integer,
-    "gen" integer,
+    "gen" integer GENERATED ALWAYS AS (("id" * 2)) STORED,
     "geo" text
 );
 COMMENT ON TABLE "app"."Parent" IS 'the parent''s table';
@@ -973,6 +1047,8 @@ ALTER TABLE "app"."child" ADD CONSTRAINT "child_pkey" PRIMARY KEY ("id", "parent
 CREATE INDEX "child_Parent_pkey" ON "app"."child" ("note");
 ALTER TABLE "app"."child" ADD CONSTRAINT "to_parent" FOREIGN KEY ("parent_id") REFERENCES "app"."Parent" ("id") ON DELETE CASCADE ON UPDATE SET NULL;
 ALTER TABLE "app"."child" ADD CONSTRAINT "by_code" FOREIGN KEY ("code") REFERENCES "app"."Parent" ("code") ON DELETE RESTRICT ON UPDATE RESTRICT;
+-- (trigger function)
+CREATE TRIGGER "waybill_on_update" BEFORE UPDATE ON "app"."Parent" FOR EACH ROW EXECUTE FUNCTION "app"."waybill_on_update_current_timestamp"('created', '6', '', 'gen');
 -- child: foreign key by_txt: the referenced columns are not a unique key of `Parent` (PostgreSQL requires one): skipped
 -- child: foreign key by_prefix: the referenced columns are not a unique key of `Parent` (PostgreSQL requires one): skipped
 -- child: foreign key elsewhere references `other`, which is not in this import: skipped
@@ -983,18 +1059,19 @@ ALTER TABLE "app"."child" ADD CONSTRAINT "by_code" FOREIGN KEY ("code") REFERENC
 -- Parent.day: zero-date default "0000-00-00" dropped (zero dates become NULL)
 -- Parent.ratio: default "abc" not translated; the column has no default
 -- Parent.calc: default expression `id` + 1 not translated; the column has no default
--- Parent.gen: generated column (MySQL expression not translated); created as a plain column holding the exported values
 -- Parent.geo: geometry kept as EWKT text (use --cast Parent.geo=geometry with PostGIS)
 -- Parent: index where: spatial indexes need PostGIS: skipped
 -- Parent: index expr: has an expression part: skipped
 -- Parent: index ghost: unknown column nope: skipped
--- Parent: CHECK positive (`price` > 0) is MySQL SQL and was not translated
 -- child.born: NOT NULL dropped: 2 value(s) became NULL in the dump (zero dates or empty UUIDs)
--- ON UPDATE CURRENT_TIMESTAMP has no PostgreSQL equivalent (add a trigger if you need it): Parent.created
 Parent ["id", "code", "flag", "off", "odd", "bits", "bitn", "bitx", "one", "on1", "created", "day", "day2", "stamp", "price", "ratio", "blob", "kind", "tags", "u", "ut", "ue", "txt", "calc", "nul", "nx", "gen", "geo"] [("id", Some(42))]
 child ["id", "parent_id", "code", "born", "note", "small"] []
 "#;
+        // The ON UPDATE trigger function's body is rules.rs's, tested there.
         let got = render(&p);
+        let start = got.find("CREATE OR REPLACE FUNCTION").unwrap();
+        let end = start + got[start..].find("$waybill$;\n").unwrap() + "$waybill$;\n".len();
+        let got = format!("{}-- (trigger function)\n{}", &got[..start], &got[end..]);
         for (i, (g, e)) in got.lines().zip(expected.lines()).enumerate() {
             assert_eq!(g, e, "line {}", i + 1);
         }

@@ -3,12 +3,22 @@
 //!
 //! - `catalog`: tables, columns, sequences, indexes and foreign keys, read before any write;
 //! - `sql`: quoting;
-//! - `typemap` and `ddl`: `--create-schema`.
+//! - `names`: how dump names become target names (`--identifiers`, `--rename-file`);
+//! - `pgtype`: column types as the type pre-flight and the read-back comparison read them;
+//! - `typemap` and `ddl`: `--create-schema`;
+//! - `rules` (with `expr`, the expression translator): what `--create-schema` makes of
+//!   CHECK constraints, ON UPDATE CURRENT_TIMESTAMP and generated columns.
 
 pub(crate) mod catalog;
 pub mod ddl;
+pub(crate) mod expr;
+pub mod names;
+pub(crate) mod pgtype;
+pub mod rules;
 pub(crate) mod sql;
 pub mod typemap;
+
+use std::time::Duration;
 
 use postgres::Client;
 
@@ -26,27 +36,56 @@ impl<T> ResultExt<T> for std::result::Result<T, postgres::Error> {
 }
 
 /// Connects and sets the session up the way every load needs it: UTC, standard strings,
-/// no statement or idle timeouts (a load may take hours), enough maintenance memory for
-/// index builds. Ctrl-C cancels whatever the session is running.
-pub(crate) fn connect(url: &DbUrl) -> Result<Client> {
+/// no statement or idle timeouts (a load may take hours), `lock_timeout` (zero: none),
+/// enough maintenance memory for index builds. Ctrl-C cancels whatever the session is
+/// running.
+pub(crate) fn connect(url: &DbUrl, lock_timeout: Duration) -> Result<Client> {
     let tls = url.tls.pg_connector()?;
     let mut client = url
         .postgres_config("waybill-import")
         .connect(tls.clone())
-        .ctx(|| format!("connecting to PostgreSQL {url}"))?;
+        .map_err(|e| Error::Database {
+            context: format!("connecting to PostgreSQL {url}"),
+            message: format!(
+                "{}{}",
+                describe_connect(&e),
+                if access_denied(&e) {
+                    url.origin_hint()
+                } else {
+                    String::new()
+                }
+            ),
+        })?;
     client
-        .batch_execute(
+        .batch_execute(&format!(
             "SET TIME ZONE 'UTC'; SET standard_conforming_strings = on; \
              SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; \
+             SET lock_timeout = '{}ms'; \
              SELECT set_config('maintenance_work_mem', '256MB', false) \
              WHERE pg_size_bytes(current_setting('maintenance_work_mem')) < 256 * 1024 * 1024",
-        )
+            lock_timeout.as_millis()
+        ))
         .ctx(|| "setting up the session".into())?;
     let token = client.cancel_token();
     interrupt::on_interrupt(move || {
         let _ = token.cancel_query(tls.clone());
     });
     Ok(client)
+}
+
+/// The server refused the user, the password, or this client (28P01, 28000).
+fn access_denied(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    matches!(
+        e.code(),
+        Some(c) if *c == SqlState::INVALID_PASSWORD
+            || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+    )
+}
+
+/// The server gave up waiting for a lock (`lock_timeout`).
+pub(crate) fn is_lock_timeout(e: &postgres::Error) -> bool {
+    e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE)
 }
 
 /// `TLS (TLSv1.3, TLS_AES_256_GCM_SHA384)` or `not encrypted`, from the server's view.
@@ -79,18 +118,40 @@ pub(crate) fn describe(e: &postgres::Error) -> String {
             }
             s
         }
-        None => {
-            // Connection-level errors keep their reason in the source chain.
-            let mut message = e.to_string();
-            let mut cause = std::error::Error::source(e);
-            while let Some(c) = cause {
-                let text = c.to_string();
-                if !message.contains(&text) {
-                    message.push_str(&format!(": {text}"));
-                }
-                cause = c.source();
-            }
-            connection_hint(message)
+        None => connection_hint(chain(e)),
+    }
+}
+
+/// A connection-level error with its reason, which sits in the source chain.
+fn chain(e: &postgres::Error) -> String {
+    let mut message = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !message.contains(&text) {
+            message.push_str(&format!(": {text}"));
         }
+        cause = c.source();
+    }
+    message
+}
+
+/// Like `describe`, for a connection attempt: before the session exists, a closed
+/// connection is a refusal (often the wrong port), not a loss.
+fn describe_connect(e: &postgres::Error) -> String {
+    if e.as_db_error().is_some() {
+        return describe(e);
+    }
+    let message = chain(e);
+    if message.contains("Connection refused") {
+        format!("{message} (is the server running, and is the port right?)")
+    } else if crate::error::says_lost(&message) && !message.contains("certificate") {
+        format!(
+            "the server closed the connection during the handshake (is it a PostgreSQL \
+             server, and does it accept connections from this host? the driver said: \
+             {message})"
+        )
+    } else {
+        describe(e)
     }
 }

@@ -522,9 +522,15 @@ impl Work {
             "waybill-export" => env!("CARGO_BIN_EXE_waybill-export"),
             "waybill-import" => env!("CARGO_BIN_EXE_waybill-import"),
             "waybill-log" => env!("CARGO_BIN_EXE_waybill-log"),
+            "waybill-verify" => env!("CARGO_BIN_EXE_waybill-verify"),
             other => panic!("unknown binary {other}"),
         };
         self.isolated(exe)
+    }
+
+    /// Any program run like the binaries (same directory, same clean environment).
+    pub fn command_path(&self, program: &Path) -> Command {
+        self.isolated(program.to_str().expect("a UTF-8 path"))
     }
 
     /// A bash script run like the binaries (same directory, same clean environment).
@@ -890,4 +896,22 @@ pub fn import_until_copy(work: &Work, pg: &PgDb, dump: &Path) -> (std::process::
             .map(|r| r.get::<_, i32>(0))
     });
     (child, pid)
+}
+
+/// Sends `signal` (`INT`, `TERM`, `HUP`) to a child process.
+pub fn send_signal(child: &std::process::Child, signal: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success(), "kill -{signal} failed");
+}
+
+/// Every event of the audit trail in `work`, in order.
+pub fn audit_events(work: &Work) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(work.audit_log())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }

@@ -13,7 +13,7 @@ use crate::dump::schema::{
     Check, Column, ColumnDefault, ForeignKey, Generated, Index, IndexColumn, Table, View,
 };
 use crate::error::{Error, Result, ResultExt};
-use crate::source::{Catalog, SourceTable};
+use crate::source::{Catalog, Skipped, SourceTable};
 
 fn text(row: &Row, i: usize) -> Option<String> {
     match row.as_ref(i)? {
@@ -112,12 +112,17 @@ pub(super) fn read_catalog(conn: &mut Conn, db: &str, server: &ServerInfo) -> Re
                 },
                 estimated_rows: num(&r, 3).unwrap_or(0),
                 data_length: num(&r, 4).unwrap_or(0),
+                internal: None,
+                charset_checked: Vec::new(),
             }),
             Some("VIEW") => views.push(View {
                 name,
                 definition: String::new(),
             }),
-            _ => skipped.push(name),
+            _ => skipped.push(Skipped {
+                name,
+                why: "is neither a base table nor a view (a sequence?)".into(),
+            }),
         }
     }
     let index: HashMap<String, usize> = tables
@@ -216,6 +221,9 @@ pub(super) fn read_catalog(conn: &mut Conn, db: &str, server: &ServerInfo) -> Re
             values,
             comment: text(&r, 13).unwrap_or_default(),
             stats: Default::default(),
+            representation: None,
+            storage_classes: None,
+            values_beyond_declared: 0,
             name,
             column_type,
             data_type,
@@ -258,6 +266,7 @@ pub(super) fn read_catalog(conn: &mut Conn, db: &str, server: &ServerInfo) -> Re
                     kind: text(&r, 5).unwrap_or_else(|| "BTREE".into()),
                     columns: Vec::new(),
                     comment: text(&r, 7).unwrap_or_default(),
+                    predicate: None,
                 },
             ));
         }
@@ -334,13 +343,16 @@ pub(super) fn read_catalog(conn: &mut Conn, db: &str, server: &ServerInfo) -> Re
         }
     }
 
-    for t in &tables {
+    for t in &mut tables {
         if t.schema.columns.is_empty() {
             return Err(Error::config(format!(
                 "table `{}`: information_schema lists no columns (missing privileges?)",
                 t.schema.name
             )));
         }
+        t.charset_checked = (0..t.schema.columns.len())
+            .filter(|&i| types::charset_may_replace(&t.schema.columns[i]))
+            .collect();
     }
     Ok(Catalog {
         tables,

@@ -5,22 +5,29 @@
 //! `ORDER BY key LIMIT 1 OFFSET step`, which returns exact boundaries; each boundary is
 //! handed over as soon as it is known, so exporting the first chunks overlaps with
 //! finding the next ones. Boundary values are compared in the column's own collation (the
-//! literal is a coercible utf8mb4 string), the same order ORDER BY used.
+//! literal is a coercible utf8mb4 string, or the stored bytes with the column's charset
+//! for a charset whose values may not survive the conversion to utf8mb4), the same order
+//! ORDER BY used.
 
 use mysql::prelude::Queryable;
 use mysql::{Conn, Value};
 
-use super::quote_ident;
+use super::{quote_ident, types};
 use crate::dump::encoding::Encoding;
 use crate::dump::schema::Table;
 use crate::error::{Error, Result, ResultExt};
 use crate::source::{Key, KeyRange};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Literal {
     Number,
     Binary,
     Text,
+    /// Text in a charset whose values may not survive the conversion to utf8mb4 (see
+    /// `types::charset_may_replace`): its boundaries are read as the stored bytes and
+    /// written back with the charset's introducer, since a `?` in place of an invalid
+    /// byte would sort elsewhere and the walk would never end.
+    Stored(String),
 }
 
 /// The primary key of a table, ready to be compared against literals.
@@ -45,7 +52,15 @@ impl KeySpec {
                 }
                 Encoding::Float | Encoding::Double | Encoding::BitString => return None,
                 Encoding::ByteaHex => Literal::Binary,
-                _ => Literal::Text,
+                _ => match c.charset.as_deref() {
+                    Some(cs)
+                        if types::charset_may_replace(c)
+                            && cs.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+                    {
+                        Literal::Stored(cs.to_string())
+                    }
+                    _ => Literal::Text,
+                },
             };
             columns.push((name.clone(), quote_ident(name), lit));
         }
@@ -62,8 +77,16 @@ impl KeySpec {
         format!("ORDER BY {}", cols.join(", "))
     }
 
+    /// What the walk selects for key column `i`.
+    fn select_expr(&self, i: usize) -> String {
+        match &self.columns[i].2 {
+            Literal::Stored(_) => format!("CAST({} AS BINARY)", self.columns[i].1),
+            _ => self.columns[i].1.clone(),
+        }
+    }
+
     fn literal(&self, i: usize, raw: &[u8]) -> Result<String> {
-        match self.columns[i].2 {
+        match &self.columns[i].2 {
             Literal::Number => {
                 if raw.is_empty()
                     || !raw.iter().all(|b| {
@@ -80,6 +103,7 @@ impl KeySpec {
             }
             Literal::Binary => Ok(format!("X'{}'", hex::encode(raw))),
             Literal::Text => Ok(format!("_utf8mb4 X'{}'", hex::encode(raw))),
+            Literal::Stored(charset) => Ok(format!("_{charset} X'{}'", hex::encode(raw))),
         }
     }
 
@@ -176,7 +200,7 @@ pub(super) fn plan(
         });
     }
     let step = (rows / chunks.max(1)).max(1);
-    let cols: Vec<&str> = key.columns.iter().map(|c| c.1.as_str()).collect();
+    let cols: Vec<String> = (0..key.columns.len()).map(|i| key.select_expr(i)).collect();
     let mut prev: Option<Key> = None;
     loop {
         let filter = match &prev {

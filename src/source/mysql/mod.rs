@@ -1,5 +1,7 @@
 //! MySQL and MariaDB as a source. Every session reads in utf8mb4 (so latin1 and other
-//! charsets arrive as UTF-8), with the time zone at UTC (so TIMESTAMP values are the right
+//! charsets arrive as UTF-8; a byte that is invalid in its column's charset arrives as
+//! `?`, which the reader detects for the columns where it can happen, see
+//! `types::charset_may_replace`), with the time zone at UTC (so TIMESTAMP values are the right
 //! instants), an empty sql_mode (so PAD_CHAR_TO_FULL_LENGTH and friends cannot change
 //! values) and long network timeouts (so a slow disk on our side does not make the server
 //! hang up). Rows are read through the text protocol, as the server prints them.
@@ -7,10 +9,16 @@
 //! - `catalog`: information_schema into the dump's schema;
 //! - `types`: MySQL types into encodings and SELECT expressions;
 //! - `snapshot`: one snapshot across parallel connections;
-//! - `chunk`: primary-key ranges as SQL.
+//! - `chunk`: primary-key ranges as SQL;
+//! - `binlog`: catch-up, the row changes after a snapshot read from the binary log;
+//!   `rowimage` prints their values in the snapshot's text forms, `jsonb` MySQL's
+//!   binary JSON.
 
+pub(crate) mod binlog;
 mod catalog;
 mod chunk;
+mod jsonb;
+mod rowimage;
 mod snapshot;
 mod types;
 
@@ -20,8 +28,9 @@ use mysql::{Conn, Value};
 use crate::dburl::DbUrl;
 use crate::dump::manifest::{self, Snapshot};
 use crate::dump::schema::Table;
-use crate::error::{Error, Result, ResultExt, connection_hint};
+use crate::error::{self, Error, Result, ResultExt, connection_hint};
 use crate::source::{Catalog, KeyRange, Reader, Row, Source, SourceTable};
+use crate::tls::TlsMode;
 
 const SESSION_SETUP: &[&str] = &[
     "SET NAMES utf8mb4",
@@ -44,7 +53,7 @@ const SESSION_OPTIONAL: &[&str] = &[
 pub fn open(url: &DbUrl, opts: mysql::OptsBuilder) -> std::result::Result<Conn, mysql::Error> {
     match Conn::new(opts.clone()) {
         Err(mysql::Error::DriverError(mysql::DriverError::TlsNotSupported))
-            if url.tls.mode == crate::tls::TlsMode::Prefer =>
+            if url.tls.mode == TlsMode::Prefer =>
         {
             Conn::new(opts.ssl_opts(None))
         }
@@ -53,8 +62,31 @@ pub fn open(url: &DbUrl, opts: mysql::OptsBuilder) -> std::result::Result<Conn, 
 }
 
 pub(crate) fn connect(url: &DbUrl) -> Result<Conn> {
+    if let Some(ca) = url
+        .tls
+        .ca
+        .as_deref()
+        .filter(|_| url.tls.mode != TlsMode::Disable)
+    {
+        crate::tls::check_ca_file(ca)?;
+    }
     let opts = url.mysql_opts().init(SESSION_SETUP.to_vec());
-    let mut conn = open(url, opts).ctx(|| format!("connecting to MySQL/MariaDB {url}"))?;
+    let mut conn = open(url, opts).map_err(|e| Error::Database {
+        context: format!("connecting to MySQL/MariaDB {url}"),
+        message: match io_cause(&e) {
+            // Before the session exists, a closed connection is a refusal, not a loss.
+            Some(io) if error::is_lost(io) => format!(
+                "the server closed the connection during the handshake (is it a MySQL or \
+                 MariaDB server, and does it accept connections from this host? the driver \
+                 said: {io})"
+            ),
+            // Access denied for the user, to the database, or by the auth plugin.
+            _ if matches!(&e, mysql::Error::MySqlError(m) if matches!(m.code, 1044 | 1045 | 1698)) => {
+                format!("{}{}", describe(&e), url.origin_hint())
+            }
+            _ => describe(&e),
+        },
+    })?;
     for stmt in SESSION_OPTIONAL {
         let _ = conn.query_drop(stmt);
     }
@@ -67,6 +99,9 @@ pub(crate) struct ServerInfo {
     pub version: String,
     /// MySQL 8 or later (not MariaDB).
     pub mysql8: bool,
+    /// `@@server_id`, and MySQL's `@@server_uuid`: which server's binary log this is.
+    pub server_id: Option<u64>,
+    pub server_uuid: Option<String>,
 }
 
 impl ServerInfo {
@@ -83,7 +118,7 @@ fn tls_cipher(conn: &mut Conn) -> Option<String> {
     row.map(|(_, v)| v).filter(|v| !v.is_empty())
 }
 
-fn server_info(conn: &mut Conn) -> Result<ServerInfo> {
+pub(crate) fn server_info(conn: &mut Conn) -> Result<ServerInfo> {
     let version: String = conn
         .query_first("SELECT VERSION()")
         .ctx(|| "reading the server version".into())?
@@ -94,10 +129,21 @@ fn server_info(conn: &mut Conn) -> Result<ServerInfo> {
         .next()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
+    let server_id: Option<u64> = conn.query_first("SELECT @@server_id").ok().flatten();
+    let server_uuid: Option<String> = if mariadb {
+        None
+    } else {
+        conn.query_first::<Option<String>, _>("SELECT @@server_uuid")
+            .ok()
+            .flatten()
+            .flatten()
+    };
     Ok(ServerInfo {
         engine: if mariadb { "mariadb" } else { "mysql" }.into(),
         mysql8: !mariadb && major >= 8,
         version,
+        server_id,
+        server_uuid,
     })
 }
 
@@ -115,14 +161,60 @@ impl<T> ResultExt<T> for std::result::Result<T, mysql::Error> {
     }
 }
 
-/// `ERROR 1045 (28000): Access denied ...` rather than the driver's debug wrapping.
+/// The driver's error as a sentence: `ERROR 1045 (28000): Access denied ...` for the
+/// server's own errors, plain words (with the driver's detail kept) for the rest. The
+/// driver's own Display wraps everything in Debug-like text (`DriverError { ... }`).
 pub(crate) fn describe(e: &mysql::Error) -> String {
+    use mysql::{DriverError as D, Error as E};
     match e {
-        mysql::Error::MySqlError(m) => format!("ERROR {} ({}): {}", m.code, m.state, m.message),
-        mysql::Error::DriverError(mysql::DriverError::TlsNotSupported) => {
+        E::MySqlError(m) => format!("ERROR {} ({}): {}", m.code, m.state, m.message),
+        E::DriverError(D::TlsNotSupported) => {
             "the server does not offer TLS (ssl-mode asks for it)".into()
         }
-        other => connection_hint(other.to_string()),
+        E::DriverError(D::CouldNotConnect(Some((address, why, kind)))) => {
+            let hint = match kind {
+                std::io::ErrorKind::ConnectionRefused => {
+                    " (is the server running, and is the port right?)"
+                }
+                _ => "",
+            };
+            format!("cannot connect to {address}: {why}{hint}")
+        }
+        E::DriverError(D::CouldNotConnect(None)) => "cannot connect: no address given".into(),
+        E::DriverError(D::ConnectTimeout) => {
+            "cannot connect: the server did not answer in time".into()
+        }
+        E::DriverError(other) => format!("the MySQL client failed: {other}"),
+        E::IoError(io) => describe_io(io),
+        E::CodecError(codec) => match io_cause(e) {
+            Some(io) => describe_io(io),
+            None => format!("the server's reply could not be read: {codec}"),
+        },
+        E::TlsError(tls) => connection_hint(format!("TLS failed: {tls}")),
+        E::UrlError(url) => format!("invalid connection settings: {url}"),
+        E::FromValueError(_) | E::FromRowError(_) => {
+            "the server returned a value of an unexpected type".into()
+        }
+    }
+}
+
+fn describe_io(io: &std::io::Error) -> String {
+    if error::is_lost(io) {
+        error::lost_connection(&io.to_string())
+    } else {
+        connection_hint(format!("network error: {io}"))
+    }
+}
+
+/// The I/O error under a driver error. The codec's error type is not exported; its I/O
+/// cause is reachable as its source.
+fn io_cause(e: &mysql::Error) -> Option<&std::io::Error> {
+    match e {
+        mysql::Error::IoError(io) => Some(io),
+        mysql::Error::CodecError(codec) => {
+            std::error::Error::source(codec).and_then(|s| s.downcast_ref())
+        }
+        _ => None,
     }
 }
 
@@ -160,6 +252,11 @@ impl Source for MySqlSource {
             charset: "utf8mb4".into(),
             time_zone: "+00:00".into(),
             tls_cipher: self.tls_cipher.clone(),
+            path: None,
+            journal_mode: None,
+            server_id: self.server.server_id,
+            server_uuid: self.server.server_uuid.clone(),
+            input_format: None,
         }
     }
 
@@ -170,7 +267,7 @@ impl Source for MySqlSource {
     fn snapshot(
         self: Box<Self>,
         jobs: usize,
-        tables: &[SourceTable],
+        tables: &mut [SourceTable],
     ) -> Result<(Vec<Box<dyn Reader>>, Snapshot)> {
         let MySqlSource {
             url, conn, server, ..
@@ -203,14 +300,36 @@ impl MySqlReader {
     }
 }
 
-struct TextRow(mysql::Row);
+struct TextRow<'a> {
+    row: mysql::Row,
+    /// For each column, where its `?` count (`types::question_marks_expr`) is in the row.
+    checks: &'a [Option<usize>],
+}
 
-impl Row for TextRow {
+impl Row for TextRow<'_> {
     fn cell(&self, i: usize) -> Option<&[u8]> {
-        match self.0.as_ref(i) {
+        match self.row.as_ref(i) {
             Some(Value::Bytes(b)) => Some(b.as_slice()),
             _ => None,
         }
+    }
+
+    fn replaced(&self, i: usize) -> bool {
+        let Some(value) = self.cell(i) else {
+            return false;
+        };
+        if memchr::memchr(b'?', value).is_none() {
+            return false;
+        }
+        let stored: u64 = self
+            .checks
+            .get(i)
+            .copied()
+            .flatten()
+            .and_then(|at| self.cell(at))
+            .and_then(|n| std::str::from_utf8(n).ok()?.parse().ok())
+            .unwrap_or(u64::MAX);
+        memchr::memchr_iter(b'?', value).count() as u64 > stored
     }
 }
 
@@ -236,12 +355,19 @@ impl Reader for MySqlReader {
         what: &str,
         on_row: &mut dyn FnMut(&dyn Row) -> Result<()>,
     ) -> Result<()> {
-        let select_list = table
+        let mut select: Vec<String> = table
             .columns
             .iter()
             .map(|c| types::select_expr(c.encoding, &quote_ident(&c.name), self.mysql8))
-            .collect::<Vec<_>>()
-            .join(", ");
+            .collect();
+        let mut checks = vec![None; table.columns.len()];
+        for (i, c) in table.columns.iter().enumerate() {
+            if types::charset_may_replace(c) {
+                checks[i] = Some(select.len());
+                select.push(types::question_marks_expr(&quote_ident(&c.name)));
+            }
+        }
+        let select_list = select.join(", ");
         let (filter, order) = match chunk::KeySpec::for_table(table) {
             Some(k) => (
                 range
@@ -264,7 +390,10 @@ impl Reader for MySqlReader {
         let outcome: Result<()> = (|| {
             for row in result.by_ref() {
                 let row = row.ctx(|| format!("reading {what} after {rows} rows"))?;
-                on_row(&TextRow(row))?;
+                on_row(&TextRow {
+                    row,
+                    checks: &checks,
+                })?;
                 rows += 1;
             }
             Ok(())

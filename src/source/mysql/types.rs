@@ -8,6 +8,7 @@
 //! geometry, which is selected as (E)WKT text.
 
 use crate::dump::encoding::Encoding;
+use crate::dump::schema::Column;
 
 const GEOMETRY_TYPES: &[&str] = &[
     "geometry",
@@ -73,6 +74,36 @@ pub(crate) fn select_expr(encoding: Encoding, col: &str, mysql8: bool) -> String
     }
 }
 
+/// Charsets in which every value a column can hold converts to utf8mb4 unchanged:
+/// utf8mb4 itself; utf8mb3 (`utf8`), a subset the server validates on every write; and
+/// latin1, which in MySQL and MariaDB is cp1252 with its five undefined bytes mapped to
+/// the C1 controls, so all 256 bytes are characters. `binary` is exported as bytes.
+const LOSSLESS_CHARSETS: &[&str] = &["utf8mb4", "utf8mb3", "utf8", "latin1", "binary"];
+
+/// Whether the server may have to replace characters of this column's values when it
+/// converts them to the session's utf8mb4: text in any other charset (`ascii` holding a
+/// byte above 0x7F, an undefined byte of `cp1250`, an unmapped `sjis` code) comes out as
+/// `?`, silently. ENUM and SET values come from the column definition, which is valid.
+pub(crate) fn charset_may_replace(c: &Column) -> bool {
+    matches!(
+        c.encoding,
+        Encoding::Text | Encoding::UuidText | Encoding::JsonText
+    ) && c
+        .charset
+        .as_deref()
+        .is_some_and(|cs| !LOSSLESS_CHARSETS.contains(&cs.to_ascii_lowercase().as_str()))
+}
+
+/// The extra SELECT expression that lets the reader see a replacement: the number of
+/// `?` characters in the stored value. A value that arrives with more `?` than it holds
+/// had characters replaced; that is exact for every charset (no valid character turns
+/// into `?`), and cheap: one scan on the server, and on our side a count only when the
+/// value that arrived holds a `?` at all. (Comparing a round trip instead would flag
+/// valid values of the charsets whose mapping is not one-to-one, such as cp932.)
+pub(crate) fn question_marks_expr(col: &str) -> String {
+    format!("CHAR_LENGTH({col}) - CHAR_LENGTH(REPLACE({col}, '?', ''))")
+}
+
 /// Splits `enum('a','b''c')` / `set(...)` into its members.
 pub(crate) fn parse_enum_values(column_type: &str) -> Vec<String> {
     let Some(open) = column_type.find('(') else {
@@ -120,6 +151,30 @@ mod tests {
         assert_eq!(e("longblob", "longblob", None), ByteaHex);
         assert_eq!(e("point", "point", None), GeometryEwkt);
         assert_eq!(encoding_for("longtext", "longtext", None, true), JsonText);
+    }
+
+    #[test]
+    fn charsets_that_may_replace() {
+        let col = |encoding: Encoding, charset: Option<&str>| Column {
+            encoding,
+            charset: charset.map(str::to_string),
+            ..serde_json::from_value(serde_json::json!({
+                "name": "c", "column_type": "x", "data_type": "x", "nullable": true,
+                "encoding": encoding,
+            }))
+            .unwrap()
+        };
+        assert!(charset_may_replace(&col(Encoding::Text, Some("ascii"))));
+        assert!(charset_may_replace(&col(Encoding::UuidText, Some("ascii"))));
+        assert!(charset_may_replace(&col(Encoding::Text, Some("cp1250"))));
+        assert!(!charset_may_replace(&col(Encoding::Text, Some("utf8mb4"))));
+        assert!(!charset_may_replace(&col(Encoding::Text, Some("utf8mb3"))));
+        assert!(!charset_may_replace(&col(Encoding::Text, Some("latin1"))));
+        assert!(!charset_may_replace(&col(
+            Encoding::EnumText,
+            Some("ascii")
+        )));
+        assert!(!charset_may_replace(&col(Encoding::Integer, None)));
     }
 
     #[test]

@@ -1,8 +1,19 @@
-//! MySQL types to PostgreSQL types, for `--create-schema`. The defaults follow the data:
+//! Source types to PostgreSQL types, for `--create-schema`. The defaults follow the data:
 //! char(36) becomes uuid only when every value in the dump is a UUID, tinyint(1) becomes
 //! boolean only when every value is 0 or 1; otherwise the safe type is used and a warning
 //! says why. `--cast` rules override by type (`datetime=timestamptz`,
 //! `tinyint(1)=smallint`) or by column (`film.rating=text`).
+//!
+//! Most rules follow the column's encoding and are the same for every source (here).
+//! What depends on the source's own type names and SQL lives per engine, chosen by the
+//! manifest's `source.engine`: `mysql` (integer widths, char/varchar lengths, TIME as
+//! interval, MySQL defaults) and `sqlite` (64-bit integers, declared lengths that the
+//! data may exceed, SQLite defaults and partial-index conditions), and `mongo` (BSON
+//! int32 and int64, Decimal128; no defaults).
+
+mod mongo;
+mod mysql;
+mod sqlite;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,6 +21,38 @@ use std::path::Path;
 use crate::dump::encoding::Encoding;
 use crate::dump::schema::Column;
 use crate::error::{Error, Result};
+
+/// The source engine whose type names and SQL a dump's schema is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    MySql,
+    Sqlite,
+    Mongo,
+}
+
+impl Dialect {
+    /// From the manifest's `source.engine`.
+    pub(crate) fn of_engine(engine: &str) -> Result<Dialect> {
+        match engine {
+            "mysql" | "mariadb" => Ok(Dialect::MySql),
+            "sqlite" => Ok(Dialect::Sqlite),
+            "mongodb" => Ok(Dialect::Mongo),
+            other => Err(Error::Preflight(vec![format!(
+                "--create-schema: the manifest's source.engine {other:?} is not one waybill \
+                 knows (mysql, mariadb, sqlite, mongodb), so its types cannot be mapped"
+            )])),
+        }
+    }
+
+    /// How messages name the source's SQL.
+    pub(crate) fn sql_name(self) -> &'static str {
+        match self {
+            Dialect::MySql => "MySQL",
+            Dialect::Sqlite => "SQLite",
+            Dialect::Mongo => "MongoDB",
+        }
+    }
+}
 
 /// User overrides, column rules before type rules.
 #[derive(Clone, Debug, Default)]
@@ -91,16 +134,7 @@ impl Mapped {
     }
 }
 
-fn int_type(data_type: &str, unsigned: bool) -> &'static str {
-    match (data_type, unsigned) {
-        ("tinyint", _) | ("smallint", false) => "smallint",
-        ("smallint", true) | ("mediumint", _) | ("int" | "integer", false) => "integer",
-        ("int" | "integer", true) | ("bigint", false) => "bigint",
-        _ => "numeric(20)",
-    }
-}
-
-pub(crate) fn map_column(table: &str, c: &Column, rules: &CastRules) -> Mapped {
+pub(crate) fn map_column(dialect: Dialect, table: &str, c: &Column, rules: &CastRules) -> Mapped {
     let mut m = Mapped {
         load_type: String::new(),
         set_to_array: false,
@@ -124,34 +158,59 @@ pub(crate) fn map_column(table: &str, c: &Column, rules: &CastRules) -> Mapped {
             );
         return m;
     }
-    let dt = c.data_type.as_str();
+    let engine_type = match dialect {
+        Dialect::MySql => mysql::column_type(c),
+        Dialect::Sqlite => sqlite::column_type(c, &at, &mut m.warnings),
+        Dialect::Mongo => mongo::column_type(c),
+    };
     let precision = |p: Option<u64>| p.map(|p| format!("({})", p.min(6))).unwrap_or_default();
-    m.load_type = match c.encoding {
+    m.load_type = if let Some(t) = engine_type {
+        t
+    } else {
+        shared_type(c, &at, &mut m, precision)
+    };
+    if c.auto_increment {
+        m.identity = true;
+        if m.load_type == "numeric(20)" {
+            m.load_type = "bigint".into();
+        }
+        if !matches!(m.load_type.as_str(), "smallint" | "integer" | "bigint") {
+            m.identity = false;
+        }
+    }
+    m
+}
+
+/// The rules every source shares: they follow the encoding alone.
+fn shared_type(
+    c: &Column,
+    at: &str,
+    m: &mut Mapped,
+    precision: impl Fn(Option<u64>) -> String,
+) -> String {
+    match c.encoding {
         Encoding::BooleanInt => {
             if c.stats.non_boolean == 0 {
                 "boolean".into()
             } else {
                 m.warnings.push(format!(
-                    "{at}: tinyint(1) holds {} value(s) other than 0 and 1; created as smallint, not boolean",
-                    c.stats.non_boolean
+                    "{at}: {} holds {} value(s) other than 0 and 1; created as smallint, not boolean",
+                    c.column_type, c.stats.non_boolean
                 ));
                 "smallint".into()
             }
         }
         Encoding::BitString if c.precision == Some(1) => "boolean".into(),
         Encoding::BitString => format!("bit({})", c.precision.unwrap_or(1)),
-        Encoding::Integer => int_type(dt, c.unsigned).into(),
-        Encoding::Decimal => match (c.precision, c.scale) {
-            (Some(p), Some(s)) => format!("numeric({p},{s})"),
-            _ => "numeric".into(),
-        },
+        Encoding::Integer => "bigint".into(),
+        Encoding::Decimal => "numeric".into(),
         Encoding::Float => "real".into(),
         Encoding::Double => "double precision".into(),
         Encoding::Year => "smallint".into(),
         Encoding::Date => "date".into(),
         Encoding::Datetime => format!("timestamp{}", precision(c.datetime_precision)),
         Encoding::TimestampUtc => format!("timestamptz{}", precision(c.datetime_precision)),
-        Encoding::TimeText => "interval".into(),
+        Encoding::TimeText => "time".into(),
         Encoding::ByteaHex => "bytea".into(),
         Encoding::JsonText => "jsonb".into(),
         Encoding::EnumText => "text".into(),
@@ -176,26 +235,60 @@ pub(crate) fn map_column(table: &str, c: &Column, rules: &CastRules) -> Mapped {
                 "varchar(36)".into()
             }
         }
-        Encoding::Text => match (dt, c.max_length) {
-            ("char" | "varchar", Some(n)) if n <= 10_485_760 => format!("varchar({n})"),
-            _ => "text".into(),
-        },
-    };
-    if c.auto_increment {
-        m.identity = true;
-        if m.load_type == "numeric(20)" {
-            m.load_type = "bigint".into();
-        }
-        if !matches!(m.load_type.as_str(), "smallint" | "integer" | "bigint") {
-            m.identity = false;
-        }
+        Encoding::Text => "text".into(),
     }
-    if c.generated.is_some() {
-        m.warnings.push(format!(
-            "{at}: generated column (MySQL expression not translated); created as a plain column holding the exported values"
-        ));
+}
+
+/// Whether a PostgreSQL type takes a plain number as its default.
+/// A manifest value in a warning: quoted, control characters escaped.
+fn shown(v: &str) -> String {
+    format!("\"{}\"", crate::printable::escaped(v))
+}
+
+fn is_numeric_type(t: &str) -> bool {
+    let t = t.to_ascii_lowercase();
+    [
+        "smallint",
+        "integer",
+        "bigint",
+        "numeric",
+        "real",
+        "double precision",
+    ]
+    .iter()
+    .any(|p| t.starts_with(p))
+}
+
+/// The DEFAULT clause for a column, or a warning when it cannot be translated.
+pub(crate) fn default_sql(
+    dialect: Dialect,
+    c: &Column,
+    m: &Mapped,
+    at: &str,
+    warnings: &mut Vec<String>,
+) -> Option<String> {
+    match dialect {
+        Dialect::MySql => mysql::default_sql(c, m, at, warnings),
+        Dialect::Sqlite => sqlite::default_sql(c, m, at, warnings),
+        // MongoDB has no column defaults.
+        Dialect::Mongo => None,
     }
-    m
+}
+
+/// A partial index's condition in PostgreSQL, or `None` when it cannot be translated
+/// (the index is then skipped with a warning). `column` gives a source column's quoted
+/// target name and its final type.
+pub(crate) fn index_predicate(
+    dialect: Dialect,
+    predicate: &str,
+    column: &dyn Fn(&str) -> Option<(String, String)>,
+) -> Option<String> {
+    match dialect {
+        // MySQL has no partial indexes; MongoDB's are not translated (the export skips
+        // them with a note).
+        Dialect::MySql | Dialect::Mongo => None,
+        Dialect::Sqlite => sqlite::index_predicate(predicate, column),
+    }
 }
 
 #[cfg(test)]
@@ -212,7 +305,7 @@ mod tests {
     }
 
     fn ty(c: &Column) -> String {
-        map_column("t", c, &CastRules::default())
+        map_column(Dialect::MySql, "t", c, &CastRules::default())
             .final_type()
             .to_string()
     }
@@ -243,12 +336,12 @@ mod tests {
             invalid_uuids: 2,
             ..Default::default()
         };
-        let m = map_column("t", &u, &CastRules::default());
+        let m = map_column(Dialect::MySql, "t", &u, &CastRules::default());
         assert_eq!(m.final_type(), "varchar(36)");
         assert!(m.warnings[0].contains("2 value(s) are not UUIDs"));
         let mut ai = col("bigint", "bigint(20) unsigned", Integer);
         ai.auto_increment = true;
-        let m = map_column("t", &ai, &CastRules::default());
+        let m = map_column(Dialect::MySql, "t", &ai, &CastRules::default());
         assert_eq!((m.final_type(), m.identity), ("bigint", true));
     }
 
@@ -261,10 +354,19 @@ mod tests {
         ])
         .unwrap();
         let b = col("tinyint", "tinyint(1)", Encoding::BooleanInt);
-        assert_eq!(map_column("x", &b, &rules).final_type(), "smallint");
+        assert_eq!(
+            map_column(Dialect::MySql, "x", &b, &rules).final_type(),
+            "smallint"
+        );
         let d = col("datetime", "datetime(6)", Encoding::Datetime);
-        assert_eq!(map_column("x", &d, &rules).final_type(), "timestamptz");
-        assert_eq!(map_column("t", &d, &rules).final_type(), "text");
+        assert_eq!(
+            map_column(Dialect::MySql, "x", &d, &rules).final_type(),
+            "timestamptz"
+        );
+        assert_eq!(
+            map_column(Dialect::MySql, "t", &d, &rules).final_type(),
+            "text"
+        );
         assert!(CastRules::parse(&["nonsense".into()]).is_err());
     }
 
@@ -291,12 +393,12 @@ mod tests {
         assert_eq!(ty(&vc), "text");
         let mut big = col("tinyint", "tinyint(1)", BooleanInt);
         big.stats.non_boolean = 3;
-        let m = map_column("t", &big, &CastRules::default());
+        let m = map_column(Dialect::MySql, "t", &big, &CastRules::default());
         assert_eq!(m.final_type(), "smallint");
         assert!(m.warnings[0].contains("t.c: tinyint(1) holds 3 value(s) other than 0 and 1"));
         let mut ai = col("decimal", "decimal(10,0)", Decimal);
         ai.auto_increment = true;
-        assert!(!map_column("t", &ai, &CastRules::default()).identity);
+        assert!(!map_column(Dialect::MySql, "t", &ai, &CastRules::default()).identity);
     }
 
     #[test]
@@ -310,7 +412,7 @@ mod tests {
         .unwrap();
         let mut set = col("set", "set('a','b')", Encoding::SetText);
         set.name = "tags".into();
-        let m = map_column("t", &set, &rules);
+        let m = map_column(Dialect::MySql, "t", &set, &rules);
         assert_eq!(
             (m.load_type.as_str(), m.set_to_array, m.overridden),
             ("text", true, true)
@@ -318,18 +420,24 @@ mod tests {
         assert_eq!(m.final_type(), "text[]");
         let mut plain = col("varchar", "varchar(5)", Encoding::Text);
         plain.name = "plain".into();
-        let m = map_column("t", &plain, &rules);
+        let m = map_column(Dialect::MySql, "t", &plain, &rules);
         assert_eq!((m.load_type.as_str(), m.set_to_array), ("text[]", false));
         // A cast keeps identity only for an AUTO_INCREMENT column of an integer type.
         let mut id = col("int", "int(11)", Encoding::Integer);
-        assert_eq!(map_column("t", &id, &rules).load_type, "bigint");
-        assert!(!map_column("t", &id, &rules).identity);
+        assert_eq!(
+            map_column(Dialect::MySql, "t", &id, &rules).load_type,
+            "bigint"
+        );
+        assert!(!map_column(Dialect::MySql, "t", &id, &rules).identity);
         id.auto_increment = true;
-        assert!(map_column("t", &id, &rules).identity);
+        assert!(map_column(Dialect::MySql, "t", &id, &rules).identity);
         // `table.column` splits at the last dot.
         let mut c = col("int", "int(11)", Encoding::Integer);
         c.name = "c".into();
-        assert_eq!(map_column("a.b", &c, &rules).load_type, "text");
+        assert_eq!(
+            map_column(Dialect::MySql, "a.b", &c, &rules).load_type,
+            "text"
+        );
         for bad in ["=text", "int=", " = ", "int"] {
             assert!(CastRules::parse(&[bad.into()]).is_err(), "{bad}");
         }
