@@ -801,20 +801,22 @@ fn import_loads_only_the_chosen_tables() {
         "INSERT INTO gamma VALUES (1, 'g1')",
     ]);
     let pg = PgDb::new("scope");
+    // Qualified: once an import has made schema `waybill`, the test role (also named
+    // waybill) finds it first on the default search_path ("$user", public).
     let reset = || {
         pg.exec(
-            "DROP TABLE IF EXISTS alpha, beta, gamma;
-             CREATE TABLE alpha (id int PRIMARY KEY, v text);
-             CREATE TABLE beta (id int PRIMARY KEY, v text);
-             CREATE TABLE gamma (id int PRIMARY KEY, v text);
-             INSERT INTO alpha VALUES (9, 'old alpha');
-             INSERT INTO beta VALUES (9, 'old beta');
-             INSERT INTO gamma VALUES (9, 'old gamma');",
+            "DROP TABLE IF EXISTS public.alpha, public.beta, public.gamma;
+             CREATE TABLE public.alpha (id int PRIMARY KEY, v text);
+             CREATE TABLE public.beta (id int PRIMARY KEY, v text);
+             CREATE TABLE public.gamma (id int PRIMARY KEY, v text);
+             INSERT INTO public.alpha VALUES (9, 'old alpha');
+             INSERT INTO public.beta VALUES (9, 'old beta');
+             INSERT INTO public.gamma VALUES (9, 'old gamma');",
         )
     };
     let rows = |t: &str| {
         pg.text(&format!(
-            "SELECT string_agg(id || ':' || v, ',' ORDER BY id) FROM {t}"
+            "SELECT string_agg(id || ':' || v, ',' ORDER BY id) FROM public.{t}"
         ))
         .unwrap()
     };
