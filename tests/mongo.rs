@@ -1057,3 +1057,80 @@ fn a_string_holding_nul_follows_the_nul_policy() {
         ])]
     );
 }
+
+/// waybill-verify on MongoDB dumps, in both shapes: the dump against the target it was
+/// loaded into, and against the files it was exported from (the "source"), each equal;
+/// then a value changed in PostgreSQL is named by its `_id`, and a document added to a
+/// copy of the source files is found as written since the export.
+#[test]
+fn mongo_dumps_are_verified_value_by_value() {
+    let work = Work::new();
+    for (shape, extra) in [("doc", &[][..]), ("flat", &["--flatten", "kinds"][..])] {
+        let src_dir = work.path().join(format!("src_{shape}"));
+        copy_tree(&fixtures().join("mongoexport-canonical"), &src_dir);
+        let src = format!("mongoexport://{}", src_dir.display());
+        let dump = export(&work, &src, extra);
+        let pg = PgDb::new(&format!("mongo_verify_{shape}"));
+        work.import(&pg, &dump, &["--create-schema", "--verify"])
+            .ok();
+        let d = dump.to_str().unwrap();
+        let url = pg.url_text();
+        for with in [&["--target", &url][..], &["--source", &src]] {
+            let ran = work.run("waybill-verify", &[&[d][..], with].concat()).ok();
+            assert!(
+                ran.stderr.contains("every value equal"),
+                "{shape} {with:?}: {}",
+                ran.stderr
+            );
+        }
+
+        let changed = if shape == "doc" {
+            "UPDATE customers SET doc = jsonb_set(doc, '{email}', '\"ben@example.org\"') \
+             WHERE _id = '65f0c0000000000000000002'"
+        } else {
+            "UPDATE kinds SET name = 'Bobby' WHERE _id = '65f0a1b2c3d4e5f601234568'"
+        };
+        pg.exec(changed);
+        let ran = work.run("waybill-verify", &[d, "--target", &url]).failed();
+        let (table, key) = if shape == "doc" {
+            ("customers", "_id=65f0c0000000000000000002")
+        } else {
+            ("kinds", "_id=65f0a1b2c3d4e5f601234568")
+        };
+        assert!(
+            ran.stderr.contains(&format!("table `{table}`"))
+                && ran.stderr.contains(key)
+                && ran.stderr.contains("1 of 5 table(s) differ"),
+            "{shape}: {}",
+            ran.stderr
+        );
+
+        // A document written to the source files since the export.
+        let customers = src_dir.join("customers.json");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&customers)
+            .unwrap();
+        writeln!(
+            f,
+            r#"{{"_id":{{"$oid":"65f0c0000000000000000009"}},"name":"Dee","email":"dee@example.com"}}"#
+        )
+        .unwrap();
+        drop(f);
+        let ran = work.run("waybill-verify", &[d, "--source", &src]).failed();
+        assert!(
+            ran.stderr.contains("table `customers`")
+                && ran.stderr.contains("_id=65f0c0000000000000000009"),
+            "{shape}: {}",
+            ran.stderr
+        );
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}

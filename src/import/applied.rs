@@ -4,6 +4,12 @@
 //! manifest sha256), so a delta applied twice, out of order, or onto the wrong base is
 //! refused, and records itself when it commits.
 //!
+//! A load that covers only some of the dump's tables (`--tables`, `--exclude`, or tables
+//! missing in the target) records which, in `tables` (NULL: every table). A delta with
+//! changes to a table its target does not hold current is refused (its rows would be
+//! patched onto data that never came from the base), and a delta applied without some of
+//! its changed tables leaves them out of what the target holds current.
+//!
 //! A full import that cannot create the table (a role without CREATE on the database)
 //! still loads, with a warning: the target then cannot take deltas. With `--jobs`, the
 //! row is written as incomplete in the transaction that empties the tables and marked
@@ -33,9 +39,15 @@ CREATE TABLE IF NOT EXISTS waybill.applied (
     gtid text,
     dump_dir text NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now(),
-    tool_version text NOT NULL
+    tool_version text NOT NULL,
+    tables text[]
 );
-COMMENT ON TABLE waybill.applied IS 'Dumps waybill-import loaded, one row per import; catch-up deltas check their base here'";
+COMMENT ON TABLE waybill.applied IS 'Dumps waybill-import loaded, one row per import; catch-up deltas check their base here';
+COMMENT ON COLUMN waybill.applied.tables IS 'The dump tables this target holds current after the load (dump names); NULL: all of them'";
+
+/// Adds `tables` to a `waybill.applied` made by an older waybill-import.
+pub(crate) const UPGRADE: &str =
+    "ALTER TABLE waybill.applied ADD COLUMN IF NOT EXISTS tables text[]";
 
 /// Whether the table exists.
 pub(crate) fn exists(client: &mut impl GenericClient) -> Result<bool> {
@@ -46,14 +58,70 @@ pub(crate) fn exists(client: &mut impl GenericClient) -> Result<bool> {
 }
 
 /// Creates the table unless it exists (creating the schema needs CREATE on the
-/// database, even with IF NOT EXISTS, so existence is asked first).
+/// database, even with IF NOT EXISTS, so existence is asked first), and gives an older
+/// one its `tables` column.
 pub(crate) fn ensure(client: &mut impl GenericClient) -> Result<()> {
     if !exists(client)? {
-        client
+        return client
             .batch_execute(CREATE)
-            .ctx(|| format!("creating {TABLE}"))?;
+            .ctx(|| format!("creating {TABLE}"));
+    }
+    let has_tables: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'waybill.applied'::regclass \
+             AND attname = 'tables' AND NOT attisdropped)",
+            &[],
+        )
+        .ctx(|| format!("reading the columns of {TABLE}"))?
+        .get(0);
+    if !has_tables {
+        client.batch_execute(UPGRADE).ctx(|| UPGRADE.into())?;
     }
     Ok(())
+}
+
+/// The tables a load leaves current, as recorded: `None` when that is every table of
+/// the dump (`all`), otherwise the names, sorted.
+pub(crate) fn covered(all: &[&str], current: &[&str]) -> Option<Vec<String>> {
+    if all.iter().all(|t| current.contains(t)) {
+        return None;
+    }
+    let mut v: Vec<String> = current.iter().map(|t| t.to_string()).collect();
+    v.sort();
+    v.dedup();
+    Some(v)
+}
+
+/// A delta on top of `latest`: the changed tables it applies must be ones the target
+/// holds current, and the changed ones it does not apply are current no more. Returns
+/// the refusals, or what the target holds current after the delta (`covered`).
+pub(crate) fn delta_coverage(
+    latest: Option<&[String]>,
+    all: &[&str],
+    changed: &[&str],
+    applying: &[&str],
+) -> std::result::Result<Option<Vec<String>>, Vec<String>> {
+    let current = |t: &str| latest.is_none_or(|l| l.iter().any(|x| x == t));
+    let stale: Vec<String> = applying
+        .iter()
+        .filter(|t| !current(t))
+        .map(|t| format!("`{t}`"))
+        .collect();
+    if !stale.is_empty() {
+        return Err(vec![format!(
+            "this delta changes {} which the target's latest load did not load (it holds \
+             current only: {}): applying the changes would patch rows that never came from \
+             the base; load the base again with those tables, or leave them out (--exclude)",
+            stale.join(", "),
+            latest.unwrap_or_default().join(", ")
+        )]);
+    }
+    let after: Vec<&str> = all
+        .iter()
+        .copied()
+        .filter(|t| current(t) && (!changed.contains(t) || applying.contains(t)))
+        .collect();
+    Ok(covered(all, &after))
 }
 
 /// The INSERT that records `m` as loaded into `schema`.
@@ -63,12 +131,23 @@ pub(crate) fn insert_sql(
     manifest_sha256: &str,
     dump_dir: &std::path::Path,
     complete: bool,
+    tables: Option<&[String]>,
 ) -> String {
     let opt = |v: Option<&str>| v.map(quote_literal).unwrap_or_else(|| "NULL".into());
+    let tables = match tables {
+        None => "NULL".to_string(),
+        Some(t) => format!(
+            "ARRAY[{}]::text[]",
+            t.iter()
+                .map(|n| quote_literal(n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
     format!(
         "INSERT INTO {TABLE} (target_schema, manifest_sha256, kind, base_manifest_sha256, complete, \
-         binlog_file, binlog_position, gtid, dump_dir, tool_version) VALUES ({}, {}, {}, {}, {complete}, \
-         {}, {}, {}, {}, {})",
+         binlog_file, binlog_position, gtid, dump_dir, tool_version, tables) VALUES ({}, {}, {}, {}, \
+         {complete}, {}, {}, {}, {}, {}, {tables})",
         quote_literal(schema),
         quote_literal(manifest_sha256),
         quote_literal(m.kind.as_str()),
@@ -84,14 +163,18 @@ pub(crate) fn insert_sql(
     )
 }
 
-/// The INSERT that records this import's dump as loaded.
+/// The INSERT that records this import's dump as loaded (with the tables it loaded,
+/// when that is not all of them).
 pub(super) fn insert_for(cx: &Ctx, complete: bool) -> String {
+    let all: Vec<&str> = cx.dump.manifest.tables.iter().map(|t| t.name()).collect();
+    let loaded: Vec<&str> = cx.lp.loads.iter().map(|l| l.entry.name()).collect();
     insert_sql(
         &cx.plan.schema,
         &cx.dump.manifest,
         &cx.dump.manifest_sha256,
         &cx.dump.dir,
         complete,
+        covered(&all, &loaded).as_deref(),
     )
 }
 
@@ -157,15 +240,19 @@ pub(crate) struct Applied {
     pub complete: bool,
     pub applied_at: String,
     pub dump_dir: String,
+    /// The dump tables the load left current; `None`: all of them.
+    pub tables: Option<Vec<String>>,
 }
 
 /// The rows for `schema`, newest first.
 pub(crate) fn history(client: &mut impl GenericClient, schema: &str) -> Result<Vec<Applied>> {
     let rows = client
         .query(
+            // `tables` through to_jsonb: NULL also in a table an older version made.
             "SELECT manifest_sha256, kind, complete, \
-                    to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), dump_dir \
-             FROM waybill.applied WHERE target_schema = $1 ORDER BY id DESC",
+                    to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), dump_dir, \
+                    to_jsonb(a) ->> 'tables' \
+             FROM waybill.applied a WHERE target_schema = $1 ORDER BY id DESC",
             &[&schema],
         )
         .ctx(|| format!("reading {TABLE}"))?;
@@ -177,6 +264,9 @@ pub(crate) fn history(client: &mut impl GenericClient, schema: &str) -> Result<V
             complete: r.get(2),
             applied_at: r.get(3),
             dump_dir: r.get(4),
+            tables: r
+                .get::<_, Option<String>>(5)
+                .and_then(|j| serde_json::from_str(&j).ok()),
         })
         .collect())
 }
@@ -246,7 +336,41 @@ mod tests {
             complete,
             applied_at: "2024-01-01T00:00:00Z".into(),
             dump_dir: "/d".into(),
+            tables: None,
         }
+    }
+
+    #[test]
+    fn coverage() {
+        let all = ["a", "b", "c"];
+        assert_eq!(covered(&all, &["c", "a", "b"]), None);
+        assert_eq!(
+            covered(&all, &["b", "a"]),
+            Some(vec!["a".into(), "b".into()])
+        );
+        // Everything current, every change applied: still everything.
+        assert_eq!(
+            delta_coverage(None, &all, &["a", "b"], &["a", "b"]),
+            Ok(None)
+        );
+        // A changed table left out is current no more; an unchanged one stays.
+        assert_eq!(
+            delta_coverage(None, &all, &["a", "b"], &["a"]),
+            Ok(Some(vec!["a".into(), "c".into()]))
+        );
+        let some = vec!["a".to_string(), "c".to_string()];
+        assert_eq!(
+            delta_coverage(Some(&some), &all, &["a"], &["a"]),
+            Ok(Some(some.clone()))
+        );
+        let refused = delta_coverage(Some(&some), &all, &["a", "b"], &["a", "b"]).unwrap_err();
+        assert!(refused[0].contains("changes `b` which"), "{refused:?}");
+        assert!(refused[0].contains("current only: a, c"), "{refused:?}");
+        // A changed table that was never current and is not applied stays out.
+        assert_eq!(
+            delta_coverage(Some(&some), &all, &["b"], &[]),
+            Ok(Some(some))
+        );
     }
 
     #[test]

@@ -598,14 +598,15 @@ fn script(plan: &ImportPlan, dump: &VerifiedDump, p: &Plan, record: &str) -> Str
         "-- waybill-import {} at {}\n-- delta: {} (manifest sha256 {})\n-- target: {} schema {}\n\
          -- To run it by hand from the delta directory: psql -X -v ON_ERROR_STOP=1 -f <this file>\n\
          \\set ON_ERROR_STOP on\nSET TIME ZONE 'UTC';\nBEGIN;\nLOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE;\n\
-         -- waybill-import checks here that the target's latest load is this delta's base\n",
+         -- waybill-import checks here that the target's latest load is this delta's base\n{};\n",
         env!("CARGO_PKG_VERSION"),
         timefmt::now_rfc3339(),
         dump.dir.display(),
         dump.manifest_sha256,
         plan.target,
         plan.schema,
-        applied::TABLE
+        applied::TABLE,
+        applied::UPGRADE
     );
     for step in steps(plan, p) {
         match step {
@@ -814,31 +815,60 @@ fn run(
     }
     super::log_mapping(log, &plan.schema, &p.mapping);
     obs.mapping(&p.mapping);
-    let record = applied::insert_sql(
-        &plan.schema,
-        &dump.manifest,
-        &dump.manifest_sha256,
-        &dump.dir,
-        true,
-    );
-    let text = script(plan, dump, &p, &record);
-    let script_path = side.write("import_script", "sql", text.as_bytes());
-    let check_chain = |c: &mut dyn FnMut() -> Result<Vec<applied::Applied>>| -> Result<()> {
+    // What the target holds current (waybill.applied's `tables`) decides which changes
+    // may be applied, and what it holds current afterwards.
+    let all: Vec<&str> = dump.manifest.tables.iter().map(|t| t.name()).collect();
+    let changed: Vec<&str> = dump
+        .manifest
+        .tables
+        .iter()
+        .filter(|e| {
+            file_with(e, FileRole::Upserts).is_some() || file_with(e, FileRole::Deletes).is_some()
+        })
+        .map(|e| e.name())
+        .collect();
+    let applying: Vec<&str> = p.tables.iter().map(|t| t.entry.name()).collect();
+    // The INSERT that records the delta, once the chain and coverage allow it.
+    let check_chain = |c: &mut dyn FnMut() -> Result<Vec<applied::Applied>>| -> Result<String> {
         let history = c()?;
-        match applied::chain_problem(
+        let refused = |problems: Vec<String>| {
+            Error::Preflight(
+                problems
+                    .into_iter()
+                    .map(|problem| {
+                        format!(
+                            "delta {} cannot be applied to schema {}: {problem}",
+                            dump.dir.display(),
+                            plan.schema
+                        )
+                    })
+                    .collect(),
+            )
+        };
+        if let Some(problem) = applied::chain_problem(
             &history,
             &dump.manifest_sha256,
             &delta.base_manifest_sha256,
             delta.base_kind,
         ) {
-            Some(problem) => Err(Error::Preflight(vec![format!(
-                "delta {} cannot be applied to schema {}: {problem}",
-                dump.dir.display(),
-                plan.schema
-            )])),
-            None => Ok(()),
+            return Err(refused(vec![problem]));
         }
+        let latest = history.first().and_then(|a| a.tables.as_deref());
+        let after = applied::delta_coverage(latest, &all, &changed, &applying).map_err(refused)?;
+        Ok(applied::insert_sql(
+            &plan.schema,
+            &dump.manifest,
+            &dump.manifest_sha256,
+            &dump.dir,
+            true,
+            after.as_deref(),
+        ))
     };
+    // Read-only first, so the usual refusals never open a transaction; again under the
+    // lock below, in case another import got there in between.
+    let record = check_chain(&mut || applied::history(client, &plan.schema))?;
+    let text = script(plan, dump, &p, &record);
+    let script_path = side.write("import_script", "sql", text.as_bytes());
     let mut reports: Vec<DeltaTableReport> = p
         .tables
         .iter()
@@ -886,9 +916,6 @@ fn run(
             }))
             .collect()
     };
-    // Read-only first, so the usual refusals never open a transaction; again under the
-    // lock below, in case another import got there in between.
-    check_chain(&mut || applied::history(client, &plan.schema))?;
     if plan.dry_run {
         log.line("dry run: nothing was written to the database");
         report.tables = reports.clone();
@@ -908,7 +935,8 @@ fn run(
     let outcome = (|| -> Result<()> {
         let lock = format!("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE", applied::TABLE);
         tx.batch_execute(&lock).ctx(|| lock.clone())?;
-        check_chain(&mut || applied::history(&mut tx, &plan.schema))?;
+        applied::ensure(&mut tx)?;
+        let record = check_chain(&mut || applied::history(&mut tx, &plan.schema))?;
         log.line(&format!(
             "{lock}: the target's latest load is this delta's base ({})",
             delta.base_manifest_sha256

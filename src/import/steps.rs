@@ -306,8 +306,9 @@ pub(super) fn script(cx: &Ctx) -> String {
         }
         s.push_str(&format!(
             "-- what was loaded, for catch-up deltas (waybill-import skips this, with a warning, \
-             when the role may not create it)\n{};\n{};\n",
+             when the role may not create it)\n{};\n{};\n{};\n",
             super::applied::CREATE,
+            super::applied::UPGRADE,
             super::applied::insert_for(cx, true)
         ));
         s.push_str("COMMIT;\n");

@@ -310,14 +310,18 @@ pub(crate) trait Source: Send {
 pub(crate) trait Reader: Send {
     /// Splits `table` (which has a primary key) into about `chunks` ranges, calling
     /// `emit` with each range in key order as soon as it is known. `rows` is the
-    /// estimate.
+    /// estimate. Only asked when the source `splits_tables`; by default the whole table
+    /// is one range.
     fn split(
         &mut self,
         table: &Table,
         rows: u64,
         chunks: u64,
         emit: &mut dyn FnMut(KeyRange) -> Result<()>,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let _ = (table, rows, chunks);
+        emit(KeyRange::default())
+    }
 
     /// Streams the rows of `table` (within `range`, when given) in primary-key order.
     /// `what` names the table or chunk for error messages.
@@ -328,6 +332,17 @@ pub(crate) trait Reader: Send {
         what: &str,
         row: &mut dyn FnMut(&dyn Row) -> Result<()>,
     ) -> Result<()>;
+}
+
+/// For a reader that reads tables whole (`splits_tables` is false): refuses a bounded
+/// range, which only a crafted call could ask for. `unit` names what is read whole.
+pub(crate) fn whole_only(range: Option<&KeyRange>, what: &str, unit: &str) -> Result<()> {
+    if range.is_some_and(|r| r.lower.is_some() || r.upper.is_some()) {
+        return Err(Error::config(format!(
+            "{what}: {unit} are read whole, not in key ranges"
+        )));
+    }
+    Ok(())
 }
 
 /// Whether a table can be split into key ranges: it has a primary key whose columns

@@ -30,7 +30,7 @@ use crate::dump::manifest::{self, Snapshot};
 use crate::dump::schema::{Column, Index, IndexColumn, Table, View};
 use crate::error::{Error, Result};
 use crate::source::{
-    Catalog, Flatten, KeyRange, MongoFormat, Reader, Row, Skipped, Source, SourceTable,
+    Catalog, Flatten, KeyRange, MongoFormat, Reader, Row, Skipped, Source, SourceTable, whole_only,
 };
 use infer::{ColumnPlan, Conv};
 use input::{CollectionFiles, Documents};
@@ -477,17 +477,6 @@ fn convert(conv: Conv, v: RawBsonRef, out: &mut Vec<u8>) -> std::result::Result<
 }
 
 impl Reader for MongoReader {
-    fn split(
-        &mut self,
-        _table: &Table,
-        _rows: u64,
-        _chunks: u64,
-        emit: &mut dyn FnMut(KeyRange) -> Result<()>,
-    ) -> Result<()> {
-        // Never asked (`splits_tables` is false); a collection is one range.
-        emit(KeyRange::default())
-    }
-
     fn read(
         &mut self,
         table: &Table,
@@ -495,11 +484,7 @@ impl Reader for MongoReader {
         what: &str,
         on_row: &mut dyn FnMut(&dyn Row) -> Result<()>,
     ) -> Result<()> {
-        if range.is_some_and(|r| r.lower.is_some() || r.upper.is_some()) {
-            return Err(Error::config(format!(
-                "{what}: collections are read whole, not in key ranges"
-            )));
-        }
+        whole_only(range, what, "collections")?;
         let p = self.prepared.get(&table.name).ok_or_else(|| {
             Error::config(format!("{what}: not prepared by the export's first pass"))
         })?;

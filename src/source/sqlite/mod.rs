@@ -25,7 +25,7 @@ use crate::dump::encoding::Encoding;
 use crate::dump::manifest::{self, Snapshot};
 use crate::dump::schema::{Column, Table};
 use crate::error::{Error, Result, ResultExt};
-use crate::source::{Catalog, ColumnCast, KeyRange, Reader, Row, Source, SourceTable};
+use crate::source::{Catalog, ColumnCast, KeyRange, Reader, Row, Source, SourceTable, whole_only};
 use catalog::TableMeta;
 
 /// `"name"`, quoted for SQLite.
@@ -256,18 +256,6 @@ impl Row for ArenaRow {
 }
 
 impl Reader for SqliteReader {
-    fn split(
-        &mut self,
-        table: &Table,
-        _rows: u64,
-        _chunks: u64,
-        emit: &mut dyn FnMut(KeyRange) -> Result<()>,
-    ) -> Result<()> {
-        // Never asked (`splits_tables` is false); the whole table is one range.
-        let _ = table;
-        emit(KeyRange::default())
-    }
-
     fn read(
         &mut self,
         table: &Table,
@@ -275,11 +263,7 @@ impl Reader for SqliteReader {
         what: &str,
         on_row: &mut dyn FnMut(&dyn Row) -> Result<()>,
     ) -> Result<()> {
-        if range.is_some_and(|r| r.lower.is_some() || r.upper.is_some()) {
-            return Err(Error::config(format!(
-                "{what}: SQLite tables are read whole, not in key ranges"
-            )));
-        }
+        whole_only(range, what, "SQLite tables")?;
         let convs: Vec<Conv> = table.columns.iter().map(conv_for).collect();
         let order = match self.rowids.get(&table.name).cloned().flatten() {
             Some(r) => format!(" ORDER BY {r}"),
