@@ -402,4 +402,227 @@ mod tests {
         assert!(log.verify().unwrap_err().to_string().contains("line 1"));
         let _ = fs::remove_file(&p);
     }
+
+    /// `last_line` reads the file backwards in 4 KiB blocks: lines shorter than, equal
+    /// to and longer than a block, or several blocks, with and without a final newline.
+    #[test]
+    fn last_line_across_block_boundaries() {
+        let p = tmp("last");
+        let read = |content: &str| {
+            fs::write(&p, content).unwrap();
+            last_line(&mut File::open(&p).unwrap()).unwrap()
+        };
+        assert_eq!(read(""), (None, true));
+        for n in [1, 4094, 4095, 4096, 4097, 8191, 8192, 8193, 12_345] {
+            let long = "x".repeat(n - 1) + "y";
+            assert_eq!(
+                read(&format!("first\n{long}\n")),
+                (Some(long.clone()), true),
+                "{n}"
+            );
+            assert_eq!(
+                read(&format!("first\n{long}")),
+                (Some(long.clone()), false),
+                "{n}"
+            );
+            assert_eq!(
+                read(&format!("{long}\n")),
+                (Some(long.clone()), true),
+                "{n}"
+            );
+            assert_eq!(read(&long), (Some(long.clone()), false), "{n}");
+            let before = "z".repeat(n);
+            assert_eq!(
+                read(&format!("{before}\nlast\n")),
+                (Some("last".to_string()), true),
+                "{n}"
+            );
+        }
+        let _ = fs::remove_file(&p);
+    }
+
+    /// An event over 4 KiB is chained whole: the next line's `prev_sha256` is the hash
+    /// of the entire long line, and the log verifies.
+    #[test]
+    fn a_long_event_is_chained_whole() {
+        let p = tmp("long");
+        let log = AuditLog::new(&p);
+        let first = log
+            .append(Event {
+                status: "started".into(),
+                message: "m".repeat(10_000),
+                ..Event::default()
+            })
+            .unwrap();
+        assert!(first.len() > 10_000);
+        let second = log
+            .append(Event {
+                status: "completed".into(),
+                ..Event::default()
+            })
+            .unwrap();
+        let second: Event = serde_json::from_str(&second).unwrap();
+        assert_eq!(second.prev_sha256, sha256_hex(first.as_bytes()));
+        assert_eq!(log.verify().unwrap(), 2);
+        // A line cut off without its newline is closed before the next event.
+        let text = fs::read_to_string(&p).unwrap();
+        fs::write(&p, text.trim_end_matches('\n')).unwrap();
+        let third = log
+            .append(Event {
+                status: "failed".into(),
+                ..Event::default()
+            })
+            .unwrap();
+        assert!(
+            fs::read_to_string(&p)
+                .unwrap()
+                .ends_with(&format!("\"}}\n{third}\n"))
+        );
+        assert_eq!(log.verify().unwrap(), 3);
+        let _ = fs::remove_file(&p);
+    }
+
+    #[test]
+    fn unseal_needs_the_whole_tail() {
+        let hash = "a".repeat(64);
+        // Exactly the tail: an empty body.
+        assert_eq!(
+            unseal(&format!("{SELF_HASH_KEY}{hash}\"}}")),
+            Some(("}".to_string(), hash.as_str()))
+        );
+        // Shorter than the tail, with or without the closing `"}`.
+        assert_eq!(unseal("{\"status\":\"started\"}"), None);
+        assert_eq!(unseal("\"}"), None);
+        assert_eq!(unseal(""), None);
+        // Long enough, but not ending like a sealed line.
+        assert_eq!(unseal(&format!("{SELF_HASH_KEY}{hash}\"}} ")), None);
+        assert_eq!(unseal(&format!("{{\"x\":1,\"sha\":\"{hash}\"}}")), None);
+    }
+
+    #[test]
+    fn run_ids_are_sortable_and_unique() {
+        let a = new_run_id("export");
+        let b = new_run_id("export");
+        assert_ne!(a, b);
+        let (stamp, rest) = a.split_once("Z-").unwrap();
+        assert_eq!(stamp.len(), "20261123T101502".len(), "{a}");
+        assert_eq!(stamp.as_bytes()[8], b'T', "{a}");
+        assert!(
+            stamp
+                .bytes()
+                .enumerate()
+                .all(|(i, c)| i == 8 || c.is_ascii_digit()),
+            "{a}"
+        );
+        let (tool, hex) = rest.split_once('-').unwrap();
+        assert_eq!(tool, "export");
+        assert!(
+            hex.len() == 8 && hex.bytes().all(|c| c.is_ascii_hexdigit()),
+            "{a}"
+        );
+        assert!(!os_user().is_empty() && !hostname().is_empty());
+    }
+
+    #[test]
+    fn append_creates_the_directory_and_read_returns_every_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::new(dir.path().join("a/b/log.jsonl"));
+        assert_eq!(log.path(), dir.path().join("a/b/log.jsonl"));
+        assert!(log.read().unwrap().is_empty(), "no file yet: no events");
+        let first = log
+            .append(Event {
+                status: "started".into(),
+                ..Event::default()
+            })
+            .unwrap();
+        log.append(Event {
+            status: "completed".into(),
+            ..Event::default()
+        })
+        .unwrap();
+        let entries = log.read().unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!((entries[0].line, entries[1].line), (1, 2));
+        assert_eq!(entries[0].sha256, sha256_hex(first.as_bytes()));
+        assert_eq!(entries[1].event.prev_sha256, entries[0].sha256);
+        assert_eq!(entries[0].event.prev_sha256, GENESIS);
+        assert_eq!(entries[1].event.status, "completed");
+
+        // An empty line in the middle is an insertion; one at the very end is not.
+        let text = fs::read_to_string(log.path()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        fs::write(log.path(), format!("{}\n\n{}\n", lines[0], lines[1])).unwrap();
+        assert_eq!(
+            log.verify().unwrap_err().to_string(),
+            format!(
+                "audit log {}: line 2: empty line inserted",
+                log.path().display()
+            )
+        );
+        assert_eq!(log.read().unwrap().len(), 2, "read skips empty lines");
+        fs::write(log.path(), format!("{}\nnot json\n", lines[0])).unwrap();
+        assert!(
+            log.read()
+                .unwrap_err()
+                .to_string()
+                .contains("line 2: not an audit event")
+        );
+        // The first line missing: the log does not begin with its first event.
+        fs::write(log.path(), format!("{}\n", lines[1])).unwrap();
+        assert!(
+            log.verify()
+                .unwrap_err()
+                .to_string()
+                .ends_with("line 1: chain broken, the log does not begin with its first event: lines were removed from the start")
+        );
+        // A directory where the log should be is an error, not an empty log.
+        assert!(AuditLog::new(dir.path()).read().is_err());
+    }
+
+    #[test]
+    fn a_run_fills_in_its_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        let run = Run::new(AuditLog::new(&path), "import");
+        run.set_source("u@h:1/s".into());
+        run.set_target("u@h:2/t".into());
+        run.set_dump_dir(Path::new("/dumps/x"));
+        run.set_manifest_sha256("ab".repeat(32));
+        run.set_parent_run_id(Some("parent-1".into()));
+        let e = run.event("in_progress", "a table");
+        assert!(e.ts.ends_with('Z') && e.ts.len() >= 20, "{}", e.ts);
+        assert_eq!(
+            (e.status.as_str(), e.message.as_str(), e.tool.as_str()),
+            ("in_progress", "a table", "import")
+        );
+        assert_eq!(e.source.as_deref(), Some("u@h:1/s"));
+        assert_eq!(e.target.as_deref(), Some("u@h:2/t"));
+        assert_eq!(e.dump_dir.as_deref(), Some("/dumps/x"));
+        assert_eq!(e.manifest_sha256, Some("ab".repeat(32)));
+        assert_eq!(e.parent_run_id.as_deref(), Some("parent-1"));
+        assert!(e.run_id.contains("Z-import-"));
+        assert_eq!(
+            (e.os_user.clone(), e.hostname.clone()),
+            (os_user(), hostname())
+        );
+        run.write(e.clone()).unwrap();
+        run.write_or_warn(run.event("completed", "done"));
+        let back = AuditLog::new(&path).read().unwrap();
+        assert_eq!(back.len(), 2);
+        assert_eq!(
+            back[0].event,
+            Event {
+                prev_sha256: GENESIS.into(),
+                ..e
+            }
+        );
+        assert_eq!(back[1].event.status, "completed");
+        // An empty parent run id is no parent.
+        run.set_parent_run_id(Some(String::new()));
+        assert_eq!(run.event("failed", "x").parent_run_id, None);
+        // A log that cannot be written is an error for write, a warning for write_or_warn.
+        let blocked = Run::new(AuditLog::new(dir.path()), "export");
+        assert!(blocked.write(blocked.event("started", "x")).is_err());
+        blocked.write_or_warn(blocked.event("started", "x"));
+    }
 }

@@ -29,7 +29,7 @@ fn source() -> MyDb {
 
 const TARGET: &str = "
     CREATE TABLE uuid_keyed (id uuid PRIMARY KEY, n int, payload text);
-    CREATE TABLE composite (a int, b text, c timestamp, PRIMARY KEY (a, b));
+    CREATE TABLE composite (a int, b text, c timestamptz, PRIMARY KEY (a, b));
     CREATE TABLE bin_keyed (id bytea PRIMARY KEY, v int);
     CREATE TABLE words (w text PRIMARY KEY, n int);
     CREATE TABLE int_keyed (id numeric(20) PRIMARY KEY, v int);
@@ -39,6 +39,78 @@ const TARGET: &str = "
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
+}
+
+/// The target, in a database whose default time zone is not UTC: a DATETIME loaded
+/// into `timestamptz` keeps its value only if the loading session uses UTC.
+fn target(tag: &str) -> PgDb {
+    let pg = PgDb::new(tag);
+    pg.exec(TARGET);
+    pg.exec(&format!(
+        "ALTER DATABASE \"{}\" SET timezone = 'Asia/Kolkata'",
+        pg.name
+    ));
+    pg
+}
+
+/// Each table as `(name, MySQL expression, PostgreSQL expression)` for one row as text.
+const ROWS: &[(&str, &str, &str)] = &[
+    (
+        "uuid_keyed",
+        "CONCAT_WS('|', id, n, payload)",
+        "concat_ws('|', id, n, payload)",
+    ),
+    (
+        "composite",
+        "CONCAT_WS('|', a, b, c)",
+        "concat_ws('|', a, b, to_char(c AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'))",
+    ),
+    (
+        "bin_keyed",
+        "CONCAT_WS('|', LOWER(HEX(id)), v)",
+        "concat_ws('|', encode(id, 'hex'), v)",
+    ),
+    ("words", "CONCAT_WS('|', w, n)", "concat_ws('|', w, n)"),
+    (
+        "int_keyed",
+        "CONCAT_WS('|', id, v)",
+        "concat_ws('|', id, v)",
+    ),
+    ("keyless", "CONCAT_WS('|', x, y)", "concat_ws('|', x, y)"),
+];
+
+/// Table `t` in PostgreSQL holds exactly the source's rows, value for value.
+fn assert_same_rows(db: &MyDb, pg: &PgDb, t: &str) {
+    let (_, my_expr, pg_expr) = ROWS.iter().find(|r| r.0 == t).unwrap();
+    let mine: Vec<String> = db
+        .conn()
+        .query(format!("SELECT {my_expr} FROM `{t}`"))
+        .unwrap();
+    let theirs: Vec<String> = pg
+        .client()
+        .query(&format!("SELECT {pg_expr} FROM {t}"), &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(!mine.is_empty(), "{t}");
+    let (mine, theirs) = (sorted(mine), sorted(theirs));
+    if mine != theirs {
+        let only = |a: &[String], b: &[String]| -> Vec<String> {
+            a.iter()
+                .filter(|r| b.binary_search(r).is_err())
+                .take(3)
+                .cloned()
+                .collect()
+        };
+        panic!(
+            "{t}: {} rows in MariaDB, {} in PostgreSQL; only in MariaDB: {:?}; only in PostgreSQL: {:?}",
+            mine.len(),
+            theirs.len(),
+            only(&mine, &theirs),
+            only(&theirs, &mine)
+        );
+    }
 }
 
 #[test]
@@ -108,43 +180,10 @@ fn chunks_cover_every_row_exactly_once() {
     );
 
     // Loaded into PostgreSQL, each table holds exactly the source rows.
-    let pg = PgDb::new("chunks");
-    pg.exec(TARGET);
+    let pg = target("chunks");
     work.import(&pg, &dump, &[]).ok();
-    let cases = [
-        (
-            "uuid_keyed",
-            "CONCAT_WS('|', id, n, payload)",
-            "concat_ws('|', id, n, payload)",
-        ),
-        (
-            "composite",
-            "CONCAT_WS('|', a, b, c)",
-            "concat_ws('|', a, b, c)",
-        ),
-        (
-            "bin_keyed",
-            "CONCAT_WS('|', LOWER(HEX(id)), v)",
-            "concat_ws('|', encode(id, 'hex'), v)",
-        ),
-        ("words", "CONCAT_WS('|', w, n)", "concat_ws('|', w, n)"),
-        (
-            "int_keyed",
-            "CONCAT_WS('|', id, v)",
-            "concat_ws('|', id, v)",
-        ),
-        ("keyless", "CONCAT_WS('|', x, y)", "concat_ws('|', x, y)"),
-    ];
-    for (t, my_expr, pg_expr) in cases {
-        let mine: Vec<String> = c.query(format!("SELECT {my_expr} FROM `{t}`")).unwrap();
-        let theirs: Vec<String> = pg
-            .client()
-            .query(&format!("SELECT {pg_expr} FROM {t}"), &[])
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        assert_eq!(sorted(mine), sorted(theirs), "{t}");
+    for (t, _, _) in ROWS {
+        assert_same_rows(&db, &pg, t);
     }
 }
 
@@ -153,8 +192,7 @@ fn parallel_import_commits_per_table() {
     let db = source();
     let work = Work::new();
     let dump = work.export(&db, &["--chunk-rows", "1000"]);
-    let pg = PgDb::new("jobs");
-    pg.exec(TARGET);
+    let pg = target("jobs");
     let ran = work
         .import(&pg, &dump, &["--commit", "per-table", "--jobs", "3"])
         .ok();
@@ -172,6 +210,7 @@ fn parallel_import_commits_per_table() {
         ("keyless", 3000),
     ] {
         assert_eq!(pg.count(t), n, "{t}");
+        assert_same_rows(&db, &pg, t);
     }
     // A table that fails rolls back alone; the others stay committed, and it says so.
     pg.exec("ALTER TABLE words ADD CONSTRAINT short CHECK (length(w) < 3) NOT VALID");
@@ -183,12 +222,29 @@ fn parallel_import_commits_per_table() {
         "{}",
         ran.stderr
     );
-    assert!(ran.stderr.contains("committed: "), "{}", ran.stderr);
+    let committed: Vec<&str> = ran
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("committed: "))
+        .and_then(|l| l.strip_suffix(" (--commit per-table commits each table on its own)"))
+        .unwrap_or_else(|| panic!("no list of committed tables: {}", ran.stderr))
+        .split(", ")
+        .filter(|t| *t != "none")
+        .collect();
+    assert!(!committed.contains(&"words"), "{committed:?}");
     assert_eq!(
         pg.count("words"),
         0,
         "the failed table is empty: truncated first, its load rolled back"
     );
+    // What committed holds the dump's values; what never started was emptied.
+    for (t, _, _) in ROWS.iter().filter(|r| r.0 != "words") {
+        if committed.contains(t) {
+            assert_same_rows(&db, &pg, t);
+        } else {
+            assert_eq!(pg.count(t), 0, "{t} never started");
+        }
+    }
 }
 
 /// All or nothing holds for chunked, compressed dumps in either COPY format: a row the

@@ -191,18 +191,12 @@ fn target() -> PgDb {
     pg
 }
 
-#[test]
-fn round_trip_every_value_equals_the_source() {
-    let db = source();
-    let pg = target();
-    let work = Work::new();
-    let dump = work.export(&db, &[]);
-    let ran = work.import(&pg, &dump, &[]).ok();
-    assert!(ran.stderr.contains("committed"), "{}", ran.stderr);
-
+/// Every value of the three tables equals the source's, compared through SQL on both
+/// sides (JSON as JSON, floats bit for bit, blobs byte for byte).
+fn assert_same_as_source(db: &MyDb, pg: &PgDb) {
     // The source, turned by SQL into what PostgreSQL should hold.
     let expected = my_rows(
-        &db,
+        db,
         "SELECT id, NULLIF(parent_id, ''), displayName, DATE_FORMAT(createdDate, '%Y-%m-%d %H:%i:%s.%f'),
                 CAST(UNIX_TIMESTAMP(updatedAt) AS CHAR), IF(isActive, 'true', 'false'), LOWER(HEX(avatar)),
                 balance, big, IF(birthday = '0000-00-00', NULL, CAST(birthday AS CHAR)), note,
@@ -210,7 +204,7 @@ fn round_trip_every_value_equals_the_source() {
          FROM account ORDER BY id",
     );
     let got = pg_rows(
-        &pg,
+        pg,
         r#"SELECT id::text, parent_id::text, "displayName", to_char("createdDate", 'YYYY-MM-DD HH24:MI:SS.US'),
                   (extract(epoch FROM "updatedAt"))::numeric(20,6)::text, "isActive"::text, encode(avatar, 'hex'),
                   balance::text, big::text, birthday::text, note,
@@ -235,11 +229,11 @@ fn round_trip_every_value_equals_the_source() {
 
     // JSON compared as JSON, floats compared bit for bit.
     let my_json = my_rows(
-        &db,
+        db,
         "SELECT settings, CAST(f + 0e0 AS CHAR), CAST(dbl AS CHAR) FROM account ORDER BY id",
     );
     let pg_json = pg_rows(
-        &pg,
+        pg,
         "SELECT settings::text, f::text, dbl::text FROM account ORDER BY id::text",
     );
     for (m, p) in my_json.iter().zip(&pg_json) {
@@ -259,24 +253,36 @@ fn round_trip_every_value_equals_the_source() {
     // Blobs byte-identical, other tables equal.
     assert_eq!(
         my_rows(
-            &db,
+            db,
             "SELECT CAST(id AS CHAR), account_id, LOWER(HEX(payload)) FROM event_log ORDER BY id"
         ),
         pg_rows(
-            &pg,
+            pg,
             "SELECT id::text, account_id::text, encode(payload, 'hex') FROM event_log ORDER BY id"
         )
     );
     assert_eq!(
         my_rows(
-            &db,
+            db,
             "SELECT CAST(id AS CHAR), account_id, amount FROM ledger ORDER BY id"
         ),
         pg_rows(
-            &pg,
+            pg,
             "SELECT id::text, account_id::text, amount::text FROM ledger ORDER BY id"
         )
     );
+}
+
+#[test]
+fn round_trip_every_value_equals_the_source() {
+    let db = source();
+    let pg = target();
+    let work = Work::new();
+    let dump = work.export(&db, &[]);
+    let ran = work.import(&pg, &dump, &[]).ok();
+    assert!(ran.stderr.contains("committed"), "{}", ran.stderr);
+
+    assert_same_as_source(&db, &pg);
 
     // Sequences: above the loaded max and at least the source AUTO_INCREMENT.
     assert_eq!(
@@ -318,6 +324,17 @@ fn copy_dump(from: &Path, work: &Work, name: &str) -> std::path::PathBuf {
     to
 }
 
+/// Imports `dump`, all or nothing and with `--commit per-table --jobs 2`: each run must fail with `expect`
+/// in its message and write nothing (audit trail `started`, `failed`; the sentinel row
+/// still there).
+fn refused(work: &Work, pg: &PgDb, dump: &Path, expect: &str) {
+    for extra in [&[][..], &["--commit", "per-table", "--jobs", "2"]] {
+        let ran = work.import(pg, dump, extra).failed();
+        assert!(ran.stderr.contains(expect), "{extra:?}: {}", ran.stderr);
+        assert_no_write(work, pg, assert_untouched);
+    }
+}
+
 #[test]
 fn damaged_dumps_are_refused_before_loading() {
     let db = source();
@@ -334,13 +351,17 @@ fn damaged_dumps_are_refused_before_loading() {
     let mut bytes = fs::read(flipped.join("account.csv")).unwrap();
     bytes[200] ^= 0x01;
     fs::write(flipped.join("account.csv"), &bytes).unwrap();
-    let ran = work.import(&pg, &flipped, &[]).failed();
-    assert!(
-        ran.stderr.contains("account.csv: sha256 is ") && ran.stderr.contains(&account_sha),
-        "{}",
-        ran.stderr
+    refused(
+        &work,
+        &pg,
+        &flipped,
+        &format!(
+            "account.csv: sha256 is {}, the manifest says {account_sha}",
+            waybill::dump::hashing::hash_file(&flipped.join("account.csv"))
+                .unwrap()
+                .0
+        ),
     );
-    assert_untouched(&pg);
 
     let truncated = copy_dump(&dump, &work, "truncated");
     let len = fs::metadata(truncated.join("account.csv")).unwrap().len();
@@ -350,37 +371,27 @@ fn damaged_dumps_are_refused_before_loading() {
         .unwrap()
         .set_len(len / 2)
         .unwrap();
-    let ran = work.import(&pg, &truncated, &[]).failed();
-    assert!(
-        ran.stderr.contains(&format!(
-            "account.csv: {} bytes, the manifest says {len}",
-            len / 2
-        )),
-        "{}",
-        ran.stderr
+    refused(
+        &work,
+        &pg,
+        &truncated,
+        &format!("account.csv: {} bytes, the manifest says {len}", len / 2),
     );
-    assert_untouched(&pg);
 
     let deleted = copy_dump(&dump, &work, "deleted");
     fs::remove_file(deleted.join("ledger.csv")).unwrap();
-    let ran = work.import(&pg, &deleted, &[]).failed();
-    assert!(
-        ran.stderr.contains("ledger.csv: file is missing"),
-        "{}",
-        ran.stderr
-    );
-    assert_untouched(&pg);
+    refused(&work, &pg, &deleted, "ledger.csv: file is missing");
 
     let unmanifested = copy_dump(&dump, &work, "nomanifest");
     fs::remove_file(unmanifested.join("migration_manifest.json")).unwrap();
     fs::write(unmanifested.join("event_log.csv.partial"), "id\n").unwrap();
-    let ran = work.import(&pg, &unmanifested, &[]).failed();
-    assert!(
-        ran.stderr.contains("incomplete dump") && ran.stderr.contains(".partial"),
-        "{}",
-        ran.stderr
+    refused(
+        &work,
+        &pg,
+        &unmanifested,
+        "incomplete dump (an export that did not finish) or not a waybill dump; refusing to load it \
+         (1 unfinished *.partial file(s), e.g. event_log.csv.partial)",
     );
-    assert_untouched(&pg);
 
     let edited = copy_dump(&dump, &work, "edited");
     let text = fs::read_to_string(edited.join("migration_manifest.json")).unwrap();
@@ -389,13 +400,28 @@ fn damaged_dumps_are_refused_before_loading() {
         text.replacen("\"rows\": 60", "\"rows\": 61", 1),
     )
     .unwrap();
-    let ran = work.import(&pg, &edited, &[]).failed();
-    assert!(
-        ran.stderr.contains("migration_manifest.json: sha256 is"),
-        "{}",
-        ran.stderr
-    );
-    assert_untouched(&pg);
+    refused(&work, &pg, &edited, "migration_manifest.json: sha256 is");
+
+    // SHA256SUMS is part of the dump: emptied or removed, it vouches for nothing, and
+    // an edited manifest cannot hide behind it.
+    for sums in [Some(""), Some("\n"), None] {
+        let dir = copy_dump(&edited, &work, "nosums");
+        match sums {
+            Some(text) => fs::write(dir.join("SHA256SUMS"), text).unwrap(),
+            None => fs::remove_file(dir.join("SHA256SUMS")).unwrap(),
+        }
+        let expect = match sums {
+            Some(_) => {
+                "SHA256SUMS is empty: it must list migration_manifest.json and every data file"
+            }
+            None => "SHA256SUMS: cannot read it",
+        };
+        refused(&work, &pg, &dir, expect);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+    let emptied = copy_dump(&dump, &work, "emptied");
+    fs::write(emptied.join("SHA256SUMS"), "").unwrap();
+    refused(&work, &pg, &emptied, "SHA256SUMS is empty");
 }
 
 #[test]
@@ -405,10 +431,31 @@ fn a_rejected_row_rolls_everything_back() {
     let work = Work::new();
     let good = work.export(&db, &[]);
     work.import(&pg, &good, &[]).ok();
-    let before = pg.text("SELECT md5(string_agg(a::text, '|' ORDER BY id)) FROM account a");
+    let digest = |pg: &PgDb| {
+        ["account", "ledger", "event_log"].map(|t| {
+            pg.text(&format!(
+                "SELECT md5(string_agg(x::text, '|' ORDER BY x::text)) FROM {t} x"
+            ))
+        })
+    };
+    let before = digest(&pg);
 
-    db.exec(&["INSERT INTO event_log (account_id) VALUES ('not-a-uuid')"]);
+    // The new dump differs in every table, so a table committed on its own before the
+    // failure would show. `account` loads before `event_log`, which fails.
+    db.exec(&[
+        "UPDATE account SET displayName = CONCAT(displayName, ' v2'), balance = balance + 1",
+        "UPDATE ledger SET amount = amount * 2",
+        "INSERT INTO event_log (account_id) VALUES ('not-a-uuid')",
+    ]);
     let bad = work.export(&db, &[]);
+    let manifest_bad = manifest(&bad);
+    let order: Vec<&str> = manifest_bad["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["account", "event_log", "ledger"], "load order");
     let ran = work.import(&pg, &bad, &[]).failed();
     assert!(
         ran.stderr
@@ -434,15 +481,20 @@ fn a_rejected_row_rolls_everything_back() {
     );
     assert_eq!(pg.count("event_log"), 3, "previous rows kept");
     assert_eq!(
-        pg.count("account"),
-        60,
-        "tables loaded before the failure were rolled back too"
+        digest(&pg),
+        before,
+        "every table holds the previous import's values: account, loaded before the \
+         failure, was rolled back with the rest"
     );
     assert_eq!(
-        before,
-        pg.text("SELECT md5(string_agg(a::text, '|' ORDER BY id)) FROM account a")
+        pg.text("SELECT count(*)::text FROM account WHERE \"displayName\" LIKE '% v2'")
+            .as_deref(),
+        Some("0")
     );
-    let manifest_bad = manifest(&bad);
+    assert_eq!(
+        last_run_statuses(&work, "import"),
+        ["started", "in_progress", "rolled_back", "failed"]
+    );
     assert_eq!(
         column(&manifest_bad, "event_log", "account_id")["stats"]["invalid_uuids"],
         1
@@ -495,19 +547,28 @@ fn unmappable_columns_are_named_before_any_write() {
     );
     let work = Work::new();
     let dump = work.export(&db, &[]);
-    let ran = work.import(&pg, &dump, &[]).failed();
-    assert!(
-        ran.stderr.contains("pre-flight check failed"),
-        "{}",
-        ran.stderr
-    );
-    assert!(
-        ran.stderr
-            .contains("table `account`: no target column for `displayName`"),
-        "{}",
-        ran.stderr
-    );
-    assert_eq!(pg.count("ledger"), 1, "nothing written");
+    for extra in [&[][..], &["--commit", "per-table", "--jobs", "2"]] {
+        let ran = work.import(&pg, &dump, extra).failed();
+        assert!(
+            ran.stderr.contains("pre-flight check failed"),
+            "{}",
+            ran.stderr
+        );
+        assert!(
+            ran.stderr
+                .contains("table `account`: no target column for `displayName`"),
+            "{}",
+            ran.stderr
+        );
+        assert_no_write(&work, &pg, |pg| {
+            assert_eq!(
+                pg.text("SELECT string_agg(account_id::text || ' ' || amount, ',') FROM ledger")
+                    .as_deref(),
+                Some(format!("{} 1.00", uuid(1)).as_str()),
+                "nothing written"
+            )
+        });
+    }
 }
 
 #[test]
@@ -584,7 +645,7 @@ fn server_side_copy_checks_the_servers_files() {
     let dir = server_copy.to_str().unwrap();
     work.import(&pg, &dump, &["--copy-from", "server", "--server-dir", dir])
         .ok();
-    assert_eq!(pg.count("account"), 60);
+    assert_same_as_source(&db, &pg);
 
     // A server copy that differs from the dump is refused.
     let mut bytes = fs::read(server_copy.join("ledger.csv")).unwrap();
@@ -703,4 +764,138 @@ fn indexes_are_rebuilt_exactly_after_the_load() {
         .import(&pg, &dump, &["--keep-indexes", "--dry-run"])
         .ok();
     assert!(!keep.stdout.contains("DROP INDEX"), "{}", keep.stdout);
+}
+
+/// Sequences follow the loaded data, not just the source's AUTO_INCREMENT: a serial
+/// target column fed by a source column without AUTO_INCREMENT (nothing above the data
+/// to hide behind) hands out max + 1, and a table loaded empty goes back to its start.
+#[test]
+fn sequences_follow_the_loaded_data() {
+    let db = MyDb::new("seq");
+    db.exec(&[
+        "CREATE TABLE plain_ids (id INT PRIMARY KEY, v VARCHAR(10))",
+        "INSERT INTO plain_ids VALUES (3, 'a'), (77, 'b'), (12, 'c')",
+        "CREATE TABLE emptied (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(10))",
+        "INSERT INTO emptied (v) VALUES ('gone')",
+        "DELETE FROM emptied",
+    ]);
+    let pg = PgDb::new("seq");
+    pg.exec(
+        "CREATE TABLE plain_ids (id serial PRIMARY KEY, v text);
+         CREATE TABLE emptied (id int GENERATED BY DEFAULT AS IDENTITY (START WITH 100) PRIMARY KEY, v text);
+         INSERT INTO emptied (v) SELECT 'old' FROM generate_series(1, 450);",
+    );
+    let work = Work::new();
+    let dump = work.export(&db, &[]);
+    let m = manifest(&dump);
+    // MariaDB keeps AUTO_INCREMENT past the deleted row, below the target's start.
+    assert_eq!(table(&m, "emptied")["auto_increment"], 2);
+    assert!(table(&m, "plain_ids").get("auto_increment").is_none());
+    for extra in [&[][..], &["--commit", "per-table", "--jobs", "2"]] {
+        work.import(&pg, &dump, extra).ok();
+        let next = |t: &str| {
+            pg.text(&format!(
+                "SELECT nextval(pg_get_serial_sequence('{t}', 'id'))::text"
+            ))
+        };
+        assert_eq!(next("plain_ids").as_deref(), Some("78"), "{extra:?}");
+        assert_eq!(
+            next("emptied").as_deref(),
+            Some("100"),
+            "{extra:?}: an empty table goes back to the start"
+        );
+        // The values the sequences hand out insert cleanly next to the loaded rows.
+        pg.exec("INSERT INTO plain_ids (v) VALUES ('new'); INSERT INTO emptied (v) VALUES ('new')");
+        assert_eq!(
+            pg.text("SELECT string_agg(id || v, ',' ORDER BY id) FROM plain_ids")
+                .as_deref(),
+            Some("3a,12c,77b,79new")
+        );
+    }
+}
+
+/// `--tables` and `--exclude` on import load exactly the chosen tables, with the dump's
+/// values, and leave every other table of the target as it was.
+#[test]
+fn import_loads_only_the_chosen_tables() {
+    let db = MyDb::new("scope");
+    db.exec(&[
+        "CREATE TABLE alpha (id INT PRIMARY KEY, v VARCHAR(10))",
+        "CREATE TABLE beta (id INT PRIMARY KEY, v VARCHAR(10))",
+        "CREATE TABLE gamma (id INT PRIMARY KEY, v VARCHAR(10))",
+        "INSERT INTO alpha VALUES (1, 'a1'), (2, 'a2')",
+        "INSERT INTO beta VALUES (1, 'b1'), (2, 'b2'), (3, 'b3')",
+        "INSERT INTO gamma VALUES (1, 'g1')",
+    ]);
+    let pg = PgDb::new("scope");
+    // Qualified: once an import has made schema `waybill`, the test role (also named
+    // waybill) finds it first on the default search_path ("$user", public).
+    let reset = || {
+        pg.exec(
+            "DROP TABLE IF EXISTS public.alpha, public.beta, public.gamma;
+             CREATE TABLE public.alpha (id int PRIMARY KEY, v text);
+             CREATE TABLE public.beta (id int PRIMARY KEY, v text);
+             CREATE TABLE public.gamma (id int PRIMARY KEY, v text);
+             INSERT INTO public.alpha VALUES (9, 'old alpha');
+             INSERT INTO public.beta VALUES (9, 'old beta');
+             INSERT INTO public.gamma VALUES (9, 'old gamma');",
+        )
+    };
+    let rows = |t: &str| {
+        pg.text(&format!(
+            "SELECT string_agg(id || ':' || v, ',' ORDER BY id) FROM public.{t}"
+        ))
+        .unwrap()
+    };
+    let work = Work::new();
+    let dump = work.export(&db, &[]);
+
+    reset();
+    let ran = work.import(&pg, &dump, &["--tables", "alpha,gamma"]).ok();
+    assert_eq!(rows("alpha"), "1:a1,2:a2");
+    assert_eq!(rows("beta"), "9:old beta", "not chosen: untouched");
+    assert_eq!(rows("gamma"), "1:g1");
+    assert!(
+        ran.stderr.contains("2 files hashed"),
+        "only the chosen tables are hashed: {}",
+        ran.stderr
+    );
+
+    reset();
+    work.import(&pg, &dump, &["--exclude", "^(alpha|gam)"]).ok();
+    assert_eq!(rows("alpha"), "9:old alpha", "excluded: untouched");
+    assert_eq!(rows("beta"), "1:b1,2:b2,3:b3");
+    assert_eq!(rows("gamma"), "9:old gamma", "excluded: untouched");
+
+    reset();
+    work.import(
+        &pg,
+        &dump,
+        &[
+            "--tables",
+            "alpha,beta",
+            "--exclude",
+            "^b",
+            "--commit",
+            "per-table",
+            "--jobs",
+            "2",
+        ],
+    )
+    .ok();
+    assert_eq!(rows("alpha"), "1:a1,2:a2");
+    assert_eq!(rows("beta"), "9:old beta");
+    assert_eq!(rows("gamma"), "9:old gamma");
+
+    let ran = work
+        .import(&pg, &dump, &["--tables", "alpha,nosuch"])
+        .failed();
+    assert!(
+        ran.stderr
+            .contains("--tables: the dump has no table named nosuch"),
+        "{}",
+        ran.stderr
+    );
+    assert_no_write(&work, &pg, |_| {});
+    assert_eq!(rows("alpha"), "1:a1,2:a2");
 }

@@ -1,11 +1,10 @@
 //! Accounts with fewer rights: a MySQL user without RELOAD (no global read lock) still
 //! gets a consistent export; a PostgreSQL role that may not set session_replication_role
-//! loads parents first, and a foreign-key cycle is refused before any write.
+//! loads parents first, and a foreign-key cycle is refused before any write (with --commit per-table too).
 
 mod common;
 
 use common::*;
-use mysql::prelude::Queryable;
 
 const SECRET: &str = "S3cr3t-pw_zq81";
 
@@ -17,19 +16,15 @@ fn mysql_user_without_reload_falls_back_to_one_transaction() {
         "CREATE TABLE b (id INT PRIMARY KEY)",
         "INSERT INTO a VALUES (1), (2)",
     ]);
-    let user = format!("{}_u", db.name);
-    let mut root = db.conn();
-    root.query_drop(format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{SECRET}'"))
-        .unwrap();
-    root.query_drop(format!(
-        "GRANT SELECT, SHOW VIEW ON `{}`.* TO '{user}'@'%'",
-        db.name
-    ))
-    .unwrap();
-    let url = format!(
-        "mysql://{user}:{SECRET}@{}:{}/{}",
-        db.url.host, db.url.port, db.name
+    let user = MyUser::create(
+        &db,
+        SECRET,
+        &[&format!(
+            "GRANT SELECT, SHOW VIEW ON `{}`.* TO {{user}}",
+            db.name
+        )],
     );
+    let url = user.url_text(&db);
     let work = Work::new();
     let ran = work
         .run(
@@ -57,24 +52,9 @@ fn mysql_user_without_reload_falls_back_to_one_transaction() {
         assert!(!text.contains(SECRET));
     }
     assert!(audit.contains(&format!(
-        "{user}@{}:{}/{}",
-        db.url.host, db.url.port, db.name
+        "{}@{}:{}/{}",
+        user.name, db.url.host, db.url.port, db.name
     )));
-    root.query_drop(format!("DROP USER '{user}'@'%'")).unwrap();
-}
-
-fn limited_role(pg: &PgDb) -> (String, String) {
-    let role = format!("{}_r", pg.name);
-    pg.exec(&format!(
-        "CREATE ROLE {role} LOGIN PASSWORD '{SECRET}'; GRANT ALL ON DATABASE \"{0}\" TO {role}; \
-         GRANT ALL ON SCHEMA public TO {role};",
-        pg.name
-    ));
-    let url = format!(
-        "postgresql://{role}:{SECRET}@{}:{}/{}",
-        pg.url.host, pg.url.port, pg.name
-    );
-    (role, url)
 }
 
 #[test]
@@ -87,12 +67,9 @@ fn postgres_role_without_replica_loads_parents_first() {
         "INSERT INTO city VALUES (1, 2, 3), (2, 1, NULL), (3, 1, NULL)",
     ]);
     let pg = PgDb::new("fkorder");
-    let (role, url) = limited_role(&pg);
-    let mut c = waybill::dburl::DbUrl::parse(waybill::dburl::Engine::Postgres, &url, "t")
-        .unwrap()
-        .postgres_config("t")
-        .connect(postgres::NoTls)
-        .unwrap();
+    let role = PgRole::create(&pg, SECRET);
+    let url = role.url_text(&pg);
+    let mut c = role.client(&pg);
     // A self-reference (city.parent_id) and a child table whose name sorts first.
     c.batch_execute(
         "CREATE TABLE country (id int PRIMARY KEY, name text);
@@ -129,32 +106,27 @@ fn postgres_role_without_replica_loads_parents_first() {
             < sql.find("\\copy \"public\".\"city\"").unwrap()
     );
     assert!(!ran.all().contains(SECRET));
-    drop(c);
-    pg.exec(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
 }
 
 #[test]
 fn foreign_key_cycle_without_replica_is_refused_before_writing() {
     let url = ensure_sakila();
     let pg = PgDb::new("cycle");
-    let (role, pg_url) = limited_role(&pg);
-    let mut c = waybill::dburl::DbUrl::parse(waybill::dburl::Engine::Postgres, &pg_url, "t")
-        .unwrap()
-        .postgres_config("t")
-        .connect(postgres::NoTls)
-        .unwrap();
+    let role = PgRole::create(&pg, SECRET);
+    let pg_url = role.url_text(&pg);
+    let mut c = role.client(&pg);
     c.batch_execute(include_str!("fixtures/sakila_postgres.sql"))
         .unwrap();
     c.batch_execute("INSERT INTO language (name) VALUES ('kept')")
         .unwrap();
     let work = Work::new();
     let dump = work.export_url(&url_text(&url), &[]);
-    let ran = work
-        .run(
-            "waybill-import",
-            &["--target", &pg_url, dump.to_str().unwrap()],
-        )
-        .failed();
+    let import = |extra: &[&str]| {
+        let mut args = vec!["--target", pg_url.as_str(), dump.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        work.run("waybill-import", &args).failed()
+    };
+    let ran = import(&[]);
     assert!(
         ran.stderr.contains("pre-flight check failed"),
         "{}",
@@ -167,7 +139,28 @@ fn foreign_key_cycle_without_replica_is_refused_before_writing() {
         "{}",
         ran.stderr
     );
-    assert_eq!(pg.count("language"), 1, "nothing written");
-    drop(c);
-    pg.exec(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
+    assert_no_write(&work, &pg, |pg| {
+        assert_eq!(
+            pg.text("SELECT string_agg(name, ',') FROM language")
+                .as_deref(),
+            Some("kept")
+        )
+    });
+    // --commit per-table commits per table, so it needs the replica role outright.
+    let ran = import(&["--commit", "per-table", "--jobs", "2"]);
+    assert!(
+        ran.stderr.contains("pre-flight check failed")
+            && ran
+                .stderr
+                .contains("--commit per-table needs SET session_replication_role = replica"),
+        "{}",
+        ran.stderr
+    );
+    assert_no_write(&work, &pg, |pg| {
+        assert_eq!(
+            pg.text("SELECT string_agg(name, ',') FROM language")
+                .as_deref(),
+            Some("kept")
+        )
+    });
 }

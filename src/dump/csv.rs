@@ -226,6 +226,56 @@ mod tests {
         assert_eq!(w.into_inner(), b"\\x00abff,\\x");
     }
 
+    /// Values written in 4096-byte pieces: exactly one piece, one byte over, several
+    /// pieces and a tail all come out as one unbroken hex string.
+    #[test]
+    fn bytea_crosses_chunk_boundaries() {
+        for len in [4095, 4096, 4097, 3 * 4096 + 5] {
+            let v: Vec<u8> = (0..len).map(|i| (i * 31 + i / 4096) as u8).collect();
+            let mut w = CsvWriter::new(Vec::new());
+            w.text(b"k").unwrap();
+            w.bytea_hex(&v).unwrap();
+            w.end_row().unwrap();
+            let expected = format!("k,\\x{}\n", hex::encode(&v));
+            assert_eq!(
+                String::from_utf8(w.into_inner()).unwrap(),
+                expected,
+                "{len}"
+            );
+        }
+    }
+
+    #[test]
+    fn rows_headers_and_plain_cells() {
+        let mut w = CsvWriter::new(Vec::new());
+        w.header(&["id", "a,b", ""]).unwrap();
+        w.plain(b"12").unwrap();
+        w.plain_parts(&[b"2024-01-01 00:00:00", b"+00"]).unwrap();
+        w.null().unwrap();
+        w.end_row().unwrap();
+        w.null().unwrap();
+        w.end_row().unwrap();
+        assert_eq!(
+            String::from_utf8(w.into_inner()).unwrap(),
+            "id,\"a,b\",\"\"\n12,2024-01-01 00:00:00+00,\\N\n\\N\n"
+        );
+        for (v, quoted) in [
+            (&b""[..], true),
+            (b"\\N", true),
+            (b"\\.", true),
+            (b"a\rb", true),
+            (b"a\nb", true),
+            (b"a\"b", true),
+            (b"a,b", true),
+            (b"\\Nx", false),
+            (b"x\\.", false),
+            (b"NULL", false),
+            (b" a ", false),
+        ] {
+            assert_eq!(needs_quotes(v), quoted, "{:?}", String::from_utf8_lossy(v));
+        }
+    }
+
     #[test]
     fn csv_crate_reads_back_the_same_text() {
         let values: [&[u8]; 6] = [

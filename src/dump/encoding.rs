@@ -541,4 +541,139 @@ mod tests {
         assert_eq!(out.into_inner(), b"ab");
         assert_eq!(stats.nul_bytes_stripped, 1);
     }
+
+    #[test]
+    fn stats_count_merge_and_serialize() {
+        use Encoding::*;
+        let (_, s) = cell(UuidText, None, Some(b""));
+        assert_eq!(
+            s,
+            ColumnStats {
+                nulls: 1,
+                empty_uuids_to_null: 1,
+                ..Default::default()
+            }
+        );
+        assert_eq!(s.converted_to_null(), 1);
+        for ok in [&b"0"[..], b"1"] {
+            assert_eq!(cell(BooleanInt, None, Some(ok)).1, ColumnStats::default());
+        }
+        let mut m = ColumnStats {
+            nulls: 5,
+            zero_dates_to_null: 2,
+            empty_uuids_to_null: 3,
+            nul_bytes_stripped: 1,
+            invalid_uuids: 4,
+            non_boolean: 6,
+            ..Default::default()
+        };
+        m.merge(&ColumnStats {
+            nulls: 10,
+            zero_dates_to_null: 20,
+            empty_uuids_to_null: 30,
+            nul_bytes_stripped: 40,
+            invalid_uuids: 50,
+            non_boolean: 60,
+            ..Default::default()
+        });
+        assert_eq!(
+            m,
+            ColumnStats {
+                nulls: 15,
+                zero_dates_to_null: 22,
+                empty_uuids_to_null: 33,
+                nul_bytes_stripped: 41,
+                invalid_uuids: 54,
+                non_boolean: 66,
+                ..Default::default()
+            }
+        );
+        assert_eq!(m.converted_to_null(), 55);
+        // Counters that stayed zero are left out of the manifest; `nulls` is always there.
+        let some = ColumnStats {
+            invalid_uuids: 2,
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&some).unwrap(),
+            serde_json::json!({"nulls": 0, "invalid_uuids": 2})
+        );
+        assert_eq!(
+            serde_json::to_value(&m).unwrap().as_object().unwrap().len(),
+            6
+        );
+    }
+
+    #[test]
+    fn zero_dates_count_as_nulls() {
+        use Encoding::*;
+        let zero = ColumnStats {
+            nulls: 1,
+            zero_dates_to_null: 1,
+            ..Default::default()
+        };
+        for (enc, v) in [
+            (Date, &b"2024-00-10"[..]),
+            (Datetime, b"0000-00-00 00:00:00"),
+            (TimestampUtc, b"0000-00-00 00:00:00"),
+            (TimestampUtc, b"2024-01-00 10:00:00.5"),
+        ] {
+            // The digits facts are the type pre-flight's business, not this test's.
+            let (text, mut got) = cell(enc, None, Some(v));
+            got.max_fraction_digits = None;
+            assert_eq!((text, got), ("\\N".to_string(), zero.clone()), "{enc:?}");
+        }
+        let (text, mut got) = cell(Datetime, None, Some(b"2024-01-01 10:00:00"));
+        got.max_fraction_digits = None;
+        assert_eq!(
+            (text, got),
+            ("2024-01-01 10:00:00".to_string(), ColumnStats::default())
+        );
+    }
+
+    #[test]
+    fn uuid_shape() {
+        assert!(is_uuid(b"6a1f0c2e-0b7b-4d3e-9a55-0c1d2e3f4a5b"));
+        assert!(is_uuid(b"6A1F0C2E-0B7B-4D3E-9A55-0C1D2E3F4A5B"));
+        for bad in [
+            &b"6a1f0c2e-0b7b-4d3e-9a55-0c1d2e3f4a5"[..],
+            b"6a1f0c2e-0b7b-4d3e-9a55-0c1d2e3f4a5bb",
+            b"6a1f0c2e00b7b-4d3e-9a55-0c1d2e3f4a5b",
+            b"6a1f0c2e-0b7b-4d3e-9a55-0c1d2e3f4a5g",
+            b"6a1f0c2e-0b7b-4d3e-9a55-0c1d2e3f-a5b",
+            b"",
+        ] {
+            assert!(!is_uuid(bad), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn errors_show_the_start_of_the_value() {
+        assert_eq!(preview(b"abc"), "\"abc\"");
+        let forty = "x".repeat(40);
+        assert_eq!(preview(forty.as_bytes()), format!("\"{forty}\""));
+        assert_eq!(
+            preview(format!("{forty}yz").as_bytes()),
+            format!("\"{forty}\"...")
+        );
+        let err = |enc, v: &[u8]| match CellEncoder::new(enc, None, NulPolicy::Error).write(
+            Some(v),
+            &mut CsvWriter::new(Vec::new()),
+            &mut ColumnStats::default(),
+            &mut Vec::new(),
+        ) {
+            Err(CellError::Value(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            err(Encoding::Text, b"a\0b"),
+            "value \"a\\0b\" contains a NUL byte, which PostgreSQL text cannot store \
+             (rerun with --nul strip to remove NUL bytes)"
+        );
+        assert_eq!(
+            err(Encoding::Text, b"\xff\xfe"),
+            "value \"\u{FFFD}\u{FFFD}\" is not valid UTF-8"
+        );
+        assert_eq!(err(Encoding::Float, b"1.2.3"), "float \"1.2.3\" unreadable");
+    }
 }

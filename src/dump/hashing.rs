@@ -131,4 +131,70 @@ mod tests {
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
     }
+
+    /// Data over two 1 MiB blocks plus a tail: every block is hashed and counted, in
+    /// order, however the reads and writes are cut.
+    #[test]
+    fn hashing_crosses_block_boundaries() {
+        let data: Vec<u8> = (0..(2usize << 20) + 4099)
+            .map(|i| (i * 7 + i / 4096) as u8)
+            .collect();
+        let expected = sha256_hex(&data);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.csv");
+        std::fs::write(&path, &data).unwrap();
+        assert_eq!(
+            hash_file(&path).unwrap(),
+            (expected.clone(), data.len() as u64)
+        );
+
+        let mut w = HashingWriter::new(Vec::new());
+        for piece in data.chunks(1000) {
+            w.write_all(piece).unwrap();
+        }
+        w.flush().unwrap();
+        let (out, hex, n) = w.finish();
+        assert_eq!((hex, n), (expected.clone(), data.len() as u64));
+        assert_eq!(out, data);
+
+        let mut r = HashingReader::new(&data[..]);
+        let mut buf = [0u8; 3000];
+        let mut seen = 0;
+        loop {
+            let n = r.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            seen += n;
+        }
+        assert_eq!(seen, data.len());
+        assert_eq!(r.finish(), (expected, data.len() as u64));
+
+        // A short write is hashed for what was written, not for the whole buffer.
+        let mut w = HashingWriter::new(&mut buf[..10]);
+        assert_eq!(w.write(b"0123456789abcdef").unwrap(), 10);
+        assert_eq!(w.finish().1, sha256_hex(b"0123456789"));
+        assert!(hash_file(&dir.path().join("missing.csv")).is_err());
+    }
+
+    #[test]
+    fn flush_reaches_the_inner_writer() {
+        struct Flushed(bool);
+        impl Write for Flushed {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                self.0 = true;
+                Ok(())
+            }
+        }
+        let mut w = HashingWriter::new(Flushed(false));
+        w.write_all(b"x").unwrap();
+        w.flush().unwrap();
+        assert!(w.finish().0.0);
+        // A read error is reported (a directory cannot be read as a file).
+        let dir = tempfile::tempdir().unwrap();
+        assert!(hash_file(dir.path()).is_err());
+    }
 }

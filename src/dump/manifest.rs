@@ -663,5 +663,130 @@ mod tests {
         );
         assert_eq!(parse_sums(&format!("{h} *t.csv")).unwrap()[0].0, "t.csv");
         assert!(parse_sums("zz  t.csv").is_err());
+        // 64 characters that are not all hex, and hex that is too short.
+        assert!(parse_sums(&format!("{}  t.csv", "g".repeat(64))).is_err());
+        assert!(parse_sums("abc  t.csv").is_err());
+        assert_eq!(
+            parse_sums(&format!("\n{h}  a.csv\n\n{}  b.csv\n", h.to_uppercase())).unwrap(),
+            vec![
+                ("a.csv".to_string(), h.clone()),
+                ("b.csv".to_string(), h.clone())
+            ]
+        );
+        assert_eq!(
+            parse_sums(&format!("{h}  a.csv\n{h}t.csv")).unwrap_err(),
+            "line 2: not `<sha256>  <file>`"
+        );
+    }
+
+    fn minimal(version: u32, format: &str) -> String {
+        let sha = "0".repeat(64);
+        format!(
+            r#"{{"format": "{format}", "format_version": {version},
+            "tool": {{"name": "waybill-export", "version": "0"}},
+            "created_at": "x", "completed_at": "y",
+            "source": {{"engine": "mariadb", "server_version": "10", "host": "h", "port": 1,
+                       "database": "d", "user": "u", "charset": "utf8mb4", "time_zone": "+00:00"}},
+            "snapshot": {{"consistent": true, "method": "single_transaction"}},
+            "csv": {{"delimiter": ",", "quote": "\"", "escape": "\"", "null": "\\N",
+                    "header": true, "encoding": "UTF-8", "line_terminator": "\n",
+                    "postgres_copy_options": ""}},
+            "options": {{"nul": "error", "chunk_bytes": 0, "jobs": 1}},
+            "tables": [{{"name": "t", "columns": [
+                {{"name": "d", "column_type": "date", "data_type": "date", "nullable": true,
+                  "encoding": "date", "stats": {{"nulls": 3, "zero_dates_to_null": 2}}}},
+                {{"name": "u", "column_type": "char(36)", "data_type": "char", "nullable": true,
+                  "encoding": "uuid_text", "stats": {{"nulls": 1, "empty_uuids_to_null": 1}}}}],
+                "primary_key": [], "rows": 3, "bytes": 10, "duration_secs": 0,
+                "files": [{{"path": "t.csv", "rows": 3, "bytes": 10, "sha256": "{sha}"}}]}},
+              {{"name": "T2", "columns": [{{"name": "i", "column_type": "int(11)",
+                  "data_type": "int", "nullable": true, "encoding": "integer"}}],
+                "primary_key": [], "files": [], "rows": 0, "bytes": 0, "duration_secs": 0}}],
+            "totals": {{"tables": 2, "views": 0, "files": 1, "rows": 3, "bytes": 10,
+                       "converted_to_null": {{}}, "duration_secs": 0}}}}"#
+        )
+    }
+
+    #[test]
+    fn load_checks_the_directory_the_file_and_the_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let err = |p: &Path| Manifest::load(p).unwrap_err();
+
+        let missing = d.join("nope");
+        assert_eq!(
+            err(&missing).to_string(),
+            format!("dump directory {} does not exist", missing.display())
+        );
+        let e = err(d);
+        assert!(matches!(e, Error::IncompleteDump(_)), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{} has no migration_manifest.json: this is an incomplete dump (an export that \
+                 did not finish) or not a waybill dump; refusing to load it",
+                d.display()
+            )
+        );
+        fs::write(d.join("b.csv.partial"), "").unwrap();
+        fs::write(d.join("a.csv.partial"), "").unwrap();
+        assert!(
+            err(d).to_string().ends_with(
+                "refusing to load it (2 unfinished *.partial file(s), e.g. a.csv.partial)"
+            )
+        );
+        // A manifest that cannot be read is not mistaken for a missing one.
+        fs::create_dir(d.join(MANIFEST_FILE)).unwrap();
+        let Error::Verification(p) = err(d) else {
+            panic!("a directory in place of the manifest")
+        };
+        assert_eq!(
+            p,
+            [format!(
+                "{}: is a directory; a dump holds only regular files, so it is not read",
+                d.join(MANIFEST_FILE).display()
+            )]
+        );
+        fs::remove_dir(d.join(MANIFEST_FILE)).unwrap();
+
+        fs::write(d.join(MANIFEST_FILE), "{").unwrap();
+        assert!(err(d).to_string().contains("not a valid manifest"));
+        for (version, format) in [(2, FORMAT), (1, "other-dump")] {
+            fs::write(d.join(MANIFEST_FILE), minimal(version, format)).unwrap();
+            assert!(
+                err(d).to_string().contains(&format!(
+                    "format {format} version {version} is not supported by this waybill"
+                )),
+                "{version} {format}"
+            );
+        }
+        for version in [0, 1] {
+            fs::write(d.join(MANIFEST_FILE), minimal(version, FORMAT)).unwrap();
+            let (m, bytes) = Manifest::load(d).unwrap();
+            assert_eq!(bytes, minimal(version, FORMAT).into_bytes());
+            assert_eq!(m.format_version, version);
+        }
+        let (m, _) = Manifest::load(d).unwrap();
+        assert_eq!(m.table("T2").map(|t| t.name()), Some("T2"));
+        assert_eq!(m.table("t").map(|t| t.name()), Some("t"));
+        assert!(m.table("t2").is_none());
+        assert_eq!(m.table("t").unwrap().nulled_values(), 3);
+        let json = m.to_json();
+        assert_eq!(json.last(), Some(&b'\n'));
+        let back: Manifest = serde_json::from_slice(&json).unwrap();
+        assert_eq!(back.tables.len(), 2);
+    }
+
+    #[test]
+    fn atomic_writes_leave_no_partial_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("SHA256SUMS");
+        write_atomically(&p, b"one").unwrap();
+        write_atomically(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert!(!dir.path().join("SHA256SUMS.partial").exists());
+        sync_dir(dir.path()).unwrap();
+        assert!(sync_dir(&dir.path().join("gone")).is_err());
+        assert!(write_atomically(&dir.path().join("gone/x"), b"x").is_err());
     }
 }

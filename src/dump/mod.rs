@@ -26,3 +26,5 @@ pub(crate) mod names;
 pub mod schema;
 pub(crate) mod validate;
 pub mod verify;
+#[cfg(test)]
+mod verify_tests;

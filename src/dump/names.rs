@@ -6,7 +6,8 @@
 //! - a name ending in `.<digits>` gets that dot encoded, so chunk files
 //!   (`<base>.<NNNN>.csv`) never look like another table's single file;
 //! - a name equal to an earlier one ignoring case (`Foo` and `foo`, distinct tables in
-//!   MySQL on Linux, one file on macOS and Windows) gets every letter encoded;
+//!   MySQL on Linux, one file on macOS and Windows) gets every letter encoded, and the
+//!   two rules above again;
 //! - an encoded name over 200 bytes is cut and given a hash suffix.
 //!
 //! The manifest records the name of every file, so nothing ever has to decode these.
@@ -78,6 +79,19 @@ fn ends_with_dot_digits(s: &str) -> Option<usize> {
     (!tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit())).then_some(dot)
 }
 
+/// The rules every base name gets last, whichever way it was encoded: a leading `.` and
+/// a `.<digits>` ending are escaped (a hidden file; a name a chunk file of another
+/// table could have), then an overlong name is shortened.
+fn finish(mut base: String, name: &str) -> String {
+    if base.starts_with('.') {
+        base = format!("%2E{}", &base[1..]);
+    }
+    if let Some(dot) = ends_with_dot_digits(&base) {
+        base = format!("{}%2E{}", &base[..dot], &base[dot + 1..]);
+    }
+    shorten(base, name)
+}
+
 fn shorten(base: String, name: &str) -> String {
     if base.len() <= MAX_BASE {
         return base;
@@ -104,13 +118,9 @@ impl FileNamer {
 
     /// A base name unique within this dump, compared without case.
     pub(crate) fn base_for(&mut self, table: &str) -> String {
-        let mut base = component(table);
-        if let Some(dot) = ends_with_dot_digits(&base) {
-            base = format!("{}%2E{}", &base[..dot], &base[dot + 1..]);
-        }
-        let mut base = shorten(base, table);
+        let mut base = finish(component(table), table);
         if self.used.contains(&base.to_ascii_lowercase()) {
-            base = shorten(encode_letters(table), table);
+            base = finish(encode_letters(table), table);
         }
         let mut n = 2;
         let original = base.clone();
@@ -196,5 +206,82 @@ mod tests {
         }
         let other = n.base_for(&format!("{}x", "é".repeat(63)));
         assert_ne!(b, other);
+    }
+
+    #[test]
+    fn device_names_letters_and_dot_digits() {
+        for (name, encoded) in [
+            ("lpt9", "%6Cpt9"),
+            ("COM1.x", "%43OM1.x"),
+            ("aux", "%61ux"),
+            ("prn", "%70rn"),
+            ("com10", "com10"),
+            ("coma", "coma"),
+            ("abc1", "abc1"),
+            ("cons", "cons"),
+        ] {
+            assert_eq!(component(name), encoded, "{name}");
+        }
+        assert_eq!(encode_letters("Ab_1.-%"), "%41%62_1.-%25");
+        let mut n = FileNamer::new();
+        assert_eq!(n.base_for("t."), "t.");
+        assert_eq!(n.base_for("v1.2a"), "v1.2a");
+        assert_eq!(n.base_for("v.12"), "v%2E12");
+    }
+
+    /// The names given when a name is taken ignoring case follow the same rules: no
+    /// leading dot, no `.<digits>` ending that a chunk file of another table could have.
+    #[test]
+    fn case_collisions_keep_the_chunk_and_dot_rules() {
+        let mut n = FileNamer::new();
+        let bases: Vec<String> = ["v", "V", "v.0001", "V.0001", ".x", ".X"]
+            .iter()
+            .map(|t| n.base_for(t))
+            .collect();
+        let mut files = HashSet::new();
+        for b in &bases {
+            assert!(!b.starts_with('.'), "{b}");
+            for f in [
+                csv_file(b, None),
+                csv_file(b, Some(1)),
+                csv_file(b, Some(12)),
+            ] {
+                assert!(files.insert(f.to_ascii_lowercase()), "{f} twice: {bases:?}");
+            }
+        }
+    }
+
+    /// Names over 200 bytes are cut at 183 bytes, or just before an escape that would
+    /// straddle the cut, and end in `_` and 16 hex digits of the full name's sha256.
+    #[test]
+    fn shortening_never_cuts_an_escape() {
+        let hash = |name: &str| hex::encode(Sha256::digest(name.as_bytes()))[..16].to_string();
+        for (prefix, cut) in [("", 183), ("a", 181), ("ab", 182)] {
+            let name = format!("{prefix}{}", "é".repeat(40));
+            let base = component(&name);
+            assert!(base.len() > MAX_BASE);
+            let short = FileNamer::new().base_for(&name);
+            assert_eq!(
+                short,
+                format!("{}_{}", &base[..cut], hash(&name)),
+                "{prefix:?}"
+            );
+        }
+        let exact = "x".repeat(MAX_BASE);
+        assert_eq!(FileNamer::new().base_for(&exact), exact);
+        let over = "x".repeat(MAX_BASE + 1);
+        assert_eq!(
+            FileNamer::new().base_for(&over),
+            format!("{}_{}", &over[..183], hash(&over))
+        );
+    }
+
+    /// The numbered fallback, otherwise reachable only through a collision of shortened
+    /// names: each further request for a taken name gets the next number.
+    #[test]
+    fn a_taken_name_gets_the_next_number() {
+        let mut namer = FileNamer::new();
+        let got: Vec<String> = (0..5).map(|_| namer.base_for("t")).collect();
+        assert_eq!(got, ["t", "%74", "%74_2", "%74_3", "%74_4"]);
     }
 }

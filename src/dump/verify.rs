@@ -69,6 +69,13 @@ pub(crate) fn verify_dump(
 
     let sums: BTreeMap<String, String> = match read_sums(&dir.join(SUMS_FILE)) {
         Ok(text) => match parse_sums(&text) {
+            // An empty list would vouch for nothing: the manifest check must not be skipped.
+            Ok(v) if v.is_empty() => {
+                problems.push(format!(
+                    "{SUMS_FILE} is empty: it must list {MANIFEST_FILE} and every data file"
+                ));
+                BTreeMap::new()
+            }
             Ok(v) => v.into_iter().collect(),
             Err(e) => {
                 problems.push(format!("{SUMS_FILE}: {e}"));

@@ -519,4 +519,23 @@ mod tests {
         let cyc = vec![edge("a", "b"), edge("b", "a")];
         assert!(dependency_order(&["a".into(), "b".into()], &cyc).is_err());
     }
+
+    #[test]
+    fn a_cycle_names_only_the_tables_caught_in_it() {
+        let t: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+        let edges = vec![edge("a", "b"), edge("b", "a"), edge("d", "c")];
+        assert_eq!(dependency_order(&t, &edges).unwrap_err(), ["a", "b"]);
+        // A deferrable key does not constrain the order.
+        let mut deferrable = edge("b", "a");
+        deferrable.deferrable = true;
+        assert_eq!(
+            dependency_order(&t, &[edge("a", "b"), deferrable, edge("d", "c")]).unwrap(),
+            ["b", "c", "a", "d"]
+        );
+        // Keys to tables outside the load are ignored.
+        assert_eq!(
+            dependency_order(&["a".into()], &[edge("a", "zz")]).unwrap(),
+            ["a"]
+        );
+    }
 }

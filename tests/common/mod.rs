@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::{Once, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use mysql::prelude::Queryable;
 use waybill::dburl::{DbUrl, Engine};
@@ -24,6 +25,130 @@ fn unique(tag: &str) -> String {
         COUNTER.fetch_add(1, Ordering::SeqCst)
     )
 }
+
+/// Scratch databases, users and roles are named `wb_<tag>_<pid>_<n>` (users and roles
+/// add `_u` / `_r`), and each database records when it was made in its comment. A run
+/// removes what other runs left behind: anything whose process no longer exists, or
+/// that is older than this. Other test processes (other checkouts, other people) use
+/// the same servers at the same time, so nothing of a live process younger than this
+/// is touched, and names of any other shape are never touched at all.
+pub const STALE_AFTER: Duration = Duration::from_secs(2 * 3600);
+
+const CREATED: &str = "waybill-test created ";
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The comment a scratch database carries: when it was made.
+pub fn created_comment() -> String {
+    format!("{CREATED}{}", now_secs())
+}
+
+/// The process id in a scratch name `wb_<tag>_<pid>_<n>`; `None` for any other name.
+pub fn scratch_pid(name: &str) -> Option<u32> {
+    let mut parts = name.strip_prefix("wb_")?.rsplit('_');
+    let n = parts.next()?;
+    let pid = parts.next()?;
+    let tag = parts.next()?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (digits(n) && digits(pid) && !tag.is_empty())
+        .then(|| pid.parse().ok())
+        .flatten()
+}
+
+fn process_alive(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// Whether another run's scratch object may be removed: its process is gone, or its
+/// recorded creation time is older than `STALE_AFTER`.
+pub fn is_stale(name: &str, comment: Option<&str>) -> bool {
+    let Some(pid) = scratch_pid(name) else {
+        return false;
+    };
+    if pid == std::process::id() {
+        return false;
+    }
+    let created: Option<u64> = comment
+        .and_then(|c| c.strip_prefix(CREATED))
+        .and_then(|t| t.trim().parse().ok());
+    !process_alive(pid)
+        || created.is_some_and(|t| now_secs().saturating_sub(t) > STALE_AFTER.as_secs())
+}
+
+/// Drops the scratch databases and users other runs left on the MariaDB server.
+pub fn remove_stale_mysql(c: &mut mysql::Conn) {
+    let schemas: Vec<(String, Option<String>)> = c
+        .query(
+            "SELECT SCHEMA_NAME, SCHEMA_COMMENT FROM information_schema.SCHEMATA \
+             WHERE SCHEMA_NAME LIKE 'wb\\_%'",
+        )
+        // MySQL has no database comments: the process id alone decides.
+        .or_else(|_| {
+            c.query_map(
+                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'wb\\_%'",
+                |n: String| (n, None),
+            )
+        })
+        .unwrap_or_default();
+    for (name, comment) in schemas {
+        if is_stale(&name, comment.as_deref()) {
+            let _ = c.query_drop(format!("DROP DATABASE IF EXISTS `{name}`"));
+        }
+    }
+    let users: Vec<(String, String)> = c
+        .query("SELECT User, Host FROM mysql.user WHERE User LIKE 'wb\\_%\\_u'")
+        .unwrap_or_default();
+    for (user, host) in users {
+        if user
+            .strip_suffix("_u")
+            .is_some_and(|base| is_stale(base, None))
+        {
+            let _ = c.query_drop(format!("DROP USER IF EXISTS '{user}'@'{host}'"));
+        }
+    }
+}
+
+/// Drops the scratch databases and roles other runs left on the PostgreSQL server.
+pub fn remove_stale_postgres(c: &mut postgres::Client) {
+    let dbs: Vec<(String, Option<String>)> = c
+        .query(
+            "SELECT datname::text, shobj_description(oid, 'pg_database') FROM pg_database \
+             WHERE datname LIKE 'wb\\_%'",
+            &[],
+        )
+        .map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        .unwrap_or_default();
+    for (name, comment) in dbs {
+        if is_stale(&name, comment.as_deref()) {
+            let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+        }
+    }
+    let roles: Vec<String> = c
+        .query(
+            "SELECT rolname::text FROM pg_roles WHERE rolname LIKE 'wb\\_%\\_r'",
+            &[],
+        )
+        .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+        .unwrap_or_default();
+    for role in roles {
+        if role
+            .strip_suffix("_r")
+            .is_some_and(|base| is_stale(base, None))
+        {
+            // Its database went with it (dropped above or by its own run), so it owns
+            // nothing that would keep DROP ROLE from working.
+            let _ = c.batch_execute(&format!("DROP ROLE IF EXISTS \"{role}\""));
+        }
+    }
+}
+
+static MYSQL_CLEANED: Once = Once::new();
+static POSTGRES_CLEANED: Once = Once::new();
 
 fn base(env: &str, default: &str, engine: Engine) -> DbUrl {
     let raw = std::env::var(env).unwrap_or_else(|_| default.to_string());
@@ -103,7 +228,11 @@ impl MyDb {
         let name = unique(tag);
         let url = mysql_base().with_database(&name);
         let mut c = mysql_conn(&url);
-        c.query_drop(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+        MYSQL_CLEANED.call_once(|| remove_stale_mysql(&mut c));
+        let create = format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4");
+        // MariaDB records when it was made; MySQL has no database comments.
+        c.query_drop(format!("{create} COMMENT '{}'", created_comment()))
+            .or_else(|_| c.query_drop(&create))
             .unwrap();
         MyDb { name, url }
     }
@@ -149,8 +278,15 @@ impl PgDb {
         let name = unique(tag);
         let admin = pg_base().with_database("postgres");
         let mut c = pg_client(&admin);
+        POSTGRES_CLEANED.call_once(|| remove_stale_postgres(&mut c));
+        // Two statements: CREATE DATABASE cannot run inside a (multi-statement) transaction.
         c.batch_execute(&format!("CREATE DATABASE \"{name}\""))
             .unwrap();
+        c.batch_execute(&format!(
+            "COMMENT ON DATABASE \"{name}\" IS '{}'",
+            created_comment()
+        ))
+        .unwrap();
         PgDb {
             url: pg_base().with_database(&name),
             name,
@@ -198,6 +334,115 @@ impl Drop for PgDb {
                 "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
                 self.name
             ));
+        }
+    }
+}
+
+/// A MariaDB account made by a test (`<db>_u`), dropped when the guard goes out of
+/// scope: at the end of the test, and also when it fails.
+pub struct MyUser {
+    pub name: String,
+    password: String,
+    url: DbUrl,
+}
+
+impl MyUser {
+    /// Creates the account, then runs `grants` (each with `{user}` for `'name'@'%'`).
+    pub fn create(db: &MyDb, password: &str, grants: &[&str]) -> Self {
+        let user = MyUser {
+            name: format!("{}_u", db.name),
+            password: password.to_string(),
+            url: db.url.clone(),
+        };
+        let mut c = db.conn();
+        c.query_drop(format!(
+            "CREATE USER '{}'@'%' IDENTIFIED BY '{password}'",
+            user.name
+        ))
+        .unwrap();
+        for g in grants {
+            let g = g.replace("{user}", &format!("'{}'@'%'", user.name));
+            c.query_drop(&g).unwrap_or_else(|e| panic!("{g}: {e}"));
+        }
+        user
+    }
+
+    /// The URL of `db` for this account, password included.
+    pub fn url_text(&self, db: &MyDb) -> String {
+        format!(
+            "mysql://{}:{}@{}:{}/{}",
+            self.name, self.password, db.url.host, db.url.port, db.name
+        )
+    }
+}
+
+impl Drop for MyUser {
+    fn drop(&mut self) {
+        if let Ok(mut c) =
+            waybill::source::mysql::open(&self.url, self.url.mysql_opts().db_name(None::<String>))
+        {
+            let _ = c.query_drop(format!("DROP USER IF EXISTS '{}'@'%'", self.name));
+        }
+    }
+}
+
+/// A PostgreSQL login role made by a test (`<db>_r`), with all rights on its database
+/// and schema `public`. The guard drops what it owns there and the role itself at the
+/// end of the test, and also when it fails.
+pub struct PgRole {
+    pub name: String,
+    password: String,
+    database: String,
+}
+
+impl PgRole {
+    pub fn create(pg: &PgDb, password: &str) -> Self {
+        let role = PgRole {
+            name: format!("{}_r", pg.name),
+            password: password.to_string(),
+            database: pg.name.clone(),
+        };
+        pg.exec(&format!(
+            "CREATE ROLE {r} LOGIN PASSWORD '{password}'; GRANT ALL ON DATABASE \"{db}\" TO {r}; \
+             GRANT ALL ON SCHEMA public TO {r};",
+            r = role.name,
+            db = pg.name
+        ));
+        role
+    }
+
+    /// The URL of `pg` for this role, password included.
+    pub fn url_text(&self, pg: &PgDb) -> String {
+        format!(
+            "postgresql://{}:{}@{}:{}/{}",
+            self.name, self.password, pg.url.host, pg.url.port, pg.name
+        )
+    }
+
+    /// A client connected as this role.
+    pub fn client(&self, pg: &PgDb) -> postgres::Client {
+        DbUrl::parse(Engine::Postgres, &self.url_text(pg), "role")
+            .unwrap()
+            .postgres_config("waybill-tests")
+            .connect(postgres::NoTls)
+            .unwrap()
+    }
+}
+
+impl Drop for PgRole {
+    fn drop(&mut self) {
+        let connect = |db: &str| {
+            pg_base()
+                .with_database(db)
+                .postgres_config("waybill-tests")
+                .connect(postgres::NoTls)
+        };
+        // What it owns and the rights it holds live in its database (if that still exists).
+        if let Ok(mut c) = connect(&self.database) {
+            let _ = c.batch_execute(&format!("DROP OWNED BY {}", self.name));
+        }
+        if let Ok(mut c) = connect("postgres") {
+            let _ = c.batch_execute(&format!("DROP ROLE IF EXISTS {}", self.name));
         }
     }
 }
@@ -321,15 +566,12 @@ impl Work {
         let ran = self.run("waybill-export", &args).ok();
         let dir = PathBuf::from(ran.last_line());
         assert!(
-            dir.is_absolute() || self.path().join(&dir).is_dir(),
-            "{}",
+            dir.is_absolute() && dir.join("migration_manifest.json").is_file(),
+            "the last line of stdout must be the absolute path of the finished dump, got {:?}\n{}",
+            ran.last_line(),
             ran.all()
         );
-        if dir.is_absolute() {
-            dir
-        } else {
-            self.path().join(dir)
-        }
+        dir
     }
 
     pub fn import(&self, pg: &PgDb, dump: &Path, extra: &[&str]) -> Ran {
@@ -339,6 +581,38 @@ impl Work {
         args.extend_from_slice(extra);
         self.run("waybill-import", &args)
     }
+}
+
+/// The statuses of the last run of `tool` (`export`, `import`) in the work directory's
+/// audit log, in order.
+pub fn last_run_statuses(work: &Work, tool: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(work.audit_log()).unwrap_or_default();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &serde_json::Value| e["tool"] == tool)
+        .collect();
+    let Some(run) = events.last().map(|e| e["run_id"].clone()) else {
+        return Vec::new();
+    };
+    events
+        .iter()
+        .filter(|e| e["run_id"] == run)
+        .map(|e| e["status"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A failed import wrote nothing: its audit trail is exactly `started`, `failed` (no
+/// table loaded, no transaction to roll back), and `unchanged` finds the target's
+/// sentinel rows as they were. A check placed after the TRUNCATE, even inside the
+/// transaction, would show `rolled_back`; with `--jobs` it would also lose the rows.
+pub fn assert_no_write(work: &Work, pg: &PgDb, unchanged: impl Fn(&PgDb)) {
+    assert_eq!(
+        last_run_statuses(work, "import"),
+        ["started", "failed"],
+        "the import must fail before any write"
+    );
+    unchanged(pg);
 }
 
 pub fn manifest(dump: &Path) -> serde_json::Value {
@@ -363,27 +637,76 @@ pub fn column<'a>(m: &'a serde_json::Value, t: &str, c: &str) -> &'a serde_json:
         .unwrap_or_else(|| panic!("column {t}.{c} not in manifest"))
 }
 
-/// Makes sure database `sakila` holds the sample data from ../shared (loaded once per
-/// server, under a lock so parallel test processes do not load it twice).
+/// Makes sure database `sakila` holds exactly the sample data from ../shared. It is
+/// loaded under a lock, so parallel test processes do not load it at the same time, and
+/// loaded again whenever its fingerprint (see `schema_fingerprint`) differs from the one
+/// recorded when it was loaded: a copy that a test or a person altered is never used.
+/// Checked once per test process.
 pub fn ensure_sakila() -> DbUrl {
+    static CHECKED: OnceLock<()> = OnceLock::new();
     let url = mysql_base().with_database("sakila");
-    let mut c = mysql_conn(&url);
-    let _: Option<i64> = c
-        .query_first("SELECT GET_LOCK('waybill_test_sakila', 600)")
-        .unwrap();
-    let loaded: Option<i64> = c
-        .query_first(
-            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'waybill_test_meta' \
-             AND TABLE_NAME = 'sakila_loaded'",
+    CHECKED.get_or_init(|| load_sakila_unless_intact(&url));
+    url
+}
+
+/// A SHA-256 over everything a database holds: the columns of every table and view, the
+/// view definitions, and `CHECKSUM TABLE` of every base table (which reads every row).
+pub fn schema_fingerprint(c: &mut mysql::Conn, schema: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let columns: Vec<(String, String, String)> = c
+        .exec(
+            "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION",
+            (schema,),
         )
         .unwrap();
-    if loaded != Some(1) {
+    let views: Vec<(String, String)> = c
+        .exec(
+            "SELECT TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS \
+             WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME",
+            (schema,),
+        )
+        .unwrap();
+    let tables: Vec<String> = c
+        .exec(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? \
+             AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+            (schema,),
+        )
+        .unwrap();
+    let mut text = format!("{columns:?}\n{views:?}\n");
+    if !tables.is_empty() {
+        let list: Vec<String> = tables.iter().map(|t| format!("`{schema}`.`{t}`")).collect();
+        let sums: Vec<(String, Option<u64>)> = c
+            .query(format!("CHECKSUM TABLE {} EXTENDED", list.join(", ")))
+            .unwrap();
+        text.push_str(&format!("{sums:?}"));
+    }
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+fn load_sakila_unless_intact(url: &DbUrl) {
+    let mut c = mysql_conn(url);
+    let locked: Option<Option<i64>> = c
+        .query_first("SELECT GET_LOCK('waybill_test_sakila', 600)")
+        .unwrap();
+    assert_eq!(
+        locked,
+        Some(Some(1)),
+        "could not take the lock that guards loading Sakila within 10 minutes"
+    );
+    let recorded: Option<String> = c
+        .query_first("SELECT fingerprint FROM waybill_test_meta.sakila_loaded")
+        .ok()
+        .flatten();
+    if recorded.as_deref() != Some(schema_fingerprint(&mut c, "sakila").as_str()) {
         let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/sakila");
         assert!(
             shared.join("sakila-schema.sql").is_file(),
             "the Sakila sample is missing: expected it in {}",
             shared.display()
         );
+        // sakila-schema.sql drops and creates the database itself.
         for file in ["sakila-schema.sql", "sakila-data.sql"] {
             let out = Command::new("mariadb")
                 .args([
@@ -404,15 +727,25 @@ pub fn ensure_sakila() -> DbUrl {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+        let fingerprint = schema_fingerprint(&mut c, "sakila");
         c.query_drop("CREATE DATABASE IF NOT EXISTS waybill_test_meta")
             .unwrap();
-        c.query_drop("CREATE TABLE waybill_test_meta.sakila_loaded (id int)")
+        c.query_drop("DROP TABLE IF EXISTS waybill_test_meta.sakila_loaded")
             .unwrap();
+        c.query_drop(
+            "CREATE TABLE waybill_test_meta.sakila_loaded (fingerprint CHAR(64) NOT NULL)",
+        )
+        .unwrap();
+        c.exec_drop(
+            "INSERT INTO waybill_test_meta.sakila_loaded VALUES (?)",
+            (fingerprint,),
+        )
+        .unwrap();
     }
-    let _: Option<i64> = c
+    let released: Option<Option<i64>> = c
         .query_first("SELECT RELEASE_LOCK('waybill_test_sakila')")
         .unwrap();
-    url
+    assert_eq!(released, Some(Some(1)), "releasing the Sakila lock");
 }
 
 pub const SAKILA_COUNTS: &[(&str, i64)] = &[

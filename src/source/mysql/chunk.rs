@@ -273,5 +273,55 @@ mod tests {
             upper: None,
         });
         assert!(bad.is_err());
+        assert_eq!(k.order_by(), "ORDER BY `a`, `b`");
+        assert!(!k.integer, "a composite key is walked, not split");
+    }
+
+    fn keyed(cols: &[(&str, Encoding)]) -> Option<KeySpec> {
+        KeySpec::for_table(&Table {
+            name: "t".into(),
+            columns: cols.iter().map(|(n, e)| col(n, *e)).collect(),
+            primary_key: cols.iter().map(|(n, _)| n.to_string()).collect(),
+            ..Table::default()
+        })
+    }
+
+    #[test]
+    fn single_column_ranges_and_literals() {
+        let k = keyed(&[("id", Encoding::Integer)]).unwrap();
+        assert!(k.integer);
+        assert_eq!(k.order_by(), "ORDER BY `id`");
+        assert_eq!(
+            k.where_clause(&KeyRange {
+                lower: Some(vec![b"10".to_vec()]),
+                upper: Some(vec![b"-2e3".to_vec()]),
+            })
+            .unwrap(),
+            "WHERE (`id` >= 10) AND (`id` < -2e3)"
+        );
+        assert_eq!(k.where_clause(&KeyRange::default()).unwrap(), "");
+        assert!(
+            k.where_clause(&KeyRange {
+                lower: Some(vec![b"".to_vec()]),
+                upper: None
+            })
+            .is_err()
+        );
+        let b = keyed(&[("h", Encoding::ByteaHex)]).unwrap();
+        assert!(!b.integer);
+        assert_eq!(
+            b.where_clause(&KeyRange {
+                lower: None,
+                upper: Some(vec![vec![0x00, 0xab]]),
+            })
+            .unwrap(),
+            "WHERE (`h` < X'00ab')"
+        );
+        assert!(!keyed(&[("u", Encoding::UuidText)]).unwrap().integer);
+        assert!(!keyed(&[("y", Encoding::Decimal)]).unwrap().integer);
+        for unorderable in [Encoding::Float, Encoding::Double, Encoding::BitString] {
+            assert!(keyed(&[("id", Encoding::Integer), ("f", unorderable)]).is_none());
+        }
+        assert!(keyed(&[]).is_none(), "no primary key: one file");
     }
 }

@@ -369,4 +369,93 @@ mod tests {
         );
         assert!(CastRules::parse(&["nonsense".into()]).is_err());
     }
+
+    #[test]
+    fn more_type_rules() {
+        use Encoding::*;
+        let mut bit1 = col("bit", "bit(1)", BitString);
+        bit1.precision = Some(1);
+        assert_eq!(ty(&bit1), "boolean");
+        let mut bit3 = col("bit", "bit(3)", BitString);
+        bit3.precision = Some(3);
+        assert_eq!(ty(&bit3), "bit(3)");
+        let mut dec = col("decimal", "decimal(10,2)", Decimal);
+        (dec.precision, dec.scale) = (Some(10), Some(2));
+        assert_eq!(ty(&dec), "numeric(10,2)");
+        dec.scale = None;
+        assert_eq!(ty(&dec), "numeric");
+        let mut vc = col("varchar", "varchar(20)", Text);
+        vc.max_length = Some(20);
+        assert_eq!(ty(&vc), "varchar(20)");
+        vc.max_length = Some(10_485_760);
+        assert_eq!(ty(&vc), "varchar(10485760)");
+        vc.max_length = Some(10_485_761);
+        assert_eq!(ty(&vc), "text");
+        let mut big = col("tinyint", "tinyint(1)", BooleanInt);
+        big.stats.non_boolean = 3;
+        let m = map_column(Dialect::MySql, "t", &big, &CastRules::default());
+        assert_eq!(m.final_type(), "smallint");
+        assert!(m.warnings[0].contains("t.c: tinyint(1) holds 3 value(s) other than 0 and 1"));
+        let mut ai = col("decimal", "decimal(10,0)", Decimal);
+        ai.auto_increment = true;
+        assert!(!map_column(Dialect::MySql, "t", &ai, &CastRules::default()).identity);
+    }
+
+    #[test]
+    fn cast_rules_for_sets_and_identity() {
+        let rules = CastRules::parse(&[
+            "t.tags=TEXT[]".into(),
+            "t.plain=text[]".into(),
+            " int = bigint ".into(),
+            "a.b.c=text".into(),
+        ])
+        .unwrap();
+        let mut set = col("set", "set('a','b')", Encoding::SetText);
+        set.name = "tags".into();
+        let m = map_column(Dialect::MySql, "t", &set, &rules);
+        assert_eq!(
+            (m.load_type.as_str(), m.set_to_array, m.overridden),
+            ("text", true, true)
+        );
+        assert_eq!(m.final_type(), "text[]");
+        let mut plain = col("varchar", "varchar(5)", Encoding::Text);
+        plain.name = "plain".into();
+        let m = map_column(Dialect::MySql, "t", &plain, &rules);
+        assert_eq!((m.load_type.as_str(), m.set_to_array), ("text[]", false));
+        // A cast keeps identity only for an AUTO_INCREMENT column of an integer type.
+        let mut id = col("int", "int(11)", Encoding::Integer);
+        assert_eq!(
+            map_column(Dialect::MySql, "t", &id, &rules).load_type,
+            "bigint"
+        );
+        assert!(!map_column(Dialect::MySql, "t", &id, &rules).identity);
+        id.auto_increment = true;
+        assert!(map_column(Dialect::MySql, "t", &id, &rules).identity);
+        // `table.column` splits at the last dot.
+        let mut c = col("int", "int(11)", Encoding::Integer);
+        c.name = "c".into();
+        assert_eq!(
+            map_column(Dialect::MySql, "a.b", &c, &rules).load_type,
+            "text"
+        );
+        for bad in ["=text", "int=", " = ", "int"] {
+            assert!(CastRules::parse(&[bad.into()]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cast_file_lines_and_comments() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("casts");
+        std::fs::write(
+            &p,
+            "# rules\n\ndatetime=timestamptz  # UTC\n  t.c=text\n#x=y\n",
+        )
+        .unwrap();
+        assert_eq!(
+            CastRules::read_file(&p).unwrap(),
+            ["datetime=timestamptz", "t.c=text"]
+        );
+        assert!(CastRules::read_file(&dir.path().join("missing")).is_err());
+    }
 }

@@ -147,3 +147,23 @@ pub(super) fn default_sql(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_dates() {
+        for zero in [
+            "0000-00-00",
+            "2024-00-10",
+            "2024-01-00 10:00:00",
+            "0000-01-01",
+        ] {
+            assert!(is_zero_date(zero), "{zero}");
+        }
+        for other in ["2024-01-01", "2024-10-10 00:00:00", "0000", "00-00", ""] {
+            assert!(!is_zero_date(other), "{other}");
+        }
+    }
+}
