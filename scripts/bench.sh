@@ -18,8 +18,12 @@
 #                     WITH (FORMAT csv, HEADER true, NULL '\N')` for every CSV file of
 #                     waybill's dump, into tables made from scripts/bench/target_schema.sql
 #   waybill-import    the same dump into a fresh copy of the same schema, all or nothing
-#                     (one transaction); also timed with --jobs 2 (two tables at a time,
+#                     (one transaction, binary COPY converted by the client); also timed
+#                     with --copy-format text (PostgreSQL parses the CSV, as before binary
+#                     COPY), and with --commit per-table --jobs 2 (two tables at a time,
 #                     each committing on its own: not all or nothing, like pgloader)
+#   compressed        waybill-export --compress zstd (alternating with the plain export),
+#                     and waybill-import of that compressed dump
 #   pgloader          MySQL -> PostgreSQL in one go (schema, data, indexes), with the
 #                     settings in scripts/bench/pgloader.load; skipped if not installed
 #   waybill-import --verify   the same import, every table read back and compared with
@@ -50,6 +54,10 @@
 #   peak RSS   maximum resident set of the client (GNU time -v "Maximum resident set
 #              size"; for the baseline export the largest of the mariadb clients).
 #              Server memory is not counted. MB = 10^6 bytes.
+#   CPU s      for the imports: CPU seconds (user + system) of the client process, and of
+#              the PostgreSQL server during the step (every postgres process's utime +
+#              stime from /proc, plus what the postmaster collected from backends that
+#              exited; medians). Other sessions on the same server count too.
 #   check      rows found in the target afterwards against the source count.
 #   Ratios     waybill / baseline and waybill / pgloader: below 1 means waybill is
 #              faster; import --verify / import (target at most 1.5: verifying adds at
@@ -159,6 +167,7 @@ PG_URL=$WAYBILL_TEST_POSTGRES_URL
 export PGSSLMODE=disable
 NO_TLS_MY='?ssl-mode=DISABLED'
 NO_TLS_PG='?sslmode=disable'
+PG_PID=$(head -n 1 "$(psql -X -A -t "$PG_URL/postgres" -c 'SHOW data_directory' 2>/dev/null)/postmaster.pid" 2>/dev/null || true)
 [[ $MYSQL_URL =~ ^mysql://([^:@/]+):([^@/]*)@([^:/]+):([0-9]+)/?$ ]] ||
     die "cannot parse WAYBILL_TEST_MYSQL_URL"
 MY_USER=${BASH_REMATCH[1]} MY_PASS=${BASH_REMATCH[2]} MY_HOST=${BASH_REMATCH[3]} MY_PORT=${BASH_REMATCH[4]}
@@ -181,17 +190,45 @@ settle() {
 now_ns() { date +%s%N; }
 calc() { awk "BEGIN { printf \"%.6f\", $* }"; }
 
+# CPU seconds the PostgreSQL server has used so far: utime + stime of every process of
+# the postmaster's tree, plus cutime + cstime of the postmaster (its exited backends).
+# Empty when the server's processes cannot be read (another host, no /proc). PG_PID
+# (the postmaster) is read from postmaster.pid once the server is up.
+pg_server_cpu() {
+    [ -n "$PG_PID" ] && [ -r "/proc/$PG_PID/stat" ] || return 0
+    local hz p ticks=0 f
+    hz=$(getconf CLK_TCK)
+    for p in $PG_PID $(pgrep -P "$PG_PID" 2>/dev/null); do
+        # Fields after the ")" of the command name: utime is the 12th, stime 13th,
+        # cutime 14th, cstime 15th.
+        f=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+        # shellcheck disable=SC2086
+        set -- $f
+        ticks=$((ticks + ${12} + ${13}))
+        [ "$p" != "$PG_PID" ] || ticks=$((ticks + ${14} + ${15}))
+    done
+    calc "$ticks / $hz"
+}
+
 # measure STEP CMD...: runs CMD with stdout/stderr to $WORK/STEP.{out,err}; sets
-# SECS, RSS_MB, RC.
+# SECS, RSS_MB, CPU_CLIENT (user + system seconds of CMD), CPU_SERVER (of PostgreSQL,
+# empty if unknown), RC.
 measure() {
     local step=$1; shift
-    local t0 t1
+    local t0 t1 c0 c1
+    c0=$(pg_server_cpu)
     t0=$(now_ns)
     RC=0
-    /usr/bin/time -f '%M' -o "$WORK/$step.time" "$@" >"$WORK/$step.out" 2>"$WORK/$step.err" || RC=$?
+    /usr/bin/time -f '%M %U %S' -o "$WORK/$step.time" "$@" >"$WORK/$step.out" 2>"$WORK/$step.err" || RC=$?
     t1=$(now_ns)
+    c1=$(pg_server_cpu)
     SECS=$(calc "($t1 - $t0) / 1e9")
-    RSS_MB=$(calc "$(tail -n 1 "$WORK/$step.time" 2>/dev/null || echo 0) * 1024 / 1e6")
+    local m u sy
+    read -r m u sy < <(tail -n 1 "$WORK/$step.time" 2>/dev/null || echo '0 0 0')
+    RSS_MB=$(calc "${m:-0} * 1024 / 1e6")
+    CPU_CLIENT=$(calc "${u:-0} + ${sy:-0}")
+    CPU_SERVER=
+    [ -z "$c0" ] || [ -z "$c1" ] || CPU_SERVER=$(calc "$c1 - $c0")
 }
 
 BIN_DIR=${WAYBILL_BENCH_BIN_DIR:-$ROOT/target/release}
@@ -233,6 +270,8 @@ declare -A R
 record() { # scale step status [check]
     R[$1:$2:secs]=${SECS:-}
     R[$1:$2:rss]=${RSS_MB:-}
+    R[$1:$2:ccpu]=${CPU_CLIENT:-}
+    R[$1:$2:scpu]=${CPU_SERVER:-}
     R[$1:$2:status]=$3
     R[$1:$2:check]=${4:-}
 }
@@ -249,13 +288,17 @@ check_rows() { # db schema
     if [ "$total" = "$SRC_ROWS" ]; then echo "ok"; else echo "ROWS $total != $SRC_ROWS"; fi
 }
 
-STEPS=(base_export wb_export base_import wb_import wb_import_jobs wb_import_verify wb_verify_live pgloader)
+STEPS=(base_export wb_export wb_export_zstd base_import wb_import wb_import_text wb_import_zstd wb_import_jobs
+    wb_import_verify wb_verify_live pgloader)
 declare -A LABEL=(
     [base_export]='baseline export (mariadb --quick)'
     [wb_export]='waybill-export'
+    [wb_export_zstd]='waybill-export --compress zstd'
     [base_import]='baseline import (psql \copy)'
     [wb_import]='waybill-import'
-    [wb_import_jobs]='waybill-import --jobs 2'
+    [wb_import_text]='waybill-import --copy-format text'
+    [wb_import_zstd]='waybill-import (zstd dump)'
+    [wb_import_jobs]='import --commit per-table --jobs 2'
     [wb_import_verify]='waybill-import --verify'
     [wb_verify_live]='waybill-verify --source --target'
     [pgloader]='pgloader (MySQL -> PostgreSQL)'
@@ -264,7 +307,7 @@ declare -A LABEL=(
 # run_once STEP PREP CMD...: PREP (untimed; `-` for none), settle, then CMD through
 # measure; adds the time to RUNS[STEP] and keeps the largest RSS in PEAK[STEP]. After a
 # failure the step is not run again (FAILED[STEP] holds the exit status).
-declare -A RUNS PEAK FAILED
+declare -A RUNS PEAK FAILED CCPU SCPU
 run_once() {
     local step=$1 prep=$2
     shift 2
@@ -274,18 +317,26 @@ run_once() {
     measure "$step" "$@"
     if [ "$RC" != 0 ]; then FAILED[$step]=$RC; return 0; fi
     RUNS[$step]="${RUNS[$step]:-} $SECS"
+    CCPU[$step]="${CCPU[$step]:-} $CPU_CLIENT"
+    [ -z "$CPU_SERVER" ] || SCPU[$step]="${SCPU[$step]:-} $CPU_SERVER"
     PEAK[$step]=$(calc "($RSS_MB > ${PEAK[$step]:-0}) ? $RSS_MB : ${PEAK[$step]:-0}")
 }
 
-# finish STEP: SECS = median of the runs, RSS_MB = largest peak, RC = 0; or RC = the
-# failure's exit status.
+median() {
+    # shellcheck disable=SC2086
+    printf '%s\n' $1 | sort -g |
+        awk '{ a[NR] = $1 } END { if (NR) printf "%.6f", (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# finish STEP: SECS = median of the runs, RSS_MB = largest peak, CPU_CLIENT and
+# CPU_SERVER = medians, RC = 0; or RC = the failure's exit status.
 finish() {
     local step=$1
     RC=${FAILED[$step]:-0}
     [ "$RC" = 0 ] || return 0
-    # shellcheck disable=SC2086
-    SECS=$(printf '%s\n' ${RUNS[$step]} | sort -g |
-        awk '{ a[NR] = $1 } END { printf "%.6f", (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }')
+    SECS=$(median "${RUNS[$step]}")
+    CPU_CLIENT=$(median "${CCPU[$step]:-}")
+    CPU_SERVER=$(median "${SCPU[$step]:-}")
     RSS_MB=${PEAK[$step]}
     # shellcheck disable=SC2086
     [ "$REPEAT" = 1 ] || say "    ${LABEL[$step]}: runs $(printf '%.2f ' ${RUNS[$step]})s -> median $(printf '%.2f' "$SECS") s"
@@ -296,6 +347,7 @@ run_base_import() {
         -f "$WORK/base_import.sql" "$PG_URL/waybill_bench_baseline"
 }
 prep_export() { rm -rf "$WORK/dump"; }
+prep_export_zstd() { rm -rf "$WORK/dumpz"; }
 prep_base_import() {
     fresh_pg_db waybill_bench_baseline
     pg waybill_bench_baseline -f "$BENCH/target_schema.sql"
@@ -338,7 +390,7 @@ run_scale() {
     say "=== SCALE $scale ==="
     generate "$scale"
 
-    RUNS=() PEAK=() FAILED=()
+    RUNS=() PEAK=() FAILED=() CCPU=() SCPU=()
     local i jobs=()
     [ -z "${WAYBILL_BENCH_JOBS:-}" ] || jobs=(--jobs "$WAYBILL_BENCH_JOBS")
 
@@ -352,11 +404,13 @@ run_scale() {
                 "--default-character-set=utf8mb4 -e 'SELECT * FROM \`$MY_DB\`.\`$t\`' > /dev/null"
         done
     } >"$WORK/base_export.sh"
-    say "exports, $REPEAT run(s) each: 1/5 mariadb --quick --batch table by table to /dev/null, 2/5 waybill-export"
+    say "exports, $REPEAT run(s) each: 1/5 mariadb --quick --batch table by table to /dev/null, 2/5 waybill-export (and with --compress zstd)"
     for ((i = 1; i <= REPEAT; i++)); do
         ((i % 2 == 0)) || run_once base_export - env MYSQL_PWD="$MY_PASS" bash "$WORK/base_export.sh"
         run_once wb_export prep_export "$EXPORT_BIN" --source "$MYSQL_URL/$MY_DB$NO_TLS_MY" --out "$WORK/dump" \
             --audit-log "$WORK/audit.jsonl" --quiet "${jobs[@]}"
+        run_once wb_export_zstd prep_export_zstd "$EXPORT_BIN" --source "$MYSQL_URL/$MY_DB$NO_TLS_MY" --out "$WORK/dumpz" \
+            --audit-log "$WORK/audit.jsonl" --quiet --compress zstd "${jobs[@]}"
         ((i % 2 == 1)) || run_once base_export - env MYSQL_PWD="$MY_PASS" bash "$WORK/base_export.sh"
     done
     finish base_export
@@ -384,6 +438,25 @@ run_scale() {
     R[$scale:csv_bytes]=$CSV_BYTES
     R[$scale:csv_files]=$CSV_FILES
 
+    finish wb_export_zstd
+    DUMPZ=
+    ZST_BYTES=0
+    if [ "$RC" = 0 ]; then
+        DUMPZ=$(tail -n 1 "$WORK/wb_export_zstd.out")
+        [ -f "$DUMPZ/migration_manifest.json" ] || { RC=99; echo "no manifest in '$DUMPZ'" >>"$WORK/wb_export_zstd.err"; }
+    fi
+    if [ "$RC" = 0 ]; then
+        local zrows
+        zrows=$(jq '[.tables[].rows] | add' "$DUMPZ/migration_manifest.json")
+        ZST_BYTES=$(find "$DUMPZ" -name '*.csv.zst' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+        if [ "$zrows" = "$SRC_ROWS" ]; then record "$scale" wb_export_zstd ok ok; else record "$scale" wb_export_zstd ok "ROWS $zrows != $SRC_ROWS"; fi
+        say "    compressed dump: $(printf %.1f "$(calc "$ZST_BYTES / 1e6")") MB of .csv.zst"
+    else
+        show_err "waybill-export --compress zstd" wb_export_zstd
+        record "$scale" wb_export_zstd failed
+    fi
+    R[$scale:zst_bytes]=$ZST_BYTES
+
     # Imports, each run into a freshly created database with target_schema.sql:
     # 3. baseline, one psql session and transaction, \copy of every CSV file of the dump;
     # 4. waybill-import of the same dump. The runs alternate, like the exports.
@@ -395,7 +468,7 @@ run_scale() {
                 | "\\copy \"\($t.name)\" (\($cols)) FROM '"'"'\($dir)/\(.path)'"'"' WITH (FORMAT csv, HEADER true, NULL '"'"'\\N'"'"')"' \
             "$DUMP/migration_manifest.json" >"$WORK/base_import.sql"
         if [ "$IMPORT_ON" = 1 ]; then
-            say "imports, $REPEAT run(s) each: 3/5 psql \\copy of waybill's CSV files, 4/5 waybill-import (and with --jobs 2)"
+            say "imports, $REPEAT run(s) each: 3/5 psql \\copy of waybill's CSV files, 4/5 waybill-import (and with --copy-format text, --verify, --commit per-table --jobs 2, of the zstd dump)"
         else
             say "imports, $REPEAT run(s): 3/5 psql \\copy of waybill's CSV files (4/5 waybill-import not built)"
         fi
@@ -408,10 +481,18 @@ run_scale() {
             [ "$IMPORT_ON" = 0 ] ||
                 run_once wb_import_verify prep_wb_import "$IMPORT_BIN" --target "$PG_URL/waybill_bench_waybill$NO_TLS_PG" \
                     "$DUMP" --audit-log "$WORK/audit.jsonl" --quiet --verify
+            # Text COPY: PostgreSQL parses the CSV (the import before binary COPY).
+            [ "$IMPORT_ON" = 0 ] ||
+                run_once wb_import_text prep_wb_import "$IMPORT_BIN" --target "$PG_URL/waybill_bench_waybill$NO_TLS_PG" \
+                    "$DUMP" --audit-log "$WORK/audit.jsonl" --quiet --copy-format text
+            # The compressed dump.
+            [ "$IMPORT_ON" = 0 ] || [ -z "$DUMPZ" ] ||
+                run_once wb_import_zstd prep_wb_import "$IMPORT_BIN" --target "$PG_URL/waybill_bench_waybill$NO_TLS_PG" \
+                    "$DUMPZ" --audit-log "$WORK/audit.jsonl" --quiet
             # Per-table commits on two connections: not all or nothing, like pgloader.
             [ "$IMPORT_ON" = 0 ] ||
                 run_once wb_import_jobs prep_wb_import "$IMPORT_BIN" --target "$PG_URL/waybill_bench_waybill$NO_TLS_PG" \
-                    "$DUMP" --audit-log "$WORK/audit.jsonl" --quiet --jobs 2
+                    "$DUMP" --audit-log "$WORK/audit.jsonl" --quiet --commit per-table --jobs 2
             ((i % 2 == 1)) || run_base_import
         done
         finish base_import
@@ -426,10 +507,10 @@ run_scale() {
     fi
 
     local imp
-    for imp in wb_import wb_import_jobs wb_import_verify; do
+    for imp in wb_import wb_import_text wb_import_zstd wb_import_jobs wb_import_verify; do
         if [ "$IMPORT_ON" = 0 ]; then
             SECS='' RSS_MB=''; record "$scale" "$imp" 'not available'
-        elif [ -z "$DUMP" ]; then
+        elif [ -z "$DUMP" ] || { [ "$imp" = wb_import_zstd ] && [ -z "$DUMPZ" ]; }; then
             SECS='' RSS_MB=''; record "$scale" "$imp" 'no dump'
         else
             finish "$imp"
@@ -672,28 +753,44 @@ report_scale() {
     done
     echo
     ratio "waybill export / mariadb baseline" "$s" wb_export base_export '<= 1.00'
-    ratio 'waybill import / psql \copy baseline' "$s" wb_import base_import '<= 1.10'
-    ratio '(waybill export+import) / pgloader' "$s" 'wb_export+wb_import' pgloader '<= 0.50'
-    ratio '(export+import --jobs 2) / pgloader' "$s" 'wb_export+wb_import_jobs' pgloader '<= 0.50; per-table commits like pgloader'
+    ratio 'waybill import / psql \copy baseline' "$s" wb_import base_import '<= 0.50; all or nothing'
+    ratio 'import text COPY / psql \copy' "$s" wb_import_text base_import '(before binary COPY)'
+    ratio 'import binary / text COPY' "$s" wb_import wb_import_text '< 1'
+    ratio '(waybill export+import) / pgloader' "$s" 'wb_export+wb_import' pgloader '<= 0.35'
+    ratio '(export+import per-table) / pgloader' "$s" 'wb_export+wb_import_jobs' pgloader '<= 0.35; per-table commits like pgloader'
+    if [ "${R[$s:wb_export_zstd:status]}" = ok ] && [ "${R[$s:csv_bytes]}" -gt 0 ]; then
+        printf '%-40s = %.2f   (target <= 0.40; %.1f MB against %.1f MB)\n' 'zstd dump size / plain' \
+            "$(calc "${R[$s:zst_bytes]} / ${R[$s:csv_bytes]}")" "$(calc "${R[$s:zst_bytes]} / 1e6")" "$(calc "${R[$s:csv_bytes]} / 1e6")"
+    fi
+    ratio '(export+import) zstd / plain' "$s" 'wb_export_zstd+wb_import_zstd' 'wb_export+wb_import' '<= 1.15'
     ratio 'import --verify / import' "$s" wb_import_verify wb_import '<= 1.50'
     ratio 'verify --source --target / export' "$s" wb_verify_live wb_export '<= 1.00'
     local b
-    for b in wb_export wb_import wb_import_verify wb_verify_live; do
+    for b in wb_export wb_export_zstd wb_import wb_import_zstd wb_import_verify wb_verify_live; do
         if [ "${R[$s:$b:status]}" = ok ]; then
-            printf '%-40s = %.1f MB   (target < 64 MB)\n' "${LABEL[$b]} peak RSS" "${R[$s:$b:rss]}"
+            printf '%-40s = %.1f MB   (target <= 64 MB)\n' "${LABEL[$b]} peak RSS" "${R[$s:$b:rss]}"
+        fi
+    done
+    echo "CPU seconds during each import (client process; PostgreSQL server), medians, against wall-clock seconds:"
+    for b in base_import wb_import wb_import_text wb_import_zstd wb_import_jobs; do
+        if [ "${R[$s:$b:status]}" = ok ]; then
+            printf '  %-38s client %6.2f s   server %6s s   wall %6.2f s\n' "${LABEL[$b]}" "${R[$s:$b:ccpu]:-0}" \
+                "$(if [ -n "${R[$s:$b:scpu]}" ]; then printf '%.2f' "${R[$s:$b:scpu]}"; else echo '?'; fi)" "${R[$s:$b:secs]}"
         fi
     done
 }
 
-# ratio LABEL SCALE NUM(+NUM) DEN TARGET
+# ratio LABEL SCALE NUM(+NUM) DEN(+DEN) TARGET
 ratio() {
-    local label=$1 s=$2 num=0 den part
+    local label=$1 s=$2 num=0 den=0 part
     for part in ${3//+/ }; do
-        [ "${R[$s:$part:status]}" = ok ] || { printf '%-40s = n/a (%s: %s)\n' "$label" "${LABEL[$part]}" "${R[$s:$part:status]}"; return; }
+        [ "${R[$s:$part:status]:-}" = ok ] || { printf '%-40s = n/a (%s: %s)\n' "$label" "${LABEL[$part]}" "${R[$s:$part:status]:-}"; return; }
         num=$(calc "$num + ${R[$s:$part:secs]}")
     done
-    [ "${R[$s:$4:status]}" = ok ] || { printf '%-40s = n/a (%s: %s)\n' "$label" "${LABEL[$4]}" "${R[$s:$4:status]}"; return; }
-    den=${R[$s:$4:secs]}
+    for part in ${4//+/ }; do
+        [ "${R[$s:$part:status]:-}" = ok ] || { printf '%-40s = n/a (%s: %s)\n' "$label" "${LABEL[$part]}" "${R[$s:$part:status]:-}"; return; }
+        den=$(calc "$den + ${R[$s:$part:secs]}")
+    done
     printf '%-40s = %.2f   (target %s)\n' "$label" "$(calc "$num / $den")" "$5"
 }
 

@@ -631,7 +631,8 @@ fn a_parallel_import_is_a_base_only_once_every_table_committed() {
     let pg = target();
     pg.exec("CREATE TABLE a (id int PRIMARY KEY, v int NOT NULL); CREATE TABLE b (id int PRIMARY KEY, v int NOT NULL CHECK (v > 0));");
     // Table b fails, table a commits: the load is recorded, as incomplete.
-    work.import(&pg, &base, &["--jobs", "2"]).failed();
+    work.import(&pg, &base, &["--commit", "per-table", "--jobs", "2"])
+        .failed();
     assert_eq!(
         pg.text("SELECT string_agg(kind || ':' || complete, ' ' ORDER BY id) FROM waybill.applied"),
         Some("full:false".into())
@@ -646,7 +647,8 @@ fn a_parallel_import_is_a_base_only_once_every_table_committed() {
         r.stderr
     );
     pg.exec("ALTER TABLE b DROP CONSTRAINT b_v_check");
-    work.import(&pg, &base, &["--jobs", "2"]).ok();
+    work.import(&pg, &base, &["--commit", "per-table", "--jobs", "2"])
+        .ok();
     assert_eq!(
         pg.text("SELECT string_agg(kind || ':' || complete, ' ' ORDER BY id) FROM waybill.applied"),
         Some("full:false full:true".into())
@@ -853,4 +855,71 @@ fn a_partial_base_takes_deltas_only_for_the_tables_it_loaded() {
         (values("a"), values("b"), values("c")),
         (Some("3".into()), Some("2".into()), Some("3".into()))
     );
+}
+
+/// A compressed base gives a compressed delta (`options.compress` is inherited, each
+/// upserts/deletes file is a `.csv.zst` whose sha256 and bytes are the stored file's),
+/// and both load: every value equal to the source after each step.
+#[test]
+fn a_compressed_base_gives_a_compressed_delta_that_applies() {
+    let db = source();
+    let pg = target();
+    let work = Work::new();
+    let base = work.export(&db, &["--compress", "zstd:2"]);
+    assert_eq!(manifest(&base)["options"]["compress"], "zstd:2");
+    work.import(&pg, &base, &["--create-schema"]).ok();
+    assert_equal(&db, &pg);
+
+    let mut c = db.conn();
+    c.query_drop("SET time_zone = '+05:00', sql_mode = ''")
+        .unwrap();
+    for stmt in [
+        format!("INSERT INTO types ({COLS}) VALUES {}", full_row(12)),
+        "UPDATE types SET txt = 'changed', dbl = 2.5 WHERE id = 2".into(),
+        "DELETE FROM types WHERE id = 3".into(),
+        "UPDATE account SET balance = 12.34 WHERE id = 1".into(),
+        "DELETE FROM line WHERE account_id = 2".into(),
+    ] {
+        c.query_drop(&stmt)
+            .unwrap_or_else(|e| panic!("{stmt}: {e}"));
+    }
+    for stmt in awkward_rows(30) {
+        c.query_drop(&stmt)
+            .unwrap_or_else(|e| panic!("{stmt}: {e}"));
+    }
+    let delta = catch_up(&work, &db, &base);
+    let m = manifest(&delta);
+    assert_eq!(m["kind"], "delta");
+    assert_eq!(m["options"]["compress"], "zstd:2");
+    let mut files = 0;
+    for t in m["tables"].as_array().unwrap() {
+        for f in t["files"].as_array().unwrap() {
+            files += 1;
+            let path = f["path"].as_str().unwrap();
+            assert!(path.ends_with(".csv.zst"), "{path}");
+            assert_eq!(f["compression"], "zstd", "{path}");
+            let stored = fs::read(delta.join(path)).unwrap();
+            assert_eq!(f["bytes"].as_u64(), Some(stored.len() as u64), "{path}");
+            assert_eq!(
+                f["sha256"].as_str(),
+                Some(sha256_of(&delta.join(path)).as_str()),
+                "{path}"
+            );
+            let plain = work.path().join("plain.csv");
+            fs::write(&plain, zstd::decode_all(&stored[..]).unwrap()).unwrap();
+            assert_eq!(
+                records(&plain).len() as u64,
+                f["rows"].as_u64().unwrap(),
+                "{path}"
+            );
+        }
+    }
+    assert!(
+        file_of(&delta, &m, "types", "deletes").is_some()
+            && file_of(&delta, &m, "types", "upserts").is_some()
+            && files >= 4,
+        "{files} files"
+    );
+    work.import(&pg, &delta, &[]).ok();
+    assert_equal(&db, &pg);
 }

@@ -193,7 +193,9 @@ fn parallel_import_commits_per_table() {
     let work = Work::new();
     let dump = work.export(&db, &["--chunk-rows", "1000"]);
     let pg = target("jobs");
-    let ran = work.import(&pg, &dump, &["--jobs", "3"]).ok();
+    let ran = work
+        .import(&pg, &dump, &["--commit", "per-table", "--jobs", "3"])
+        .ok();
     assert!(
         ran.stderr.contains("each table commits on its own"),
         "{}",
@@ -212,7 +214,9 @@ fn parallel_import_commits_per_table() {
     }
     // A table that fails rolls back alone; the others stay committed, and it says so.
     pg.exec("ALTER TABLE words ADD CONSTRAINT short CHECK (length(w) < 3) NOT VALID");
-    let ran = work.import(&pg, &dump, &["--jobs", "2"]).failed();
+    let ran = work
+        .import(&pg, &dump, &["--commit", "per-table", "--jobs", "2"])
+        .failed();
     assert!(
         ran.stderr.contains("table `words`") && ran.stderr.contains("rolled back"),
         "{}",
@@ -222,7 +226,7 @@ fn parallel_import_commits_per_table() {
         .stderr
         .lines()
         .find_map(|l| l.strip_prefix("committed: "))
-        .and_then(|l| l.strip_suffix(" (--jobs commits each table on its own)"))
+        .and_then(|l| l.strip_suffix(" (--commit per-table commits each table on its own)"))
         .unwrap_or_else(|| panic!("no list of committed tables: {}", ran.stderr))
         .split(", ")
         .filter(|t| *t != "none")
@@ -240,5 +244,65 @@ fn parallel_import_commits_per_table() {
         } else {
             assert_eq!(pg.count(t), 0, "{t} never started");
         }
+    }
+}
+
+/// All or nothing holds for chunked, compressed dumps in either COPY format: a row the
+/// target refuses in the very last chunk of a table rolls back every table and every
+/// earlier chunk, and the error names that chunk's file and CSV record.
+#[test]
+fn a_rejected_row_in_the_last_chunk_leaves_the_target_unchanged() {
+    let db = source();
+    let work = Work::new();
+    let dump = work.export(&db, &["--chunk-rows", "1000", "--compress", "zstd"]);
+    let m = manifest(&dump);
+    let files = table(&m, "int_keyed")["files"].as_array().unwrap();
+    assert_eq!(files.len(), 4);
+    let last = files[3]["path"].as_str().unwrap();
+    assert!(last.ends_with(".csv.zst"), "{last}");
+    // The source's last row is the last record of the last chunk.
+    let record = files[3]["rows"].as_u64().unwrap() + 1;
+    let pg = PgDb::new("lastchunk");
+    pg.exec(TARGET);
+    work.import(&pg, &dump, &[]).ok();
+    let snapshot = |pg: &PgDb| {
+        [
+            "SELECT count(*)::text || md5(string_agg(id::text || ':' || v, ',' ORDER BY id)) FROM int_keyed",
+            "SELECT count(*)::text || md5(string_agg(w || ':' || n, ',' ORDER BY w)) FROM words",
+            "SELECT count(*)::text FROM uuid_keyed",
+            "SELECT count(*)::text FROM keyless",
+        ]
+        .map(|q| pg.text(q))
+    };
+    // Different data in the target, then a CHECK only the source's last row breaks.
+    pg.exec(
+        "DELETE FROM int_keyed WHERE v > 10; DELETE FROM words WHERE n % 2 = 0; \
+         ALTER TABLE int_keyed ADD CONSTRAINT below_last CHECK (v < 4000)",
+    );
+    let before = snapshot(&pg);
+    assert_eq!(before[0].as_deref().map(|s| &s[..2]), Some("10"));
+    for format in ["binary", "text"] {
+        let ran = work.import(&pg, &dump, &["--copy-format", format]).failed();
+        assert!(
+            ran.stderr.contains(&format!(
+                "loading table `int_keyed` from {last} failed: new row for relation \"int_keyed\" \
+                 violates check constraint \"below_last\""
+            )),
+            "{format}: {}",
+            ran.stderr
+        );
+        assert!(
+            ran.stderr.contains(&format!(
+                "at CSV record {record} of {last} (the header is record 1)"
+            )),
+            "{format}: {}",
+            ran.stderr
+        );
+        assert!(
+            ran.stderr.contains("nothing was committed"),
+            "{}",
+            ran.stderr
+        );
+        assert_eq!(snapshot(&pg), before, "{format}: the target is unchanged");
     }
 }

@@ -324,11 +324,11 @@ fn copy_dump(from: &Path, work: &Work, name: &str) -> std::path::PathBuf {
     to
 }
 
-/// Imports `dump`, all or nothing and with `--jobs 2`: each run must fail with `expect`
+/// Imports `dump`, all or nothing and with `--commit per-table --jobs 2`: each run must fail with `expect`
 /// in its message and write nothing (audit trail `started`, `failed`; the sentinel row
 /// still there).
 fn refused(work: &Work, pg: &PgDb, dump: &Path, expect: &str) {
-    for extra in [&[][..], &["--jobs", "2"]] {
+    for extra in [&[][..], &["--commit", "per-table", "--jobs", "2"]] {
         let ran = work.import(pg, dump, extra).failed();
         assert!(ran.stderr.contains(expect), "{extra:?}: {}", ran.stderr);
         assert_no_write(work, pg, assert_untouched);
@@ -547,7 +547,7 @@ fn unmappable_columns_are_named_before_any_write() {
     );
     let work = Work::new();
     let dump = work.export(&db, &[]);
-    for extra in [&[][..], &["--jobs", "2"]] {
+    for extra in [&[][..], &["--commit", "per-table", "--jobs", "2"]] {
         let ran = work.import(&pg, &dump, extra).failed();
         assert!(
             ran.stderr.contains("pre-flight check failed"),
@@ -663,6 +663,33 @@ fn server_side_copy_checks_the_servers_files() {
     );
 }
 
+/// The server reads plain CSV only: a compressed dump with --copy-from server is refused
+/// before any write, naming the files, and saying how to load it instead.
+#[test]
+fn server_side_copy_refuses_a_compressed_dump() {
+    let db = source();
+    let pg = target();
+    let work = Work::new();
+    let dump = work.export(&db, &["--compress", "zstd"]);
+    let dir = dump.to_str().unwrap();
+    let ran = work
+        .import(&pg, &dump, &["--copy-from", "server", "--server-dir", dir])
+        .failed();
+    assert!(
+        ran.stderr
+            .contains("--copy-from server: the dump's files are compressed (account.csv.zst, ")
+            && ran.stderr.contains(
+                "and the server reads files as plain CSV; import without --copy-from server: this \
+             client decompresses them as it streams them"
+            ),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(pg.count("account"), 0, "nothing was loaded");
+    work.import(&pg, &dump, &[]).ok();
+    assert_eq!(pg.count("account"), 60);
+}
+
 fn index_snapshot(pg: &PgDb) -> Vec<(String, String, Option<String>)> {
     pg.client()
         .query(
@@ -764,7 +791,7 @@ fn sequences_follow_the_loaded_data() {
     // MariaDB keeps AUTO_INCREMENT past the deleted row, below the target's start.
     assert_eq!(table(&m, "emptied")["auto_increment"], 2);
     assert!(table(&m, "plain_ids").get("auto_increment").is_none());
-    for extra in [&[][..], &["--jobs", "2"]] {
+    for extra in [&[][..], &["--commit", "per-table", "--jobs", "2"]] {
         work.import(&pg, &dump, extra).ok();
         let next = |t: &str| {
             pg.text(&format!(
@@ -844,7 +871,16 @@ fn import_loads_only_the_chosen_tables() {
     work.import(
         &pg,
         &dump,
-        &["--tables", "alpha,beta", "--exclude", "^b", "--jobs", "2"],
+        &[
+            "--tables",
+            "alpha,beta",
+            "--exclude",
+            "^b",
+            "--commit",
+            "per-table",
+            "--jobs",
+            "2",
+        ],
     )
     .ok();
     assert_eq!(rows("alpha"), "1:a1,2:a2");

@@ -426,7 +426,11 @@ fn with_jobs_each_table_is_verified_before_its_own_commit() {
     let dump = work.export(&db, &[]);
     let exact = target(false);
     let ran = work
-        .import(&exact, &dump, &["--jobs", "2", "--verify"])
+        .import(
+            &exact,
+            &dump,
+            &["--commit", "per-table", "--jobs", "2", "--verify"],
+        )
         .ok();
     assert!(
         ran.stderr.contains("every value equal to the dump"),
@@ -439,6 +443,8 @@ fn with_jobs_each_table_is_verified_before_its_own_commit() {
             &lossy,
             &dump,
             &[
+                "--commit",
+                "per-table",
                 "--jobs",
                 "2",
                 "--verify",

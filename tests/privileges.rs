@@ -1,6 +1,6 @@
 //! Accounts with fewer rights: a MySQL user without RELOAD (no global read lock) still
 //! gets a consistent export; a PostgreSQL role that may not set session_replication_role
-//! loads parents first, and a foreign-key cycle is refused before any write (with --jobs too).
+//! loads parents first, and a foreign-key cycle is refused before any write (with --commit per-table too).
 
 mod common;
 
@@ -146,13 +146,13 @@ fn foreign_key_cycle_without_replica_is_refused_before_writing() {
             Some("kept")
         )
     });
-    // --jobs commits per table, so it needs the replica role outright.
-    let ran = import(&["--jobs", "2"]);
+    // --commit per-table commits per table, so it needs the replica role outright.
+    let ran = import(&["--commit", "per-table", "--jobs", "2"]);
     assert!(
         ran.stderr.contains("pre-flight check failed")
             && ran
                 .stderr
-                .contains("--jobs needs SET session_replication_role = replica"),
+                .contains("--commit per-table needs SET session_replication_role = replica"),
         "{}",
         ran.stderr
     );

@@ -21,7 +21,7 @@ use waybill::cli::report::{self, Progress, Stream, Unit, thousands};
 use waybill::cli::{self, AuditArgs, ParentRunArgs, SourceArgs};
 use waybill::dump::collection::Shape;
 use waybill::dump::encoding::NulPolicy;
-use waybill::dump::manifest::{LogPosition, Manifest};
+use waybill::dump::manifest::{Compress, LogPosition, Manifest};
 use waybill::export::{self, ExportObserver, ExportPlan, Preview};
 use waybill::source::{ColumnCast, Flatten};
 
@@ -86,6 +86,13 @@ struct Args {
     /// column in the manifest (`invalid_charset`).
     #[arg(long)]
     strict_charset: bool,
+
+    /// Write the data files compressed: `zstd` or `zstd:LEVEL` (1 to 19, default 1), as
+    /// `<name>.csv.zst`. The manifest's sizes and sha256 are the compressed files', so
+    /// `sha256sum -c SHA256SUMS` still checks them; waybill-import and waybill-verify
+    /// read them as they are. Default: plain CSV.
+    #[arg(long, value_name = "zstd[:LEVEL]", env = "WAYBILL_COMPRESS", value_parser = Compress::parse)]
+    compress: Option<Compress>,
 
     /// Catch-up: instead of a full dump, write a delta of the changes made since the dump
     /// in DUMP_DIR (a full dump, or the previous delta), read from the source's binary
@@ -171,6 +178,7 @@ fn plan(args: &Args) -> anyhow::Result<ExportPlan> {
         include_internal: args.include_internal,
         since: args.since.clone(),
         strict_charset: args.strict_charset,
+        compress: args.compress,
         flatten: match &args.flatten {
             None => Flatten::Off,
             Some(names) if names.iter().all(|n| n.trim().is_empty()) => Flatten::All,

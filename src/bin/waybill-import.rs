@@ -20,7 +20,8 @@ use waybill::cli::{self, AuditArgs, NameArgs, ParentRunArgs, TargetArgs};
 use waybill::dump::manifest::dir_of_manifest;
 use waybill::dump::verify::VerifiedDump;
 use waybill::import::{
-    self, AllowLossy, CopyFrom, ImportObserver, ImportOutcome, ImportPlan, Phase, TableStatus,
+    self, AllowLossy, Commit, CopyFormat, CopyFrom, ImportObserver, ImportOutcome, ImportPlan,
+    Phase, TableStatus,
 };
 use waybill::target::ddl::SchemaOptions;
 use waybill::target::names::MappedName;
@@ -73,11 +74,25 @@ struct Args {
     #[arg(long)]
     dry_run: bool,
 
-    /// Load this many tables at once on separate connections. Each table then commits
-    /// on its own: if one fails, the tables already loaded stay loaded and the failed
-    /// one is left empty. The default (1) is one transaction, all or nothing.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    /// When the load commits: `all` (one transaction, all or nothing) or `per-table`
+    /// (the tables are emptied first, then each table commits on its own, --jobs of
+    /// them at once on separate connections: if one fails, the tables already loaded
+    /// stay loaded and the failed one is left empty).
+    #[arg(long, value_enum, default_value_t = CommitArg::All)]
+    commit: CommitArg,
+
+    /// Parallelism (default: the number of CPUs). With --commit per-table: the tables
+    /// loaded at once, each on its own connection. With --commit all: the parallel
+    /// workers each index rebuild may use (N - 1); the load itself stays one
+    /// transaction, its CSV converted on a client thread (--copy-format binary).
+    #[arg(long, value_name = "N", default_value_t = default_jobs())]
     jobs: usize,
+
+    /// How this client streams the files into COPY: `binary` (PostgreSQL's binary format,
+    /// converted from the CSV by the client, for tables whose column types allow it;
+    /// the others as text) or `text` (the CSV as it is, parsed by PostgreSQL).
+    #[arg(long, value_enum, default_value_t = CopyFormatArg::Binary)]
+    copy_format: CopyFormatArg,
 
     /// Create the tables from the dump's manifest (types, keys, indexes, foreign keys)
     /// instead of loading into existing ones; with --dry-run, print the DDL.
@@ -134,7 +149,8 @@ struct Args {
     /// Before COMMIT, read every loaded table back from PostgreSQL and compare each value
     /// with the dump (numbers by value, timestamps as instants, JSON structurally, text
     /// and bytes exactly); any difference rolls the whole load back and is reported by
-    /// table, primary key and column. With --jobs, each table before its own commit.
+    /// table, primary key and column. With --commit per-table, each table before its own
+    /// commit.
     #[arg(long)]
     verify: bool,
 
@@ -184,6 +200,22 @@ enum CopyFromArg {
     Server,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum CommitArg {
+    All,
+    PerTable,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum CopyFormatArg {
+    Binary,
+    Text,
+}
+
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 fn main() -> ExitCode {
     cli::run_main("waybill-import", cli::OnSignal::Stop, run)
 }
@@ -229,7 +261,15 @@ fn plan(args: &Args) -> anyhow::Result<ImportPlan> {
         strict: args.strict,
         dry_run: args.dry_run,
         side_files: !args.no_side_files,
+        commit: match args.commit {
+            CommitArg::All => Commit::All,
+            CommitArg::PerTable => Commit::PerTable,
+        },
         jobs: args.jobs.max(1),
+        copy_format: match args.copy_format {
+            CopyFormatArg::Binary => CopyFormat::Binary,
+            CopyFormatArg::Text => CopyFormat::Text,
+        },
         keep_indexes: args.keep_indexes,
         verify: args.verify,
         allow_lossy: if args.allow_lossy.is_empty() {
@@ -359,10 +399,10 @@ fn import(
         dry_run: plan.dry_run,
         mapping: Mutex::new(Vec::new()),
     };
-    if plan.jobs > 1 {
+    if plan.commit == Commit::PerTable {
         observer.warn(&format!(
-            "--jobs {}: each table commits on its own; a failure leaves the tables loaded so far \
-             in place (the default, --jobs 1, is all or nothing)",
+            "--commit per-table (--jobs {}): each table commits on its own; a failure leaves the \
+             tables loaded so far in place (the default, --commit all, is all or nothing)",
             plan.jobs
         ));
     }
@@ -429,7 +469,10 @@ fn import(
             if let Error::PartialLoad(m) = &e {
                 audit.write_or_warn(audit.event(
                     "rolled_back",
-                    format!("the failed table was rolled back; other tables stay committed (--jobs): {m}"),
+                    format!(
+                        "the failed table was rolled back; other tables stay committed \
+                         (--commit per-table): {m}"
+                    ),
                 ));
             } else if rolled_back {
                 progress.warn("the transaction was rolled back: nothing was committed, the target is unchanged");
@@ -575,7 +618,7 @@ impl ImportObserver for Observer<'_> {
 
 const HASHING: &str = "hashing";
 
-/// Tells concurrent phases apart (with --jobs, several tables build indexes at once).
+/// Tells concurrent phases apart (with --commit per-table, several tables build indexes at once).
 fn phase_key(phase: &Phase) -> String {
     match phase {
         Phase::Hashing { .. } => HASHING.into(),

@@ -196,6 +196,15 @@ impl<R: Read> CsvReader<R> {
         self.fields.len()
     }
 
+    /// The input being read.
+    pub(crate) fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    pub(crate) fn into_inner(self) -> R {
+        self.inner
+    }
+
     /// The current record as cells (`\N` unquoted is NULL).
     pub(crate) fn record(&self) -> Record<'_> {
         Record {

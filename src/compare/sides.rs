@@ -10,8 +10,7 @@ use postgres::{Client, GenericClient};
 use super::csvread::{CsvError, CsvReader};
 use super::digest::RowStream;
 use crate::dburl::DbUrl;
-use crate::dump::files::open_regular;
-use crate::dump::hashing::HashingReader;
+use crate::dump::files::DataReader;
 use crate::dump::manifest::{FileEntry, TableEntry};
 use crate::dump::schema::Table;
 use crate::error::{Error, Result, ResultExt};
@@ -38,9 +37,10 @@ pub(crate) fn read_dump_file(
     on_row: &mut dyn FnMut(&dyn Row) -> Result<()>,
 ) -> Result<FileCheck> {
     let path = dir.join(&f.path);
-    // Only a regular file inside the dump is read (no link, FIFO or device).
-    let (file, _) = open_regular(&path).map_err(|e| Error::Verification(vec![e.message(&path)]))?;
-    let mut hashing = HashingReader::new(file);
+    // Only a regular file inside the dump is read (no link, FIFO or device);
+    // decompressed as it streams when stored compressed.
+    let mut hashing = DataReader::open(&path, f.compression)
+        .map_err(|e| Error::Verification(vec![e.message(&path)]))?;
     let columns = entry.schema.column_names();
     let records = {
         let mut r = CsvReader::new(&mut hashing);
@@ -77,7 +77,7 @@ pub(crate) fn read_dump_file(
         }
         records
     };
-    let (sha256, bytes) = hashing.finish();
+    let (sha256, bytes) = hashing.finish().map_err(|e| Error::io(&path, e))?;
     Ok(FileCheck {
         records,
         sha256,

@@ -151,14 +151,19 @@ pub(crate) fn field_preview(r: impl Read, record: u64, col: usize) -> Option<Str
         .from_reader(r);
     let skip = usize::try_from(record.checked_sub(1)?).ok()?;
     let rec = csv.byte_records().nth(skip)?.ok()?;
-    let v = rec.get(col)?;
+    Some(value_preview(rec.get(col)?))
+}
+
+/// A value as an error message shows it: at most 60 bytes, quoted, control characters
+/// escaped.
+pub(crate) fn value_preview(v: &[u8]) -> String {
     let shown = String::from_utf8_lossy(&v[..v.len().min(60)]).into_owned();
     let shown = escaped(&shown);
-    Some(if v.len() > 60 {
+    if v.len() > 60 {
         format!("\"{shown}\"... ({} bytes)", v.len())
     } else {
         format!("\"{shown}\"")
-    })
+    }
 }
 
 #[cfg(test)]

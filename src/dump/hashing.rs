@@ -32,11 +32,6 @@ impl<W: Write> HashingWriter<W> {
         }
     }
 
-    /// The bytes written so far.
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
     /// The inner writer, the hex digest and the byte count.
     pub fn finish(self) -> (W, String, u64) {
         (self.inner, to_hex(self.hasher.finalize()), self.bytes)
@@ -73,6 +68,11 @@ impl<R: Read> HashingReader<R> {
 
     pub fn finish(self) -> (String, u64) {
         (to_hex(self.hasher.finalize()), self.bytes)
+    }
+
+    /// Bytes read so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 }
 

@@ -8,7 +8,8 @@
 //! - `encoding`: how each column's values are written, and what the data showed;
 //! - `facts`: cheap per-value facts (scale, length, fractional digits ...) behind that;
 //! - `csv`: the CSV dialect (PostgreSQL's `COPY ... FORMAT csv` with `\N` for NULL);
-//! - `files`: opening a dump's files (regular files only: no links, FIFOs or devices);
+//! - `files`: opening a dump's files (regular files only: no links, FIFOs or devices),
+//!   and reading and writing data files plain or zstd-compressed;
 //! - `names`: file names that are safe on every filesystem;
 //! - `hashing`: SHA-256 while streaming;
 //! - `validate`: the one boundary where a parsed manifest is checked and becomes trusted;

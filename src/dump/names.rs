@@ -142,6 +142,19 @@ pub(crate) fn csv_file(base: &str, chunk: Option<usize>) -> String {
     }
 }
 
+/// A data file's name: `csv_file`, with the compression's extension (`.csv.zst`).
+pub(crate) fn data_file(
+    base: &str,
+    chunk: Option<usize>,
+    compression: Option<crate::dump::manifest::Compression>,
+) -> String {
+    let mut name = csv_file(base, chunk);
+    if let Some(c) = compression {
+        name.push_str(c.extension());
+    }
+    name
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

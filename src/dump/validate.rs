@@ -15,7 +15,9 @@
 //!   and bytes are the sums of its files';
 //! - literal defaults have the shape of their column's values (a date default is a
 //!   date); no text holds a NUL byte, which PostgreSQL cannot store;
-//! - file names are plain `.csv` names inside the dump directory, each used once;
+//! - file names are plain `.csv` names inside the dump directory, each used once
+//!   (`.csv.zst` for a file whose `compression` is `zstd`); `options.compress`, when
+//!   present, is a compression waybill writes;
 //! - the CSV dialect is the one waybill writes;
 //! - a delta's files are each an `upserts` or a `deletes` file with matching counts, and
 //!   a full dump has none of a delta's fields.
@@ -23,7 +25,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::dump::encoding::Encoding;
-use crate::dump::manifest::{CsvDialect, DumpKind, FileRole, Manifest, TableEntry};
+use crate::dump::manifest::{Compress, CsvDialect, DumpKind, FileRole, Manifest, TableEntry};
 use crate::dump::schema::{Column, ColumnDefault, Table};
 use crate::printable::{escaped, is_unsafe};
 
@@ -97,6 +99,11 @@ pub(crate) fn validate(m: &Manifest) -> Result<(), Vec<String>> {
         max_name,
     };
     dialect(&m.csv, &mut p);
+    if let Some(c) = &m.options.compress
+        && let Err(e) = Compress::parse(c)
+    {
+        p.push("options.compress", e);
+    }
     let by_name: HashMap<&str, &Table> = m.tables.iter().map(|t| (t.name(), &t.schema)).collect();
     let mut table_at: HashMap<&str, usize> = HashMap::new();
     let mut file_at: HashMap<&str, String> = HashMap::new();
@@ -368,13 +375,26 @@ fn table<'m>(
     let (mut rows, mut bytes) = (Some(0u64), Some(0u64));
     for (k, f) in t.files.iter().enumerate() {
         let fat = format!("{at}.files[{k}]");
-        if !is_plain_csv_name(&f.path) {
+        let stored = match f.compression {
+            None => Some(f.path.as_str()),
+            Some(c) => f.path.strip_suffix(c.extension()),
+        };
+        if !stored.is_some_and(is_plain_csv_name) {
             p.push(
                 &format!("{fat}.path"),
-                format!(
-                    "{} is not the name of a .csv file in the dump directory",
-                    q(&f.path)
-                ),
+                match f.compression {
+                    None => format!(
+                        "{} is not the name of a .csv file in the dump directory",
+                        q(&f.path)
+                    ),
+                    Some(c) => format!(
+                        "{} is not the name of a .csv{} file in the dump directory ({fat}.compression \
+                         is {})",
+                        q(&f.path),
+                        c.extension(),
+                        c.as_str()
+                    ),
+                },
             );
         } else if let Some(other) = file_at.insert(&f.path, fat.clone()) {
             p.push(
@@ -661,7 +681,7 @@ fn column(at: &str, c: &Column, rows: u64, p: &mut Problems) {
     }
 }
 
-fn encoding_name(e: Encoding) -> String {
+pub(crate) fn encoding_name(e: Encoding) -> String {
     serde_json::to_value(e)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))

@@ -30,6 +30,7 @@ fn file(path: &str, data: &[u8], rows: u64) -> FileEntry {
         sha256: sha256_hex(data),
         key_range: None,
         role: None,
+        compression: None,
     }
 }
 

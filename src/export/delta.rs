@@ -31,10 +31,11 @@ use std::time::Instant;
 use super::{ExportObserver, ExportOutcome, ExportPlan, create_dump_dir, remove_partials};
 use crate::dump::csv::CsvWriter;
 use crate::dump::encoding::{CellEncoder, CellError, ColumnStats};
-use crate::dump::hashing::{HashingWriter, sha256_hex};
+use crate::dump::files::DataWriter;
+use crate::dump::hashing::sha256_hex;
 use crate::dump::manifest::{
-    self, CsvDialect, DeltaInfo, DumpKind, ExcludedTable, ExportOptions, FileEntry, FileRole,
-    MANIFEST_FILE, Manifest, SUMS_FILE, Snapshot, TableEntry, Tool, Totals,
+    self, Compress, CsvDialect, DeltaInfo, DumpKind, ExcludedTable, ExportOptions, FileEntry,
+    FileRole, MANIFEST_FILE, Manifest, SUMS_FILE, Snapshot, TableEntry, Tool, Totals,
 };
 use crate::dump::names::FileNamer;
 use crate::dump::schema::Table;
@@ -257,34 +258,41 @@ impl ChangeSink for Folder<'_> {
 struct Out {
     name: String,
     partial: PathBuf,
-    path: PathBuf,
-    csv: CsvWriter<BufWriter<HashingWriter<File>>>,
+    csv: CsvWriter<BufWriter<DataWriter>>,
     rows: u64,
+    compress: Option<Compress>,
 }
 
 impl Out {
-    fn create(dir: &Path, name: String, header: &[&str]) -> Result<Out> {
-        let partial = dir.join(format!("{name}.partial"));
-        let file = File::create(&partial).map_err(|e| Error::io(&partial, e))?;
-        let mut csv = CsvWriter::new(BufWriter::with_capacity(1 << 20, HashingWriter::new(file)));
+    fn create(
+        dir: &Path,
+        name: String,
+        header: &[&str],
+        compress: Option<Compress>,
+    ) -> Result<Out> {
+        let name = match compress {
+            Some(c) => format!("{name}{}", c.algorithm.extension()),
+            None => name,
+        };
+        let out = DataWriter::create(dir.join(&name), compress)
+            .map_err(|e| Error::io(dir.join(&name), e))?;
+        let partial = out.partial().to_path_buf();
+        let mut csv = CsvWriter::new(BufWriter::with_capacity(1 << 20, out));
         csv.header(header).map_err(|e| Error::io(&partial, e))?;
         Ok(Out {
-            path: dir.join(&name),
             name,
             partial,
             csv,
             rows: 0,
+            compress,
         })
     }
 
     fn finish(self, role: FileRole) -> Result<FileEntry> {
         let io_err = |e: std::io::Error| Error::io(&self.partial, e);
         let buffered = self.csv.into_inner();
-        let hashing = buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
-        let (file, sha256, bytes) = hashing.finish();
-        file.sync_all().map_err(io_err)?;
-        drop(file);
-        fs::rename(&self.partial, &self.path).map_err(|e| Error::io(&self.path, e))?;
+        let out = buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
+        let (sha256, bytes) = out.finish().map_err(io_err)?;
         Ok(FileEntry {
             path: self.name,
             rows: self.rows,
@@ -292,6 +300,7 @@ impl Out {
             sha256,
             key_range: None,
             role: Some(role),
+            compression: self.compress.map(|c| c.algorithm),
         })
     }
 }
@@ -366,6 +375,11 @@ fn write_table(
     spill: &mut Spill,
     options: &ExportOptions,
 ) -> Result<TableResult> {
+    // Checked when the delta started (`run`).
+    let compress = options
+        .compress
+        .as_deref()
+        .and_then(|c| Compress::parse(c).ok());
     let spill_path = spill.path;
     let spill = &mut spill.reader;
     let clock = Instant::now();
@@ -409,6 +423,7 @@ fn write_table(
                     dir,
                     format!("{base}.upserts.csv"),
                     &table.column_names(),
+                    compress,
                 )?),
             };
             let (cells, replaced) = split_cells(row, all.len()).ok_or_else(corrupt)?;
@@ -451,7 +466,12 @@ fn write_table(
                         .iter()
                         .map(|&i| table.columns[i].name.as_str())
                         .collect();
-                    deletes.insert(Out::create(dir, format!("{base}.deletes.csv"), &header)?)
+                    deletes.insert(Out::create(
+                        dir,
+                        format!("{base}.deletes.csv"),
+                        &header,
+                        compress,
+                    )?)
                 }
             };
             write_row(
@@ -531,6 +551,26 @@ pub(super) fn run(
         ));
     }
 
+    // Compressed as asked, or as the base was.
+    let compress = match plan.compress {
+        Some(c) => Some(c),
+        None => base
+            .options
+            .compress
+            .as_deref()
+            .map(Compress::parse)
+            .transpose()
+            .map_err(|e| {
+                Error::config(format!(
+                    "--since {}: options.compress: {e}",
+                    since.display()
+                ))
+            })?,
+    };
+    let options = ExportOptions {
+        compress: compress.map(|c| c.to_string()),
+        ..base.options.clone()
+    };
     let dir = create_dump_dir(&plan.out_dir, &base.source.database, started_at)?;
     obs.catching_up(&dir, &start, &end);
     let spill_path = dir.join(SPILL);
@@ -612,7 +652,7 @@ pub(super) fn run(
                     &keys[i],
                     &folder.last[i],
                     &mut spill,
-                    &base.options,
+                    &options,
                 )?;
                 obs.table_done(
                     t.name(),
@@ -702,7 +742,7 @@ pub(super) fn run(
             notes,
         },
         csv: CsvDialect::default(),
-        options: base.options.clone(),
+        options,
         tables: entries,
         views: base.views.clone(),
         totals,

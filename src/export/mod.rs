@@ -16,7 +16,7 @@ mod preview;
 pub use preview::{Preview, PreviewColumn, PreviewTable, preview};
 
 use std::collections::HashSet;
-use std::fs::{self, File};
+use std::fs;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -27,10 +27,11 @@ use regex::Regex;
 
 use crate::dump::csv::CsvWriter;
 use crate::dump::encoding::{CellEncoder, CellError, ColumnStats, NulPolicy};
-use crate::dump::hashing::{HashingWriter, sha256_hex};
+use crate::dump::files::DataWriter;
+use crate::dump::hashing::sha256_hex;
 use crate::dump::manifest::{
-    self, CsvDialect, DumpKind, ExportOptions, FileEntry, LogPosition, MANIFEST_FILE, Manifest,
-    SUMS_FILE, TableEntry, Tool, Totals,
+    self, Compress, CsvDialect, DumpKind, ExportOptions, FileEntry, LogPosition, MANIFEST_FILE,
+    Manifest, SUMS_FILE, TableEntry, Tool, Totals,
 };
 use crate::dump::names::{self, FileNamer};
 use crate::dump::schema::Table;
@@ -65,6 +66,8 @@ pub struct ExportPlan {
     pub strict_charset: bool,
     /// MongoDB: the collections that get one column per top-level field.
     pub flatten: Flatten,
+    /// `--compress`: data files are written compressed (`<name>.csv.zst`).
+    pub compress: Option<Compress>,
 }
 
 /// Hooks for progress display and the audit trail. All methods may be called from
@@ -234,6 +237,7 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
                 Flatten::All => Some(vec!["*".into()]),
                 Flatten::Collections(c) => Some(c.clone()),
             },
+            compress: plan.compress.map(|c| c.to_string()),
         },
         tables,
         views: catalog.views,
@@ -516,12 +520,13 @@ impl Engine<'_> {
         chunk_index: Option<usize>,
     ) -> Result<()> {
         let table = &t.src.schema;
-        let name = names::csv_file(&t.base, chunk_index);
-        let final_path = self.dir.join(&name);
-        let partial = self.dir.join(format!("{name}.partial"));
+        let compress = self.plan.compress;
+        let name = names::data_file(&t.base, chunk_index, compress.map(|c| c.algorithm));
+        let out = DataWriter::create(self.dir.join(&name), compress)
+            .map_err(|e| Error::io(self.dir.join(&name), e))?;
+        let partial = out.partial().to_path_buf();
         let io_err = |e: std::io::Error| Error::io(&partial, e);
-        let file = File::create(&partial).map_err(io_err)?;
-        let mut csv = CsvWriter::new(BufWriter::with_capacity(1 << 20, HashingWriter::new(file)));
+        let mut csv = CsvWriter::new(BufWriter::with_capacity(1 << 20, out));
         csv.header(&table.column_names()).map_err(io_err)?;
 
         let place = match chunk_index {
@@ -583,12 +588,9 @@ impl Engine<'_> {
         self.obs.rows(&table.name, unreported);
 
         let buffered = csv.into_inner();
-        let hashing = buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
-        let (file, sha256, bytes) = hashing.finish();
-        self.obs.bytes(&table.name, bytes - reported_bytes);
-        file.sync_all().map_err(io_err)?;
-        drop(file);
-        fs::rename(&partial, &final_path).map_err(|e| Error::io(&final_path, e))?;
+        let out = buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
+        self.obs.bytes(&table.name, out.bytes() - reported_bytes);
+        let (sha256, bytes) = out.finish().map_err(io_err)?;
 
         let entry = FileEntry {
             path: name,
@@ -597,6 +599,7 @@ impl Engine<'_> {
             sha256,
             key_range: range.map(|r| r.describe(table)),
             role: None,
+            compression: compress.map(|c| c.algorithm),
         };
         let mut st = t.state.lock().unwrap_or_else(|p| p.into_inner());
         st.rows += rows;

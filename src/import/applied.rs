@@ -11,10 +11,10 @@
 //! its changed tables leaves them out of what the target holds current.
 //!
 //! A full import that cannot create the table (a role without CREATE on the database)
-//! still loads, with a warning: the target then cannot take deltas. With `--jobs`, the
-//! row is written as incomplete in the transaction that empties the tables and marked
-//! complete once every table committed, so a failed parallel import never looks like a
-//! loaded base.
+//! still loads, with a warning: the target then cannot take deltas. With `--commit
+//! per-table`, the row is written as incomplete in the transaction that empties the
+//! tables and marked complete once every table committed, so a failed parallel import
+//! never looks like a loaded base.
 
 use postgres::GenericClient;
 
@@ -207,7 +207,7 @@ pub(super) fn record(tx: &mut postgres::Transaction, cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-/// `--jobs`: the INSERT (as incomplete) to run in the transaction that empties the
+/// `--commit per-table`: the INSERT (as incomplete) to run in the transaction that empties the
 /// tables, or `None` when the table cannot be created.
 pub(super) fn incomplete_marker(client: &mut postgres::Client, cx: &Ctx) -> Option<String> {
     match ensure(client) {
@@ -219,7 +219,7 @@ pub(super) fn incomplete_marker(client: &mut postgres::Client, cx: &Ctx) -> Opti
     }
 }
 
-/// `--jobs`: every table committed; the load is complete.
+/// `--commit per-table`: every table committed; the load is complete.
 pub(super) fn mark_complete(client: &mut postgres::Client, cx: &Ctx) -> Result<()> {
     let sql = format!(
         "UPDATE {TABLE} SET complete = true, applied_at = now() WHERE id = (SELECT max(id) FROM \

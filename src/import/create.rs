@@ -87,9 +87,11 @@ pub(super) fn preflight<'m>(
     obs: &dyn ImportObserver,
 ) -> Result<LoadPlan<'m>> {
     let schema = &plan.schema;
-    if plan.jobs > 1 {
+    if plan.commit == super::Commit::PerTable {
         return Err(Error::Preflight(vec![
-            "--create-schema loads in one transaction; it cannot be combined with --jobs".into(),
+            "--create-schema loads in one transaction; it cannot be combined with --commit \
+             per-table"
+                .into(),
         ]));
     }
     let all: Vec<&TableEntry> = dump.manifest.tables.iter().collect();

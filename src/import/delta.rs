@@ -28,8 +28,7 @@ use super::{
     TableReport, TableStatus, table_selected,
 };
 use crate::dump::encoding::Encoding;
-use crate::dump::files::open_regular;
-use crate::dump::hashing::HashingReader;
+use crate::dump::files::DataReader;
 use crate::dump::manifest::{COPY_OPTIONS, DeltaInfo, FileEntry, FileRole, TableEntry};
 use crate::dump::verify::VerifiedDump;
 use crate::error::{Error, Result, ResultExt};
@@ -124,7 +123,8 @@ fn unique_keys(client: &mut Client, schema: &str, table: &str) -> Result<Vec<Vec
 /// A file's CSV header must name the columns the delta says it holds.
 fn check_header(dump: &VerifiedDump, f: &FileEntry, want: &[&str]) -> Result<()> {
     let path = dump.dir.join(&f.path);
-    let (file, _) = open_regular(&path).map_err(|e| Error::Verification(vec![e.message(&path)]))?;
+    let file = DataReader::open(&path, f.compression)
+        .map_err(|e| Error::Verification(vec![e.message(&path)]))?;
     let mut r = csv::ReaderBuilder::new()
         .has_headers(false)
         .from_reader(std::io::BufReader::new(file.take(1 << 20)));
@@ -652,8 +652,8 @@ fn copy(
             describe(e)
         ))
     };
-    let (file, _) = open_regular(&path).map_err(|e| Error::Verification(vec![e.message(&path)]))?;
-    let mut reader = HashingReader::new(file);
+    let mut reader = DataReader::open(&path, f.compression)
+        .map_err(|e| Error::Verification(vec![e.message(&path)]))?;
     let mut writer = tx.copy_in(sql).map_err(|e| fail(&e))?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -678,7 +678,7 @@ fn copy(
         }
         interrupt::check()?;
     }
-    let (sha, bytes) = reader.finish();
+    let (sha, bytes) = reader.finish().map_err(|e| Error::io(&path, e))?;
     if sha != f.sha256 || bytes != f.bytes {
         return Err(Error::Verification(vec![format!(
             "{}: changed while loading (sha256 now {sha}, the manifest says {})",
@@ -715,8 +715,8 @@ pub(super) fn apply(
                 .to_string(),
         );
     }
-    if plan.jobs > 1 {
-        refused.push("--jobs: a delta is applied in one transaction".to_string());
+    if plan.commit == super::Commit::PerTable {
+        refused.push("--commit per-table: a delta is applied in one transaction".to_string());
     }
     if plan.copy_from != CopyFrom::Stdin {
         refused.push("--copy-from server: a delta is streamed by this client".to_string());

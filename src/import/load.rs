@@ -1,5 +1,6 @@
 //! Running a load. All or nothing by default: one transaction for the TRUNCATE and every
-//! table, rolled back on any error. With `--jobs N`, each table commits on its own.
+//! table, rolled back on any error. With `--commit per-table`, each table commits on its
+//! own, `--jobs` of them at once.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -9,12 +10,13 @@ use std::time::Instant;
 use postgres::Client;
 
 use super::applied;
+use super::binary::{self, Format};
 use super::copy::copy_file;
 use super::preflight::TableLoad;
 use super::readback;
 use super::sidelog::SideLog;
-use super::steps::{Opening, Step, opening, table_steps};
-use super::{Ctx, ImportObserver, Phase, TableReport, TableStatus};
+use super::steps::{Opening, Step, copy_target, opening, table_steps};
+use super::{Commit, CopyFormat, CopyFrom, Ctx, ImportObserver, Phase, TableReport, TableStatus};
 use crate::compare::digest::Digest;
 use crate::error::{Error, Result, ResultExt};
 use crate::printable::escaped;
@@ -112,6 +114,7 @@ fn run_table(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result<
     let bytes: u64 = l.entry.files.iter().map(|f| f.bytes).sum();
     obs.table_started(l.entry.name(), bytes);
     let mut rows = 0;
+    let mut format = None;
     let mut phases = Phases::new(obs);
     let table = || l.entry.name().to_string();
     for step in table_steps(plan, l) {
@@ -126,7 +129,11 @@ fn run_table(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result<
             Step::ReadBack(sql) => read_back(tx, cx, l, &sql)?,
             Step::Lock(stmt) => lock(tx, &stmt, log)?,
             Step::Copy(f) => {
-                let n = copy_file(tx, cx, l, f)?;
+                // Decided at the first file, once a staging table exists.
+                if format.is_none() {
+                    format = Some(copy_format(tx, cx, l)?);
+                }
+                let n = copy_file(tx, cx, l, f, format.as_ref().unwrap_or(&TEXT))?;
                 if n != f.rows {
                     return Err(Error::Load(format!(
                         "table `{}`: {} loaded {n} rows, the manifest says {}",
@@ -178,6 +185,29 @@ fn run_table(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result<
         status: TableStatus::Loaded,
         verified_rows: None,
     })
+}
+
+const TEXT: Format = Format::Text(String::new());
+
+/// Binary or text COPY for a table's files (`binary::plan`), logged.
+fn copy_format(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result<Format> {
+    let (plan, log) = (cx.plan, cx.log);
+    let format = match (&plan.copy_from, plan.copy_format) {
+        (CopyFrom::Server { .. }, _) => Format::Text("--copy-from server".into()),
+        (_, CopyFormat::Text) => Format::Text("--copy-format text".into()),
+        (CopyFrom::Stdin, CopyFormat::Binary) => {
+            let encodings: Vec<_> = l.entry.schema.columns.iter().map(|c| c.encoding).collect();
+            binary::plan(tx, &copy_target(plan, l), &l.copy_columns(), &encodings)?
+        }
+    };
+    match &format {
+        Format::Binary(_) => log.line(&format!(
+            "{}: binary COPY, converted from the CSV by this client",
+            l.entry.name()
+        )),
+        Format::Text(why) => log.line(&format!("{}: text COPY ({why})", l.entry.name())),
+    }
+    Ok(format)
 }
 
 /// `key=value, ...` for a row in a message, from the key columns' text.
@@ -421,16 +451,27 @@ fn lock_wait_error(client: &mut Client, cx: &Ctx, tables: &[(String, String)]) -
     Error::LockTimeout(msg)
 }
 
+/// `SET LOCAL max_parallel_maintenance_workers`: index builds may use `--jobs - 1`
+/// parallel workers (maintenance_work_mem is at least 256 MB, see `target::connect`).
+fn parallel_index_builds(tx: &mut postgres::Transaction, cx: &Ctx) -> Result<()> {
+    let stmt = format!(
+        "SET LOCAL max_parallel_maintenance_workers = {}",
+        cx.plan.jobs.clamp(1, 64) - 1
+    );
+    execute_logged(tx, &stmt, cx.log)
+}
+
 /// All or nothing: one transaction for the TRUNCATE and every table.
 pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
     let (plan, lp, obs, log) = (cx.plan, cx.lp, cx.obs, cx.log);
-    if plan.jobs > 1 {
+    if plan.commit == Commit::PerTable {
         return load_per_table(client, cx);
     }
     let mut tx = client
         .transaction()
         .ctx(|| "starting the transaction".into())?;
     let outcome = (|| {
+        parallel_index_builds(&mut tx, cx)?;
         open_load(&mut tx, cx)?;
         let mut loaded = Vec::new();
         for l in &lp.loads {
@@ -488,7 +529,7 @@ pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
     }
 }
 
-/// `--jobs N`: empty every table in one committed transaction, then load tables on N
+/// `--commit per-table`: empty every table in one committed transaction, then load tables on N
 /// connections, biggest first, each in its own transaction. After a failure no new
 /// table starts; the error says which tables committed.
 fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
@@ -505,7 +546,10 @@ fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
     match opened {
         Ok(()) => {
             tx.commit().ctx(|| "committing the TRUNCATE".into())?;
-            log.line(&format!("committed the TRUNCATE (--jobs {})", plan.jobs));
+            log.line(&format!(
+                "committed the TRUNCATE (--commit per-table, --jobs {})",
+                plan.jobs
+            ));
         }
         Err(e) => {
             let _ = tx.rollback();
@@ -601,7 +645,7 @@ fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
         .collect();
     let mut msg = failures.join("\n");
     msg.push_str(&format!(
-        "\ncommitted: {} (--jobs commits each table on its own)",
+        "\ncommitted: {} (--commit per-table commits each table on its own)",
         if done.is_empty() {
             "none".to_string()
         } else {

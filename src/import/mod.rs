@@ -15,6 +15,8 @@
 //! - `steps`: the statements of a load, for running and for printing;
 //! - `load`: the transaction(s) that run them;
 //! - `copy`: one file streamed into `COPY`, and its errors in the user's terms;
+//! - `binary`: the CSV converted to PostgreSQL's binary COPY format on a client thread,
+//!   value for value what text COPY would store (the default where the types allow);
 //! - `compat`: whether COPY can read each dump column into its target column's type;
 //! - `references`: `--references` checked after the load, before COMMIT;
 //! - `types`: the type-level pre-flight (can a target column change a dump value?);
@@ -24,6 +26,7 @@
 //! - `delta`: applying a catch-up delta (deletes, then upserts) on top of its base.
 
 mod applied;
+mod binary;
 mod compat;
 mod copy;
 mod create;
@@ -65,6 +68,26 @@ pub enum CopyFrom {
     Server { dir: String },
 }
 
+/// When a load commits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Commit {
+    /// One transaction: the target shows the old data or all the new data.
+    All,
+    /// The tables are emptied in one committed transaction, then each table commits on
+    /// its own (`--jobs` of them at once).
+    PerTable,
+}
+
+/// How this client streams the files into COPY.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyFormat {
+    /// PostgreSQL's binary format, converted from the CSV by this client, where every
+    /// column's type allows (`binary`); text COPY for the other tables.
+    Binary,
+    /// The CSV as it is (`COPY ... (FORMAT csv)`): PostgreSQL parses every value.
+    Text,
+}
+
 #[derive(Clone, Debug)]
 pub struct ImportPlan {
     pub target: DbUrl,
@@ -78,9 +101,14 @@ pub struct ImportPlan {
     pub dry_run: bool,
     /// Write `import_script_<ts>.sql` and `import_log_<ts>.log` into the dump directory.
     pub side_files: bool,
-    /// 1: one transaction, all or nothing. More: tables are emptied first, then loaded
-    /// by this many connections at once, each table committing on its own.
+    /// When the load commits: all at once (default) or table by table.
+    pub commit: Commit,
+    /// With `Commit::PerTable`: tables loaded at once, each on its own connection. With
+    /// `Commit::All`: the parallel workers PostgreSQL may use to build each index
+    /// (`jobs - 1`); the one loading session converts on a thread of its own.
     pub jobs: usize,
+    /// Binary COPY (default) or the CSV as it is.
+    pub copy_format: CopyFormat,
     /// Create the tables from the manifest instead of loading into existing ones.
     pub create_schema: Option<SchemaOptions>,
     /// Leave the target's indexes in place during the load (default: drop them before
@@ -160,7 +188,7 @@ pub trait ImportObserver: Sync {
     /// a column pair that keeps meaning but not spelling, a narrower type proven
     /// sufficient by the data).
     fn note(&self, _message: &str) {}
-    /// A load transaction was rolled back (the whole load, or one table with --jobs).
+    /// A load transaction was rolled back (the whole load, or one table with --commit per-table).
     fn rolled_back(&self) {}
     /// `--cascade`: `TRUNCATE ... CASCADE` emptied `table`, which held `rows` rows
     /// (not committed yet).

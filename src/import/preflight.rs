@@ -10,11 +10,11 @@ use std::path::Path;
 
 use postgres::Client;
 
-use super::{CopyFrom, ImportObserver, ImportPlan, compat, table_selected};
+use super::{Commit, CopyFrom, ImportObserver, ImportPlan, compat, table_selected};
 use crate::dump::csv;
 use crate::dump::encoding::Encoding;
-use crate::dump::files::open_regular;
-use crate::dump::manifest::TableEntry;
+use crate::dump::files::DataReader;
+use crate::dump::manifest::{FileEntry, TableEntry};
 use crate::dump::verify::VerifiedDump;
 use crate::error::{Error, Result};
 use crate::printable::escaped;
@@ -111,9 +111,10 @@ pub(crate) struct LoadPlan<'m> {
 }
 
 /// The CSV header of a dump file (a regular file only), as written (first record).
-fn read_header(path: &Path) -> Result<Vec<String>> {
+fn read_header(dir: &Path, f: &FileEntry) -> Result<Vec<String>> {
+    let path = dir.join(&f.path);
     let problem = |m: String| Error::Verification(vec![m]);
-    let (file, _) = open_regular(path).map_err(|e| problem(e.message(path)))?;
+    let file = DataReader::open(&path, f.compression).map_err(|e| problem(e.message(&path)))?;
     csv::read_header(BufReader::new(file)).map_err(|m| problem(format!("{}: {m}", path.display())))
 }
 
@@ -173,7 +174,7 @@ pub(super) fn preflight<'m>(
         let tt = by_name[target];
         let manifest_cols = entry.schema.column_names();
         for f in &entry.files {
-            let header = read_header(&dump.dir.join(&f.path))?;
+            let header = read_header(&dump.dir, f)?;
             if header != manifest_cols {
                 return Err(Error::Verification(vec![format!(
                     "{}: the header ({}) differs from the manifest's columns ({})",
@@ -307,9 +308,10 @@ pub(super) fn preflight<'m>(
             deferred,
             columns,
             types,
-            // FREEZE needs the TRUNCATE in the loading transaction: not so with --jobs.
+            // FREEZE needs the TRUNCATE in the loading transaction: not so with
+            // --commit per-table.
             freeze: tt.kind == 'r'
-                && plan.jobs <= 1
+                && plan.commit == Commit::All
                 && set_arrays.is_empty()
                 && generated.is_empty(),
             sequences,
@@ -332,7 +334,23 @@ pub(super) fn preflight<'m>(
     }
 
     if let CopyFrom::Server { dir } = &plan.copy_from {
-        check_server_files(client, dir, &loads, &mut problems);
+        let compressed: Vec<&str> = loads
+            .iter()
+            .flat_map(|l| &l.entry.files)
+            .filter(|f| f.compression.is_some())
+            .map(|f| f.path.as_str())
+            .collect();
+        if compressed.is_empty() {
+            check_server_files(client, dir, &loads, &mut problems);
+        } else {
+            problems.push(format!(
+                "--copy-from server: the dump's files are compressed ({}{}), and the server \
+                 reads files as plain CSV; import without --copy-from server: this client \
+                 decompresses them as it streams them",
+                compressed[..compressed.len().min(3)].join(", "),
+                if compressed.len() > 3 { ", ..." } else { "" }
+            ));
+        }
     }
 
     let edges = catalog::foreign_keys(client, schema)?;
@@ -341,10 +359,11 @@ pub(super) fn preflight<'m>(
     let replica_role = client
         .batch_execute("SET session_replication_role = replica")
         .is_ok();
-    if !replica_role && plan.jobs > 1 {
+    if !replica_role && plan.commit == Commit::PerTable {
         problems.push(
-            "--jobs needs SET session_replication_role = replica (superuser or the SET privilege \
-             on it): tables committing separately would trip the foreign keys; use --jobs 1"
+            "--commit per-table needs SET session_replication_role = replica (superuser or the \
+             SET privilege on it): tables committing separately would trip the foreign keys; \
+             load all or nothing (without --commit per-table)"
                 .into(),
         );
     } else if !replica_role {

@@ -122,10 +122,10 @@ pub(crate) fn resolve(
         return Ok(Vec::new());
     }
     let mut problems = Vec::new();
-    if plan.jobs > 1 {
+    if plan.commit == super::Commit::PerTable {
         problems.push(
-            "--references is checked before the one COMMIT of the load; --jobs commits each \
-             table on its own, so the two cannot be combined"
+            "--references is checked before the one COMMIT of the load; --commit per-table \
+             commits each table on its own, so the two cannot be combined"
                 .to_string(),
         );
     }

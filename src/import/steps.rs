@@ -2,7 +2,7 @@
 //! `--dry-run` and `import_script_<ts>.sql`), so the two cannot drift apart.
 
 use super::preflight::{LoadPlan, SeqFix, TableLoad};
-use super::{CopyFrom, Ctx, ImportPlan};
+use super::{Commit, CopyFormat, CopyFrom, Ctx, ImportPlan};
 use crate::dump::manifest::{COPY_OPTIONS, FileEntry};
 use crate::printable::escaped;
 use crate::target::sql::{qualified, quote_ident, quote_literal, set_to_array};
@@ -37,7 +37,7 @@ fn copy_options(freeze: bool) -> String {
 pub(super) const STAGE: &str = "pg_temp.\"waybill_stage\"";
 
 /// Where a table's COPY goes: the table, or the staging table.
-fn copy_target(plan: &ImportPlan, l: &TableLoad) -> String {
+pub(super) fn copy_target(plan: &ImportPlan, l: &TableLoad) -> String {
     if l.staged() {
         STAGE.to_string()
     } else {
@@ -55,6 +55,17 @@ pub(super) fn copy_sql(plan: &ImportPlan, l: &TableLoad, f: &FileEntry) -> Strin
         copy_target(plan, l),
         column_list(&l.copy_columns()),
         copy_options(l.freeze)
+    )
+}
+
+/// The COPY of one file in PostgreSQL's binary format, converted by this client
+/// (`binary`).
+pub(super) fn copy_sql_binary(plan: &ImportPlan, l: &TableLoad) -> String {
+    format!(
+        "COPY {} ({}) FROM STDIN (FORMAT binary{})",
+        copy_target(plan, l),
+        column_list(&l.copy_columns()),
+        if l.freeze { ", FREEZE true" } else { "" }
     )
 }
 
@@ -212,6 +223,13 @@ pub(super) fn script(cx: &Ctx) -> String {
     ));
     if plan.copy_from == CopyFrom::Stdin {
         s.push_str("-- To run it by hand from the dump directory: psql -X -v ON_ERROR_STOP=1 -f <this file>\n");
+        if plan.copy_format == CopyFormat::Binary {
+            s.push_str(
+                "-- waybill-import itself streams each file in PostgreSQL's binary COPY format, \
+                 converted from the CSV\n-- by the client where the column types allow \
+                 (the same values); psql loads the CSV as below.\n",
+            );
+        }
     }
     for c in &lp.comments {
         s.push_str(&format!("-- {}\n", escaped(c)));
@@ -225,11 +243,11 @@ pub(super) fn script(cx: &Ctx) -> String {
     } else if lp.fk_order {
         s.push_str("-- session_replication_role not available: loading parents first\n");
     }
-    let per_table = plan.jobs > 1;
+    let per_table = plan.commit == Commit::PerTable;
     if per_table {
         s.push_str(&format!(
-            "-- --jobs {}: the tables are emptied in one transaction, then each table is loaded\n\
-             -- and committed on its own, several at once\n",
+            "-- --commit per-table (--jobs {}): the tables are emptied in one transaction, then \
+             each table is loaded\n-- and committed on its own, several at once\n",
             plan.jobs
         ));
         s.push_str("BEGIN;\n");
@@ -264,7 +282,14 @@ pub(super) fn script(cx: &Ctx) -> String {
                             "\\copy {} ({}) FROM {} WITH ({})\n",
                             copy_target(plan, l),
                             column_list(&l.copy_columns()),
-                            quote_literal(&f.path),
+                            match f.compression {
+                                None => quote_literal(&f.path),
+                                // psql runs the decompressor; the name is a safe file name.
+                                Some(_) => format!(
+                                    "PROGRAM {}",
+                                    quote_literal(&format!("zstd -dcq -- '{}'", f.path))
+                                ),
+                            },
                             copy_options(l.freeze)
                         )),
                         CopyFrom::Server { .. } => {
@@ -337,7 +362,7 @@ impl Opening {
 }
 
 /// What a load runs before the tables: the locks, schema statements (with
-/// --create-schema), then the TRUNCATE of existing tables. With --jobs this is its own
+/// --create-schema), then the TRUNCATE of existing tables. With --commit per-table this is its own
 /// committed transaction, without the schema statements (--create-schema is one
 /// transaction).
 pub(super) fn opening(plan: &ImportPlan, lp: &LoadPlan) -> Vec<Opening> {
@@ -353,7 +378,7 @@ pub(super) fn opening(plan: &ImportPlan, lp: &LoadPlan) -> Vec<Opening> {
 /// the two cannot drift apart.
 pub(super) enum Step<'a> {
     Sql(String),
-    /// With --jobs: the table's own lock, first in its transaction.
+    /// With --commit per-table: the table's own lock, first in its transaction.
     Lock(String),
     Copy(&'a FileEntry),
     /// Builds one of the indexes dropped before the COPY again (or comments on it).
@@ -365,11 +390,11 @@ pub(super) enum Step<'a> {
     ReadBack(String),
 }
 
-/// A table's load, in order: (with --jobs, lock it), drop its indexes, COPY each file,
+/// A table's load, in order: (with --commit per-table, lock it), drop its indexes, COPY each file,
 /// build the indexes again, set its sequences.
 pub(super) fn table_steps<'a>(plan: &ImportPlan, l: &'a TableLoad) -> Vec<Step<'a>> {
     let mut steps: Vec<Step> = Vec::new();
-    if plan.jobs > 1 {
+    if plan.commit == Commit::PerTable {
         steps.extend(lock_sql(&[(plan.schema.clone(), l.target.clone())]).map(Step::Lock));
     }
     steps.extend(l.deferred.iter().map(|d| Step::Sql(d.drop.clone())));
