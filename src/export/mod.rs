@@ -144,6 +144,16 @@ struct TableState {
     planning: bool,
 }
 
+/// The export state and when it may next be written. Each write rewrites the whole
+/// file (with fsyncs), so writes are spaced to take at most about 5% of the time: a
+/// file finished since the last write is recorded by the next one, or by the final
+/// write when the export stops; only a SIGKILL can lose it (it is then exported again).
+struct Progress {
+    state: ExportState,
+    unwritten: bool,
+    next_write: Instant,
+}
+
 struct Engine<'a> {
     plan: &'a ExportPlan,
     obs: &'a dyn ExportObserver,
@@ -151,8 +161,8 @@ struct Engine<'a> {
     readers: Mutex<Vec<Box<dyn Reader>>>,
     failure: Mutex<Option<Error>>,
     abort: AtomicBool,
-    /// The export state, rewritten after every finished file.
-    progress: Mutex<ExportState>,
+    /// The export state, rewritten after finished files.
+    progress: Mutex<Progress>,
     /// Files written by this run.
     exported: std::sync::atomic::AtomicUsize,
 }
@@ -287,7 +297,11 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
         readers: Mutex::new(readers),
         failure: Mutex::new(None),
         abort: AtomicBool::new(false),
-        progress: Mutex::new(state),
+        progress: Mutex::new(Progress {
+            state,
+            unwritten: false,
+            next_write: Instant::now(),
+        }),
         exported: std::sync::atomic::AtomicUsize::new(0),
     };
     let pool = rayon::ThreadPoolBuilder::new()
@@ -309,14 +323,21 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
         .into_inner()
         .unwrap_or_else(|p| p.into_inner())
         .or_else(|| interrupt::check().err());
-    if let Some(e) = failure {
-        remove_partials(&dir);
-        return Err(e);
-    }
-    let state = engine
+    let progress = engine
         .progress
         .into_inner()
         .unwrap_or_else(|p| p.into_inner());
+    if let Some(e) = failure {
+        remove_partials(&dir);
+        if progress.unwritten {
+            // What finished is kept for --resume; the export's own error comes first.
+            if let Err(w) = resume::write(&dir, &progress.state) {
+                obs.warn(&format!("the export state could not be saved: {w}"));
+            }
+        }
+        return Err(e);
+    }
+    let state = progress.state;
     if let Some(r) = resumed.as_mut() {
         r.exported = engine.exported.into_inner();
     }
@@ -1049,11 +1070,19 @@ impl Engine<'_> {
         Ok(())
     }
 
-    /// Adds a finished file to the export state, on disk before the call returns.
+    /// Adds a finished file to the export state (written now, or later: `Progress`).
     fn record(&self, file: StateFile) -> Result<()> {
-        let mut state = self.progress.lock().unwrap_or_else(|p| p.into_inner());
-        state.files.push(file);
-        resume::write(&self.dir, &state)
+        let mut p = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        p.state.files.push(file);
+        p.unwritten = true;
+        let start = Instant::now();
+        if start < p.next_write {
+            return Ok(());
+        }
+        resume::write(&self.dir, &p.state)?;
+        p.unwritten = false;
+        p.next_write = Instant::now() + start.elapsed() * 20;
+        Ok(())
     }
 
     /// Resumed: counts a kept file of the interrupted export as this table's.
