@@ -479,15 +479,17 @@ fn resumed_text(r: &export::Resumed) -> String {
     text
 }
 
-/// How to finish an interrupted export, once its dump directory exists.
+/// How to finish an interrupted export, when it left files to keep (and its state).
 fn resume_hint(known: &Known) -> Option<String> {
     let dir = known.dump_dir.lock().unwrap_or_else(|p| p.into_inner());
-    dir.as_ref().map(|dir| {
-        format!(
-            "`waybill-export --resume {}` with the same options finishes it",
-            dir.display()
-        )
-    })
+    dir.as_ref()
+        .filter(|dir| dir.join("export_state.json").is_file())
+        .map(|dir| {
+            format!(
+                "`waybill-export --resume {}` with the same options finishes it",
+                dir.display()
+            )
+        })
 }
 
 /// The `--json` document of a completed export.

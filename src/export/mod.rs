@@ -329,11 +329,17 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
         .unwrap_or_else(|p| p.into_inner());
     if let Some(e) = failure {
         remove_partials(&dir);
-        if progress.unwritten {
-            // What finished is kept for --resume; the export's own error comes first.
-            if let Err(w) = resume::write(&dir, &progress.state) {
-                obs.warn(&format!("the export state could not be saved: {w}"));
-            }
+        // What finished is kept for --resume (nothing finished: nothing to resume, the
+        // directory is left empty); the export's own error comes first.
+        let saved = if progress.state.files.is_empty() && resumed.is_none() {
+            resume::remove(&dir)
+        } else if progress.unwritten {
+            resume::write(&dir, &progress.state)
+        } else {
+            Ok(())
+        };
+        if let Err(w) = saved {
+            obs.warn(&format!("the export state could not be saved: {w}"));
         }
         return Err(e);
     }
