@@ -366,6 +366,14 @@ fn resume_refuses_another_imports_state_and_a_corrupted_one() {
         .failed();
     assert!(ran.stderr.contains("is a symbolic link"), "{}", ran.stderr);
 
+    let ran = work.import(&pg, &dump, &["--resume", "--dry-run"]).failed();
+    assert!(
+        ran.stderr
+            .contains("the argument '--resume' cannot be used with '--dry-run'"),
+        "{}",
+        ran.stderr
+    );
+
     // The default --commit all: nothing of an interrupted run was committed.
     fs::remove_file(dump.join(STATE)).unwrap();
     let ran = work.import(&pg, &dump, &["--resume"]).ok();

@@ -737,6 +737,7 @@ fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
     // The progress state in the dump directory: the tables committed so far (here the
     // kept ones), rewritten after each commit, for a later --resume.
     let state = Mutex::new(State::new(plan, cx.dump));
+    let warned = AtomicBool::new(false);
     let save = |update: &dyn Fn(&mut State)| {
         if !plan.side_files {
             return;
@@ -749,7 +750,9 @@ fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
                  every table again"
             );
             log.line(&msg);
-            obs.warn(&msg);
+            if !warned.swap(true, Ordering::SeqCst) {
+                obs.warn(&msg);
+            }
         }
     };
     save(&|s| {
@@ -858,6 +861,13 @@ fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
     ));
     if !never.is_empty() {
         msg.push_str(&format!("\nnot loaded (left empty): {}", never.join(", ")));
+    }
+    if plan.side_files {
+        msg.push_str(
+            "\nonce the cause is fixed, the same import with --resume keeps the committed \
+             tables (where their rows and content prove them equal to the dump) and loads the \
+             rest",
+        );
     }
     log.line(&msg);
     Err(Error::PartialLoad(msg))
