@@ -48,18 +48,8 @@ pub struct Progress {
     quiet: bool,
 }
 
-/// `12,345,678`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+/// `12,345,678` (the same grouping the dump's own reports use).
+pub use crate::dump::collection::thousands;
 
 /// Terminals narrower than this get bars without the bar itself (just the numbers),
 /// so that a line never wraps.

@@ -27,6 +27,7 @@
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::dump::encoding::Encoding;
+use crate::dump::encoding::HEX_VALUE;
 use crate::target::pgtype::PgType;
 
 /// How a column's values are compared.
@@ -312,23 +313,6 @@ fn write_int(out: &mut Vec<u8>, n: i64) {
     out.extend_from_slice(int_text(n < 0, n.unsigned_abs(), &mut buf));
 }
 
-/// Hex digit values; 0xff marks a byte that is not one.
-const HEX: [u8; 256] = {
-    let mut t = [0xffu8; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        t[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    t
-};
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Width {
     F32,
@@ -602,7 +586,7 @@ fn hex_bytes(v: &[u8], out: &mut Vec<u8>) -> bool {
     out.resize(at + hex.len() / 2, 0);
     let mut bad = 0u8;
     for (o, pair) in out[at..].iter_mut().zip(hex.chunks_exact(2)) {
-        let (h, l) = (HEX[pair[0] as usize], HEX[pair[1] as usize]);
+        let (h, l) = (HEX_VALUE[pair[0] as usize], HEX_VALUE[pair[1] as usize]);
         bad |= h | l;
         *o = (h << 4) | (l & 0x0f);
     }

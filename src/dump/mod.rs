@@ -25,6 +25,8 @@ pub mod manifest;
 pub(crate) mod names;
 pub mod schema;
 pub(crate) mod validate;
+#[cfg(test)]
+mod validate_tests;
 pub mod verify;
 #[cfg(test)]
 mod verify_tests;

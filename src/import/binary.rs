@@ -41,7 +41,7 @@ use postgres::{Client, Statement};
 
 use crate::compare::csvread::{CsvError, CsvReader};
 use crate::dburl::DbUrl;
-use crate::dump::encoding::Encoding;
+use crate::dump::encoding::{Encoding, HEX_VALUE};
 use crate::error::{Error, Result, ResultExt};
 use crate::source::Row;
 use crate::target::describe;
@@ -543,24 +543,6 @@ fn numeric(v: &[u8], out: &mut Vec<u8>, groups: &mut Vec<u16>) -> bool {
     true
 }
 
-const fn hex_table() -> [u8; 256] {
-    let mut t = [0xff; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        t[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    t
-}
-
-static HEX: [u8; 256] = hex_table();
-
 /// `\x` and pairs of hex digits (byteain also skips blanks between pairs, and reads
 /// the escape format: the server does those).
 fn bytea(v: &[u8], out: &mut Vec<u8>) -> bool {
@@ -572,7 +554,7 @@ fn bytea(v: &[u8], out: &mut Vec<u8>) -> bool {
     }
     out.reserve(hex.len() / 2);
     for pair in hex.chunks_exact(2) {
-        let (hi, lo) = (HEX[pair[0] as usize], HEX[pair[1] as usize]);
+        let (hi, lo) = (HEX_VALUE[pair[0] as usize], HEX_VALUE[pair[1] as usize]);
         if hi == 0xff || lo == 0xff {
             return false;
         }
@@ -729,7 +711,7 @@ fn uuid(v: &[u8], out: &mut Vec<u8>) -> bool {
         .iter()
         .enumerate()
         .filter(|(i, _)| !matches!(i, 8 | 13 | 18 | 23))
-        .map(|(_, &b)| HEX[b as usize]);
+        .map(|(_, &b)| HEX_VALUE[b as usize]);
     for _ in 0..16 {
         match (hex.next(), hex.next()) {
             (Some(hi), Some(lo)) if hi != 0xff && lo != 0xff => out.push(hi << 4 | lo),
