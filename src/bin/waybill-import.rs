@@ -81,6 +81,14 @@ struct Args {
     #[arg(long, value_enum, default_value_t = CommitArg::All)]
     commit: CommitArg,
 
+    /// Resume an interrupted import of this dump. With --commit per-table, each table an
+    /// earlier run committed (import_state.json in the dump directory) is kept only if
+    /// its row count and content digest equal the dump's; the others are emptied alone
+    /// and loaded again. With --commit all an interrupted run committed nothing, so
+    /// every table is loaded.
+    #[arg(long, conflicts_with_all = ["dry_run", "create_schema"])]
+    resume: bool,
+
     /// Parallelism (default: the number of CPUs). With --commit per-table: the tables
     /// loaded at once, each on its own connection. With --commit all: the parallel
     /// workers each index rebuild may use (N - 1); the load itself stays one
@@ -288,6 +296,7 @@ fn plan(args: &Args) -> anyhow::Result<ImportPlan> {
         cascade: args.cascade,
         lock_timeout: args.lock_timeout,
         names: args.names.resolve()?,
+        resume: args.resume,
         create_schema: if args.create_schema {
             let mut rules = args.cast.clone();
             if let Some(f) = &args.cast_file {
@@ -375,7 +384,13 @@ fn import(
                 "import of {} into {}{} started",
                 plan.dump_dir.display(),
                 plan.target,
-                if plan.dry_run { " (dry run)" } else { "" }
+                if plan.dry_run {
+                    " (dry run)"
+                } else if plan.resume {
+                    " (--resume)"
+                } else {
+                    ""
+                }
             ),
         ))
         .context(
@@ -420,6 +435,11 @@ fn import(
                 .iter()
                 .filter(|t| matches!(t.status, TableStatus::Skipped(_)))
                 .count();
+            let kept = out
+                .tables
+                .iter()
+                .filter(|t| t.status == TableStatus::Kept)
+                .count();
             let message = if let (Some(d), true) = (&out.delta, out.committed) {
                 format!(
                     "delta {} applied: {} upserts, {} deletes ({} rows found) in {} tables",
@@ -431,8 +451,16 @@ fn import(
                 )
             } else if out.committed {
                 format!(
-                    "import committed: {} tables, {rows} rows{}{}",
+                    "import committed: {} tables, {rows} rows{}{}{}",
                     loaded.len(),
+                    if kept > 0 {
+                        format!(
+                            ", {kept} table(s) kept from an earlier run (proven equal to the \
+                             dump)"
+                        )
+                    } else {
+                        String::new()
+                    },
                     if plan.verify {
                         ", every value verified against the dump"
                     } else {
@@ -601,6 +629,31 @@ impl ImportObserver for Observer<'_> {
         self.rolled_back.store(true, Ordering::SeqCst);
     }
 
+    fn kept(&self, table: &str, rows: u64) {
+        self.progress.info(&format!(
+            "{table}: kept (proven equal): {rows} row(s) and the content digest equal the \
+             dump's, not loaded again (--resume)"
+        ));
+        self.audit.write_or_warn(Event {
+            table: Some(table.to_string()),
+            rows: Some(rows),
+            ..self.audit.event(
+                "in_progress",
+                "kept (proven equal): committed by an earlier run, row count and content digest \
+                 equal to the dump's; not loaded again (--resume)",
+            )
+        });
+    }
+
+    fn reloading(&self, table: &str, why: &str) {
+        self.audit.write_or_warn(Event {
+            table: Some(table.to_string()),
+            ..self
+                .audit
+                .event("in_progress", format!("loaded again (--resume): {why}"))
+        });
+    }
+
     fn cascaded(&self, table: &str, rows: u64) {
         self.audit.write_or_warn(Event {
             table: Some(table.to_string()),
@@ -668,6 +721,7 @@ fn document(out: &ImportOutcome, known: &Known, clock: &Clock, warnings: &Warnin
         .map(|t| {
             let (status, reason) = match &t.status {
                 TableStatus::Loaded => ("loaded", None),
+                TableStatus::Kept => ("kept", None),
                 TableStatus::Planned => ("would_load", None),
                 TableStatus::Skipped(why) => ("skipped", Some(why.as_str())),
             };
@@ -707,6 +761,7 @@ fn document(out: &ImportOutcome, known: &Known, clock: &Clock, warnings: &Warnin
         json!({
             "tables": out.tables.len(),
             "loaded": loaded.len(),
+            "kept": out.tables.iter().filter(|t| t.status == TableStatus::Kept).count(),
             "skipped": out.tables.iter().filter(|t| matches!(t.status, TableStatus::Skipped(_))).count(),
             "manifest_rows": out.tables.iter().map(|t| t.manifest_rows).sum::<u64>(),
             "loaded_rows": loaded_rows,
@@ -841,6 +896,7 @@ fn summary(out: &ImportOutcome, elapsed: f64) -> String {
                 },
                 match &t.status {
                     TableStatus::Loaded => "loaded".into(),
+                    TableStatus::Kept => "kept (proven equal)".into(),
                     TableStatus::Planned => "would load".into(),
                     TableStatus::Skipped(_) => "skipped: not in target".into(),
                 },

@@ -14,8 +14,9 @@ use super::binary::{self, Format};
 use super::copy::copy_file;
 use super::preflight::TableLoad;
 use super::readback;
+use super::resume::{self, State};
 use super::sidelog::SideLog;
-use super::steps::{Opening, Step, copy_target, opening, table_steps};
+use super::steps::{Opening, Step, copy_target, lock_sql, opening, table_steps};
 use super::{Commit, CopyFormat, CopyFrom, Ctx, ImportObserver, Phase, TableReport, TableStatus};
 use crate::compare::digest::Digest;
 use crate::error::{Error, Result, ResultExt};
@@ -99,7 +100,7 @@ fn verify_loaded(
     phases.enter(Phase::ReadBack {
         table: l.entry.name().to_string(),
     });
-    let r = readback::verify_table(tx, cx, l, d)?;
+    let r = readback::verify_table(tx, cx, l, Some(d))?;
     phases.leave();
     if r.is_equal() {
         report.verified_rows = Some(r.equal);
@@ -422,6 +423,172 @@ fn open_load(tx: &mut postgres::Transaction, cx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// `--resume` (with `--commit per-table`): what opens the load instead of `open_load`.
+/// Under every table lock, each table the earlier run committed (`cx.prior`) is kept
+/// when its row count and content digest equal the dump's; a kept table that
+/// `TRUNCATE ... CASCADE` of a reloaded one would reach is reloaded too. Only the
+/// reloaded tables are emptied. Returns the kept tables' reports.
+fn open_resume(tx: &mut postgres::Transaction, cx: &Ctx) -> Result<Vec<TableReport>> {
+    let (plan, lp, obs, log) = (cx.plan, cx.lp, cx.obs, cx.log);
+    if let Some(stmt) = lock_sql(&lp.locks) {
+        lock(tx, &stmt, log)?;
+    }
+    for stmt in &lp.before {
+        execute_logged(tx, stmt, log)?;
+    }
+    let mut kept: Vec<&TableLoad> = Vec::new();
+    let mut why: Vec<(&str, String)> = Vec::new();
+    let mut phases = Phases::new(obs);
+    for l in &lp.loads {
+        interrupt::check()?;
+        let name = l.entry.name();
+        let Some(&committed) = cx.prior.and_then(|s| s.committed.get(name)) else {
+            why.push((name, "the earlier run did not commit it".into()));
+            continue;
+        };
+        if committed != l.entry.rows {
+            why.push((
+                name,
+                format!(
+                    "the earlier run recorded {committed} rows, the manifest {}",
+                    l.entry.rows
+                ),
+            ));
+            continue;
+        }
+        let rows = catalog::row_count(tx, &plan.schema, &l.target)?;
+        if u64::try_from(rows).ok() != Some(l.entry.rows) {
+            why.push((
+                name,
+                format!("it holds {rows} rows, the dump {}", l.entry.rows),
+            ));
+            continue;
+        }
+        phases.enter(Phase::Proving {
+            table: name.to_string(),
+        });
+        let r = readback::verify_table(tx, cx, l, None)?;
+        phases.leave();
+        if r.is_equal() {
+            kept.push(l);
+        } else {
+            why.push((
+                name,
+                format!(
+                    "its contents differ from the dump ({} row(s) different, {} missing, {} \
+                     extra)",
+                    r.different, r.missing, r.extra
+                ),
+            ));
+        }
+    }
+    // A reloaded table's TRUNCATE ... CASCADE must not empty a kept one: such a table
+    // is reloaded too, until nothing kept is reached.
+    let reached = loop {
+        let reload: Vec<String> = lp
+            .loads
+            .iter()
+            .filter(|l| !kept.iter().any(|k| std::ptr::eq(*k, *l)))
+            .map(|l| l.target.clone())
+            .collect();
+        if reload.is_empty() {
+            break Vec::new();
+        }
+        let reached = catalog::cascade_reach(tx, &plan.schema, &reload)?;
+        let before = kept.len();
+        kept.retain(|k| {
+            let hit = reached
+                .iter()
+                .any(|(s, t)| *s == plan.schema && *t == k.target);
+            if hit {
+                why.push((
+                    k.entry.name(),
+                    "its foreign keys lead to a table that is loaded again, whose TRUNCATE \
+                     ... CASCADE empties it"
+                        .into(),
+                ));
+            }
+            !hit
+        });
+        if kept.len() == before {
+            break reached;
+        }
+    };
+    let reload: Vec<&TableLoad> = lp
+        .loads
+        .iter()
+        .filter(|l| !kept.iter().any(|k| std::ptr::eq(*k, *l)))
+        .collect();
+    // The tables outside the load that the TRUNCATE reaches: the same rule as open_load.
+    let mut emptied = Vec::new();
+    for (schema, table) in &reached {
+        let rows = catalog::row_count(tx, schema, table)?;
+        if rows > 0 && !plan.cascade {
+            return Err(Error::Load(format!(
+                "{} holds {rows} rows, and TRUNCATE ... CASCADE would empty it; nothing was \
+                 loaded: load it too, or pass --cascade to empty it",
+                qualified(schema, table)
+            )));
+        }
+        emptied.push((schema, table, rows));
+    }
+    if !reload.is_empty() {
+        let names: Vec<String> = reload
+            .iter()
+            .map(|l| qualified(&plan.schema, &l.target))
+            .collect();
+        execute_logged(
+            tx,
+            &format!("TRUNCATE TABLE {} CASCADE", names.join(", ")),
+            log,
+        )?;
+    }
+    for (schema, table, rows) in emptied.into_iter().filter(|_| plan.cascade) {
+        log.line(&format!(
+            "--cascade: emptied {} ({rows} rows before), which is not loaded",
+            qualified(schema, table)
+        ));
+        let name = if *schema == plan.schema {
+            table.clone()
+        } else {
+            format!("{schema}.{table}")
+        };
+        obs.cascaded(&name, rows.max(0) as u64);
+    }
+    for l in &reload {
+        let name = l.entry.name();
+        let reason = why
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, w)| w.clone())
+            .unwrap_or_default();
+        log.line(&format!("--resume: loading {name} again: {reason}"));
+        obs.reloading(name, &reason);
+    }
+    Ok(kept
+        .into_iter()
+        .map(|l| {
+            log.line(&format!(
+                "--resume: kept {} (proven equal: {} rows, content digest equal to the dump's)",
+                l.entry.name(),
+                l.entry.rows
+            ));
+            obs.kept(l.entry.name(), l.entry.rows);
+            TableReport {
+                name: l.entry.name().to_string(),
+                target: Some(l.target.clone()),
+                manifest_rows: l.entry.rows,
+                loaded_rows: l.entry.rows,
+                bytes: l.entry.bytes,
+                secs: 0.0,
+                status: TableStatus::Kept,
+                verified_rows: None,
+            }
+        })
+        .collect())
+}
+
 /// The error for a lock that `--lock-timeout` ran out on: which tables, and the
 /// sessions that hold locks on them (looked up after the rollback, on `client`).
 fn lock_wait_error(client: &mut Client, cx: &Ctx, tables: &[(String, String)]) -> Error {
@@ -539,17 +706,23 @@ fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
     let mut tx = client
         .transaction()
         .ctx(|| "starting the transaction".into())?;
-    let opened = open_load(&mut tx, cx).and_then(|()| match &marker {
-        Some(sql) => execute_logged(&mut tx, sql, log),
-        None => Ok(()),
+    let opened = if plan.resume {
+        open_resume(&mut tx, cx)
+    } else {
+        open_load(&mut tx, cx).map(|()| Vec::new())
+    };
+    let opened = opened.and_then(|kept| match &marker {
+        Some(sql) => execute_logged(&mut tx, sql, log).map(|()| kept),
+        None => Ok(kept),
     });
-    match opened {
-        Ok(()) => {
+    let kept = match opened {
+        Ok(kept) => {
             tx.commit().ctx(|| "committing the TRUNCATE".into())?;
             log.line(&format!(
                 "committed the TRUNCATE (--commit per-table, --jobs {})",
                 plan.jobs
             ));
+            kept
         }
         Err(e) => {
             let _ = tx.rollback();
@@ -560,8 +733,37 @@ fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
                 e => e,
             });
         }
-    }
-    let mut order: Vec<&TableLoad> = lp.loads.iter().collect();
+    };
+    // The progress state in the dump directory: the tables committed so far (here the
+    // kept ones), rewritten after each commit, for a later --resume.
+    let state = Mutex::new(State::new(plan, cx.dump));
+    let warned = AtomicBool::new(false);
+    let save = |update: &dyn Fn(&mut State)| {
+        if !plan.side_files {
+            return;
+        }
+        let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+        update(&mut s);
+        if let Err(e) = resume::write(&cx.dump.dir, &s) {
+            let msg = format!(
+                "cannot write the progress state for --resume ({e}); a later --resume loads \
+                 every table again"
+            );
+            log.line(&msg);
+            if !warned.swap(true, Ordering::SeqCst) {
+                obs.warn(&msg);
+            }
+        }
+    };
+    save(&|s| {
+        s.committed
+            .extend(kept.iter().map(|k| (k.name.clone(), k.loaded_rows)))
+    });
+    let mut order: Vec<&TableLoad> = lp
+        .loads
+        .iter()
+        .filter(|l| !kept.iter().any(|k| k.name == l.entry.name()))
+        .collect();
     order.sort_by_key(|l| std::cmp::Reverse(l.entry.bytes));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(plan.jobs)
@@ -594,6 +796,10 @@ fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
                             tx.commit()
                                 .ctx(|| format!("committing table `{}`", l.entry.name()))?;
                             log.line(&format!("committed {}", l.entry.name()));
+                            save(&|s| {
+                                s.committed
+                                    .insert(l.entry.name().to_string(), report.loaded_rows);
+                            });
                             Ok(report)
                         }
                         Err(e) => {
@@ -622,7 +828,7 @@ fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
         }
     });
     let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
-    let mut reports = Vec::new();
+    let mut reports = kept;
     let mut failures = Vec::new();
     for (name, r) in results {
         match r {
@@ -634,6 +840,7 @@ fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
         if marker.is_some() {
             applied::mark_complete(client, cx)?;
         }
+        save(&|s| s.complete = true);
         return Ok(reports);
     }
     let done: BTreeSet<&str> = reports.iter().map(|r| r.name.as_str()).collect();
@@ -654,6 +861,13 @@ fn load_per_table(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
     ));
     if !never.is_empty() {
         msg.push_str(&format!("\nnot loaded (left empty): {}", never.join(", ")));
+    }
+    if plan.side_files {
+        msg.push_str(
+            "\nonce the cause is fixed, the same import with --resume keeps the committed \
+             tables (where their rows and content prove them equal to the dump) and loads the \
+             rest",
+        );
     }
     log.line(&msg);
     Err(Error::PartialLoad(msg))

@@ -23,6 +23,7 @@
 //! - `readback`: `--verify`, every loaded table read back and compared before COMMIT;
 //! - `sidelog`: the import's own log next to the dump;
 //! - `applied`: `waybill.applied`, the dumps a target was loaded from;
+//! - `resume`: `--resume`, the progress state in the dump and what it lets a run keep;
 //! - `delta`: applying a catch-up delta (deletes, then upserts) on top of its base.
 
 mod applied;
@@ -35,6 +36,7 @@ mod load;
 mod preflight;
 mod readback;
 mod references;
+mod resume;
 mod sidelog;
 mod steps;
 mod types;
@@ -130,6 +132,9 @@ pub struct ImportPlan {
     /// How dump names become target names (`--identifiers`, `--rename-file`), for both
     /// existing tables and `--create-schema`.
     pub names: NameOptions,
+    /// `--resume`: keep the tables an interrupted `--commit per-table` run committed,
+    /// where they are proven equal to the dump, and load the others again.
+    pub resume: bool,
 }
 
 /// A step of an import that has no rows to count, for a spinner.
@@ -143,6 +148,8 @@ pub enum Phase {
     Sequences { table: String },
     /// `--verify`: reading a loaded table back and comparing it with the dump.
     ReadBack { table: String },
+    /// `--resume`: comparing a table an earlier run committed with the dump.
+    Proving { table: String },
     /// `--create-schema`, after the data: SET columns to arrays, CHECK constraints.
     Conversions,
     /// `--create-schema`, after the data: primary keys, unique and other indexes.
@@ -161,6 +168,9 @@ impl Phase {
             Phase::Indexes { table } => format!("building the indexes of {table}"),
             Phase::Sequences { table } => format!("setting the sequences of {table}"),
             Phase::ReadBack { table } => format!("reading {table} back to compare it (--verify)"),
+            Phase::Proving { table } => {
+                format!("comparing {table}, committed by an earlier run, with the dump (--resume)")
+            }
             Phase::Conversions => "converting SET columns, adding CHECK constraints".into(),
             Phase::Keys => "adding primary keys and indexes".into(),
             Phase::ForeignKeys => "adding foreign keys".into(),
@@ -193,11 +203,19 @@ pub trait ImportObserver: Sync {
     /// `--cascade`: `TRUNCATE ... CASCADE` emptied `table`, which held `rows` rows
     /// (not committed yet).
     fn cascaded(&self, _table: &str, _rows: u64) {}
+    /// `--resume`: `table`, committed by an earlier run, holds the dump's `rows` rows and
+    /// its content digest equals the dump's: it is kept, not loaded again.
+    fn kept(&self, _table: &str, _rows: u64) {}
+    /// `--resume`: `table` is emptied and loaded again, for the reason `why`.
+    fn reloading(&self, _table: &str, _why: &str) {}
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TableStatus {
     Loaded,
+    /// `--resume`: committed by an earlier run and proven equal to the dump (row count
+    /// and content digest), so not loaded again.
+    Kept,
     /// Would be loaded (dry run).
     Planned,
     Skipped(String),
@@ -275,6 +293,8 @@ pub(crate) struct Ctx<'a> {
     pub log: &'a SideLog,
     /// `--references`, resolved against the loaded tables.
     pub references: &'a [references::Resolved],
+    /// `--resume`: what an earlier run recorded as committed (candidates, not proof).
+    pub prior: Option<&'a resume::State>,
 }
 
 pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome> {
@@ -331,8 +351,20 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                  waybill-verify --source URL --target URL",
             ));
         }
+        if plan.resume {
+            return Err(Error::config(
+                "--resume applies to a full dump; a delta is applied in one transaction, so an \
+                 interrupted one changed nothing: apply it again without --resume",
+            ));
+        }
         return delta::apply(plan, &dump, obs, started);
     }
+    // Read before connecting: a state of another import is refused before any work.
+    let prior = if plan.resume {
+        resume::read(plan, &dump)?
+    } else {
+        None
+    };
 
     let stamp = timefmt::stamp(started);
     let side = SideFiles::new(plan.side_files.then_some(&*plan.dump_dir), &stamp, obs);
@@ -352,6 +384,11 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
         dump.hashed_bytes
     ));
 
+    if plan.resume {
+        let note = resume::opening_note(plan, prior.as_ref());
+        obs.note(&note);
+        log.line(&note);
+    }
     let mut client = target::connect(&plan.target, plan.lock_timeout)?;
     log.line(&format!("connection: {}", connection_security(&mut client)));
     let result = (|| {
@@ -386,6 +423,7 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
             obs,
             log: &log,
             references: &refs,
+            prior: prior.as_ref(),
         };
         let script = steps::script(&cx);
         let script_path = side.write("import_script", "sql", script.as_bytes());

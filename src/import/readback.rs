@@ -88,12 +88,13 @@ pub(super) fn dump_digest(cx: &Ctx, l: &TableLoad, stop: &AtomicBool) -> Result<
     digest::digest(&rules, Side::Left, buckets(cx, l), &mut stream, &|_| {})
 }
 
-/// Reads a loaded table back inside `tx` and compares it with the dump.
+/// Reads a loaded table back inside `tx` and compares it with the dump (whose digest is
+/// computed here when not given: `--resume` proving a committed table).
 pub(super) fn verify_table(
     tx: &mut postgres::Transaction,
     cx: &Ctx,
     l: &TableLoad,
-    dump: Digest,
+    dump: Option<Digest>,
 ) -> Result<TableResult> {
     let cols = target_columns(l);
     let rules = dump_target_rules(l.entry, &cols);
@@ -109,14 +110,7 @@ pub(super) fn verify_table(
         sql: sides::select_sql(&cx.plan.schema, &l.target, &cols),
         what: format!("{target} back"),
     };
-    let mut r = digest::compare(
-        &rules,
-        buckets(cx, l),
-        Some(dump),
-        &mut left,
-        &mut right,
-        &|_| {},
-    )?;
+    let mut r = digest::compare(&rules, buckets(cx, l), dump, &mut left, &mut right, &|_| {})?;
     r.other = Some(l.target.clone());
     cx.log.line(&format!(
         "verified {} against {target}: {} rows read back in {:.2}s, {}",

@@ -250,6 +250,13 @@ pub(super) fn script(cx: &Ctx) -> String {
              each table is loaded\n-- and committed on its own, several at once\n",
             plan.jobs
         ));
+        if plan.resume {
+            s.push_str(
+                "-- --resume: the tables an earlier run committed and that are proven equal to \
+                 the dump\n-- (row count and content digest) are kept: left out of the TRUNCATE \
+                 and of the loads below;\n-- the import log names them\n",
+            );
+        }
         s.push_str("BEGIN;\n");
         for op in opening(plan, lp) {
             s.push_str(&format!("{};\n", op.sql()));

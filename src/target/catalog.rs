@@ -276,7 +276,7 @@ pub(crate) fn foreign_keys(client: &mut Client, schema: &str) -> Result<Vec<FkEd
 /// `loading` would also empty: every table whose foreign keys lead to a loaded table,
 /// in any schema, as (schema, table). Partitions are covered by their parent.
 pub(crate) fn cascade_reach(
-    client: &mut Client,
+    client: &mut impl GenericClient,
     schema: &str,
     loading: &[String],
 ) -> Result<Vec<(String, String)>> {

@@ -430,6 +430,7 @@ fn find<'a>(
 }
 
 /// The target names of one table and its columns (in the reference side's order).
+#[derive(Debug)]
 pub(crate) struct TargetNames {
     pub table: String,
     pub how: Matched,
@@ -845,5 +846,287 @@ mod tests {
                 .to_string()
                 .contains("64 bytes long")
         );
+    }
+
+    fn target(name: &str, columns: &[&str]) -> TargetTable {
+        TargetTable {
+            name: name.into(),
+            kind: 'r',
+            columns: columns
+                .iter()
+                .map(|c| crate::target::catalog::TargetColumn {
+                    name: c.to_string(),
+                    not_null: false,
+                    has_default: false,
+                    generated: false,
+                    type_name: "text".into(),
+                    array_type: None,
+                    ty: Default::default(),
+                })
+                .collect(),
+        }
+    }
+
+    fn entry(name: &str, columns: &[&str]) -> TableEntry {
+        TableEntry {
+            schema: crate::dump::schema::Table {
+                name: name.into(),
+                columns: columns
+                    .iter()
+                    .map(|c| {
+                        serde_json::from_value(serde_json::json!({
+                            "name": c, "column_type": "int(11)", "data_type": "int",
+                            "nullable": true, "encoding": "integer", "unsigned": false,
+                        }))
+                        .unwrap()
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+            rows: 0,
+            bytes: 0,
+            sha256: None,
+            duration_secs: 0.0,
+            files: Vec::new(),
+            upserts: None,
+            deletes: None,
+        }
+    }
+
+    fn renames(text: &str) -> Renames {
+        Renames::parse(text, Path::new("r.txt")).unwrap()
+    }
+
+    #[test]
+    fn rename_lines_are_pinned_to_a_table_or_a_column() {
+        let a = ["Id", "Name"];
+        let b = ["x.y"];
+        let all = [
+            NamedTable {
+                name: "Album",
+                columns: a.to_vec(),
+            },
+            NamedTable {
+                name: "a.b",
+                columns: b.to_vec(),
+            },
+        ];
+        // A table named with a dot wins over table.column; a column is split at the dot
+        // that names a real table (`a.b` then `x.y`).
+        let r = renames("Album=albums\nAlbum.Name=title\na.b.x.y=xy\n");
+        let ix = r.index(&all).unwrap();
+        assert_eq!(ix.table("Album").map(|l| l.line), Some(1));
+        assert_eq!(ix.column("Album", "Name").map(|l| l.line), Some(2));
+        assert_eq!(ix.column("a.b", "x.y").map(|l| l.line), Some(3));
+        assert!(ix.table("Name").is_none() && ix.column("Album", "Id").is_none());
+        let e = renames("Album.Nope=x\n")
+            .index(&all)
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            e,
+            "--rename-file r.txt line 1: `Album.Nope` is neither a table nor a table.column \
+             of the dump (names as in the dump, case included)"
+        );
+        assert!(renames("# nothing\n").is_empty() && !r.is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("r.txt");
+        std::fs::write(&file, "Album=albums\n").unwrap();
+        let read = Renames::read_file(&file).unwrap();
+        assert_eq!(read.lines.len(), 1);
+        assert_eq!(read.lines[0].to, "albums");
+        // A name of exactly 63 bytes is allowed.
+        assert!(Renames::parse(&format!("a={}\n", "x".repeat(63)), Path::new("r")).is_ok());
+    }
+
+    #[test]
+    fn a_table_and_its_columns_are_matched_with_the_target() {
+        let targets = [
+            target("invoice_line", &["invoice_line_id", "unit_price"]),
+            target("album", &["album_id", "title"]),
+        ];
+        let dump = NamedTable {
+            name: "InvoiceLine",
+            columns: vec!["InvoiceLineId", "UnitPrice"],
+        };
+        let none = Renames::default();
+        let ix = none.index(&[]).unwrap();
+        let got = match_table(&dump, &targets, "public", IdentifierStyle::Exact, &ix)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (got.table.as_str(), &got.how, &got.columns),
+            (
+                "invoice_line",
+                &Matched::SnakeCase,
+                &vec![
+                    ("invoice_line_id".to_string(), Matched::SnakeCase),
+                    ("unit_price".to_string(), Matched::SnakeCase),
+                ]
+            )
+        );
+        // No target table: skipped (None), not an error.
+        let absent = NamedTable {
+            name: "Track",
+            columns: vec!["TrackId"],
+        };
+        assert!(
+            match_table(&absent, &targets, "public", IdentifierStyle::Exact, &ix)
+                .unwrap()
+                .is_none()
+        );
+        // An unmapped column and two dump columns on one target column.
+        let odd = NamedTable {
+            name: "Album",
+            columns: vec!["AlbumId", "Title", "TITLE", "Extra"],
+        };
+        let problems =
+            match_table(&odd, &targets, "public", IdentifierStyle::Exact, &ix).unwrap_err();
+        assert_eq!(
+            problems,
+            [
+                "table `Album`: no target column for `Extra` in \"public\".\"album\" (target \
+                 has: album_id, title); name them with --rename-file",
+                "table `Album`: columns `Title` and `TITLE` both map to target column title",
+            ]
+        );
+        // A rename to a table the target lacks names the line and the tables there.
+        let all = [NamedTable {
+            name: "Album",
+            columns: vec!["AlbumId", "Title"],
+        }];
+        let r = renames("Album=records\n");
+        let ix = r.index(&all).unwrap();
+        let problems =
+            match_table(&all[0], &targets, "public", IdentifierStyle::Exact, &ix).unwrap_err();
+        assert_eq!(
+            problems,
+            [
+                "--rename-file r.txt line 1: table `Album` is renamed to \"public\".\"records\", \
+              which is not a table of the target (tables of schema public: invoice_line, album)"
+            ]
+        );
+        let r = renames("Album.Title=name\n");
+        let ix = r.index(&all).unwrap();
+        let problems =
+            match_table(&all[0], &targets, "public", IdentifierStyle::Exact, &ix).unwrap_err();
+        assert_eq!(
+            problems,
+            [
+                "--rename-file r.txt line 1: column `Album`.`Title` is renamed to name, which is \
+              not a column of \"public\".\"album\" (it has: album_id, title)"
+            ]
+        );
+        let empty: [TargetTable; 0] = [];
+        let r = renames("Album=records\n");
+        let ix = r.index(&all).unwrap();
+        let problems = match_table(&all[0], &empty, "s", IdentifierStyle::Exact, &ix).unwrap_err();
+        assert!(
+            problems[0].contains("(tables of schema s: none)"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn existing_tables_two_dump_tables_on_one_target_are_refused() {
+        let (a, b) = (entry("Album", &["Id"]), entry("album", &["id"]));
+        let all = [&a, &b];
+        let targets = [target("album", &["id"])];
+        let got = match_existing(&all, &all, &targets, "public", &NameOptions::default()).unwrap();
+        assert_eq!(got.tables.len(), 1);
+        assert_eq!(
+            got.problems,
+            ["tables `Album` and `album` both map to target table \"public\".\"album\""]
+        );
+        let mapped = got.tables[0].mapped();
+        assert_eq!(
+            mapped
+                .iter()
+                .map(|m| (m.dump_name(), m.target.as_str(), m.changed()))
+                .collect::<Vec<_>>(),
+            [
+                ("Album".to_string(), "album", true),
+                ("Album.Id".to_string(), "id", true)
+            ]
+        );
+        let same = MappedName {
+            table: "t".into(),
+            column: Some("c".into()),
+            target: "c".into(),
+            how: Matched::Exact,
+        };
+        assert!(!same.changed());
+        assert_eq!(same.dump_name(), "t.c");
+        for (how, text) in [
+            (Matched::Exact, "same name"),
+            (Matched::IgnoringCase, "ignoring case"),
+            (Matched::SnakeCase, "snake_case, automatic"),
+            (
+                Matched::Style(IdentifierStyle::Lower),
+                "--identifiers lower",
+            ),
+            (Matched::Renamed { line: 7 }, "rename file line 7"),
+            (Matched::Shortened, "shortened to 63 bytes"),
+        ] {
+            assert_eq!(how.to_string(), text);
+        }
+        assert_eq!(step_words(&Matched::IgnoringCase), "ignoring case");
+        assert_eq!(step_words(&Matched::SnakeCase), "by their snake_case form");
+        assert_eq!(
+            step_words(&Matched::Renamed { line: 1 }),
+            "the renamed name ignoring case"
+        );
+        assert_eq!(step_words(&Matched::Exact), "");
+    }
+
+    #[test]
+    fn new_names_say_why_two_names_collide() {
+        let (a, b) = (
+            entry("InvoiceLine", &["Id"]),
+            entry("invoice_line", &["id"]),
+        );
+        let opts = |style, text: &str| NameOptions {
+            style,
+            renames: renames(text),
+        };
+        let all = [&a, &b];
+        let e = new_names(&all, &all, &opts(IdentifierStyle::SnakeCase, ""))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains(
+                "tables `InvoiceLine` and `invoice_line` would both be named invoice_line in \
+                 PostgreSQL (--identifiers snake_case)"
+            ),
+            "{e}"
+        );
+        let e = new_names(
+            &all,
+            &all,
+            &opts(IdentifierStyle::Exact, "InvoiceLine=invoice_line\n"),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(e.contains("(--rename-file line 1)"), "{e}");
+        let long = "x".repeat(70);
+        let c = entry("t", &[&format!("{long}a"), &format!("{long}b")]);
+        let named = new_names(&[&c], &[&c], &opts(IdentifierStyle::Exact, "")).unwrap();
+        assert_eq!(named[0].columns[0].1, Matched::Shortened);
+        assert_ne!(named[0].columns[0].0, named[0].columns[1].0);
+        assert!(named[0].columns[0].0.len() <= 63);
+        let renamed = new_names(
+            &[&c],
+            &[&c],
+            &opts(IdentifierStyle::Exact, &format!("t.{long}a=short\n")),
+        )
+        .unwrap();
+        assert_eq!(
+            renamed[0].columns[0],
+            ("short".to_string(), Matched::Renamed { line: 1 })
+        );
+        assert_eq!(renamed[0].how, Matched::Exact);
     }
 }
