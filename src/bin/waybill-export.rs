@@ -105,6 +105,15 @@ struct Args {
     )]
     since: Option<PathBuf>,
 
+    /// Finish the interrupted export in DUMP_DIR (killed, stopped by Ctrl-C or SIGTERM,
+    /// or failed): its finished files whose size and sha256 check out are kept, the rest
+    /// is exported, then the manifest is written. Only when the source provably has not
+    /// changed since the interrupted export's snapshot (same binlog position and GTID
+    /// set, or no change to an exported table in the binary log since); give the same
+    /// --source and options it ran with (--jobs may differ). MySQL/MariaDB only.
+    #[arg(long, value_name = "DUMP_DIR", conflicts_with_all = ["since", "dry_run"])]
+    resume: Option<PathBuf>,
+
     /// MongoDB: give these collections (comma-separated; all without a value) one typed
     /// column per top-level field, inferred from every document, instead of `_id` plus
     /// the whole document in `doc jsonb`.
@@ -177,6 +186,7 @@ fn plan(args: &Args) -> anyhow::Result<ExportPlan> {
             .collect::<Result<_, _>>()?,
         include_internal: args.include_internal,
         since: args.since.clone(),
+        resume: args.resume.clone(),
         strict_charset: args.strict_charset,
         compress: args.compress,
         flatten: match &args.flatten {
@@ -355,13 +365,14 @@ fn export(
     known.parent_run_id = args.parent.parent_run.clone().filter(|s| !s.is_empty());
     known.source = Some(plan.source.redacted());
     let known = &*known;
-    let what = match &plan.since {
-        Some(base) => format!(
+    let what = match (&plan.since, &plan.resume) {
+        (Some(base), _) => format!(
             "catch-up export of {} since {}",
             plan.source,
             base.display()
         ),
-        None => format!("export of {}", plan.source),
+        (None, Some(dir)) => format!("resumed export of {} into {}", plan.source, dir.display()),
+        (None, None) => format!("export of {}", plan.source),
     };
     audit
         .write(audit.event("started", format!("{what} started")))
@@ -395,8 +406,11 @@ fn export(
                     d.end.binlog_position
                 ),
                 None => format!(
-                    "export completed: {} tables, {} rows, {} files",
-                    t.tables, t.rows, t.files
+                    "export completed: {} tables, {} rows, {} files{}",
+                    t.tables,
+                    t.rows,
+                    t.files,
+                    out.resumed.as_ref().map(resumed_text).unwrap_or_default()
                 ),
             };
             audit.write_or_warn(waybill::audit::Event {
@@ -427,15 +441,55 @@ fn export(
             let message = match &e {
                 Error::Interrupted(signal) => {
                     format!(
-                        "export interrupted ({signal}); unfinished files removed, no manifest written"
+                        "export interrupted ({signal}); unfinished files removed, no manifest \
+                         written{}",
+                        resume_hint(known)
+                            .map(|h| format!("; {h}"))
+                            .unwrap_or_default()
                     )
                 }
                 e => format!("export failed: {e}"),
             };
             audit.write_or_warn(audit.event("failed", message));
+            if let (Error::Interrupted(_), Some(hint), false) = (&e, resume_hint(known), args.quiet)
+            {
+                eprintln!("waybill-export: the files finished so far are kept; {hint}");
+            }
             Err(e.into())
         }
     }
+}
+
+/// What a resumed export kept and redid, for the `completed` event.
+fn resumed_text(r: &export::Resumed) -> String {
+    let mut text = format!(
+        "; resumed ({}): kept {} file(s) of the interrupted export, exported {}",
+        r.proof,
+        r.kept.len(),
+        r.exported
+    );
+    if !r.redone.is_empty() {
+        let redone: Vec<String> = r
+            .redone
+            .iter()
+            .map(|(f, why)| format!("{f} ({why})"))
+            .collect();
+        text.push_str(&format!(", redid {}", redone.join(", ")));
+    }
+    text
+}
+
+/// How to finish an interrupted export, when it left files to keep (and its state).
+fn resume_hint(known: &Known) -> Option<String> {
+    let dir = known.dump_dir.lock().unwrap_or_else(|p| p.into_inner());
+    dir.as_ref()
+        .filter(|dir| dir.join("export_state.json").is_file())
+        .map(|dir| {
+            format!(
+                "`waybill-export --resume {}` with the same options finishes it",
+                dir.display()
+            )
+        })
 }
 
 /// The `--json` document of a completed export.

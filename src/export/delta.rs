@@ -772,6 +772,7 @@ pub(super) fn run(
         dump_dir: dir,
         manifest: m,
         manifest_sha256,
+        resumed: None,
     })
 }
 

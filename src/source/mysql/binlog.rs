@@ -763,6 +763,26 @@ impl ChangeLog for BinlogChanges {
             }
             let h = ev.header();
             let ty = h.event_type_raw();
+            // An event that starts at or after the end was written after the end was
+            // read: the range is complete. (After a rotation the end may be the end of
+            // the new file's header events, which are not all sent to a reader.)
+            if h.log_pos() != 0 && ty != EventType::ROTATE_EVENT as u8 {
+                let starts = LogPosition {
+                    binlog_file: file.clone(),
+                    binlog_position: u64::from(h.log_pos())
+                        .saturating_sub(u64::from(h.event_size())),
+                    gtid: None,
+                };
+                if !before(&starts, &end) && before(&self.start, &starts) {
+                    if in_txn {
+                        return Err(Error::CatchUp(vec![format!(
+                            "the end position {} falls inside a transaction; run catch-up again",
+                            show(&end)
+                        )]));
+                    }
+                    return Ok(());
+                }
+            }
             let at = || format!("{file}:{}", h.log_pos());
             let corrupt = |e: std::io::Error| {
                 Error::CatchUp(vec![format!(
