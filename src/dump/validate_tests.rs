@@ -234,6 +234,11 @@ fn files_carry_hex_sha256_and_the_table_hash_matches() {
         |m| m["tables"][1]["sha256"] = m["tables"][1]["files"][0]["sha256"].clone(),
         &["tables[1].sha256: is set, but the table is not one file with that sha256"],
     );
+    refused(
+        "a negative duration",
+        |m| m["tables"][1]["duration_secs"] = json!(-1.0),
+        &["tables[1].duration_secs: is not a duration"],
+    );
     accepted("the table sha256 of its one file", |m| {
         m["tables"][0]["sha256"] = m["tables"][0]["files"][0]["sha256"].clone()
     });
