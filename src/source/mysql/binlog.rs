@@ -1001,7 +1001,10 @@ impl ChangeLog for BinlogChanges {
                     )));
                 }
             }
-            if h.log_pos() != 0 {
+            // A rotate's log_pos is where it ends in the old file; the rotate arm above
+            // has already moved `file` and `pos` to the new one.
+            let rotate = ty == EventType::ROTATE_EVENT as u8;
+            if h.log_pos() != 0 && !rotate {
                 pos = u64::from(h.log_pos());
             }
             let here = LogPosition {
@@ -1009,7 +1012,7 @@ impl ChangeLog for BinlogChanges {
                 binlog_position: pos,
                 gtid: None,
             };
-            if !before(&here, &end) && h.log_pos() != 0 {
+            if !before(&here, &end) && h.log_pos() != 0 && !rotate {
                 if in_txn {
                     return Err(Error::CatchUp(vec![format!(
                         "the end position {} falls inside a transaction; run catch-up again",
