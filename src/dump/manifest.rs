@@ -414,6 +414,33 @@ pub struct Totals {
     pub duration_secs: f64,
 }
 
+impl Totals {
+    /// The totals of `tables` (and `views` views), and the NULLs each column's
+    /// conversions wrote, as the manifest's `totals` records them.
+    pub(crate) fn of(tables: &[TableEntry], views: usize, duration_secs: f64) -> Totals {
+        let mut totals = Totals {
+            tables: tables.len(),
+            views,
+            duration_secs,
+            ..Totals::default()
+        };
+        for t in tables {
+            totals.files += t.files.len();
+            totals.rows += t.rows;
+            totals.bytes += t.bytes;
+            for c in &t.schema.columns {
+                let n = c.stats.converted_to_null();
+                if n > 0 {
+                    totals
+                        .converted_to_null
+                        .insert(format!("{}.{}", t.name(), c.name), n);
+                }
+            }
+        }
+        totals
+    }
+}
+
 impl Manifest {
     pub fn files(&self) -> impl Iterator<Item = (&TableEntry, &FileEntry)> {
         self.tables

@@ -705,25 +705,7 @@ pub(super) fn run(
         obs.warn(n);
     }
 
-    let mut totals = Totals {
-        tables: entries.len(),
-        views: base.views.len(),
-        duration_secs: clock.elapsed().as_secs_f64(),
-        ..Totals::default()
-    };
-    for t in &entries {
-        totals.files += t.files.len();
-        totals.rows += t.rows;
-        totals.bytes += t.bytes;
-        for c in &t.schema.columns {
-            let n = c.stats.converted_to_null();
-            if n > 0 {
-                totals
-                    .converted_to_null
-                    .insert(format!("{}.{}", t.name(), c.name), n);
-            }
-        }
-    }
+    let totals = Totals::of(&entries, base.views.len(), clock.elapsed().as_secs_f64());
     let m = Manifest {
         format: manifest::FORMAT.into(),
         format_version: manifest::FORMAT_VERSION,

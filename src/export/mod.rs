@@ -352,25 +352,7 @@ pub fn run(plan: &ExportPlan, obs: &dyn ExportObserver) -> Result<ExportOutcome>
     for w in charset_warnings(&tables) {
         obs.warn(&w);
     }
-    let mut totals = Totals {
-        tables: tables.len(),
-        views: catalog.views.len(),
-        duration_secs: clock.elapsed().as_secs_f64(),
-        ..Totals::default()
-    };
-    for t in &tables {
-        totals.files += t.files.len();
-        totals.rows += t.rows;
-        totals.bytes += t.bytes;
-        for c in &t.schema.columns {
-            let n = c.stats.converted_to_null();
-            if n > 0 {
-                totals
-                    .converted_to_null
-                    .insert(format!("{}.{}", t.name(), c.name), n);
-            }
-        }
-    }
+    let totals = Totals::of(&tables, catalog.views.len(), clock.elapsed().as_secs_f64());
     // A resumed export describes the snapshot, the options and the start of the
     // interrupted one: its data is that snapshot's.
     let m = Manifest {
