@@ -275,6 +275,9 @@ enum Decision {
     Leave,
 }
 
+/// Why a connection stopped, and the tables it was waiting to lock if that was why.
+type Failed = (Error, Vec<(String, String)>);
+
 /// One connection's work inside its transaction: group after group from the queue as
 /// long as there is one (lock, TRUNCATE, load every table, `--verify`). On a lock that
 /// `--lock-timeout` ran out on, also the tables it was waiting for.
@@ -284,7 +287,7 @@ fn load_groups(
     queue: &Queue,
     connections: usize,
     anchor: bool,
-) -> std::result::Result<Vec<TableReport>, (Error, Vec<(String, String)>)> {
+) -> std::result::Result<Vec<TableReport>, Failed> {
     let plain = |e: Error| (e, Vec::new());
     parallel_index_builds(tx, cx, connections).map_err(plain)?;
     let mut reports = Vec::new();
