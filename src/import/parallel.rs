@@ -553,10 +553,21 @@ pub(super) fn load(client: &mut Client, cx: &Ctx, split: Split) -> Result<Vec<Ta
             return;
         }
         // 4. The decision.
-        if let Err(e) = anchor.commit().ctx(|| "committing".into()) {
-            broadcast(Decision::Leave);
-            unsettled = (1..n).map(gid).collect();
-            outcome = Err(e);
+        if let Err(e) = anchor.commit() {
+            let refused = e.code().is_some();
+            outcome = Err::<Vec<TableReport>, _>(e).ctx(|| "committing".into());
+            if refused {
+                // The server refused the COMMIT (a deferred constraint): the anchor is
+                // rolled back, so are the others.
+                broadcast(Decision::Rollback);
+                for _ in 1..n {
+                    let _ = events.recv_timeout(Duration::from_secs(30));
+                }
+            } else {
+                // The connection broke: whether the COMMIT happened is for `settle`.
+                broadcast(Decision::Leave);
+                unsettled = (1..n).map(gid).collect();
+            }
             return;
         }
         log.line(&format!(
@@ -581,7 +592,11 @@ pub(super) fn load(client: &mut Client, cx: &Ctx, split: Split) -> Result<Vec<Ta
         }
     });
     if !unsettled.is_empty() {
-        return Err(unsettled_error(cx, xid, &unsettled, outcome.err()));
+        outcome = match settle(cx, xid, &unsettled, outcome) {
+            Settled::Committed(reports) => Ok(reports),
+            Settled::RolledBack(e) => Err(e),
+            Settled::Unknown(e) => return Err(e),
+        };
     }
     match outcome {
         Ok(reports) => Ok(reports),
@@ -598,27 +613,90 @@ pub(super) fn load(client: &mut Client, cx: &Ctx, split: Split) -> Result<Vec<Ta
     }
 }
 
-/// After the decision (or while its fate is unknown), prepared transactions that could
-/// not be finished: settle them now on a fresh connection if possible, else say how.
-fn unsettled_error(cx: &Ctx, xid: i64, gids: &[String], cause: Option<Error>) -> Error {
-    let settled = target::connect(&cx.plan.target, cx.plan.lock_timeout)
-        .and_then(|mut c| recover(&mut c, cx.log, cx.obs, Some(xid), true));
-    let cause = cause.map(|e| format!("{e}; ")).unwrap_or_default();
+/// What became of a load whose two-phase commit was interrupted.
+enum Settled {
+    Committed(Vec<TableReport>),
+    RolledBack(Error),
+    /// Prepared transactions are left; the error says how to finish them.
+    Unknown(Error),
+}
+
+/// After the decision, or while its fate is unknown (the anchor's COMMIT lost its
+/// connection): prepared transactions that could not be finished are settled on a
+/// fresh connection by the anchor's fate. A committed anchor means the load is
+/// committed (`outcome`'s reports stand); an aborted one, that it is rolled back
+/// (`outcome`'s error, or one saying so). When neither can be done, the error says how
+/// to finish them.
+fn settle(cx: &Ctx, xid: i64, gids: &[String], outcome: Result<Vec<TableReport>>) -> Settled {
+    let settled = target::connect(&cx.plan.target, cx.plan.lock_timeout).and_then(|mut c| {
+        recover(&mut c, cx.log, cx.obs, Some(xid), true)?;
+        let left: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_prepared_xacts WHERE gid LIKE $1",
+                &[&format!("waybill/{xid}/%")],
+            )
+            .ctx(|| "reading pg_prepared_xacts".into())?
+            .get(0);
+        Ok((left, anchor_status(&mut c, xid)))
+    });
+    let (reports, cause) = match outcome {
+        Ok(r) => (r, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
     match settled {
-        Ok(Some(what)) => Error::Load(format!(
-            "{cause}the two-phase commit of this load was interrupted; the prepared \
-             transaction(s) {} were then {what}",
-            gids.join(", ")
-        )),
-        _ => Error::Load(format!(
-            "{cause}the two-phase commit of this load was interrupted: the prepared \
-             transaction(s) {} still hold their tables' locks; the next waybill-import into \
-             this database finishes them (committed if the anchor transaction {xid} \
-             committed, else rolled back), or by hand: SELECT txid_status({xid}); then \
-             COMMIT PREPARED or ROLLBACK PREPARED each",
-            gids.join(", ")
-        )),
+        Ok((0, Some(status))) if status == "committed" => {
+            cx.log.line(&format!(
+                "the anchor transaction {xid} committed: the load is committed"
+            ));
+            if cause.is_none() {
+                Settled::Committed(reports)
+            } else {
+                // The reports were lost with the error; the tables are what the dump
+                // says, as every connection loaded its tables before the decision.
+                Settled::Committed(
+                    cx.lp
+                        .loads
+                        .iter()
+                        .map(|l| TableReport {
+                            name: l.entry.name().to_string(),
+                            target: Some(l.target.clone()),
+                            manifest_rows: l.entry.rows,
+                            loaded_rows: l.entry.rows,
+                            bytes: l.entry.bytes,
+                            secs: 0.0,
+                            status: super::TableStatus::Loaded,
+                            verified_rows: None,
+                        })
+                        .collect(),
+                )
+            }
+        }
+        Ok((0, Some(status))) if status == "aborted" => {
+            Settled::RolledBack(cause.unwrap_or_else(|| {
+                Error::Load("the anchor transaction did not commit: the load is rolled back".into())
+            }))
+        }
+        _ => {
+            let cause = cause.map(|e| format!("{e}; ")).unwrap_or_default();
+            Settled::Unknown(Error::Load(format!(
+                "{cause}the two-phase commit of this load was interrupted: the prepared \
+                 transaction(s) {} still hold their tables' locks; the next waybill-import into \
+                 this database finishes them (committed if the anchor transaction {xid} \
+                 committed, else rolled back), or by hand: SELECT txid_status({xid}); then \
+                 COMMIT PREPARED or ROLLBACK PREPARED each",
+                gids.join(", ")
+            )))
+        }
     }
+}
+
+/// `txid_status(xid)`: committed, aborted, in progress, or None when PostgreSQL no
+/// longer knows.
+fn anchor_status(client: &mut Client, xid: i64) -> Option<String> {
+    client
+        .query_one("SELECT txid_status($1)", &[&xid])
+        .map(|r| r.get(0))
+        .unwrap_or(None)
 }
 
 /// Finishes the prepared transactions an interrupted import left in this database
@@ -655,10 +733,7 @@ pub(super) fn recover(
     }
     let mut last = None;
     for (xid, gids) in anchors {
-        let status: Option<String> = client
-            .query_one("SELECT txid_status($1)", &[&xid])
-            .map(|r| r.get(0))
-            .unwrap_or(None);
+        let status = anchor_status(client, xid);
         let names: Vec<&str> = gids.iter().map(|(g, _)| g.as_str()).collect();
         let (verb, done) = match status.as_deref() {
             Some("committed") => ("COMMIT PREPARED", "committed"),
