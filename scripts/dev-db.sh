@@ -163,8 +163,16 @@ start_postgres() {
     local bindir user; bindir=$(pg_bindir) || die "PostgreSQL binaries not found"
     user=$(server_user postgres)
     if run_as "$user" "$bindir/pg_ctl" -D "$PG_DIR/data" status >/dev/null 2>&1; then
-        say "PostgreSQL already running on 127.0.0.1:$PG_PORT"
-        return 0
+        # Started by an older version of this script without prepared transactions
+        # (the parallel all-or-nothing import needs them): restart it with them.
+        if [ "$(run_as "$user" psql -X -At -h "$PG_DIR" -p "$PG_PORT" -U postgres -d postgres \
+                -c 'SHOW max_prepared_transactions' 2>/dev/null)" = 0 ]; then
+            say "restarting PostgreSQL with max_prepared_transactions=64"
+            run_as "$user" "$bindir/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null
+        else
+            say "PostgreSQL already running on 127.0.0.1:$PG_PORT"
+            return 0
+        fi
     fi
     port_open "$PG_PORT" && die "port $PG_PORT is in use by another program (set WAYBILL_DEV_PG_PORT)"
     mkdir -p "$PG_DIR"
@@ -186,7 +194,7 @@ start_postgres() {
     fi
     certs_for "$user" "$PG_DIR/tls"
     run_as "$user" "$bindir/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-        -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$PG_DIR -c max_connections=300 -c max_wal_size=4GB -c shared_buffers=256MB -c ssl=on -c ssl_cert_file=$PG_DIR/tls/server.pem -c ssl_key_file=$PG_DIR/tls/server-key.pem" \
+        -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$PG_DIR -c max_connections=300 -c max_prepared_transactions=64 -c max_wal_size=4GB -c shared_buffers=256MB -c ssl=on -c ssl_cert_file=$PG_DIR/tls/server.pem -c ssl_key_file=$PG_DIR/tls/server-key.pem" \
         start >/dev/null || { tail -20 "$PG_DIR/server.log" >&2; die "PostgreSQL did not start"; }
     run_as "$user" psql -X -q -h "$PG_DIR" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -c "
         DO \$\$ BEGIN

@@ -60,7 +60,7 @@ impl Drop for Phases<'_> {
 
 /// Loads one table's files and fixes its sequences, inside `tx`. With --verify the
 /// dump's digest of the table is computed on a second thread meanwhile, and returned.
-fn load_table(
+pub(super) fn load_table(
     tx: &mut postgres::Transaction,
     cx: &Ctx,
     l: &TableLoad,
@@ -85,7 +85,7 @@ fn load_table(
 }
 
 /// Reads a loaded table back (inside its transaction) when there is a digest to compare.
-fn verify_loaded(
+pub(super) fn verify_loaded(
     tx: &mut postgres::Transaction,
     cx: &Ctx,
     l: &TableLoad,
@@ -348,7 +348,11 @@ fn add_check(tx: &mut postgres::Transaction, c: &CheckStep, log: &SideLog) -> Re
     )))
 }
 
-fn execute_logged(tx: &mut postgres::Transaction, stmt: &str, log: &SideLog) -> Result<()> {
+pub(super) fn execute_logged(
+    tx: &mut postgres::Transaction,
+    stmt: &str,
+    log: &SideLog,
+) -> Result<()> {
     tx.batch_execute(stmt).ctx(|| stmt.to_string())?;
     log.line(stmt);
     Ok(())
@@ -356,7 +360,7 @@ fn execute_logged(tx: &mut postgres::Transaction, stmt: &str, log: &SideLog) -> 
 
 /// A `LOCK TABLE`; running out of `--lock-timeout` is `Error::LockTimeout`, which the
 /// caller explains once the transaction is rolled back (`lock_wait_error`).
-fn lock(tx: &mut postgres::Transaction, stmt: &str, log: &SideLog) -> Result<()> {
+pub(super) fn lock(tx: &mut postgres::Transaction, stmt: &str, log: &SideLog) -> Result<()> {
     match tx.batch_execute(stmt) {
         Ok(()) => {
             log.line(stmt);
@@ -372,7 +376,7 @@ fn lock(tx: &mut postgres::Transaction, stmt: &str, log: &SideLog) -> Result<()>
 /// for the audit trail with `--cascade`, and, without it, to refuse one that gained
 /// rows since the pre-flight.
 fn open_load(tx: &mut postgres::Transaction, cx: &Ctx) -> Result<()> {
-    let (plan, lp, obs, log) = (cx.plan, cx.lp, cx.obs, cx.log);
+    let (plan, lp, log) = (cx.plan, cx.lp, cx.log);
     for op in opening(plan, lp) {
         interrupt::check()?;
         match op {
@@ -390,35 +394,47 @@ fn open_load(tx: &mut postgres::Transaction, cx: &Ctx) -> Result<()> {
                     e
                 }
             })?,
-            Opening::Truncate(stmt) => {
-                let mut emptied = Vec::new();
-                for (schema, table) in &lp.cascaded {
-                    let rows = catalog::row_count(tx, schema, table)?;
-                    if rows > 0 && !plan.cascade {
-                        return Err(Error::Load(format!(
-                            "{} now holds {rows} rows (it was empty at the pre-flight), and \
-                             TRUNCATE ... CASCADE would empty it; nothing was loaded: load it \
-                             too, or pass --cascade to empty it",
-                            qualified(schema, table)
-                        )));
-                    }
-                    emptied.push((schema, table, rows));
-                }
-                execute_logged(tx, &stmt, log)?;
-                for (schema, table, rows) in emptied.into_iter().filter(|_| plan.cascade) {
-                    log.line(&format!(
-                        "--cascade: emptied {} ({rows} rows before), which is not loaded",
-                        qualified(schema, table)
-                    ));
-                    let name = if *schema == plan.schema {
-                        table.clone()
-                    } else {
-                        format!("{schema}.{table}")
-                    };
-                    obs.cascaded(&name, rows.max(0) as u64);
-                }
-            }
+            Opening::Truncate(stmt) => truncate(tx, cx, &stmt, &lp.cascaded)?,
         }
+    }
+    Ok(())
+}
+
+/// Runs the TRUNCATE `stmt`. `cascaded`, the tables outside the load it reaches, are
+/// counted first, under the lock: for the audit trail with `--cascade`, and, without it,
+/// to refuse one that gained rows since the pre-flight.
+pub(super) fn truncate(
+    tx: &mut postgres::Transaction,
+    cx: &Ctx,
+    stmt: &str,
+    cascaded: &[(String, String)],
+) -> Result<()> {
+    let (plan, obs, log) = (cx.plan, cx.obs, cx.log);
+    let mut emptied = Vec::new();
+    for (schema, table) in cascaded {
+        let rows = catalog::row_count(tx, schema, table)?;
+        if rows > 0 && !plan.cascade {
+            return Err(Error::Load(format!(
+                "{} now holds {rows} rows (it was empty at the pre-flight), and \
+                 TRUNCATE ... CASCADE would empty it; nothing was loaded: load it \
+                 too, or pass --cascade to empty it",
+                qualified(schema, table)
+            )));
+        }
+        emptied.push((schema, table, rows));
+    }
+    execute_logged(tx, stmt, log)?;
+    for (schema, table, rows) in emptied.into_iter().filter(|_| plan.cascade) {
+        log.line(&format!(
+            "--cascade: emptied {} ({rows} rows before), which is not loaded",
+            qualified(schema, table)
+        ));
+        let name = if *schema == plan.schema {
+            table.clone()
+        } else {
+            format!("{schema}.{table}")
+        };
+        obs.cascaded(&name, rows.max(0) as u64);
     }
     Ok(())
 }
@@ -591,7 +607,7 @@ fn open_resume(tx: &mut postgres::Transaction, cx: &Ctx) -> Result<Vec<TableRepo
 
 /// The error for a lock that `--lock-timeout` ran out on: which tables, and the
 /// sessions that hold locks on them (looked up after the rollback, on `client`).
-fn lock_wait_error(client: &mut Client, cx: &Ctx, tables: &[(String, String)]) -> Error {
+pub(super) fn lock_wait_error(client: &mut Client, cx: &Ctx, tables: &[(String, String)]) -> Error {
     let names: Vec<String> = tables.iter().map(|(s, t)| qualified(s, t)).collect();
     let mut msg = format!(
         "gave up waiting for a lock on {} after {} (--lock-timeout)",
@@ -618,12 +634,17 @@ fn lock_wait_error(client: &mut Client, cx: &Ctx, tables: &[(String, String)]) -
     Error::LockTimeout(msg)
 }
 
-/// `SET LOCAL max_parallel_maintenance_workers`: index builds may use `--jobs - 1`
-/// parallel workers (maintenance_work_mem is at least 256 MB, see `target::connect`).
-fn parallel_index_builds(tx: &mut postgres::Transaction, cx: &Ctx) -> Result<()> {
+/// `SET LOCAL max_parallel_maintenance_workers`: index builds may use this connection's
+/// share of `--jobs` (of `connections` loading at once), less itself, as parallel
+/// workers (maintenance_work_mem is at least 256 MB, see `target::connect`).
+pub(super) fn parallel_index_builds(
+    tx: &mut postgres::Transaction,
+    cx: &Ctx,
+    connections: usize,
+) -> Result<()> {
     let stmt = format!(
         "SET LOCAL max_parallel_maintenance_workers = {}",
-        cx.plan.jobs.clamp(1, 64) - 1
+        (cx.plan.jobs / connections.max(1)).clamp(1, 64) - 1
     );
     execute_logged(tx, &stmt, cx.log)
 }
@@ -634,11 +655,15 @@ pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
     if plan.commit == Commit::PerTable {
         return load_per_table(client, cx);
     }
+    match super::parallel::split(client, cx)? {
+        Ok(split) => return super::parallel::load(client, cx, split),
+        Err(why) => log.line(&format!("all or nothing in one transaction: {why}")),
+    }
     let mut tx = client
         .transaction()
         .ctx(|| "starting the transaction".into())?;
     let outcome = (|| {
-        parallel_index_builds(&mut tx, cx)?;
+        parallel_index_builds(&mut tx, cx, 1)?;
         open_load(&mut tx, cx)?;
         let mut loaded = Vec::new();
         for l in &lp.loads {

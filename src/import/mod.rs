@@ -33,6 +33,7 @@ mod copy;
 mod create;
 mod delta;
 mod load;
+mod parallel;
 mod preflight;
 mod readback;
 mod references;
@@ -404,6 +405,11 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
                 escaped(&plan.schema),
                 escaped(&plan.target.database)
             )]));
+        }
+        // Prepared transactions an interrupted parallel load left: they hold its tables'
+        // locks, so they are finished (by their anchor's fate) before anything reads.
+        if !plan.dry_run {
+            parallel::recover(&mut client, &log, obs, None)?;
         }
         let lp = match &plan.create_schema {
             Some(opts) => create::preflight(&mut client, plan, &dump, opts, obs)?,

@@ -177,11 +177,15 @@ pub(super) fn lock_timeout_sql(plan: &ImportPlan) -> String {
 }
 
 pub(super) fn truncate_sql(plan: &ImportPlan, lp: &LoadPlan) -> String {
-    let names: Vec<String> = lp
-        .loads
-        .iter()
-        .map(|l| qualified(&plan.schema, &l.target))
-        .collect();
+    truncate_of(plan, lp.loads.iter())
+}
+
+/// `TRUNCATE TABLE ... CASCADE` of `loads`' target tables.
+pub(super) fn truncate_of<'a, 'm: 'a>(
+    plan: &ImportPlan,
+    loads: impl Iterator<Item = &'a TableLoad<'m>>,
+) -> String {
+    let names: Vec<String> = loads.map(|l| qualified(&plan.schema, &l.target)).collect();
     format!("TRUNCATE TABLE {} CASCADE", names.join(", "))
 }
 

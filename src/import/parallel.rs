@@ -1,0 +1,666 @@
+//! The all-or-nothing load on several connections: two-phase commit.
+//!
+//! One PostgreSQL backend uses one core, so a load in one transaction leaves the other
+//! cores idle. Independent tables (no foreign key leads from one to the other, so
+//! `TRUNCATE ... CASCADE` of one never reaches the other) are loaded on `--jobs`
+//! connections at once, each group in its own transaction on its own backend:
+//!
+//! 1. this process's first connection opens the *anchor* transaction and loads a share
+//!    of the groups in it (every table that needs a temporary staging table goes there:
+//!    PostgreSQL cannot prepare a transaction that used one);
+//! 2. each other connection loads its share (locks, TRUNCATE, COPY, indexes, sequences,
+//!    `--verify`) and waits;
+//! 3. once every connection has finished, each one runs `PREPARE TRANSACTION
+//!    'waybill/<anchor txid>/<k>/<n>'`: its work is on disk, still invisible, its locks
+//!    still held;
+//! 4. the anchor COMMITs: that commit is the decision. Then each prepared transaction
+//!    is committed (`COMMIT PREPARED`).
+//!
+//! Any failure before step 4 rolls every transaction back (the prepared ones with
+//! `ROLLBACK PREPARED`): the target is unchanged. Readers never see a mix: every loaded
+//! table stays locked (ACCESS EXCLUSIVE) until its own transaction commits, and the
+//! commits follow the decision at once.
+//!
+//! A prepared transaction outlives its session, with its locks. If this process dies
+//! between steps 3 and 4's end, `recover` (run by every import after its import lock)
+//! finishes them by the anchor's fate, `txid_status(anchor)`: committed, so commit them;
+//! aborted, so roll them back; still in progress, so another import is deciding: leave
+//! them.
+//!
+//! Why not shadow tables swapped in: into the application's own schema the swap must
+//! recreate everything that points at the old tables (foreign keys, views, grants,
+//! triggers, policies, sequence ownership), and whatever it missed would be lost. Why
+//! not several connections for one table: PostgreSQL's TRUNCATE takes a lock no other
+//! transaction can share, and without it the load loses COPY FREEZE and the index
+//! rebuild. A single large table still loads on one backend, relieved of parsing by
+//! binary COPY.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::time::Duration;
+
+use postgres::error::SqlState;
+use postgres::{CancelToken, Client};
+
+use super::load::{
+    load_table, lock, lock_wait_error, parallel_index_builds, truncate, verify_loaded,
+};
+use super::preflight::TableLoad;
+use super::sidelog::SideLog;
+use super::steps::{lock_sql, truncate_of};
+use super::{Ctx, ImportObserver, TableReport, applied, readback};
+use crate::error::{Error, Result, ResultExt};
+use crate::target::sql::quote_literal;
+use crate::{interrupt, target};
+
+/// The tables one connection loads, in the load plan's order (parents first when foreign
+/// keys stay active), with the tables outside the load their TRUNCATE reaches.
+pub(super) struct Share<'c> {
+    loads: Vec<&'c TableLoad<'c>>,
+    cascaded: Vec<(String, String)>,
+    locks: Vec<(String, String)>,
+    bytes: u64,
+}
+
+/// The tables of a load dealt out to connections; the first share is the anchor's.
+pub(super) struct Split<'c> {
+    shares: Vec<Share<'c>>,
+}
+
+/// How the load will be committed: on several connections (`Ok`), or in one
+/// transaction, and why (`Err`).
+pub(super) fn split<'c>(
+    client: &mut Client,
+    cx: &Ctx<'c>,
+) -> Result<std::result::Result<Split<'c>, String>> {
+    let (plan, lp) = (cx.plan, cx.lp);
+    if plan.jobs < 2 {
+        return Ok(Err("--jobs 1".into()));
+    }
+    if !lp.truncate || !lp.before.is_empty() || !lp.after.is_empty() || !lp.checks.is_empty() {
+        return Ok(Err(
+            "--create-schema creates the tables and loads them in one transaction".into(),
+        ));
+    }
+    if !cx.references.is_empty() {
+        return Ok(Err(
+            "--references compares tables with each other before the commit".into(),
+        ));
+    }
+    if lp.loads.len() < 2 {
+        return Ok(Err("one table".into()));
+    }
+    // Union-find over the loaded tables: two are in one group when TRUNCATE ... CASCADE
+    // of either reaches a table the other does (or the other itself).
+    let n = lp.loads.len();
+    let mut group: Vec<usize> = (0..n).collect();
+    fn root(g: &mut [usize], mut i: usize) -> usize {
+        while g[i] != i {
+            g[i] = g[g[i]];
+            i = g[i];
+        }
+        i
+    }
+    let loaded: Vec<(String, String)> = lp
+        .loads
+        .iter()
+        .map(|l| (plan.schema.clone(), l.target.clone()))
+        .collect();
+    let mut reach: Vec<Vec<(String, String)>> = Vec::with_capacity(n);
+    let mut owner: HashMap<(String, String), usize> = HashMap::new();
+    for (i, l) in lp.loads.iter().enumerate() {
+        let r = crate::target::catalog::cascade_reach(
+            client,
+            &plan.schema,
+            std::slice::from_ref(&l.target),
+        )?;
+        for t in std::iter::once(&loaded[i]).chain(&r) {
+            match owner.get(t) {
+                Some(&j) => {
+                    let (a, b) = (root(&mut group, i), root(&mut group, j));
+                    group[a] = b;
+                }
+                None => {
+                    owner.insert(t.clone(), i);
+                }
+            }
+        }
+        reach.push(r);
+    }
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut index: HashMap<usize, usize> = HashMap::new();
+    for i in 0..n {
+        let r = root(&mut group, i);
+        let g = *index.entry(r).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[g].push(i);
+    }
+    if groups.len() < 2 {
+        return Ok(Err(
+            "its tables are linked by foreign keys (TRUNCATE ... CASCADE of one reaches the \
+             others)"
+                .into(),
+        ));
+    }
+    let prepared: i64 = client
+        .query_one(
+            "SELECT current_setting('max_prepared_transactions')::bigint",
+            &[],
+        )
+        .ctx(|| "reading max_prepared_transactions".into())?
+        .get(0);
+    let connections = plan
+        .jobs
+        .min(groups.len())
+        .min(usize::try_from(prepared).unwrap_or(0).saturating_add(1));
+    if connections < 2 {
+        cx.obs.note(&format!(
+            "note: the load runs on one connection: max_prepared_transactions is 0 on the \
+             target; with it at {} or more (postgresql.conf, then a restart) {} tables load at \
+             once, still all or nothing",
+            plan.jobs.min(groups.len()) - 1,
+            plan.jobs.min(groups.len())
+        ));
+        return Ok(Err(
+            "max_prepared_transactions is 0 on the target (two-phase commit is off)".into(),
+        ));
+    }
+    let bytes = |g: &[usize]| -> u64 { g.iter().map(|&i| lp.loads[i].entry.bytes).sum() };
+    // Groups with a staging table go to the anchor; the rest, biggest first, each to the
+    // connection with the fewest bytes so far.
+    let mut order: Vec<&Vec<usize>> = groups.iter().collect();
+    order.sort_by_key(|g| {
+        (
+            !g.iter().any(|&i| lp.loads[i].staged()),
+            std::cmp::Reverse(bytes(g)),
+        )
+    });
+    let mut dealt: Vec<(u64, Vec<usize>)> = vec![(0, Vec::new()); connections];
+    for g in order {
+        let k = if g.iter().any(|&i| lp.loads[i].staged()) {
+            0
+        } else {
+            (0..connections)
+                .min_by_key(|&k| (dealt[k].0, k))
+                .unwrap_or(0)
+        };
+        dealt[k].0 += bytes(g);
+        dealt[k].1.extend(g);
+    }
+    let shares: Vec<Share> = dealt
+        .into_iter()
+        .filter(|(_, members)| !members.is_empty())
+        .map(|(bytes, mut members)| {
+            members.sort_unstable();
+            let mut cascaded: Vec<(String, String)> = members
+                .iter()
+                .flat_map(|&i| reach[i].iter())
+                .filter(|t| !loaded.contains(t))
+                .cloned()
+                .collect();
+            cascaded.sort();
+            cascaded.dedup();
+            let mut locks: Vec<(String, String)> =
+                members.iter().map(|&i| loaded[i].clone()).collect();
+            locks.extend(cascaded.iter().cloned());
+            Share {
+                loads: members.iter().map(|&i| &lp.loads[i]).collect(),
+                cascaded,
+                locks,
+                bytes,
+            }
+        })
+        .collect();
+    if shares.len() < 2 {
+        return Ok(Err(
+            "every table needs a temporary staging table (SET or generated columns), which \
+             PostgreSQL cannot prepare"
+                .into(),
+        ));
+    }
+    Ok(Ok(Split { shares }))
+}
+
+/// What a connection reports to the coordinating thread.
+enum Event {
+    /// Its share is loaded (and waits for `Decision::Prepare`), or failed (and is rolled
+    /// back).
+    Ready(Result<Vec<TableReport>>),
+    Prepared(Result<()>),
+    /// `COMMIT PREPARED` or `ROLLBACK PREPARED` ran.
+    Finished(Result<()>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Decision {
+    Prepare,
+    Commit,
+    Rollback,
+    /// Neither: the anchor's fate is unknown (its COMMIT lost its connection); `recover`
+    /// settles it.
+    Leave,
+}
+
+/// A share's work inside its transaction: lock, TRUNCATE, load every table, `--verify`.
+fn load_share(
+    tx: &mut postgres::Transaction,
+    cx: &Ctx,
+    share: &Share,
+    connections: usize,
+) -> Result<Vec<TableReport>> {
+    parallel_index_builds(tx, cx, connections)?;
+    if let Some(stmt) = lock_sql(&share.locks) {
+        lock(tx, &stmt, cx.log)?;
+    }
+    interrupt::check()?;
+    truncate(
+        tx,
+        cx,
+        &truncate_of(cx.plan, share.loads.iter().copied()),
+        &share.cascaded,
+    )?;
+    let mut reports = Vec::new();
+    let mut results = Vec::new();
+    for l in &share.loads {
+        let (mut report, digest) = load_table(tx, cx, l)?;
+        results.extend(verify_loaded(tx, cx, l, &mut report, digest)?);
+        reports.push(report);
+    }
+    if results.iter().any(|r| !r.is_equal()) {
+        return Err(readback::mismatch(&results));
+    }
+    Ok(reports)
+}
+
+/// The `k`th connection (k >= 1): load its share, then follow the decisions.
+#[allow(clippy::too_many_arguments)]
+fn worker(
+    cx: &Ctx,
+    share: &Share,
+    connections: usize,
+    gid: &str,
+    tokens: &Mutex<Vec<CancelToken>>,
+    k: usize,
+    events: Sender<(usize, Event)>,
+    decisions: mpsc::Receiver<Decision>,
+) {
+    let (plan, log) = (cx.plan, cx.log);
+    let send = |e: Event| {
+        let _ = events.send((k, e));
+    };
+    let mut c = match target::connect(&plan.target, plan.lock_timeout) {
+        Ok(c) => c,
+        Err(e) => return send(Event::Ready(Err(e))),
+    };
+    tokens
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(c.cancel_token());
+    if cx.lp.replica_role
+        && let Err(e) = c
+            .batch_execute("SET session_replication_role = replica")
+            .ctx(|| "SET session_replication_role = replica".into())
+    {
+        return send(Event::Ready(Err(e)));
+    }
+    let mut tx = match c.transaction().ctx(|| "starting a transaction".into()) {
+        Ok(tx) => tx,
+        Err(e) => return send(Event::Ready(Err(e))),
+    };
+    match load_share(&mut tx, cx, share, connections) {
+        Ok(reports) => send(Event::Ready(Ok(reports))),
+        Err(e) => {
+            let _ = tx.rollback();
+            let e = match e {
+                Error::LockTimeout(_) => lock_wait_error(&mut c, cx, &share.locks),
+                e => e,
+            };
+            return send(Event::Ready(Err(e)));
+        }
+    }
+    if decisions.recv() != Ok(Decision::Prepare) {
+        let _ = tx.rollback();
+        return;
+    }
+    let stmt = format!("PREPARE TRANSACTION {}", quote_literal(gid));
+    match tx.batch_execute(&stmt).ctx(|| stmt.clone()) {
+        Ok(()) => {
+            log.line(&stmt);
+            // The server has ended the transaction block; this only ends the client's
+            // (PostgreSQL answers the COMMIT with a warning and nothing else).
+            let _ = tx.commit();
+            send(Event::Prepared(Ok(())));
+        }
+        Err(e) => {
+            let _ = tx.rollback();
+            return send(Event::Prepared(Err(e)));
+        }
+    }
+    let stmt = match decisions.recv() {
+        Ok(Decision::Commit) => format!("COMMIT PREPARED {}", quote_literal(gid)),
+        Ok(Decision::Rollback) => format!("ROLLBACK PREPARED {}", quote_literal(gid)),
+        _ => return,
+    };
+    let done = c.batch_execute(&stmt).ctx(|| stmt.clone());
+    if done.is_ok() {
+        log.line(&stmt);
+    }
+    send(Event::Finished(done));
+}
+
+/// Cancels whatever each connection runs now (a no-op for an idle one).
+fn cancel_all(tokens: &Mutex<Vec<CancelToken>>, cx: &Ctx) {
+    let Ok(tls) = cx.plan.target.tls.pg_connector() else {
+        return;
+    };
+    for t in tokens.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        let _ = t.cancel_query(tls.clone());
+    }
+}
+
+/// The load on `split`'s connections, all or nothing (see the module doc).
+pub(super) fn load(client: &mut Client, cx: &Ctx, split: Split) -> Result<Vec<TableReport>> {
+    let (obs, log) = (cx.obs, cx.log);
+    let n = split.shares.len();
+    let tokens = Mutex::new(vec![client.cancel_token()]);
+    let mut anchor = client
+        .transaction()
+        .ctx(|| "starting the transaction".into())?;
+    let xid: i64 = anchor
+        .query_one("SELECT txid_current()", &[])
+        .ctx(|| "SELECT txid_current()".into())?
+        .get(0);
+    let gid = |k: usize| format!("waybill/{xid}/{k}/{n}");
+    log.line(&format!(
+        "all or nothing on {n} connections (two-phase commit, anchor transaction {xid}): {}",
+        split
+            .shares
+            .iter()
+            .enumerate()
+            .map(|(k, s)| format!(
+                "{} {} ({} bytes)",
+                if k == 0 {
+                    "anchor:".to_string()
+                } else {
+                    format!("{}:", gid(k))
+                },
+                s.loads
+                    .iter()
+                    .map(|l| l.entry.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                s.bytes
+            ))
+            .collect::<Vec<_>>()
+            .join("; ")
+    ));
+    let (events_tx, events) = mpsc::channel::<(usize, Event)>();
+    let mut outcome: Result<Vec<TableReport>> = Ok(Vec::new());
+    let mut anchor_failed = false;
+    let mut unsettled: Vec<String> = Vec::new();
+    std::thread::scope(|s| {
+        let mut decide: Vec<Sender<Decision>> = Vec::new();
+        for (k, share) in split.shares.iter().enumerate().skip(1) {
+            let (dtx, drx) = mpsc::channel();
+            decide.push(dtx);
+            let (ev, tokens, gid) = (events_tx.clone(), &tokens, gid(k));
+            s.spawn(move || worker(cx, share, n, &gid, tokens, k, ev, drx));
+        }
+        let ev = events_tx.clone();
+        let first = &split.shares[0];
+        let anchor_loads = s.spawn(move || {
+            let r = load_share(&mut anchor, cx, first, n);
+            let _ = ev.send((0, Event::Ready(r)));
+            anchor
+        });
+        drop(events_tx);
+        let broadcast = |d: Decision| {
+            for tx in &decide {
+                let _ = tx.send(d);
+            }
+        };
+        // 1. Every share loaded, or the first failure (the others are cancelled, again
+        //    and again until they stop: a cancel between two statements is lost).
+        let mut ready = 0;
+        let mut first_error: Option<Error> = None;
+        while ready < n {
+            match events.recv_timeout(Duration::from_millis(100)) {
+                Ok((k, Event::Ready(r))) => {
+                    ready += 1;
+                    match r {
+                        Ok(reports) => {
+                            if let Ok(all) = &mut outcome {
+                                all.extend(reports);
+                            }
+                        }
+                        Err(e) => {
+                            anchor_failed |= k == 0;
+                            if first_error.is_none() {
+                                first_error = Some(e);
+                                cancel_all(&tokens, cx);
+                            }
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    if first_error.is_some() {
+                        cancel_all(&tokens, cx);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let mut anchor = match anchor_loads.join() {
+            Ok(a) => a,
+            Err(_) => {
+                broadcast(Decision::Rollback);
+                outcome = Err(Error::config("a loading thread panicked"));
+                return;
+            }
+        };
+        if ready < n && first_error.is_none() {
+            first_error = Some(Error::config("a loading thread stopped without a result"));
+        }
+        // 2. The anchor records the load; a stop signal now still rolls back.
+        let recorded = match first_error.take() {
+            Some(e) => Err(e),
+            None => applied::record(&mut anchor, cx).and_then(|()| interrupt::check()),
+        };
+        if let Err(e) = recorded {
+            broadcast(Decision::Rollback);
+            let _ = anchor.rollback();
+            outcome = Err(e);
+            return;
+        }
+        // 3. Prepare every other transaction.
+        broadcast(Decision::Prepare);
+        let mut prepared = 0;
+        let mut failed: Option<Error> = None;
+        for _ in 1..n {
+            match events.recv() {
+                Ok((_, Event::Prepared(Ok(())))) => prepared += 1,
+                Ok((_, Event::Prepared(Err(e)))) => {
+                    failed.get_or_insert(e);
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        if prepared < n - 1 {
+            // Those that prepared roll back; those that failed already did.
+            broadcast(Decision::Rollback);
+            let _ = anchor.rollback();
+            for _ in 0..prepared {
+                let _ = events.recv_timeout(Duration::from_secs(30));
+            }
+            outcome = Err(failed.unwrap_or_else(|| {
+                Error::config("a connection stopped before preparing its transaction")
+            }));
+            return;
+        }
+        // 4. The decision.
+        if let Err(e) = anchor.commit().ctx(|| "committing".into()) {
+            broadcast(Decision::Leave);
+            unsettled = (1..n).map(gid).collect();
+            outcome = Err(e);
+            return;
+        }
+        log.line(&format!(
+            "committed the anchor transaction {xid}: the load is decided"
+        ));
+        broadcast(Decision::Commit);
+        let mut finished = 0;
+        while finished < n - 1 {
+            match events.recv() {
+                Ok((k, Event::Finished(r))) => {
+                    finished += 1;
+                    if r.is_err() {
+                        unsettled.push(gid(k));
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        if finished < n - 1 && unsettled.is_empty() {
+            unsettled.push("(unknown)".into());
+        }
+    });
+    if !unsettled.is_empty() {
+        return Err(unsettled_error(cx, xid, &unsettled, outcome.err()));
+    }
+    match outcome {
+        Ok(reports) => Ok(reports),
+        Err(e) => {
+            log.line("rolled back");
+            obs.rolled_back();
+            match e {
+                Error::LockTimeout(_) if anchor_failed => {
+                    Err(lock_wait_error(client, cx, &split.shares[0].locks))
+                }
+                e => Err(e),
+            }
+        }
+    }
+}
+
+/// After the decision (or while its fate is unknown), prepared transactions that could
+/// not be finished: settle them now on a fresh connection if possible, else say how.
+fn unsettled_error(cx: &Ctx, xid: i64, gids: &[String], cause: Option<Error>) -> Error {
+    let settled = target::connect(&cx.plan.target, cx.plan.lock_timeout)
+        .and_then(|mut c| recover(&mut c, cx.log, cx.obs, Some(xid)));
+    let cause = cause.map(|e| format!("{e}; ")).unwrap_or_default();
+    match settled {
+        Ok(Some(what)) => Error::Load(format!(
+            "{cause}the two-phase commit of this load was interrupted; the prepared \
+             transaction(s) {} were then {what}",
+            gids.join(", ")
+        )),
+        _ => Error::Load(format!(
+            "{cause}the two-phase commit of this load was interrupted: the prepared \
+             transaction(s) {} still hold their tables' locks; the next waybill-import into \
+             this database finishes them (committed if the anchor transaction {xid} \
+             committed, else rolled back), or by hand: SELECT txid_status({xid}); then \
+             COMMIT PREPARED or ROLLBACK PREPARED each",
+            gids.join(", ")
+        )),
+    }
+}
+
+/// Finishes the prepared transactions an interrupted import left in this database
+/// (`waybill/<anchor>/<k>/<n>`), each by its anchor's fate; with `only`, those of one
+/// anchor. Returns what was done to the last group ("committed" / "rolled back").
+pub(super) fn recover(
+    client: &mut Client,
+    log: &SideLog,
+    obs: &dyn ImportObserver,
+    only: Option<i64>,
+) -> Result<Option<&'static str>> {
+    let rows = client
+        .query(
+            "SELECT gid, owner::text FROM pg_prepared_xacts \
+             WHERE database = current_database() AND gid LIKE 'waybill/%' ORDER BY gid",
+            &[],
+        )
+        .ctx(|| "reading pg_prepared_xacts".into())?;
+    let mut anchors: Vec<(i64, Vec<(String, String)>)> = Vec::new();
+    for r in rows {
+        let (gid, owner): (String, String) = (r.get(0), r.get(1));
+        let Some(xid) = gid.split('/').nth(1).and_then(|x| x.parse::<i64>().ok()) else {
+            continue;
+        };
+        if only.is_some_and(|o| o != xid) {
+            continue;
+        }
+        match anchors.iter_mut().find(|(a, _)| *a == xid) {
+            Some((_, g)) => g.push((gid, owner)),
+            None => anchors.push((xid, vec![(gid, owner)])),
+        }
+    }
+    let mut last = None;
+    for (xid, gids) in anchors {
+        let status: Option<String> = client
+            .query_one("SELECT txid_status($1)", &[&xid])
+            .map(|r| r.get(0))
+            .unwrap_or(None);
+        let names: Vec<&str> = gids.iter().map(|(g, _)| g.as_str()).collect();
+        let (verb, done) = match status.as_deref() {
+            Some("committed") => ("COMMIT PREPARED", "committed"),
+            Some("aborted") => ("ROLLBACK PREPARED", "rolled back"),
+            Some(_) => {
+                log.line(&format!(
+                    "prepared transaction(s) {} belong to a waybill-import still deciding \
+                     (anchor transaction {xid} in progress): left alone",
+                    names.join(", ")
+                ));
+                continue;
+            }
+            None => {
+                let msg = format!(
+                    "prepared transaction(s) {} were left by an interrupted waybill-import, but \
+                     the fate of its anchor transaction {xid} is no longer known to \
+                     PostgreSQL; they hold locks until finished by hand: COMMIT PREPARED or \
+                     ROLLBACK PREPARED each (see the import log of that run)",
+                    names.join(", ")
+                );
+                log.line(&msg);
+                obs.warn(&msg);
+                continue;
+            }
+        };
+        for (gid, owner) in &gids {
+            let stmt = format!("{verb} {}", quote_literal(gid));
+            match client.batch_execute(&stmt) {
+                Ok(()) => log.line(&stmt),
+                // Finished meanwhile by the import that made it.
+                Err(e) if e.code() == Some(&SqlState::UNDEFINED_OBJECT) => {}
+                Err(e) => {
+                    return Err(Error::Preflight(vec![format!(
+                        "prepared transaction {gid} (role {owner}), left by an interrupted \
+                         waybill-import, holds locks on the tables it loaded and could not be \
+                         finished: {}; as role {owner} or a superuser run: {stmt}",
+                        target::describe(&e)
+                    )]));
+                }
+            }
+        }
+        let msg = format!(
+            "prepared transaction(s) {} left by an interrupted waybill-import were {done} \
+             (its anchor transaction {xid} {})",
+            names.join(", "),
+            if done == "committed" {
+                "had committed: the load it belonged to was decided"
+            } else {
+                "had not committed: that load had not been decided"
+            }
+        );
+        log.line(&msg);
+        obs.warn(&msg);
+        last = Some(done);
+    }
+    Ok(last)
+}
