@@ -704,12 +704,14 @@ fn a_failure_at_prepare_or_at_the_deciding_commit_rolls_back_every_connection() 
          FOR EACH ROW EXECUTE FUNCTION refuse_at_end();
          ALTER TABLE refusal ENABLE ALWAYS TRIGGER refuse_at_end;",
     );
+    let mut anchor_runs = Vec::new();
     for t in ["alpha", "beta"] {
         pg.exec(&format!(
             "CREATE TRIGGER refuse AFTER INSERT ON {t} FOR EACH ROW WHEN (NEW.id = {ROWS}) \
              EXECUTE FUNCTION refuse();
              ALTER TABLE {t} ENABLE ALWAYS TRIGGER refuse;"
         ));
+        let before = import_logs(&s.dump);
         let done = start_import(&s.work, &pg, &s.dump, &["--jobs", "2", "-q"]).finish();
         assert_eq!(done.code, Some(1), "{}", done.stderr);
         assert!(
@@ -719,6 +721,9 @@ fn a_failure_at_prepare_or_at_the_deciding_commit_rolls_back_every_connection() 
             done.stderr
         );
         assert_unchanged(&pg);
+        let log = new_import_log(&s.dump, &before);
+        let on_anchor = anchor_share(log_line(&log, "all or nothing on 2 connections")).contains(t);
+        anchor_runs.push(on_anchor);
         let events = audit_events(&s.work);
         let last = events.last().unwrap();
         assert_eq!(last["status"], "failed");
@@ -729,9 +734,31 @@ fn a_failure_at_prepare_or_at_the_deciding_commit_rolls_back_every_connection() 
                 .contains(&format!("refused at the end of the transaction on {t}")),
             "{last}"
         );
+        if !on_anchor {
+            // A PREPARE that failed comes before the decision: reported as any other
+            // failure of the load.
+            assert_rolled_back_then_failed(&s.work, |m| {
+                assert!(m.starts_with("import failed: "), "{m}");
+            });
+        }
         assert_eq!(pg.count("refusal"), 0);
         pg.exec(&format!("DROP TRIGGER refuse ON {t}"));
     }
+    anchor_runs.sort();
+    assert_eq!(
+        anchor_runs,
+        [false, true],
+        "one big table is the anchor's, the other a worker's: both ends were tested"
+    );
+}
+
+/// The anchor's share in the import log's `all or nothing on N connections` line (up to
+/// the next connection's, after `;`).
+fn anchor_share(line: &str) -> &str {
+    let (_, rest) = line
+        .split_once("anchor:")
+        .unwrap_or_else(|| panic!("the line does not name the anchor's tables: {line}"));
+    rest.split(';').next().unwrap()
 }
 
 /// A small source of two independent tables (two groups, so the import itself uses two
