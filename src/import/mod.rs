@@ -408,9 +408,7 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
         }
         // Prepared transactions an interrupted parallel load left: they hold its tables'
         // locks, so they are finished (by their anchor's fate) before anything reads.
-        if !plan.dry_run {
-            parallel::recover(&mut client, &log, obs, None)?;
-        }
+        parallel::recover(&mut client, &log, obs, None, !plan.dry_run)?;
         let lp = match &plan.create_schema {
             Some(opts) => create::preflight(&mut client, plan, &dump, opts, obs)?,
             None => preflight::preflight(&mut client, plan, &dump, obs)?,

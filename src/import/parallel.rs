@@ -3,16 +3,17 @@
 //! One PostgreSQL backend uses one core, so a load in one transaction leaves the other
 //! cores idle. Independent tables (no foreign key leads from one to the other, so
 //! `TRUNCATE ... CASCADE` of one never reaches the other) are loaded on `--jobs`
-//! connections at once, each group in its own transaction on its own backend:
+//! connections at once, each connection in one transaction on its own backend:
 //!
-//! 1. this process's first connection opens the *anchor* transaction and loads a share
-//!    of the groups in it (every table that needs a temporary staging table goes there:
-//!    PostgreSQL cannot prepare a transaction that used one);
-//! 2. each other connection loads its share (locks, TRUNCATE, COPY, indexes, sequences,
-//!    `--verify`) and waits;
-//! 3. once every connection has finished, each one runs `PREPARE TRANSACTION
-//!    'waybill/<anchor txid>/<k>/<n>'`: its work is on disk, still invisible, its locks
-//!    still held;
+//! 1. this process's first connection opens the *anchor* transaction; the others open
+//!    theirs. Each takes the next group of tables from a queue (biggest first) whenever
+//!    it is free, and loads it: lock, TRUNCATE, COPY, indexes, sequences, `--verify`.
+//!    Tables that need a temporary staging table (SET or generated columns) are the
+//!    anchor's: PostgreSQL cannot prepare a transaction that used one;
+//! 2. once the queue is empty and every connection has finished, the anchor records
+//!    the load (`waybill.applied`);
+//! 3. each other connection runs `PREPARE TRANSACTION 'waybill/<anchor txid>/<k>/<n>'`:
+//!    its work is on disk, still invisible, its locks still held;
 //! 4. the anchor COMMITs: that commit is the decision. Then each prepared transaction
 //!    is committed (`COMMIT PREPARED`).
 //!
@@ -22,7 +23,7 @@
 //! commits follow the decision at once.
 //!
 //! A prepared transaction outlives its session, with its locks. If this process dies
-//! between steps 3 and 4's end, `recover` (run by every import after its import lock)
+//! between step 3 and the end of step 4, `recover` (run by every import after its import lock)
 //! finishes them by the anchor's fate, `txid_status(anchor)`: committed, so commit them;
 //! aborted, so roll them back; still in progress, so another import is deciding: leave
 //! them.
@@ -54,18 +55,57 @@ use crate::error::{Error, Result, ResultExt};
 use crate::target::sql::quote_literal;
 use crate::{interrupt, target};
 
-/// The tables one connection loads, in the load plan's order (parents first when foreign
-/// keys stay active), with the tables outside the load their TRUNCATE reaches.
-pub(super) struct Share<'c> {
+/// Tables that load in one transaction, because TRUNCATE ... CASCADE of one reaches
+/// another: in the load plan's order (parents first when foreign keys stay active), with
+/// the tables outside the load their TRUNCATE reaches.
+pub(super) struct Group<'c> {
     loads: Vec<&'c TableLoad<'c>>,
     cascaded: Vec<(String, String)>,
     locks: Vec<(String, String)>,
     bytes: u64,
 }
 
-/// The tables of a load dealt out to connections; the first share is the anchor's.
+impl Group<'_> {
+    fn names(&self) -> String {
+        self.loads
+            .iter()
+            .map(|l| l.entry.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The groups of a load and the connections that take them, biggest first, each as it
+/// becomes free. Groups with a staging table are the anchor's alone.
 pub(super) struct Split<'c> {
-    shares: Vec<Share<'c>>,
+    connections: usize,
+    anchor_only: Vec<Group<'c>>,
+    shared: Vec<Group<'c>>,
+}
+
+/// The groups not taken yet.
+struct Queue<'s, 'c> {
+    anchor_only: Mutex<Vec<&'s Group<'c>>>,
+    shared: Mutex<Vec<&'s Group<'c>>>,
+}
+
+impl<'s, 'c> Queue<'s, 'c> {
+    fn new(split: &'s Split<'c>) -> Self {
+        // Popped from the end: biggest last.
+        let rev = |v: &'s [Group<'c>]| v.iter().rev().collect::<Vec<_>>();
+        Queue {
+            anchor_only: Mutex::new(rev(&split.anchor_only)),
+            shared: Mutex::new(rev(&split.shared)),
+        }
+    }
+
+    fn next(&self, anchor: bool) -> Option<&'s Group<'c>> {
+        let pop = |m: &Mutex<Vec<&'s Group<'c>>>| m.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        anchor
+            .then(|| pop(&self.anchor_only))
+            .flatten()
+            .or_else(|| pop(&self.shared))
+    }
 }
 
 /// How the load will be committed: on several connections (`Ok`), or in one
@@ -168,60 +208,51 @@ pub(super) fn split<'c>(
             "max_prepared_transactions is 0 on the target (two-phase commit is off)".into(),
         ));
     }
-    let bytes = |g: &[usize]| -> u64 { g.iter().map(|&i| lp.loads[i].entry.bytes).sum() };
-    // Groups with a staging table go to the anchor; the rest, biggest first, each to the
-    // connection with the fewest bytes so far.
-    let mut order: Vec<&Vec<usize>> = groups.iter().collect();
-    order.sort_by_key(|g| {
-        (
-            !g.iter().any(|&i| lp.loads[i].staged()),
-            std::cmp::Reverse(bytes(g)),
-        )
-    });
-    let mut dealt: Vec<(u64, Vec<usize>)> = vec![(0, Vec::new()); connections];
-    for g in order {
-        let k = if g.iter().any(|&i| lp.loads[i].staged()) {
-            0
-        } else {
-            (0..connections)
-                .min_by_key(|&k| (dealt[k].0, k))
-                .unwrap_or(0)
-        };
-        dealt[k].0 += bytes(g);
-        dealt[k].1.extend(g);
-    }
-    let shares: Vec<Share> = dealt
-        .into_iter()
-        .filter(|(_, members)| !members.is_empty())
-        .map(|(bytes, mut members)| {
-            members.sort_unstable();
-            let mut cascaded: Vec<(String, String)> = members
-                .iter()
-                .flat_map(|&i| reach[i].iter())
-                .filter(|t| !loaded.contains(t))
-                .cloned()
-                .collect();
-            cascaded.sort();
-            cascaded.dedup();
-            let mut locks: Vec<(String, String)> =
-                members.iter().map(|&i| loaded[i].clone()).collect();
-            locks.extend(cascaded.iter().cloned());
-            Share {
-                loads: members.iter().map(|&i| &lp.loads[i]).collect(),
-                cascaded,
-                locks,
-                bytes,
-            }
-        })
-        .collect();
-    if shares.len() < 2 {
+    let staged = |g: &[usize]| g.iter().any(|&i| lp.loads[i].staged());
+    let shared = groups.iter().filter(|g| !staged(g)).count();
+    let connections = connections.min(shared + usize::from(shared < groups.len()));
+    if connections < 2 {
         return Ok(Err(
-            "every table needs a temporary staging table (SET or generated columns), which \
-             PostgreSQL cannot prepare"
+            "the tables that need a temporary staging table (SET or generated columns) load \
+             in the committing transaction, as PostgreSQL cannot prepare one that used it, \
+             and no other table is left"
                 .into(),
         ));
     }
-    Ok(Ok(Split { shares }))
+    let make = |mut members: Vec<usize>| {
+        members.sort_unstable();
+        let mut cascaded: Vec<(String, String)> = members
+            .iter()
+            .flat_map(|&i| reach[i].iter())
+            .filter(|t| !loaded.contains(t))
+            .cloned()
+            .collect();
+        cascaded.sort();
+        cascaded.dedup();
+        let mut locks: Vec<(String, String)> = members.iter().map(|&i| loaded[i].clone()).collect();
+        locks.extend(cascaded.iter().cloned());
+        Group {
+            bytes: members.iter().map(|&i| lp.loads[i].entry.bytes).sum(),
+            loads: members.iter().map(|&i| &lp.loads[i]).collect(),
+            cascaded,
+            locks,
+        }
+    };
+    let (mut anchor_only, mut rest) = (Vec::new(), Vec::new());
+    for g in groups {
+        if staged(&g) {
+            anchor_only.push(make(g));
+        } else {
+            rest.push(make(g));
+        }
+    }
+    anchor_only.sort_by_key(|g| std::cmp::Reverse(g.bytes));
+    rest.sort_by_key(|g| std::cmp::Reverse(g.bytes));
+    Ok(Ok(Split {
+        connections,
+        anchor_only,
+        shared: rest,
+    }))
 }
 
 /// What a connection reports to the coordinating thread.
@@ -244,42 +275,61 @@ enum Decision {
     Leave,
 }
 
-/// A share's work inside its transaction: lock, TRUNCATE, load every table, `--verify`.
-fn load_share(
+/// Why a connection stopped, and the tables it was waiting to lock if that was why.
+type Failed = (Error, Vec<(String, String)>);
+
+/// One connection's work inside its transaction: group after group from the queue as
+/// long as there is one (lock, TRUNCATE, load every table, `--verify`). On a lock that
+/// `--lock-timeout` ran out on, also the tables it was waiting for.
+fn load_groups(
     tx: &mut postgres::Transaction,
     cx: &Ctx,
-    share: &Share,
+    queue: &Queue,
     connections: usize,
-) -> Result<Vec<TableReport>> {
-    parallel_index_builds(tx, cx, connections)?;
-    if let Some(stmt) = lock_sql(&share.locks) {
-        lock(tx, &stmt, cx.log)?;
-    }
-    interrupt::check()?;
-    truncate(
-        tx,
-        cx,
-        &truncate_of(cx.plan, share.loads.iter().copied()),
-        &share.cascaded,
-    )?;
+    anchor: bool,
+) -> std::result::Result<Vec<TableReport>, Failed> {
+    let plain = |e: Error| (e, Vec::new());
+    parallel_index_builds(tx, cx, connections).map_err(plain)?;
     let mut reports = Vec::new();
-    let mut results = Vec::new();
-    for l in &share.loads {
-        let (mut report, digest) = load_table(tx, cx, l)?;
-        results.extend(verify_loaded(tx, cx, l, &mut report, digest)?);
-        reports.push(report);
-    }
-    if results.iter().any(|r| !r.is_equal()) {
-        return Err(readback::mismatch(&results));
+    while let Some(group) = queue.next(anchor) {
+        interrupt::check().map_err(plain)?;
+        cx.log.line(&format!(
+            "{}: {}",
+            if anchor {
+                "the anchor transaction takes"
+            } else {
+                "a prepared transaction takes"
+            },
+            group.names()
+        ));
+        if let Some(stmt) = lock_sql(&group.locks) {
+            lock(tx, &stmt, cx.log).map_err(|e| (e, group.locks.clone()))?;
+        }
+        truncate(
+            tx,
+            cx,
+            &truncate_of(cx.plan, group.loads.iter().copied()),
+            &group.cascaded,
+        )
+        .map_err(plain)?;
+        let mut results = Vec::new();
+        for l in &group.loads {
+            let (mut report, digest) = load_table(tx, cx, l).map_err(plain)?;
+            results.extend(verify_loaded(tx, cx, l, &mut report, digest).map_err(plain)?);
+            reports.push(report);
+        }
+        if results.iter().any(|r| !r.is_equal()) {
+            return Err(plain(readback::mismatch(&results)));
+        }
     }
     Ok(reports)
 }
 
-/// The `k`th connection (k >= 1): load its share, then follow the decisions.
+/// The `k`th connection (k >= 1): load groups from the queue, then follow the decisions.
 #[allow(clippy::too_many_arguments)]
 fn worker(
     cx: &Ctx,
-    share: &Share,
+    queue: &Queue,
     connections: usize,
     gid: &str,
     tokens: &Mutex<Vec<CancelToken>>,
@@ -310,12 +360,12 @@ fn worker(
         Ok(tx) => tx,
         Err(e) => return send(Event::Ready(Err(e))),
     };
-    match load_share(&mut tx, cx, share, connections) {
+    match load_groups(&mut tx, cx, queue, connections, false) {
         Ok(reports) => send(Event::Ready(Ok(reports))),
-        Err(e) => {
+        Err((e, locks)) => {
             let _ = tx.rollback();
             let e = match e {
-                Error::LockTimeout(_) => lock_wait_error(&mut c, cx, &share.locks),
+                Error::LockTimeout(_) => lock_wait_error(&mut c, cx, &locks),
                 e => e,
             };
             return send(Event::Ready(Err(e)));
@@ -364,7 +414,7 @@ fn cancel_all(tokens: &Mutex<Vec<CancelToken>>, cx: &Ctx) {
 /// The load on `split`'s connections, all or nothing (see the module doc).
 pub(super) fn load(client: &mut Client, cx: &Ctx, split: Split) -> Result<Vec<TableReport>> {
     let (obs, log) = (cx.obs, cx.log);
-    let n = split.shares.len();
+    let n = split.connections;
     let tokens = Mutex::new(vec![client.cancel_token()]);
     let mut anchor = client
         .transaction()
@@ -374,47 +424,44 @@ pub(super) fn load(client: &mut Client, cx: &Ctx, split: Split) -> Result<Vec<Ta
         .ctx(|| "SELECT txid_current()".into())?
         .get(0);
     let gid = |k: usize| format!("waybill/{xid}/{k}/{n}");
+    let groups: Vec<String> = split
+        .anchor_only
+        .iter()
+        .map(|g| format!("{} (anchor only)", g.names()))
+        .chain(split.shared.iter().map(|g| g.names()))
+        .collect();
     log.line(&format!(
-        "all or nothing on {n} connections (two-phase commit, anchor transaction {xid}): {}",
-        split
-            .shares
-            .iter()
-            .enumerate()
-            .map(|(k, s)| format!(
-                "{} {} ({} bytes)",
-                if k == 0 {
-                    "anchor:".to_string()
-                } else {
-                    format!("{}:", gid(k))
-                },
-                s.loads
-                    .iter()
-                    .map(|l| l.entry.name())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                s.bytes
-            ))
-            .collect::<Vec<_>>()
-            .join("; ")
+        "all or nothing on {n} connections: the anchor transaction {xid} and {} prepared \
+         one(s) ({}), each taking the next group of tables as it becomes free, biggest first: \
+         {}",
+        n - 1,
+        (1..n).map(gid).collect::<Vec<_>>().join(", "),
+        groups.join("; ")
     ));
+    let queue = Queue::new(&split);
     let (events_tx, events) = mpsc::channel::<(usize, Event)>();
     let mut outcome: Result<Vec<TableReport>> = Ok(Vec::new());
     let mut anchor_failed = false;
+    let mut anchor_locks: Vec<(String, String)> = Vec::new();
     let mut unsettled: Vec<String> = Vec::new();
     std::thread::scope(|s| {
         let mut decide: Vec<Sender<Decision>> = Vec::new();
-        for (k, share) in split.shares.iter().enumerate().skip(1) {
+        let queue = &queue;
+        for k in 1..n {
             let (dtx, drx) = mpsc::channel();
             decide.push(dtx);
             let (ev, tokens, gid) = (events_tx.clone(), &tokens, gid(k));
-            s.spawn(move || worker(cx, share, n, &gid, tokens, k, ev, drx));
+            s.spawn(move || worker(cx, queue, n, &gid, tokens, k, ev, drx));
         }
         let ev = events_tx.clone();
-        let first = &split.shares[0];
         let anchor_loads = s.spawn(move || {
-            let r = load_share(&mut anchor, cx, first, n);
+            let r = load_groups(&mut anchor, cx, queue, n, true);
+            let (r, locks) = match r {
+                Ok(reports) => (Ok(reports), Vec::new()),
+                Err((e, locks)) => (Err(e), locks),
+            };
             let _ = ev.send((0, Event::Ready(r)));
-            anchor
+            (anchor, locks)
         });
         drop(events_tx);
         let broadcast = |d: Decision| {
@@ -422,7 +469,7 @@ pub(super) fn load(client: &mut Client, cx: &Ctx, split: Split) -> Result<Vec<Ta
                 let _ = tx.send(d);
             }
         };
-        // 1. Every share loaded, or the first failure (the others are cancelled, again
+        // 1. Every group loaded, or the first failure (the others are cancelled, again
         //    and again until they stop: a cancel between two statements is lost).
         let mut ready = 0;
         let mut first_error: Option<Error> = None;
@@ -455,7 +502,10 @@ pub(super) fn load(client: &mut Client, cx: &Ctx, split: Split) -> Result<Vec<Ta
             }
         }
         let mut anchor = match anchor_loads.join() {
-            Ok(a) => a,
+            Ok((a, locks)) => {
+                anchor_locks = locks;
+                a
+            }
             Err(_) => {
                 broadcast(Decision::Rollback);
                 outcome = Err(Error::config("a loading thread panicked"));
@@ -540,7 +590,7 @@ pub(super) fn load(client: &mut Client, cx: &Ctx, split: Split) -> Result<Vec<Ta
             obs.rolled_back();
             match e {
                 Error::LockTimeout(_) if anchor_failed => {
-                    Err(lock_wait_error(client, cx, &split.shares[0].locks))
+                    Err(lock_wait_error(client, cx, &anchor_locks))
                 }
                 e => Err(e),
             }
@@ -552,7 +602,7 @@ pub(super) fn load(client: &mut Client, cx: &Ctx, split: Split) -> Result<Vec<Ta
 /// not be finished: settle them now on a fresh connection if possible, else say how.
 fn unsettled_error(cx: &Ctx, xid: i64, gids: &[String], cause: Option<Error>) -> Error {
     let settled = target::connect(&cx.plan.target, cx.plan.lock_timeout)
-        .and_then(|mut c| recover(&mut c, cx.log, cx.obs, Some(xid)));
+        .and_then(|mut c| recover(&mut c, cx.log, cx.obs, Some(xid), true));
     let cause = cause.map(|e| format!("{e}; ")).unwrap_or_default();
     match settled {
         Ok(Some(what)) => Error::Load(format!(
@@ -573,12 +623,14 @@ fn unsettled_error(cx: &Ctx, xid: i64, gids: &[String], cause: Option<Error>) ->
 
 /// Finishes the prepared transactions an interrupted import left in this database
 /// (`waybill/<anchor>/<k>/<n>`), each by its anchor's fate; with `only`, those of one
-/// anchor. Returns what was done to the last group ("committed" / "rolled back").
+/// anchor; without `act` (a dry run), only says what a real run would do. Returns what
+/// was done to the last group ("committed" / "rolled back").
 pub(super) fn recover(
     client: &mut Client,
     log: &SideLog,
     obs: &dyn ImportObserver,
     only: Option<i64>,
+    act: bool,
 ) -> Result<Option<&'static str>> {
     let rows = client
         .query(
@@ -632,6 +684,27 @@ pub(super) fn recover(
                 continue;
             }
         };
+        if !act {
+            let msg = format!(
+                "prepared transaction(s) {} left by an interrupted waybill-import hold locks on \
+                 the tables they loaded; the import without --dry-run first {} (its anchor \
+                 transaction {xid} {})",
+                names.join(", "),
+                if done == "committed" {
+                    "commits them"
+                } else {
+                    "rolls them back"
+                },
+                if done == "committed" {
+                    "committed"
+                } else {
+                    "did not commit"
+                }
+            );
+            log.line(&msg);
+            obs.warn(&msg);
+            continue;
+        }
         for (gid, owner) in &gids {
             let stmt = format!("{verb} {}", quote_literal(gid));
             match client.batch_execute(&stmt) {

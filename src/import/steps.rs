@@ -267,6 +267,14 @@ pub(super) fn script(cx: &Ctx) -> String {
         }
         s.push_str("COMMIT;\n");
     } else {
+        if plan.jobs > 1 && plan.create_schema.is_none() {
+            s.push_str(&format!(
+                "-- waybill-import loads the tables that no foreign key links on up to {} \
+                 connections at once,\n-- committed together by two-phase commit (the import \
+                 log says how); this script runs the\n-- same statements in one transaction\n",
+                plan.jobs
+            ));
+        }
         s.push_str("BEGIN;\n");
         for op in opening(plan, lp) {
             s.push_str(&format!("{};\n", op.sql()));
