@@ -37,7 +37,9 @@
 //! binary COPY.
 
 use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::time::Duration;
 
@@ -87,6 +89,8 @@ pub(super) struct Split<'c> {
 struct Queue<'s, 'c> {
     anchor_only: Mutex<Vec<&'s Group<'c>>>,
     shared: Mutex<Vec<&'s Group<'c>>>,
+    /// Set at the first failure: no group starts after it.
+    closed: AtomicBool,
 }
 
 impl<'s, 'c> Queue<'s, 'c> {
@@ -96,10 +100,14 @@ impl<'s, 'c> Queue<'s, 'c> {
         Queue {
             anchor_only: Mutex::new(rev(&split.anchor_only)),
             shared: Mutex::new(rev(&split.shared)),
+            closed: AtomicBool::new(false),
         }
     }
 
     fn next(&self, anchor: bool) -> Option<&'s Group<'c>> {
+        if self.closed.load(Ordering::SeqCst) {
+            return None;
+        }
         let pop = |m: &Mutex<Vec<&'s Group<'c>>>| m.lock().unwrap_or_else(|p| p.into_inner()).pop();
         anchor
             .then(|| pop(&self.anchor_only))
@@ -263,6 +271,8 @@ enum Event {
     Prepared(Result<()>),
     /// `COMMIT PREPARED` or `ROLLBACK PREPARED` ran.
     Finished(Result<()>),
+    /// The connection's thread panicked (in whichever step it was waited for).
+    Panicked,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -451,14 +461,23 @@ pub(super) fn load(client: &mut Client, cx: &Ctx, split: Split) -> Result<Vec<Ta
             let (dtx, drx) = mpsc::channel();
             decide.push(dtx);
             let (ev, tokens, gid) = (events_tx.clone(), &tokens, gid(k));
-            s.spawn(move || worker(cx, queue, n, &gid, tokens, k, ev, drx));
+            s.spawn(move || {
+                let report = ev.clone();
+                let run = || worker(cx, queue, n, &gid, tokens, k, ev, drx);
+                if catch_unwind(AssertUnwindSafe(run)).is_err() {
+                    let _ = report.send((k, Event::Panicked));
+                }
+            });
         }
         let ev = events_tx.clone();
         let anchor_loads = s.spawn(move || {
-            let r = load_groups(&mut anchor, cx, queue, n, true);
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                load_groups(&mut anchor, cx, queue, n, true)
+            }));
             let (r, locks) = match r {
-                Ok(reports) => (Ok(reports), Vec::new()),
-                Err((e, locks)) => (Err(e), locks),
+                Ok(Ok(reports)) => (Ok(reports), Vec::new()),
+                Ok(Err((e, locks))) => (Err(e), locks),
+                Err(_) => (Err(Error::config("a loading thread panicked")), Vec::new()),
             };
             let _ = ev.send((0, Event::Ready(r)));
             (anchor, locks)
@@ -487,9 +506,18 @@ pub(super) fn load(client: &mut Client, cx: &Ctx, split: Split) -> Result<Vec<Ta
                             anchor_failed |= k == 0;
                             if first_error.is_none() {
                                 first_error = Some(e);
+                                queue.closed.store(true, Ordering::SeqCst);
                                 cancel_all(&tokens, cx);
                             }
                         }
+                    }
+                }
+                Ok((_, Event::Panicked)) => {
+                    ready += 1;
+                    if first_error.is_none() {
+                        first_error = Some(Error::config("a loading thread panicked"));
+                        queue.closed.store(true, Ordering::SeqCst);
+                        cancel_all(&tokens, cx);
                     }
                 }
                 Ok(_) => {}
@@ -535,6 +563,9 @@ pub(super) fn load(client: &mut Client, cx: &Ctx, split: Split) -> Result<Vec<Ta
                 Ok((_, Event::Prepared(Ok(())))) => prepared += 1,
                 Ok((_, Event::Prepared(Err(e)))) => {
                     failed.get_or_insert(e);
+                }
+                Ok((_, Event::Panicked)) => {
+                    failed.get_or_insert(Error::config("a loading thread panicked"));
                 }
                 Ok(_) => {}
                 Err(_) => break,
@@ -582,6 +613,10 @@ pub(super) fn load(client: &mut Client, cx: &Ctx, split: Split) -> Result<Vec<Ta
                     if r.is_err() {
                         unsettled.push(gid(k));
                     }
+                }
+                Ok((k, Event::Panicked)) => {
+                    finished += 1;
+                    unsettled.push(gid(k));
                 }
                 Ok(_) => {}
                 Err(_) => break,
