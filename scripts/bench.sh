@@ -18,7 +18,9 @@
 #                     WITH (FORMAT csv, HEADER true, NULL '\N')` for every CSV file of
 #                     waybill's dump, into tables made from scripts/bench/target_schema.sql
 #   waybill-import    the same dump into a fresh copy of the same schema, all or nothing
-#                     (one transaction, binary COPY converted by the client); also timed
+#                     (independent tables on --jobs connections, default the number of
+#                     CPUs, committed together by two-phase commit; binary COPY converted
+#                     by the client); also timed
 #                     with --copy-format text (PostgreSQL parses the CSV, as before binary
 #                     COPY), and with --commit per-table --jobs 2 (two tables at a time,
 #                     each committing on its own: not all or nothing, like pgloader)
@@ -839,6 +841,12 @@ VERSIONS="MariaDB $(my -N -B -e 'SELECT VERSION()'), PostgreSQL $(pg_value postg
 VERSIONS+=", $("$EXPORT_BIN" --version 2>/dev/null || echo waybill-export)"
 [ "$PGLOADER_ON" = 1 ] && VERSIONS+=", $(pgloader --version 2>/dev/null | head -n 1) (Debian $(dpkg-query -W -f '${Version}' pgloader 2>/dev/null || echo '?'))"
 say "versions: $VERSIONS"
+PREPARED=$(pg_value postgres 'SHOW max_prepared_transactions')
+if [ "$PREPARED" = 0 ]; then
+    say "warning: max_prepared_transactions is 0 on the target: waybill-import loads all or nothing on one connection (two-phase commit needs it; scripts/dev-db.sh start sets 64)"
+else
+    say "max_prepared_transactions = $PREPARED: waybill-import loads all or nothing on --jobs connections (two-phase commit)"
+fi
 if [ "$CATCHUP" = only ]; then
     generate "${SCALES[0]}"
     run_catchup

@@ -74,7 +74,8 @@ struct Args {
     #[arg(long)]
     dry_run: bool,
 
-    /// When the load commits: `all` (one transaction, all or nothing) or `per-table`
+    /// When the load commits: `all` (all or nothing: one transaction, or one per
+    /// connection committed together by two-phase commit) or `per-table`
     /// (the tables are emptied first, then each table commits on its own, --jobs of
     /// them at once on separate connections: if one fails, the tables already loaded
     /// stay loaded and the failed one is left empty).
@@ -89,10 +90,11 @@ struct Args {
     #[arg(long, conflicts_with_all = ["dry_run", "create_schema"])]
     resume: bool,
 
-    /// Parallelism (default: the number of CPUs). With --commit per-table: the tables
-    /// loaded at once, each on its own connection. With --commit all: the parallel
-    /// workers each index rebuild may use (N - 1); the load itself stays one
-    /// transaction, its CSV converted on a client thread (--copy-format binary).
+    /// Connections loading at once (default: the number of CPUs). With --commit all:
+    /// tables that no foreign key links load on up to N connections, committed together
+    /// by two-phase commit (needs max_prepared_transactions >= N - 1 on the target, else
+    /// one connection); index rebuilds may use the rest as parallel workers. With
+    /// --commit per-table: tables loaded at once, each committing on its own.
     #[arg(long, value_name = "N", default_value_t = default_jobs())]
     jobs: usize,
 
@@ -671,7 +673,7 @@ impl ImportObserver for Observer<'_> {
 
 const HASHING: &str = "hashing";
 
-/// Tells concurrent phases apart (with --commit per-table, several tables build indexes at once).
+/// Tells concurrent phases apart (several connections build indexes at once).
 fn phase_key(phase: &Phase) -> String {
     match phase {
         Phase::Hashing { .. } => HASHING.into(),
