@@ -2,9 +2,10 @@
 //! the groups of tables load at once on their own backends, and the target still shows
 //! the old data or all of the new, never a mix. Every fault the one-transaction load is
 //! tested against (a rejected last row, SIGTERM, Ctrl-C, a killed client, a terminated
-//! backend) leaves the target unchanged, no prepared transaction and no lock behind; and
-//! prepared transactions a crash left behind are resolved by the next import from the
-//! fate of their anchor transaction.
+//! backend, a lock another session holds past --lock-timeout, a --verify difference)
+//! leaves the target unchanged, no prepared transaction and no lock behind; a table that
+//! needs a staging table loads in the anchor; and prepared transactions a crash left
+//! behind are resolved by the next import from the fate of their anchor transaction.
 
 mod common;
 
@@ -968,5 +969,303 @@ fn prepared_transactions_left_by_a_crash_are_resolved() {
         prepared_gids(&elsewhere),
         [foreign],
         "the other database's prepared transaction is still there"
+    );
+}
+
+/// Another application's session holding `LOCK TABLE t IN ACCESS SHARE MODE` in an open
+/// transaction, named `app`: the client (COMMIT it to release the lock) and its pid.
+fn hold_lock(pg: &PgDb, t: &str, app: &str) -> (postgres::Client, i32) {
+    let mut c = pg.client();
+    let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    for sql in [
+        format!("SET application_name = '{app}'"),
+        "BEGIN".to_string(),
+        format!("LOCK TABLE {t} IN ACCESS SHARE MODE"),
+    ] {
+        c.batch_execute(&sql).unwrap();
+    }
+    (c, pid)
+}
+
+#[test]
+fn a_lock_held_on_a_table_fails_within_the_lock_timeout_naming_the_session() {
+    let s = setup();
+    // Which connection takes which table is decided as they become free: the sub-runs go
+    // on (up to four) until the lock held up both the anchor and a worker.
+    let mut anchor_runs = BTreeSet::new();
+    for (i, t) in ["beta", "alpha", "beta", "alpha"].into_iter().enumerate() {
+        if anchor_runs.len() == 2 {
+            break;
+        }
+        let pg = target(&format!("parlock{i}"));
+        let _cleanup = PreparedCleanup::new(&pg);
+        let app = format!("app-holding-{t}");
+        let (mut holder, pid) = hold_lock(&pg, t, &app);
+        let before = import_logs(&s.dump);
+        let start = Instant::now();
+        let done = start_import(
+            &s.work,
+            &pg,
+            &s.dump,
+            &["--jobs", "2", "--lock-timeout", "2s", "-q"],
+        )
+        .finish();
+        let took = start.elapsed();
+        assert_eq!(done.code, Some(1), "{}", done.stderr);
+        assert!(
+            took >= Duration::from_secs(2) && took < Duration::from_secs(30),
+            "{took:?}"
+        );
+        let gave_up = format!(
+            "gave up waiting for a lock on \"public\".\"{t}\" after 2s (--lock-timeout), held \
+             by:\n  session pid {pid} (user "
+        );
+        for part in [
+            gave_up.as_str(),
+            &format!("application \"{app}\""),
+            "state idle in transaction",
+            &format!("holds AccessShareLock on public.{t}"),
+            &format!("query \"LOCK TABLE {t} IN ACCESS SHARE MODE\")"),
+            "let them finish, end them (SELECT pg_terminate_backend(<pid>)), or raise \
+             --lock-timeout",
+        ] {
+            assert!(done.stderr.contains(part), "{part:?} in:\n{}", done.stderr);
+        }
+        // The holder is the only session named: the other import connection held no
+        // lock on the table.
+        assert_eq!(
+            done.stderr.matches("session pid ").count(),
+            1,
+            "{}",
+            done.stderr
+        );
+        assert!(!done.stderr.contains("panicked"), "{}", done.stderr);
+        let log = new_import_log(&s.dump, &before);
+        log_line(&log, "all or nothing on 2 connections");
+        log_line(
+            &log,
+            &format!("gave up waiting for a lock on \"public\".\"{t}\" after 2s"),
+        );
+        anchor_runs.insert(anchor_took(&log, t));
+        assert_rolled_back_then_failed(&s.work, |m| {
+            assert!(
+                m.starts_with("import failed: ")
+                    && m.contains(&gave_up)
+                    && m.contains(&format!("application \"{app}\"")),
+                "{m}"
+            );
+        });
+        // The application's lock was only waited for: released, nothing of the import
+        // is left (data, prepared transaction, lock), and the import now loads.
+        holder.batch_execute("COMMIT").unwrap();
+        assert_unchanged(&pg);
+        import_ok(
+            &s.work,
+            &pg,
+            &s.dump,
+            &["--jobs", "2", "--lock-timeout", "2s", "-q"],
+        );
+        assert_loaded(&s.db, &pg);
+        assert_eq!(prepared_gids(&pg), Vec::<String>::new());
+    }
+    assert_eq!(
+        anchor_runs,
+        BTreeSet::from([false, true]),
+        "a lock held on the anchor's table and one on a worker's were both tested"
+    );
+}
+
+/// The cells of the summary table's row of `table` on stderr (separators dropped).
+fn summary_cells(stderr: &str, table: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .map(|l| {
+            l.split(|c: char| c.is_whitespace() || c == '|' || c == '│')
+                .filter(|w| !w.is_empty())
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .find(|cells| cells.first().map(String::as_str) == Some(table))
+        .unwrap_or_else(|| panic!("no summary row for {table}:\n{stderr}"))
+}
+
+#[test]
+fn verify_differences_in_one_connection_roll_back_every_connection() {
+    let s = setup();
+    let pg = target("parverify");
+    let _cleanup = PreparedCleanup::new(&pg);
+    // PostgreSQL stores one value of beta's last row other than the dump's (a trigger
+    // that fires under session_replication_role = replica too).
+    pg.exec(&format!(
+        "CREATE FUNCTION nudge() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN NEW.amount := NEW.amount + 0.01; RETURN NEW; END $$;
+         CREATE TRIGGER nudge BEFORE INSERT ON beta FOR EACH ROW WHEN (NEW.id = {ROWS})
+         EXECUTE FUNCTION nudge();
+         ALTER TABLE beta ENABLE ALWAYS TRIGGER nudge;"
+    ));
+    let before = import_logs(&s.dump);
+    let done = start_import(&s.work, &pg, &s.dump, &["--jobs", "2", "--verify", "-q"]).finish();
+    assert_eq!(done.code, Some(1), "{}", done.stderr);
+    let difference = format!(
+        "--verify: 1 table(s) did not read back as the dump has them (beta); nothing was \
+         committed:\ntable `beta`, id={ROWS}, column `amount`: the dump has \"87500.00\", the \
+         target has \"87500.01\""
+    );
+    assert!(done.stderr.contains(&difference), "{}", done.stderr);
+    for other in ["alpha", "parent", "child"] {
+        assert!(
+            !done.stderr.contains(&format!("table `{other}`")),
+            "only beta differs: {}",
+            done.stderr
+        );
+    }
+    let log = new_import_log(&s.dump, &before);
+    log_line(&log, "all or nothing on 2 connections");
+    // Whichever connection loaded beta, alpha was loaded on the other one (the biggest
+    // two groups go one to each), and is rolled back with it.
+    assert_ne!(
+        anchor_took(&log, "beta"),
+        anchor_took(&log, "alpha"),
+        "{}",
+        log.join("\n")
+    );
+    assert_unchanged(&pg);
+    assert_rolled_back_then_failed(&s.work, |m| {
+        assert!(
+            m.starts_with("import failed: ") && m.contains(&difference),
+            "{m}"
+        );
+    });
+
+    // Without the trigger, every value reads back equal and the load commits.
+    pg.exec("DROP TRIGGER nudge ON beta");
+    let ran = s
+        .work
+        .import(&pg, &s.dump, &["--jobs", "2", "--verify", "--json"])
+        .ok();
+    let doc: serde_json::Value =
+        serde_json::from_str(&ran.stdout).unwrap_or_else(|e| panic!("{e}: {}", ran.stdout));
+    assert_eq!(doc["status"], "committed", "{doc:#}");
+    // (table, rows, as the summary shows them)
+    let counts = [
+        ("alpha", u64::from(ROWS), "150,000"),
+        ("beta", u64::from(ROWS), "150,000"),
+        ("parent", 50, "50"),
+        ("child", 500, "500"),
+    ];
+    let tables = doc["tables"].as_array().unwrap();
+    assert_eq!(tables.len(), counts.len(), "{doc:#}");
+    for (t, rows, shown) in counts {
+        let entry = tables
+            .iter()
+            .find(|e| e["name"] == t)
+            .unwrap_or_else(|| panic!("{t} in {doc:#}"));
+        assert_eq!(entry["status"], "loaded", "{entry}");
+        assert_eq!(entry["manifest_rows"], rows, "{entry}");
+        assert_eq!(entry["loaded_rows"], rows, "{entry}");
+        // The summary's columns: manifest rows, loaded rows, verified rows.
+        let cells = summary_cells(&ran.stderr, t);
+        assert_eq!(cells[1..4], [shown; 3], "{t}: {}", ran.stderr);
+    }
+    assert!(ran.stderr.contains("verified rows"), "{}", ran.stderr);
+    assert_eq!(doc["totals"]["loaded_rows"], 300_550, "{doc:#}");
+    assert!(
+        ran.stderr.contains(
+            "verified: 300,550 rows read back before COMMIT, every value equal to the dump"
+        ),
+        "{}",
+        ran.stderr
+    );
+    assert_loaded(&s.db, &pg);
+    assert_eq!(prepared_gids(&pg), Vec::<String>::new());
+}
+
+#[test]
+fn a_table_with_a_set_column_loads_in_the_anchor() {
+    // A SET column loads through a temporary staging table, which a prepared transaction
+    // cannot have used: its table goes to the anchor, the independent big one to the
+    // worker.
+    let db = MyDb::new("parset");
+    db.exec(&[
+        "CREATE TABLE tagged (id INT PRIMARY KEY, tags SET('x','y','z') NULL, note VARCHAR(20) NULL)",
+        "INSERT INTO tagged SELECT seq, IF(seq % 5 = 3, NULL, ELT(1 + seq % 5, 'x', 'x,y', '', '', 'y,z,x')), \
+         IF(seq % 7 = 0, NULL, CONCAT('note ', seq)) FROM seq_1_to_2000",
+        "CREATE TABLE alpha (id INT AUTO_INCREMENT PRIMARY KEY, pad VARCHAR(120) NULL, n BIGINT NOT NULL)",
+        &format!(
+            "INSERT INTO alpha SELECT seq, IF(seq % 1000 = 0, NULL, CONCAT(seq, ':', REPEAT(CHAR(65 + seq % 26), 90))), CAST(seq AS SIGNED) * 7 - 500000 FROM seq_1_to_{ROWS}"
+        ),
+    ]);
+    let work = Work::new();
+    let dump = work.export(&db, &[]);
+    let pg = PgDb::new("parset");
+    let _cleanup = PreparedCleanup::new(&pg);
+    pg.exec(
+        "CREATE TABLE tagged (id int PRIMARY KEY, tags text[], note text);
+         CREATE TABLE alpha (id int GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, pad text, n bigint NOT NULL);
+         INSERT INTO tagged VALUES (-1, '{kept}', 'kept');
+         INSERT INTO alpha VALUES (-1, 'kept', 0);",
+    );
+    let before = import_logs(&dump);
+    import_ok(&work, &pg, &dump, &["--jobs", "2", "-q"]);
+    let log = new_import_log(&dump, &before);
+    let line = log_line(&log, "all or nothing on 2 connections");
+    assert!(line.contains("tagged (anchor only)"), "{line}");
+    assert!(
+        line.ends_with("biggest first: tagged (anchor only); alpha"),
+        "{line}"
+    );
+    log_line(&log, "the anchor transaction takes: tagged");
+    // Still two-phase: the other connection prepared, the anchor's COMMIT decided.
+    log_line(&log, "PREPARE TRANSACTION 'waybill/");
+    log_line(&log, "committed the anchor transaction ");
+    log_line(&log, "COMMIT PREPARED 'waybill/");
+    assert!(
+        !log.iter()
+            .any(|l| l.starts_with("a prepared transaction takes: tagged")),
+        "{}",
+        log.join("\n")
+    );
+
+    // The values on both sides: the SET 'x,y' is the array {x,y}, '' the empty array.
+    let mut my = db.conn();
+    for (t, my_row, pg_row) in [
+        (
+            "tagged",
+            "CONCAT_WS('|', id, COALESCE(CONCAT('{', tags, '}'), '<null>'), COALESCE(note, '<null>'))",
+            "CONCAT_WS('|', id, COALESCE(tags::text, '<null>'), COALESCE(note, '<null>'))",
+        ),
+        (
+            "alpha",
+            "CONCAT_WS('|', id, COALESCE(pad, '<null>'), n)",
+            "CONCAT_WS('|', id, COALESCE(pad, '<null>'), n)",
+        ),
+    ] {
+        let expected = my_digest(&mut my, t, my_row);
+        assert!(expected.0 > 0, "{t} is empty in the source");
+        assert_eq!(pg_digest(&pg, t, pg_row), expected, "the values of {t}");
+    }
+    assert_eq!(pg.count("tagged"), 2000);
+    assert_eq!(pg.count("alpha"), i64::from(ROWS));
+    assert_eq!(
+        pg.text(
+            "SELECT string_agg(id || '=' || coalesce(tags::text, 'NULL') || ':' || \
+             coalesce(cardinality(tags)::text, '-'), ' ' ORDER BY id) FROM tagged WHERE id <= 5"
+        )
+        .as_deref(),
+        Some("1={x,y}:2 2={}:0 3=NULL:- 4={x,y,z}:3 5={x}:1")
+    );
+    assert_eq!(
+        pg.text("SELECT tags[2] FROM tagged WHERE id = 4")
+            .as_deref(),
+        Some("y")
+    );
+    assert_eq!(pg.count("tagged WHERE id = -1"), 0);
+    assert_eq!(pg.count("alpha WHERE id = -1"), 0);
+    assert_eq!(prepared_gids(&pg), Vec::<String>::new());
+    assert_eq!(
+        last_run_statuses(&work, "import")
+            .last()
+            .map(String::as_str),
+        Some("completed")
     );
 }
