@@ -1163,6 +1163,7 @@ fn verify_differences_in_one_connection_roll_back_every_connection() {
         assert_eq!(entry["status"], "loaded", "{entry}");
         assert_eq!(entry["manifest_rows"], rows, "{entry}");
         assert_eq!(entry["loaded_rows"], rows, "{entry}");
+        assert_eq!(entry["verified_rows"], rows, "{entry}");
         // The summary's columns: manifest rows, loaded rows, verified rows.
         let cells = summary_cells(&ran.stderr, t);
         assert_eq!(cells[1..4], [shown; 3], "{t}: {}", ran.stderr);

@@ -734,6 +734,7 @@ fn document(out: &ImportOutcome, known: &Known, clock: &Clock, warnings: &Warnin
                 "reason": reason,
                 "manifest_rows": t.manifest_rows,
                 "loaded_rows": (t.status == TableStatus::Loaded).then_some(t.loaded_rows),
+                "verified_rows": t.verified_rows,
                 "bytes": t.bytes,
                 "seconds": round3(t.secs),
                 "rows_per_sec": rate(t.loaded_rows, t.secs),
