@@ -62,7 +62,7 @@ fn kill_the_export(db: &MyDb, tls: &str) {
         .spawn()
         .unwrap();
     let out = work.path().join("out").join(&db.name);
-    wait_for("a .partial file", || partial_in(&out));
+    wait_for("a .csv.partial file", || csv_partial_in(&out));
     let mut admin = db.conn();
     let ids: Vec<u64> = admin
         .query(format!(

@@ -64,7 +64,7 @@ fn a_dropped_source_connection_fails_the_export() {
         .spawn()
         .unwrap();
     let out = work.path().join("out").join(&db.name);
-    let dump = wait_for("a .partial file", || partial_in(&out));
+    let dump = wait_for("a .csv.partial file", || csv_partial_in(&out));
     let mut admin = db.conn();
     // The file may be created a moment before its SELECT reaches the server.
     let ids: Vec<u64> = wait_for("the export's SELECT in the process list", || {

@@ -51,7 +51,7 @@ fn killed_export_leaves_no_manifest_and_is_refused() {
     let work = Work::new();
     let mut child = spawn_export(&work, &db);
     let out = work.path().join("out").join(&db.name);
-    let dump = wait_for("a .partial file", || partial_in(&out));
+    let dump = wait_for("a .csv.partial file", || csv_partial_in(&out));
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!dump.join("migration_manifest.json").exists());
@@ -71,7 +71,7 @@ fn ctrl_c_stops_an_export_cleanly() {
     let work = Work::new();
     let child = spawn_export(&work, &db);
     let out = work.path().join("out").join(&db.name);
-    let dump = wait_for("a .partial file", || partial_in(&out));
+    let dump = wait_for("a .csv.partial file", || csv_partial_in(&out));
     sigint(&child);
     let o = child.wait_with_output().unwrap();
     assert_eq!(

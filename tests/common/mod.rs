@@ -856,6 +856,20 @@ pub fn wait_for<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// The dump directory below `out` once a data file is being written (`*.csv.partial`):
+/// the export is reading rows. (`export_state.json.partial` comes and goes before that.)
+pub fn csv_partial_in(out: &Path) -> Option<PathBuf> {
+    for dump in std::fs::read_dir(out).ok()?.flatten() {
+        for f in std::fs::read_dir(dump.path()).ok()?.flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".csv.partial") || name.ends_with(".csv.zst.partial") {
+                return Some(dump.path());
+            }
+        }
+    }
+    None
+}
+
 pub fn partial_in(out: &Path) -> Option<PathBuf> {
     for dump in std::fs::read_dir(out).ok()?.flatten() {
         for f in std::fs::read_dir(dump.path()).ok()?.flatten() {
