@@ -186,6 +186,38 @@ fn progress_and_summaries_on_a_terminal() {
     );
     assert_eq!(pg.count("big"), 600_000);
 
+    // --resume after a complete --commit per-table run keeps both tables: the overall
+    // bar still ends at every row and every table.
+    work.import(&pg, &dump, &["--commit", "per-table"]).ok();
+    let (raw, code) = on_terminal(
+        &work,
+        "waybill-import",
+        &[
+            "--target",
+            &pg.url_text(),
+            "--commit",
+            "per-table",
+            "--resume",
+            dump.to_str().unwrap(),
+        ],
+        120,
+    );
+    assert_eq!(code, Some(0), "{raw}");
+    let lines = screen_lines(&raw);
+    let seen = |pattern: &str| {
+        let re = regex::Regex::new(pattern).unwrap();
+        lines.iter().any(|l| re.is_match(l))
+    };
+    assert!(
+        seen(r"import +[=> ]+ +612,345/612,345 rows .* 2/2 tables"),
+        "{lines:#?}"
+    );
+    assert!(
+        seen(r"^big: kept \(proven equal\): 600000 row\(s\)"),
+        "{lines:#?}"
+    );
+    assert_eq!(pg.count("big"), 600_000);
+
     // waybill-log show fits too, wrapping long messages.
     let (raw, code) = on_terminal(&work, "waybill-log", &["show"], 80);
     assert_eq!(code, Some(0), "{raw}");

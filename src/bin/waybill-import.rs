@@ -526,8 +526,8 @@ struct Observer<'a> {
     audit: &'a Run,
     /// Set by the engine when it rolls a load transaction back.
     rolled_back: AtomicBool,
-    /// The manifest's rows per table, for the bars.
-    rows: Mutex<HashMap<String, u64>>,
+    /// The manifest's rows and bytes per table, for the bars.
+    rows: Mutex<HashMap<String, (u64, u64)>>,
     tables: AtomicUsize,
     done: AtomicUsize,
     warnings: &'a Warnings,
@@ -560,7 +560,7 @@ impl ImportObserver for Observer<'_> {
             dump.manifest
                 .tables
                 .iter()
-                .map(|t| (t.name().to_string(), t.rows)),
+                .map(|t| (t.name().to_string(), (t.rows, t.bytes))),
         );
         self.progress.info(&format!(
             "verified {}: {} tables, {} files hashed ({}), manifest sha256 {}",
@@ -594,7 +594,7 @@ impl ImportObserver for Observer<'_> {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(table)
-            .copied()
+            .map(|&(rows, _)| rows)
             .unwrap_or(0);
         self.progress.start(table, bytes, Unit::Bytes, rows);
     }
@@ -632,6 +632,18 @@ impl ImportObserver for Observer<'_> {
     }
 
     fn kept(&self, table: &str, rows: u64) {
+        // Done without loading: the overall bar counts its bytes and the table.
+        let bytes = self
+            .rows
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(table)
+            .map(|&(_, bytes)| bytes)
+            .unwrap_or(0);
+        self.progress.inc(table, bytes);
+        let done = self.done.fetch_add(1, Ordering::SeqCst) + 1;
+        self.progress
+            .table_finished(done, self.tables.load(Ordering::SeqCst));
         self.progress.info(&format!(
             "{table}: kept (proven equal): {rows} row(s) and the content digest equal the \
              dump's, not loaded again (--resume)"
