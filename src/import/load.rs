@@ -27,7 +27,7 @@ use crate::{interrupt, timefmt};
 
 /// The step without rows that runs now, for the observer's spinners: a new one ends
 /// the one before, and the last one ends when this is dropped (on failure too).
-struct Phases<'a> {
+pub(super) struct Phases<'a> {
     obs: &'a dyn ImportObserver,
     current: Option<Phase>,
 }
@@ -108,7 +108,11 @@ pub(super) fn verify_loaded(
     Ok(Some(r))
 }
 
-fn run_table(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result<TableReport> {
+pub(super) fn run_table(
+    tx: &mut postgres::Transaction,
+    cx: &Ctx,
+    l: &TableLoad,
+) -> Result<TableReport> {
     let (plan, obs, log) = (cx.plan, cx.obs, cx.log);
     interrupt::check()?;
     let clock = Instant::now();
@@ -145,26 +149,7 @@ fn run_table(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result<
                 }
                 rows += n;
             }
-            Step::Sequence(sql, seq) => {
-                let row = tx
-                    .query_one(&sql, &[])
-                    .ctx(|| format!("setting sequence {} of table `{}`", seq, l.entry.name()))?;
-                let next: i64 = row.get(0);
-                let seq: String = row.get(2);
-                if row.get::<_, bool>(1) {
-                    let msg = format!(
-                        "table `{}`: sequence {seq} is exhausted: the loaded data (or the source's \
-                         AUTO_INCREMENT) reaches its maximum {next}, so it is left there and \
-                         nextval will fail; widen the column and the sequence (e.g. to bigint) \
-                         before inserting rows that rely on it",
-                        l.entry.name()
-                    );
-                    log.line(&msg);
-                    obs.warn(&msg);
-                } else {
-                    log.line(&format!("sequence {seq} next value {next}"));
-                }
-            }
+            Step::Sequence(sql, seq) => set_sequence(tx, cx, l, &sql, seq)?,
         }
     }
     phases.leave();
@@ -188,10 +173,43 @@ fn run_table(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result<
     })
 }
 
-const TEXT: Format = Format::Text(String::new());
+/// Runs a sequence fix-up (`steps::sequence_sql`); an exhausted sequence is a warning.
+pub(super) fn set_sequence(
+    tx: &mut postgres::Transaction,
+    cx: &Ctx,
+    l: &TableLoad,
+    sql: &str,
+    seq: &str,
+) -> Result<()> {
+    let row = tx
+        .query_one(sql, &[])
+        .ctx(|| format!("setting sequence {} of table `{}`", seq, l.entry.name()))?;
+    let next: i64 = row.get(0);
+    let seq: String = row.get(2);
+    if row.get::<_, bool>(1) {
+        let msg = format!(
+            "table `{}`: sequence {seq} is exhausted: the loaded data (or the source's \
+             AUTO_INCREMENT) reaches its maximum {next}, so it is left there and \
+             nextval will fail; widen the column and the sequence (e.g. to bigint) \
+             before inserting rows that rely on it",
+            l.entry.name()
+        );
+        cx.log.line(&msg);
+        cx.obs.warn(&msg);
+    } else {
+        cx.log.line(&format!("sequence {seq} next value {next}"));
+    }
+    Ok(())
+}
+
+pub(super) const TEXT: Format = Format::Text(String::new());
 
 /// Binary or text COPY for a table's files (`binary::plan`), logged.
-fn copy_format(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad) -> Result<Format> {
+pub(super) fn copy_format(
+    tx: &mut postgres::Transaction,
+    cx: &Ctx,
+    l: &TableLoad,
+) -> Result<Format> {
     let (plan, log) = (cx.plan, cx.log);
     let format = match (&plan.copy_from, plan.copy_format) {
         (CopyFrom::Server { .. }, _) => Format::Text("--copy-from server".into()),
@@ -298,7 +316,11 @@ fn read_back(tx: &mut postgres::Transaction, cx: &Ctx, l: &TableLoad, sql: &str)
 /// Adds a CHECK constraint, which validates every loaded row. A violation fails the
 /// load with the number of rows and the first keys; so does a condition PostgreSQL
 /// refuses. Run in a savepoint so the offending rows can be looked up.
-fn add_check(tx: &mut postgres::Transaction, c: &CheckStep, log: &SideLog) -> Result<()> {
+pub(super) fn add_check(
+    tx: &mut postgres::Transaction,
+    c: &CheckStep,
+    log: &SideLog,
+) -> Result<()> {
     let mut sp = tx.transaction().ctx(|| "starting a savepoint".into())?;
     let outcome = sp.batch_execute(&c.sql);
     let e = match outcome {
@@ -649,15 +671,47 @@ pub(super) fn parallel_index_builds(
     execute_logged(tx, &stmt, cx.log)
 }
 
+/// What `--create-schema` runs after the data: SET conversions, keys and indexes,
+/// foreign keys, then the CHECK constraints (each validating the loaded rows).
+pub(super) fn after_load(tx: &mut postgres::Transaction, cx: &Ctx) -> Result<()> {
+    let (lp, log) = (cx.lp, cx.log);
+    let mut phases = Phases::new(cx.obs);
+    let (keys_from, fks_from) = lp.after_split;
+    for (i, stmt) in lp.after.iter().enumerate() {
+        interrupt::check()?;
+        phases.enter(if i >= fks_from {
+            Phase::ForeignKeys
+        } else if i >= keys_from {
+            Phase::Keys
+        } else {
+            Phase::Conversions
+        });
+        execute_logged(tx, stmt, log)?;
+    }
+    phases.leave();
+    for c in &lp.checks {
+        interrupt::check()?;
+        add_check(tx, c, log)?;
+    }
+    Ok(())
+}
+
 /// All or nothing: one transaction for the TRUNCATE and every table.
 pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
     let (plan, lp, obs, log) = (cx.plan, cx.lp, cx.obs, cx.log);
     if plan.commit == Commit::PerTable {
         return load_per_table(client, cx);
     }
-    match super::parallel::split(client, cx)? {
-        Ok(split) => return super::parallel::load(client, cx, split),
-        Err(why) => log.line(&format!("all or nothing in one transaction: {why}")),
+    if let Some(opts) = &plan.create_schema {
+        match super::staging::applies(client, cx)? {
+            Ok(()) => return super::staging::load(client, cx, opts),
+            Err(why) => log.line(&format!("all or nothing in one transaction: {why}")),
+        }
+    } else {
+        match super::parallel::split(client, cx)? {
+            Ok(split) => return super::parallel::load(client, cx, split),
+            Err(why) => log.line(&format!("all or nothing in one transaction: {why}")),
+        }
     }
     let mut tx = client
         .transaction()
@@ -669,24 +723,7 @@ pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
         for l in &lp.loads {
             loaded.push(load_table(&mut tx, cx, l)?);
         }
-        let mut phases = Phases::new(obs);
-        let (keys_from, fks_from) = lp.after_split;
-        for (i, stmt) in lp.after.iter().enumerate() {
-            interrupt::check()?;
-            phases.enter(if i >= fks_from {
-                Phase::ForeignKeys
-            } else if i >= keys_from {
-                Phase::Keys
-            } else {
-                Phase::Conversions
-            });
-            execute_logged(&mut tx, stmt, log)?;
-        }
-        phases.leave();
-        for c in &lp.checks {
-            interrupt::check()?;
-            add_check(&mut tx, c, log)?;
-        }
+        after_load(&mut tx, cx)?;
         super::references::check(&mut tx, cx)?;
         // --verify: the tables as they will be committed, read back and compared.
         let mut results = Vec::new();

@@ -2,9 +2,9 @@
 //! 1. verify the dump against its manifest (no connection yet);
 //! 2. pre-flight against the target, read-only: tables, column mapping, sequences,
 //!    foreign keys, privileges, server-side files;
-//! 3. load in one session and one transaction: replica role, TRUNCATE ... CASCADE, COPY
-//!    per file (hashing the bytes again as they stream, in case a file changed after
-//!    step 1), row counts, sequence fix-ups, commit. Any error rolls back: the target is
+//! 3. load, all or nothing (one transaction, or see `parallel` and `staging`): replica
+//!    role, TRUNCATE ... CASCADE, COPY per file (hashing the bytes again as they stream,
+//!    in case a file changed after step 1), row counts, sequence fix-ups, commit. Any error rolls back: the target is
 //!    unchanged.
 //!
 //! The SQL is built once, so what runs, what `--dry-run` prints and the
@@ -14,6 +14,10 @@
 //! - `create`: the same decisions for `--create-schema`, from the manifest alone;
 //! - `steps`: the statements of a load, for running and for printing;
 //! - `load`: the transaction(s) that run them;
+//! - `parallel`: all or nothing on several connections (two-phase commit), and what a
+//!   crash left behind;
+//! - `staging`: `--create-schema` into a new schema through a staging schema renamed at
+//!   the commit, the files of one table on several connections;
 //! - `copy`: one file streamed into `COPY`, and its errors in the user's terms;
 //! - `binary`: the CSV converted to PostgreSQL's binary COPY format on a client thread,
 //!   value for value what text COPY would store (the default where the types allow);
@@ -39,6 +43,7 @@ mod readback;
 mod references;
 mod resume;
 mod sidelog;
+mod staging;
 mod steps;
 mod types;
 
@@ -409,6 +414,7 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
         // Prepared transactions an interrupted parallel load left: they hold its tables'
         // locks, so they are finished (by their anchor's fate) before anything reads.
         parallel::recover(&mut client, &log, obs, None, !plan.dry_run)?;
+        staging::recover(&mut client, &log, obs, !plan.dry_run)?;
         let lp = match &plan.create_schema {
             Some(opts) => create::preflight(&mut client, plan, &dump, opts, obs)?,
             None => preflight::preflight(&mut client, plan, &dump, obs)?,

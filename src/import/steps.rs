@@ -274,6 +274,13 @@ pub(super) fn script(cx: &Ctx) -> String {
                  log says how); this script runs the\n-- same statements in one transaction\n",
                 plan.jobs
             ));
+        } else if plan.jobs > 1 {
+            s.push_str(&format!(
+                "-- into a schema that does not exist yet, waybill-import loads through a \
+                 staging schema on up to {}\n-- connections, renamed at the commit (the import \
+                 log says how); this script runs the\n-- same statements in one transaction\n",
+                plan.jobs
+            ));
         }
         s.push_str("BEGIN;\n");
         for op in opening(plan, lp) {
