@@ -116,8 +116,28 @@ fn killed_chunked_export_resumes_equal_to_one_made_in_one_go() {
     bytes[last] = if bytes[last] == b'0' { b'1' } else { b'0' };
     fs::write(&tampered, &bytes).unwrap();
 
-    let ran = resume(&work, &db, &dump, &[]).ok();
-    assert_eq!(PathBuf::from(ran.last_line()), dump, "{}", ran.all());
+    let mut with_json = CHUNKED.to_vec();
+    with_json.push("--json");
+    let ran = resume(&work, &db, &dump, &with_json).ok();
+    // --json: the document says what was kept and redone, and why.
+    let doc: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(doc["dump_dir"], dump.display().to_string(), "{doc:#}");
+    let resumed_doc = &doc["resumed"];
+    assert_eq!(
+        resumed_doc["kept"].as_array().unwrap().len(),
+        finished.len() - 1,
+        "{doc:#}"
+    );
+    assert_eq!(resumed_doc["redone"][0]["file"], finished[0], "{doc:#}");
+    assert_eq!(
+        resumed_doc["redone"][0]["why"],
+        "its sha256 is not the one the interrupted export recorded",
+        "{doc:#}"
+    );
+    assert!(
+        resumed_doc["proof"].as_str().unwrap().contains("binlog"),
+        "{doc:#}"
+    );
     assert!(
         ran.stderr.contains(&format!(
             "{}: its sha256 is not the one the interrupted export recorded; exporting it again",

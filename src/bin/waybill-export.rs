@@ -525,6 +525,19 @@ fn document(
     doc.extend(clock.fields());
     doc.insert("snapshot".into(), json!(m.snapshot));
     doc.insert("delta".into(), json!(m.delta));
+    doc.insert(
+        "resumed".into(),
+        json!(out.resumed.as_ref().map(|r| json!({
+            "proof": r.proof,
+            "kept": r.kept,
+            "redone": r
+                .redone
+                .iter()
+                .map(|(file, why)| json!({"file": file, "why": why}))
+                .collect::<Vec<_>>(),
+            "exported": r.exported,
+        }))),
+    );
     doc.insert("tables".into(), json!(tables));
     doc.insert(
         "totals".into(),
