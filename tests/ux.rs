@@ -11,6 +11,12 @@ use common::*;
 use serde_json::Value;
 use unicode_width::UnicodeWidthStr;
 
+/// Whether a line of the screen matches the regular expression `pattern`.
+fn seen_in(lines: &[String], pattern: &str) -> bool {
+    let re = regex::Regex::new(pattern).unwrap();
+    lines.iter().any(|l| re.is_match(l))
+}
+
 /// What a terminal shows: escape sequences removed, carriage returns as line ends.
 fn screen_lines(raw: &str) -> Vec<String> {
     let style = regex::Regex::new(r"\x1b\[[0-9;]*m").unwrap();
@@ -87,10 +93,7 @@ fn progress_and_summaries_on_a_terminal() {
     let lines = screen_lines(&raw);
     // A table's bar: rows of the source's estimate, bytes, rate and ETA; the overall
     // bar too. Narrower than 100 columns, the numbers come without the bar itself.
-    let seen = |pattern: &str| {
-        let re = regex::Regex::new(pattern).unwrap();
-        lines.iter().any(|l| re.is_match(l))
-    };
+    let seen = |pattern: &str| seen_in(&lines, pattern);
     assert!(
         seen(r"big +[\d,]+/~[\d,]+ rows, [\d.]+ MiB, [\d,]+ rows/s, ETA \d+s"),
         "{lines:#?}"
@@ -145,10 +148,7 @@ fn progress_and_summaries_on_a_terminal() {
     );
     assert_eq!(code, Some(0), "{raw}");
     let lines = screen_lines(&raw);
-    let seen = |pattern: &str| {
-        let re = regex::Regex::new(pattern).unwrap();
-        lines.iter().any(|l| re.is_match(l))
-    };
+    let seen = |pattern: &str| seen_in(&lines, pattern);
     // A terminal 100 columns wide or more gets the bars drawn as well.
     assert!(
         seen(r"verifying the dump: hashing 2 file\(s\) [=> ]+ [\d.]+ [KM]iB/[\d.]+ MiB"),
@@ -204,10 +204,7 @@ fn progress_and_summaries_on_a_terminal() {
     );
     assert_eq!(code, Some(0), "{raw}");
     let lines = screen_lines(&raw);
-    let seen = |pattern: &str| {
-        let re = regex::Regex::new(pattern).unwrap();
-        lines.iter().any(|l| re.is_match(l))
-    };
+    let seen = |pattern: &str| seen_in(&lines, pattern);
     assert!(
         seen(r"import +[=> ]+ +612,345/612,345 rows .* 2/2 tables"),
         "{lines:#?}"
