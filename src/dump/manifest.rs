@@ -287,6 +287,21 @@ pub struct TableEntry {
 }
 
 impl TableEntry {
+    /// A table with no data yet: no files, no rows (a delta's table without changes, an
+    /// interrupted export's plan, a test's fixture).
+    pub fn empty(schema: Table) -> Self {
+        TableEntry {
+            schema,
+            files: Vec::new(),
+            rows: 0,
+            bytes: 0,
+            sha256: None,
+            duration_secs: 0.0,
+            upserts: None,
+            deletes: None,
+        }
+    }
+
     pub fn name(&self) -> &str {
         &self.schema.name
     }

@@ -623,16 +623,7 @@ pub(super) fn run(
                     reason: "no primary key: changes cannot be matched to rows".into(),
                     changes: folder.uncarried[i],
                 });
-                entries.push(TableEntry {
-                    schema,
-                    files: Vec::new(),
-                    rows: 0,
-                    bytes: 0,
-                    sha256: None,
-                    duration_secs: 0.0,
-                    upserts: None,
-                    deletes: None,
-                });
+                entries.push(TableEntry::empty(schema));
                 continue;
             }
             let r = if folder.last[i].is_empty() {

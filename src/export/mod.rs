@@ -520,16 +520,7 @@ fn prove_unchanged(
         options: state.options.clone(),
         tables: tables
             .iter()
-            .map(|t| TableEntry {
-                schema: t.schema.clone(),
-                files: Vec::new(),
-                rows: 0,
-                bytes: 0,
-                sha256: None,
-                duration_secs: 0.0,
-                upserts: None,
-                deletes: None,
-            })
+            .map(|t| TableEntry::empty(t.schema.clone()))
             .collect(),
         views: views.to_vec(),
         totals: Totals::default(),

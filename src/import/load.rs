@@ -161,16 +161,7 @@ pub(super) fn run_table(
         l.entry.files.len()
     ));
     obs.table_done(l.entry.name(), rows, secs);
-    Ok(TableReport {
-        name: l.entry.name().to_string(),
-        target: Some(l.target.clone()),
-        manifest_rows: l.entry.rows,
-        loaded_rows: rows,
-        bytes: l.entry.bytes,
-        secs,
-        status: TableStatus::Loaded,
-        verified_rows: None,
-    })
+    Ok(TableReport::of(l, rows, secs, TableStatus::Loaded))
 }
 
 /// Runs a sequence fix-up (`steps::sequence_sql`); an exhausted sequence is a warning.
@@ -416,30 +407,45 @@ fn open_load(tx: &mut postgres::Transaction, cx: &Ctx) -> Result<()> {
                     e
                 }
             })?,
-            Opening::Truncate(stmt) => truncate(tx, cx, &stmt, &lp.cascaded)?,
+            Opening::Truncate(stmt) => truncate(tx, cx, &stmt, &lp.cascaded, Reached::AtPreflight)?,
         }
     }
     Ok(())
 }
 
+/// When the tables a TRUNCATE reaches outside the load were found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reached {
+    /// By the pre-flight, which refused any that held rows then.
+    AtPreflight,
+    /// Just now, under the lock (`--resume`: from the tables loaded again).
+    Now,
+}
+
 /// Runs the TRUNCATE `stmt`. `cascaded`, the tables outside the load it reaches, are
 /// counted first, under the lock: for the audit trail with `--cascade`, and, without it,
-/// to refuse one that gained rows since the pre-flight.
+/// to refuse one that holds rows (gained since the pre-flight, or found just now).
 pub(super) fn truncate(
     tx: &mut postgres::Transaction,
     cx: &Ctx,
     stmt: &str,
     cascaded: &[(String, String)],
+    found: Reached,
 ) -> Result<()> {
     let (plan, obs, log) = (cx.plan, cx.obs, cx.log);
     let mut emptied = Vec::new();
     for (schema, table) in cascaded {
         let rows = catalog::row_count(tx, schema, table)?;
         if rows > 0 && !plan.cascade {
+            let holds = match found {
+                Reached::AtPreflight => {
+                    format!("now holds {rows} rows (it was empty at the pre-flight)")
+                }
+                Reached::Now => format!("holds {rows} rows"),
+            };
             return Err(Error::Load(format!(
-                "{} now holds {rows} rows (it was empty at the pre-flight), and \
-                 TRUNCATE ... CASCADE would empty it; nothing was loaded: load it \
-                 too, or pass --cascade to empty it",
+                "{} {holds}, and TRUNCATE ... CASCADE would empty it; nothing was loaded: load \
+                 it too, or pass --cascade to empty it",
                 qualified(schema, table)
             )));
         }
@@ -558,40 +564,9 @@ fn open_resume(tx: &mut postgres::Transaction, cx: &Ctx) -> Result<Vec<TableRepo
         .filter(|l| !kept.iter().any(|k| std::ptr::eq(*k, *l)))
         .collect();
     // The tables outside the load that the TRUNCATE reaches: the same rule as open_load.
-    let mut emptied = Vec::new();
-    for (schema, table) in &reached {
-        let rows = catalog::row_count(tx, schema, table)?;
-        if rows > 0 && !plan.cascade {
-            return Err(Error::Load(format!(
-                "{} holds {rows} rows, and TRUNCATE ... CASCADE would empty it; nothing was \
-                 loaded: load it too, or pass --cascade to empty it",
-                qualified(schema, table)
-            )));
-        }
-        emptied.push((schema, table, rows));
-    }
     if !reload.is_empty() {
-        let names: Vec<String> = reload
-            .iter()
-            .map(|l| qualified(&plan.schema, &l.target))
-            .collect();
-        execute_logged(
-            tx,
-            &format!("TRUNCATE TABLE {} CASCADE", names.join(", ")),
-            log,
-        )?;
-    }
-    for (schema, table, rows) in emptied.into_iter().filter(|_| plan.cascade) {
-        log.line(&format!(
-            "--cascade: emptied {} ({rows} rows before), which is not loaded",
-            qualified(schema, table)
-        ));
-        let name = if *schema == plan.schema {
-            table.clone()
-        } else {
-            format!("{schema}.{table}")
-        };
-        obs.cascaded(&name, rows.max(0) as u64);
+        let stmt = super::steps::truncate_of(plan, reload.iter().copied());
+        truncate(tx, cx, &stmt, &reached, Reached::Now)?;
     }
     for l in &reload {
         let name = l.entry.name();
@@ -613,16 +588,7 @@ fn open_resume(tx: &mut postgres::Transaction, cx: &Ctx) -> Result<Vec<TableRepo
                 l.entry.rows
             ));
             obs.kept(l.entry.name(), l.entry.rows);
-            TableReport {
-                name: l.entry.name().to_string(),
-                target: Some(l.target.clone()),
-                manifest_rows: l.entry.rows,
-                loaded_rows: l.entry.rows,
-                bytes: l.entry.bytes,
-                secs: 0.0,
-                status: TableStatus::Kept,
-                verified_rows: None,
-            }
+            TableReport::of(l, l.entry.rows, 0.0, TableStatus::Kept)
         })
         .collect())
 }

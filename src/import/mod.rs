@@ -63,7 +63,7 @@ use crate::target::names::{MappedName, NameOptions};
 use crate::target::sql::{qualified, quote_ident};
 use crate::target::{self, catalog, connection_security};
 use crate::{interrupt, timefmt};
-use preflight::LoadPlan;
+use preflight::{LoadPlan, TableLoad};
 pub use references::Reference;
 use sidelog::{SideFiles, SideLog};
 pub use types::AllowLossy;
@@ -239,6 +239,22 @@ pub struct TableReport {
     pub status: TableStatus,
     /// With --verify: the rows read back and found equal to the dump.
     pub verified_rows: Option<u64>,
+}
+
+impl TableReport {
+    /// A table of the load: `loaded_rows` rows in `secs` seconds, with `status`.
+    pub(crate) fn of(l: &TableLoad, loaded_rows: u64, secs: f64, status: TableStatus) -> Self {
+        TableReport {
+            name: l.entry.name().to_string(),
+            target: Some(l.target.clone()),
+            manifest_rows: l.entry.rows,
+            loaded_rows,
+            bytes: l.entry.bytes,
+            secs,
+            status,
+            verified_rows: None,
+        }
+    }
 }
 
 /// What applying a delta did, per table.
@@ -452,16 +468,11 @@ pub fn run(plan: &ImportPlan, obs: &dyn ImportObserver) -> Result<ImportOutcome>
             })
             .collect();
         if plan.dry_run {
-            reports.extend(lp.loads.iter().map(|l| TableReport {
-                name: l.entry.name().to_string(),
-                target: Some(l.target.clone()),
-                manifest_rows: l.entry.rows,
-                loaded_rows: 0,
-                bytes: l.entry.bytes,
-                secs: 0.0,
-                status: TableStatus::Planned,
-                verified_rows: None,
-            }));
+            reports.extend(
+                lp.loads
+                    .iter()
+                    .map(|l| TableReport::of(l, 0, 0.0, TableStatus::Planned)),
+            );
             log.line("dry run: nothing was written to the database");
             return Ok((
                 reports,

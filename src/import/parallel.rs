@@ -47,7 +47,7 @@ use postgres::error::SqlState;
 use postgres::{CancelToken, Client};
 
 use super::load::{
-    load_table, lock, lock_wait_error, parallel_index_builds, truncate, verify_loaded,
+    Reached, load_table, lock, lock_wait_error, parallel_index_builds, truncate, verify_loaded,
 };
 use super::preflight::TableLoad;
 use super::sidelog::SideLog;
@@ -320,6 +320,7 @@ fn load_groups(
             cx,
             &truncate_of(cx.plan, group.loads.iter().copied()),
             &group.cascaded,
+            Reached::AtPreflight,
         )
         .map_err(plain)?;
         let mut results = Vec::new();
@@ -411,8 +412,22 @@ fn worker(
     send(Event::Finished(done));
 }
 
+/// Opens the anchor transaction, whose commit decides a load made on several
+/// connections; its txid names what belongs to that load (prepared transactions, a
+/// staging schema), so `txid_status` tells later what became of it.
+pub(super) fn open_anchor(client: &mut Client) -> Result<(postgres::Transaction<'_>, i64)> {
+    let mut anchor = client
+        .transaction()
+        .ctx(|| "starting the transaction".into())?;
+    let xid: i64 = anchor
+        .query_one("SELECT txid_current()", &[])
+        .ctx(|| "SELECT txid_current()".into())?
+        .get(0);
+    Ok((anchor, xid))
+}
+
 /// Cancels whatever each connection runs now (a no-op for an idle one).
-fn cancel_all(tokens: &Mutex<Vec<CancelToken>>, cx: &Ctx) {
+pub(super) fn cancel_all(tokens: &Mutex<Vec<CancelToken>>, cx: &Ctx) {
     let Ok(tls) = cx.plan.target.tls.pg_connector() else {
         return;
     };
@@ -426,13 +441,7 @@ pub(super) fn load(client: &mut Client, cx: &Ctx, split: Split) -> Result<Vec<Ta
     let (obs, log) = (cx.obs, cx.log);
     let n = split.connections;
     let tokens = Mutex::new(vec![client.cancel_token()]);
-    let mut anchor = client
-        .transaction()
-        .ctx(|| "starting the transaction".into())?;
-    let xid: i64 = anchor
-        .query_one("SELECT txid_current()", &[])
-        .ctx(|| "SELECT txid_current()".into())?
-        .get(0);
+    let (mut anchor, xid) = open_anchor(client)?;
     let gid = |k: usize| format!("waybill/{xid}/{k}/{n}");
     let groups: Vec<String> = split
         .anchor_only
@@ -692,16 +701,7 @@ fn settle(cx: &Ctx, xid: i64, gids: &[String], outcome: Result<Vec<TableReport>>
                     cx.lp
                         .loads
                         .iter()
-                        .map(|l| TableReport {
-                            name: l.entry.name().to_string(),
-                            target: Some(l.target.clone()),
-                            manifest_rows: l.entry.rows,
-                            loaded_rows: l.entry.rows,
-                            bytes: l.entry.bytes,
-                            secs: 0.0,
-                            status: super::TableStatus::Loaded,
-                            verified_rows: None,
-                        })
+                        .map(|l| TableReport::of(l, l.entry.rows, 0.0, super::TableStatus::Loaded))
                         .collect(),
                 )
             }
@@ -727,7 +727,7 @@ fn settle(cx: &Ctx, xid: i64, gids: &[String], outcome: Result<Vec<TableReport>>
 
 /// `txid_status(xid)`: committed, aborted, in progress, or None when PostgreSQL no
 /// longer knows.
-fn anchor_status(client: &mut Client, xid: i64) -> Option<String> {
+pub(super) fn anchor_status(client: &mut Client, xid: i64) -> Option<String> {
     client
         .query_one("SELECT txid_status($1)", &[&xid])
         .map(|r| r.get(0))

@@ -32,6 +32,7 @@ use postgres::{CancelToken, Client};
 use super::load::{
     after_load, copy_format, execute_logged, parallel_index_builds, run_table, set_sequence,
 };
+use super::parallel::{anchor_status, cancel_all, open_anchor};
 use super::steps::{Step, table_steps};
 use super::{
     Ctx, ImportObserver, ImportPlan, Phase, TableReport, TableStatus, applied, copy::copy_file,
@@ -84,7 +85,6 @@ enum Piece {
 struct Progress {
     left: AtomicUsize,
     rows: AtomicU64,
-    started: AtomicBool,
     since: Mutex<Option<Instant>>,
     secs: Mutex<f64>,
 }
@@ -95,13 +95,7 @@ pub(super) fn load(
     opts: &SchemaOptions,
 ) -> Result<Vec<TableReport>> {
     let (plan, obs, log) = (cx.plan, cx.obs, cx.log);
-    let mut anchor = client
-        .transaction()
-        .ctx(|| "starting the transaction".into())?;
-    let xid: i64 = anchor
-        .query_one("SELECT txid_current()", &[])
-        .ctx(|| "SELECT txid_current()".into())?
-        .get(0);
+    let (mut anchor, xid) = open_anchor(client)?;
     let stage = format!("{PREFIX}{xid}");
     let staged_plan = ImportPlan {
         schema: stage.clone(),
@@ -205,7 +199,6 @@ fn load_pieces(first: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
         .map(|l| Progress {
             left: AtomicUsize::new(if l.staged() { 1 } else { l.entry.files.len() }),
             rows: AtomicU64::new(0),
-            started: AtomicBool::new(false),
             since: Mutex::new(None),
             secs: Mutex::new(0.0),
         })
@@ -221,11 +214,7 @@ fn load_pieces(first: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
         if f.is_none() {
             *f = Some(e);
             closed.store(true, Ordering::SeqCst);
-            if let Ok(tls) = plan.target.tls.pg_connector() {
-                for t in tokens.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-                    let _ = t.cancel_query(tls.clone());
-                }
-            }
+            cancel_all(&tokens, cx);
         }
     };
     let work = |c: &mut Client| {
@@ -273,16 +262,12 @@ fn load_pieces(first: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
         .enumerate()
         .map(|(i, l)| match staged.iter().position(|(k, _)| *k == i) {
             Some(at) => staged.swap_remove(at).1,
-            None => TableReport {
-                name: l.entry.name().to_string(),
-                target: Some(l.target.clone()),
-                manifest_rows: l.entry.rows,
-                loaded_rows: progress[i].rows.load(Ordering::SeqCst),
-                bytes: l.entry.bytes,
-                secs: *progress[i].secs.lock().unwrap_or_else(|p| p.into_inner()),
-                status: TableStatus::Loaded,
-                verified_rows: None,
-            },
+            None => TableReport::of(
+                l,
+                progress[i].rows.load(Ordering::SeqCst),
+                *progress[i].secs.lock().unwrap_or_else(|p| p.into_inner()),
+                TableStatus::Loaded,
+            ),
         })
         .collect();
     Ok(reports)
@@ -312,8 +297,15 @@ fn load_piece(
         Piece::File(i, j) => {
             let (l, p) = (&lp.loads[i], &progress[i]);
             let f = &l.entry.files[j];
-            if !p.started.swap(true, Ordering::SeqCst) {
-                *p.since.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+            let first = {
+                let mut since = p.since.lock().unwrap_or_else(|p| p.into_inner());
+                let first = since.is_none();
+                if first {
+                    *since = Some(Instant::now());
+                }
+                first
+            };
+            if first {
                 cx.obs.table_started(l.entry.name(), l.entry.bytes);
             }
             let format = copy_format(&mut tx, cx, l)?;
@@ -406,11 +398,7 @@ pub(super) fn recover(
         let Ok(xid) = name[PREFIX.len()..].parse::<i64>() else {
             continue;
         };
-        let status: Option<String> = client
-            .query_one("SELECT txid_status($1)", &[&xid])
-            .map(|r| r.get(0))
-            .unwrap_or(None);
-        if status.as_deref() == Some("in progress") {
+        if anchor_status(client, xid).as_deref() == Some("in progress") {
             continue;
         }
         let stmt = format!("DROP SCHEMA {} CASCADE", quote_ident(&name));

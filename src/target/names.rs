@@ -868,29 +868,20 @@ mod tests {
     }
 
     fn entry(name: &str, columns: &[&str]) -> TableEntry {
-        TableEntry {
-            schema: crate::dump::schema::Table {
-                name: name.into(),
-                columns: columns
-                    .iter()
-                    .map(|c| {
-                        serde_json::from_value(serde_json::json!({
-                            "name": c, "column_type": "int(11)", "data_type": "int",
-                            "nullable": true, "encoding": "integer", "unsigned": false,
-                        }))
-                        .unwrap()
-                    })
-                    .collect(),
-                ..Default::default()
-            },
-            rows: 0,
-            bytes: 0,
-            sha256: None,
-            duration_secs: 0.0,
-            files: Vec::new(),
-            upserts: None,
-            deletes: None,
-        }
+        TableEntry::empty(crate::dump::schema::Table {
+            name: name.into(),
+            columns: columns
+                .iter()
+                .map(|c| {
+                    serde_json::from_value(serde_json::json!({
+                        "name": c, "column_type": "int(11)", "data_type": "int",
+                        "nullable": true, "encoding": "integer", "unsigned": false,
+                    }))
+                    .unwrap()
+                })
+                .collect(),
+            ..Default::default()
+        })
     }
 
     fn renames(text: &str) -> Renames {
