@@ -22,7 +22,9 @@ use std::time::Instant;
 use postgres::{Client, Transaction};
 
 use super::applied;
+use super::load::restart_sequence;
 use super::sidelog::{SideFiles, SideLog};
+use super::steps::restart_sequence_psql;
 use super::{
     CopyFrom, DeltaReport, DeltaTableReport, ImportObserver, ImportOutcome, ImportPlan,
     TableReport, TableStatus, table_selected,
@@ -501,16 +503,24 @@ fn read_back_sql(schema: &str, t: &TableApply, temp: &str) -> String {
     )
 }
 
-/// Moves a sequence past the rows now in the table, never backwards.
-fn sequence_sql(schema: &str, t: &TableApply, s: &catalog::OwnedSequence) -> String {
+/// Moves a sequence past the rows now in the table, never backwards: `next` is SQL for
+/// its next value before the apply (`next_value_sql`, or that value read before the
+/// sequence was restarted: `load::restart_sequence`).
+fn sequence_sql(schema: &str, t: &TableApply, s: &catalog::OwnedSequence, next: &str) -> String {
     format!(
-        "SELECT setval({0}, GREATEST((SELECT max({1})::bigint + 1 FROM {2}), \
-         (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM {3}), {4}), false)",
+        "SELECT setval({0}, GREATEST((SELECT max({1})::bigint + 1 FROM {2}), {next}, {3}), false)",
         quote_literal(&s.sequence),
         quote_ident(&s.column),
         qualified(schema, &t.target),
-        s.sequence,
         s.start
+    )
+}
+
+/// The sequence's next value.
+fn next_value_sql(s: &catalog::OwnedSequence) -> String {
+    format!(
+        "(SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM {})",
+        s.sequence
     )
 }
 
@@ -536,7 +546,10 @@ enum Step<'a> {
         sql: String,
         table: usize,
     },
-    Sequence(String),
+    Sequence {
+        table: &'a TableApply<'a>,
+        seq: &'a catalog::OwnedSequence,
+    },
 }
 
 fn steps<'a>(plan: &ImportPlan, p: &'a Plan) -> Vec<Step<'a>> {
@@ -586,7 +599,7 @@ fn steps<'a>(plan: &ImportPlan, p: &'a Plan) -> Vec<Step<'a>> {
                 });
             }
             for s in &t.sequences {
-                v.push(Step::Sequence(sequence_sql(schema, t, s)));
+                v.push(Step::Sequence { table: t, seq: s });
             }
         }
     }
@@ -612,8 +625,24 @@ fn script(plan: &ImportPlan, dump: &VerifiedDump, p: &Plan, record: &str) -> Str
         match step {
             Step::Sql(sql)
             | Step::Delete { sql, .. }
-            | Step::Upsert { sql, .. }
-            | Step::Sequence(sql) => s.push_str(&format!("{sql};\n")),
+            | Step::Upsert { sql, .. } => s.push_str(&format!("{sql};\n")),
+            Step::Sequence { table, seq } => {
+                // The value before the restart, kept in a setting of this transaction.
+                s.push_str(&format!(
+                    "SELECT set_config('waybill.next', {}::text, true);\n",
+                    next_value_sql(seq)
+                ));
+                s.push_str(&restart_sequence_psql(&quote_literal(&seq.sequence)));
+                s.push_str(&format!(
+                    "{};\n",
+                    sequence_sql(
+                        &plan.schema,
+                        table,
+                        seq,
+                        "current_setting('waybill.next')::bigint"
+                    )
+                ));
+            }
             Step::ReadBack { sql, .. } => s.push_str(&format!(
                 "-- the generated columns as PostgreSQL computed them must equal the delta's: no rows\n{sql};\n"
             )),
@@ -945,7 +974,23 @@ fn run(
         for step in steps(plan, &p) {
             interrupt::check()?;
             match step {
-                Step::Sql(sql) | Step::Sequence(sql) => {
+                Step::Sql(sql) => {
+                    tx.batch_execute(&sql).ctx(|| sql.clone())?;
+                    log.line(&sql);
+                }
+                Step::Sequence { table, seq } => {
+                    let next = next_value_sql(seq);
+                    let next: i64 = tx
+                        .query_one(&format!("SELECT {next}"), &[])
+                        .ctx(|| format!("reading sequence {}", seq.sequence))?
+                        .get(0);
+                    restart_sequence(
+                        &mut tx,
+                        log,
+                        plan.lock_timeout,
+                        &quote_literal(&seq.sequence),
+                    )?;
+                    let sql = sequence_sql(&plan.schema, table, seq, &next.to_string());
                     tx.batch_execute(&sql).ctx(|| sql.clone())?;
                     log.line(&sql);
                 }

@@ -172,6 +172,7 @@ pub(super) fn set_sequence(
     sql: &str,
     seq: &str,
 ) -> Result<()> {
+    restart_sequence(tx, cx.log, cx.plan.lock_timeout, seq)?;
     let row = tx
         .query_one(sql, &[])
         .ctx(|| format!("setting sequence {} of table `{}`", seq, l.entry.name()))?;
@@ -191,6 +192,56 @@ pub(super) fn set_sequence(
         cx.log.line(&format!("sequence {seq} next value {next}"));
     }
     Ok(())
+}
+
+/// Makes what this transaction does to a sequence roll back with it. `setval` is not
+/// transactional: a load that failed after it would leave the sequence moved (below the
+/// rows still in the table, if the dump is older than the target's data, so the
+/// application's next insert collides). A sequence ALTERed in a transaction gets new
+/// storage that a rollback discards, with whatever `setval` wrote to it since: so
+/// `ALTER SEQUENCE ... RESTART` first (it starts over; read its value before if it
+/// matters). Only the sequence's owner may ALTER it: for another role the log says so and
+/// `setval` alone follows. `seq` is SQL for the sequence (a literal or a
+/// `pg_get_serial_sequence` call).
+pub(super) fn restart_sequence(
+    tx: &mut postgres::Transaction,
+    log: &SideLog,
+    lock_timeout: std::time::Duration,
+    seq: &str,
+) -> Result<()> {
+    let row = tx
+        .query_one(
+            &format!(
+                "SELECT c.oid::regclass::text, pg_has_role(c.relowner, 'USAGE') \
+                 FROM pg_class c WHERE c.oid = ({seq})::regclass"
+            ),
+            &[],
+        )
+        .ctx(|| format!("looking up the owner of sequence {seq}"))?;
+    let (name, owned): (String, bool) = (row.get(0), row.get(1));
+    if !owned {
+        log.line(&format!(
+            "sequence {name} belongs to another role, which alone may ALTER it: it is set by \
+             setval only, which a rollback of this load does not undo"
+        ));
+        return Ok(());
+    }
+    let stmt = format!("ALTER SEQUENCE {name} RESTART");
+    match tx.batch_execute(&stmt) {
+        Ok(()) => {
+            log.line(&format!(
+                "{stmt} (so that a rollback of this load also undoes the sequence's new value)"
+            ));
+            Ok(())
+        }
+        Err(e) if is_lock_timeout(&e) => Err(Error::Load(format!(
+            "gave up waiting for a lock on sequence {name} after {} (--lock-timeout): a \
+             transaction still open used it (nextval), e.g. an insert into another table that \
+             shares it; let it finish or raise --lock-timeout",
+            timefmt::duration_text(lock_timeout)
+        ))),
+        Err(e) => Err(e).ctx(|| stmt.clone()),
+    }
 }
 
 pub(super) const TEXT: Format = Format::Text(String::new());

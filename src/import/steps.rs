@@ -213,6 +213,16 @@ fn sequence_sql(plan: &ImportPlan, l: &TableLoad, s: &SeqFix) -> String {
     )
 }
 
+/// `load::restart_sequence` in psql: so that a rollback also undoes the `setval` that
+/// follows (by the sequence's owner only). `seq` is SQL for the sequence.
+pub(super) fn restart_sequence_psql(seq: &str) -> String {
+    format!(
+        "-- a rollback undoes setval only on a sequence ALTERed in the same transaction\n\
+         SELECT format('ALTER SEQUENCE %s RESTART', c.oid::regclass) FROM pg_class c \
+         WHERE c.oid = ({seq})::regclass AND pg_has_role(c.relowner, 'USAGE') \\gexec\n"
+    )
+}
+
 pub(super) fn script(cx: &Ctx) -> String {
     let (plan, lp, dump) = (cx.plan, cx.lp, cx.dump);
     let mut s = String::new();
@@ -293,10 +303,11 @@ pub(super) fn script(cx: &Ctx) -> String {
         }
         for step in table_steps(plan, l) {
             match step {
-                Step::Sql(stmt)
-                | Step::Lock(stmt)
-                | Step::Rebuild(stmt)
-                | Step::Sequence(stmt, _) => {
+                Step::Sql(stmt) | Step::Lock(stmt) | Step::Rebuild(stmt) => {
+                    s.push_str(&format!("{stmt};\n"))
+                }
+                Step::Sequence(stmt, seq) => {
+                    s.push_str(&restart_sequence_psql(seq));
                     s.push_str(&format!("{stmt};\n"))
                 }
                 Step::ReadBack(stmt) => s.push_str(&format!(

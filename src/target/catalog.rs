@@ -170,7 +170,9 @@ pub(crate) struct DeferredIndex {
 
 /// Indexes of a table that can be rebuilt exactly: plain indexes and PRIMARY KEY /
 /// UNIQUE constraints, valid, in the default tablespace, not used by a foreign key,
-/// not the replica identity or the CLUSTER index, on a plain (not partitioned) table.
+/// not the replica identity or the CLUSTER index, on a plain (not partitioned) table
+/// that the importing role owns (only the owner may drop an index; a role that may only
+/// TRUNCATE and INSERT loads with the indexes in place).
 pub(crate) fn deferrable_indexes(
     client: &mut Client,
     schema: &str,
@@ -189,7 +191,7 @@ pub(crate) fn deferrable_indexes(
                                          AND con.contype IN ('p', 'u')
              WHERE n.nspname = $1 AND t.relname = $2 AND t.relkind = 'r'
                AND i.indisvalid AND NOT i.indisreplident AND NOT i.indisclustered
-               AND ic.reltablespace = 0
+               AND ic.reltablespace = 0 AND pg_has_role(t.relowner, 'USAGE')
                AND NOT EXISTS (SELECT 1 FROM pg_constraint x
                                WHERE x.conindid = i.indexrelid AND x.contype NOT IN ('p', 'u'))
              ORDER BY con.contype NULLS LAST, ic.relname",
