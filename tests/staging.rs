@@ -249,3 +249,193 @@ fn a_killed_import_leaves_a_staging_schema_the_next_one_drops() {
     assert_eq!(stages(&pg), Vec::<String>::new());
     assert_eq!(pg.count("app.big"), 600_000);
 }
+
+/// The import log of the last run in `dump`.
+fn newest_log(dump: &Path) -> String {
+    let mut logs: Vec<std::path::PathBuf> = std::fs::read_dir(dump)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("import_log_"))
+        .collect();
+    logs.sort_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap());
+    std::fs::read_to_string(logs.last().unwrap()).unwrap()
+}
+
+/// Relations of a schema with their kind and index definition (schema name left out).
+fn shape(pg: &PgDb, schema: &str, except: &[&str]) -> String {
+    let skip: Vec<String> = except
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .chain(["''".to_string()])
+        .collect();
+    pg.text(&format!(
+        "SELECT string_agg(c.relname || ':' || c.relkind::text || ':' || \
+         coalesce(pg_get_indexdef(i.indexrelid), ''), ',' ORDER BY c.relname) \
+         FROM pg_class c LEFT JOIN pg_index i ON i.indexrelid = c.oid \
+         WHERE c.relnamespace = '{schema}'::regnamespace AND c.relname NOT IN ({})",
+        skip.join(", ")
+    ))
+    .unwrap()
+    .replace(&format!("{schema}."), "")
+}
+
+#[test]
+fn into_an_existing_schema_the_tables_move_in_at_the_commit() {
+    let db = big_db();
+    let work = Work::new();
+    let dump = chunked_dump(&work, &db);
+    let pg = PgDb::new("stage_exist");
+    // `public` exists, with a table of the application's that the import leaves alone,
+    // and an old `big` that --drop-existing replaces (`keep` references it).
+    pg.exec(
+        "CREATE TABLE big (id int PRIMARY KEY, note text);
+         INSERT INTO big VALUES (1, 'old');
+         CREATE TABLE keep (id int PRIMARY KEY, big_id int REFERENCES big (id));
+         INSERT INTO keep VALUES (1, 1), (2, 1), (3, NULL);",
+    );
+    let mut child = spawn_import(&work, &pg, &dump, &["--drop-existing", "--jobs", "2"]);
+    let mut watch = pg.client();
+    let mut most = 0;
+    while child.try_wait().unwrap().is_none() {
+        most = most.max(copies_into_big(&mut watch, &pg.name));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(most, 2, "two connections copy files of big at once");
+    assert_big_equal(&db, &pg, "public");
+    assert_eq!(stages(&pg), Vec::<String>::new());
+    // The application's table is untouched, but for the foreign key to the dropped
+    // table, which DROP ... CASCADE removes (as in one transaction).
+    assert_eq!(
+        pg.text(
+            "SELECT string_agg(id || ':' || coalesce(big_id::text, '-'), ',' ORDER BY id) FROM keep"
+        )
+        .as_deref(),
+        Some("1:1,2:1,3:-")
+    );
+    assert_eq!(
+        pg.text("SELECT count(*)::text FROM pg_constraint WHERE conrelid = 'keep'::regclass AND contype = 'f'")
+            .as_deref(),
+        Some("0")
+    );
+    let log = newest_log(&dump);
+    assert!(
+        log.contains("its tables moved into the existing schema \"public\""),
+        "{log}"
+    );
+    assert!(
+        log.contains("DROP TABLE \"public\".\"big\" CASCADE"),
+        "{log}"
+    );
+    assert!(log.contains("SET SCHEMA \"public\""), "{log}");
+    // The same as one transaction makes it (--jobs 1, another database).
+    let one = PgDb::new("stage_exist1");
+    work.import(&one, &dump, &["--create-schema", "--jobs", "1"])
+        .ok();
+    assert!(
+        newest_log(&dump).contains("all or nothing in one transaction: --jobs 1"),
+        "{}",
+        newest_log(&dump)
+    );
+    assert_eq!(
+        shape(&pg, "public", &["keep", "keep_pkey"]),
+        shape(&one, "public", &[])
+    );
+}
+
+#[test]
+fn into_an_existing_schema_a_failure_keeps_the_old_tables() {
+    let db = big_db();
+    db.exec(&[
+        "SET SESSION check_constraint_checks = 0",
+        "ALTER TABLE big ADD CONSTRAINT small_n CHECK (n < 4000000)",
+    ]);
+    let work = Work::new();
+    let dump = chunked_dump(&work, &db);
+    let pg = PgDb::new("stage_exist_fail");
+    pg.exec(
+        "CREATE TABLE big (id int PRIMARY KEY, note text);
+         INSERT INTO big VALUES (1, 'old');
+         CREATE TABLE keep (id int PRIMARY KEY, big_id int REFERENCES big (id));
+         INSERT INTO keep VALUES (1, 1);",
+    );
+    let ran = work
+        .import(&pg, &dump, &["--create-schema", "--drop-existing"])
+        .failed();
+    assert!(ran.stderr.contains("small_n"), "{}", ran.stderr);
+    assert!(
+        newest_log(&dump).contains("its tables moved into the existing schema"),
+        "{}",
+        newest_log(&dump)
+    );
+    assert_eq!(
+        pg.text("SELECT string_agg(id || ':' || note, ',') FROM big")
+            .as_deref(),
+        Some("1:old")
+    );
+    assert_eq!(
+        pg.text("SELECT count(*)::text FROM pg_constraint WHERE conrelid = 'keep'::regclass AND contype = 'f'")
+            .as_deref(),
+        Some("1")
+    );
+    assert_eq!(stages(&pg), Vec::<String>::new());
+    let statuses = last_run_statuses(&work, "import");
+    assert_eq!(
+        statuses[statuses.len() - 2..],
+        ["rolled_back".to_string(), "failed".to_string()]
+    );
+}
+
+#[test]
+fn into_an_existing_schema_on_update_triggers_use_its_own_function() {
+    let db = MyDb::new("stage_trig");
+    db.exec(&[
+        "CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, v INT, \
+         changed TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6))",
+        "INSERT INTO t (v, changed) VALUES (1, '2020-01-01 00:00:00'), (2, '2020-01-01 00:00:00')",
+    ]);
+    let work = Work::new();
+    let dump = work.export(&db, &[]);
+    let pg = PgDb::new("stage_trig");
+    // Twice: the second finds the function in `public` already (and `t`, replaced).
+    for extra in [&[][..], &["--drop-existing"][..]] {
+        let mut args = vec!["--create-schema", "--jobs", "2"];
+        args.extend_from_slice(extra);
+        work.import(&pg, &dump, &args).ok();
+        let log = newest_log(&dump);
+        assert!(
+            log.contains("its tables moved into the existing schema \"public\""),
+            "{log}"
+        );
+        assert_eq!(stages(&pg), Vec::<String>::new());
+        assert_eq!(
+            pg.text(
+                "SELECT string_agg(p.pronamespace::regnamespace::text, ',') FROM pg_trigger g \
+                 JOIN pg_proc p ON p.oid = g.tgfoid WHERE g.tgrelid = 't'::regclass \
+                 AND NOT g.tgisinternal"
+            )
+            .as_deref(),
+            Some("public")
+        );
+        assert_eq!(
+            pg.text(
+                "SELECT string_agg(id || ':' || v || ':' || extract(epoch FROM changed)::bigint, \
+                 ',' ORDER BY id) FROM t"
+            )
+            .as_deref(),
+            Some("1:1:1577836800,2:2:1577836800")
+        );
+        // The trigger works: an UPDATE moves `changed`, and the identity goes on past 2.
+        pg.exec("UPDATE t SET v = 10 WHERE id = 1; INSERT INTO t (v) VALUES (3);");
+        assert_eq!(
+            pg.text(
+                "SELECT string_agg(id || ':' || (changed > '2021-01-01'), ',' ORDER BY id) FROM t"
+            )
+            .as_deref(),
+            Some("1:true,2:false,3:true")
+        );
+    }
+}

@@ -94,9 +94,9 @@ struct Args {
     /// tables that no foreign key links load on up to N connections, committed together
     /// by two-phase commit (needs max_prepared_transactions >= N - 1 on the target, else
     /// one connection); index rebuilds may use the rest as parallel workers. With
-    /// --create-schema into a new schema: files loaded at once, through a staging schema
-    /// renamed at the commit. With --commit per-table: tables loaded at once, each
-    /// committing on its own.
+    /// --create-schema: files loaded at once, through a staging schema renamed (into an
+    /// existing schema: whose tables are moved) at the commit. With --commit per-table:
+    /// tables loaded at once, each committing on its own.
     #[arg(long, value_name = "N", default_value_t = default_jobs())]
     jobs: usize,
 

@@ -79,6 +79,12 @@ fn check_conditions(
 
 /// Pre-flight for `--create-schema`: the tables come from the manifest; the target
 /// schema must not already hold tables of those names (unless asked to drop them).
+/// `--drop-existing`: the tables of the dump's names that the schema already has.
+pub(super) fn drop_existing_sql(tables: &[(String, String)]) -> String {
+    let names: Vec<String> = tables.iter().map(|(s, t)| qualified(s, t)).collect();
+    format!("DROP TABLE {} CASCADE", names.join(", "))
+}
+
 pub(super) fn preflight<'m>(
     client: &mut Client,
     plan: &ImportPlan,
@@ -148,7 +154,7 @@ pub(super) fn preflight<'m>(
             "--drop-existing: dropping {} first",
             clash.join(", ")
         ));
-        before.push(format!("DROP TABLE {} CASCADE", clash.join(", ")));
+        before.push(drop_existing_sql(&clashing));
     }
     let replica_role = client
         .batch_execute("SET session_replication_role = replica")

@@ -693,7 +693,7 @@ pub(super) fn parallel_index_builds(
 pub(super) fn after_load(tx: &mut postgres::Transaction, cx: &Ctx) -> Result<()> {
     let (lp, log) = (cx.lp, cx.log);
     let mut phases = Phases::new(cx.obs);
-    let (keys_from, fks_from) = lp.after_split;
+    let (keys_from, fks_from, _) = lp.after_split;
     for (i, stmt) in lp.after.iter().enumerate() {
         interrupt::check()?;
         phases.enter(if i >= fks_from {
@@ -721,7 +721,7 @@ pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
     }
     if let Some(opts) = &plan.create_schema {
         match super::staging::applies(client, cx)? {
-            Ok(()) => return super::staging::load(client, cx, opts),
+            Ok(into) => return super::staging::load(client, cx, opts, into),
             Err(why) => log.line(&format!("all or nothing in one transaction: {why}")),
         }
     } else {

@@ -103,8 +103,9 @@ pub(crate) struct LoadPlan<'m> {
     pub comments: Vec<String>,
     /// With --create-schema: what became of CHECKs, ON UPDATE and generated columns.
     pub rules: Option<RulesReport>,
-    /// Where in `after` the keys start, and the foreign keys (`SchemaPlan::after_split`).
-    pub after_split: (usize, usize),
+    /// Where in `after` the keys start, the foreign keys, and the ON UPDATE triggers
+    /// (`SchemaPlan::after_split`).
+    pub after_split: (usize, usize, usize),
     pub warnings: Vec<String>,
     /// Every loaded table's name and its columns' names, dump to target.
     pub mapping: Vec<MappedName>,
@@ -411,7 +412,7 @@ pub(super) fn preflight<'m>(
         comments: Vec::new(),
         rules: None,
         after: Vec::new(),
-        after_split: (0, 0),
+        after_split: (0, 0, 0),
         warnings: Vec::new(),
         mapping: mapping.into_iter().flatten().collect(),
     })

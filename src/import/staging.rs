@@ -1,6 +1,6 @@
-//! `--create-schema` into a schema that does not exist yet, on several connections: the
-//! tables are created and loaded in a staging schema, then renamed in one short
-//! transaction.
+//! `--create-schema` on several connections: the tables are created and loaded in a
+//! staging schema, then renamed (or moved into the existing target schema) in one
+//! short transaction.
 //!
 //! Here waybill creates every object itself, so the swap that is dangerous in an
 //! application's schema (recreating what points at the old tables) is trivial: nothing
@@ -20,6 +20,15 @@
 //! 5. the anchor renames the staging schema to the target's name, records the load in
 //!    `waybill.applied`, and commits: the schema appears whole, or not at all.
 //!
+//! Into a schema that exists (`public`), step 5 moves the tables instead: the anchor
+//! drops the tables `--drop-existing` replaces (it locked them at its start), moves
+//! each staged table in (`ALTER TABLE ... SET SCHEMA` takes its indexes, constraints
+//! and identity sequences along), creates the ON UPDATE trigger function and triggers
+//! there (a function does not move with a table, and an earlier import may have made
+//! it already: so the staging schema never gets them), and drops the staging schema,
+//! RESTRICT: anything left in it fails the load. The schema's other tables are not
+//! touched.
+//!
 //! Any failure drops the staging schema. One left by a crash is dropped by the next
 //! import (`parallel::recover`), once its anchor is no longer running.
 
@@ -30,9 +39,12 @@ use std::time::Instant;
 use postgres::{CancelToken, Client};
 
 use super::load::{
-    after_load, copy_format, execute_logged, parallel_index_builds, run_table, set_sequence,
+    after_load, copy_format, execute_logged, lock, lock_wait_error, parallel_index_builds,
+    run_table, set_sequence,
 };
 use super::parallel::{anchor_status, cancel_all, open_anchor};
+use super::preflight::LoadPlan;
+use super::steps::lock_sql;
 use super::steps::{Step, table_steps};
 use super::{
     Ctx, ImportObserver, ImportPlan, Phase, TableReport, TableStatus, applied, copy::copy_file,
@@ -40,16 +52,28 @@ use super::{
 };
 use crate::error::{Error, Result, ResultExt};
 use crate::target::ddl::SchemaOptions;
-use crate::target::sql::quote_ident;
+use crate::target::sql::{qualified, quote_ident};
 use crate::target::{self, catalog};
 use crate::{interrupt, printable::escaped};
 
 /// The prefix of a staging schema's name; the anchor's txid follows.
 pub(super) const PREFIX: &str = "waybill_stage_";
 
+/// Where the staged tables go at the commit.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Destination {
+    /// The staging schema is renamed to the target schema.
+    NewSchema,
+    /// The target schema exists (`public`): each table is moved into it.
+    ExistingSchema,
+}
+
 /// Whether a `--create-schema` load goes through a staging schema (`Ok`), or runs in
 /// one transaction, and why (`Err`).
-pub(super) fn applies(client: &mut Client, cx: &Ctx) -> Result<std::result::Result<(), String>> {
+pub(super) fn applies(
+    client: &mut Client,
+    cx: &Ctx,
+) -> Result<std::result::Result<Destination, String>> {
     let plan = cx.plan;
     if plan.jobs < 2 {
         return Ok(Err("--jobs 1".into()));
@@ -59,14 +83,11 @@ pub(super) fn applies(client: &mut Client, cx: &Ctx) -> Result<std::result::Resu
             "--references compares tables with each other before the commit".into(),
         ));
     }
-    if catalog::schema_exists(client, &plan.schema)? {
-        return Ok(Err(format!(
-            "schema {} exists, so the tables are created in it, in one transaction (a new \
-             schema is loaded through a staging schema on --jobs connections)",
-            quote_ident(&plan.schema)
-        )));
-    }
-    Ok(Ok(()))
+    Ok(Ok(if catalog::schema_exists(client, &plan.schema)? {
+        Destination::ExistingSchema
+    } else {
+        Destination::NewSchema
+    }))
 }
 
 /// An observer that says nothing: the staging plan repeats the real one's warnings.
@@ -93,6 +114,7 @@ pub(super) fn load(
     client: &mut Client,
     cx: &Ctx,
     opts: &SchemaOptions,
+    into: Destination,
 ) -> Result<Vec<TableReport>> {
     let (plan, obs, log) = (cx.plan, cx.obs, cx.log);
     let (mut anchor, xid) = open_anchor(client)?;
@@ -107,6 +129,12 @@ pub(super) fn load(
     for l in &mut lp.loads {
         l.freeze = false;
     }
+    // Into an existing schema, the ON UPDATE trigger function is created there at the
+    // commit (where an earlier import may have made it), and its triggers with it: the
+    // tables move, a function would not.
+    if into == Destination::ExistingSchema {
+        lp.after.truncate(lp.after_split.2);
+    }
     let scx = Ctx {
         plan: &staged_plan,
         dump: cx.dump,
@@ -118,12 +146,23 @@ pub(super) fn load(
     };
     log.line(&format!(
         "all or nothing through the staging schema {} on up to {} connections (the files of \
-         one table load at once), renamed to {} at the commit of the anchor transaction {xid}",
+         one table load at once), {} at the commit of the anchor transaction {xid}",
         quote_ident(&stage),
         plan.jobs,
-        quote_ident(&plan.schema)
+        match into {
+            Destination::NewSchema => format!("renamed to {}", quote_ident(&plan.schema)),
+            Destination::ExistingSchema => format!(
+                "its tables moved into the existing schema {}",
+                quote_ident(&plan.schema)
+            ),
+        }
     ));
     let outcome = (|| {
+        // The tables --drop-existing replaces: locked now, so nobody writes to them
+        // while their replacements load, dropped at the commit.
+        if let Some(stmt) = lock_sql(&cx.lp.locks) {
+            lock(&mut anchor, &stmt, log)?;
+        }
         let mut tx = setup
             .transaction()
             .ctx(|| "starting a transaction".into())?;
@@ -135,12 +174,17 @@ pub(super) fn load(
         let mut reports = load_pieces(&mut setup, &scx)?;
         finish(&mut setup, &scx, &mut reports)?;
         interrupt::check()?;
-        let rename = format!(
-            "ALTER SCHEMA {} RENAME TO {}",
-            quote_ident(&stage),
-            quote_ident(&plan.schema)
-        );
-        execute_logged(&mut anchor, &rename, log)?;
+        match into {
+            Destination::NewSchema => {
+                let rename = format!(
+                    "ALTER SCHEMA {} RENAME TO {}",
+                    quote_ident(&stage),
+                    quote_ident(&plan.schema)
+                );
+                execute_logged(&mut anchor, &rename, log)?;
+            }
+            Destination::ExistingSchema => move_tables(&mut anchor, cx, &lp, &stage)?,
+        }
         applied::record(&mut anchor, cx)?;
         interrupt::check()?;
         Ok(reports)
@@ -155,9 +199,43 @@ pub(super) fn load(
             drop_stage(&mut setup, cx, &stage);
             log.line("rolled back");
             obs.rolled_back();
-            Err(e)
+            Err(match e {
+                Error::LockTimeout(_) => lock_wait_error(&mut setup, cx, &cx.lp.locks),
+                e => e,
+            })
         }
     }
+}
+
+/// Step 5 into an existing schema, in the anchor: the tables `--drop-existing` replaces
+/// are dropped, each staged table moves in with its indexes, constraints and identity
+/// sequences (`ALTER TABLE ... SET SCHEMA`), the ON UPDATE trigger function and its
+/// triggers are created there (the target plan's own statements), and the staging
+/// schema, empty by then, is dropped: RESTRICT, so anything left behind fails the load.
+fn move_tables(
+    anchor: &mut postgres::Transaction,
+    cx: &Ctx,
+    staged: &LoadPlan,
+    stage: &str,
+) -> Result<()> {
+    let log = cx.log;
+    if !cx.lp.locks.is_empty() {
+        execute_logged(anchor, &create::drop_existing_sql(&cx.lp.locks), log)?;
+    }
+    for l in &staged.loads {
+        interrupt::check()?;
+        let stmt = format!(
+            "ALTER TABLE {} SET SCHEMA {}",
+            qualified(stage, &l.target),
+            quote_ident(&cx.plan.schema)
+        );
+        execute_logged(anchor, &stmt, log)?;
+    }
+    for stmt in &cx.lp.after[cx.lp.after_split.2..] {
+        interrupt::check()?;
+        execute_logged(anchor, stmt, log)?;
+    }
+    execute_logged(anchor, &format!("DROP SCHEMA {}", quote_ident(stage)), log)
 }
 
 /// Drops a staging schema after a failure (on a fresh connection if `client`'s broke).

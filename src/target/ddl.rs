@@ -67,9 +67,10 @@ pub(crate) struct SchemaPlan<'m> {
     /// What the script says about rules that were not carried over, as comments.
     pub comments: Vec<String>,
     pub rules: RulesReport,
-    /// Where in `after` the keys and indexes start, and where the foreign keys start
-    /// (before them: SET conversions; after the foreign keys: ON UPDATE triggers).
-    pub after_split: (usize, usize),
+    /// Where in `after` the keys and indexes start, where the foreign keys start, and
+    /// where the ON UPDATE trigger function and its triggers start (before the keys: SET
+    /// conversions).
+    pub after_split: (usize, usize, usize),
     pub warnings: Vec<String>,
 }
 
@@ -538,6 +539,7 @@ pub(crate) fn plan<'m>(
             fk_action(&fk.on_update)
         ));
     }
+    let triggers_from = after.len();
     if !triggers.is_empty() {
         after.push(rules::on_update_function(schema));
         after.extend(triggers);
@@ -549,7 +551,7 @@ pub(crate) fn plan<'m>(
         checks,
         comments: script_comments,
         rules: report,
-        after_split: (keys_from, fks_from),
+        after_split: (keys_from, fks_from, triggers_from),
         warnings,
     })
 }
