@@ -348,13 +348,24 @@ fn into_an_existing_schema_the_tables_move_in_at_the_commit() {
 
 #[test]
 fn into_an_existing_schema_a_failure_keeps_the_old_tables() {
-    let db = big_db();
+    // 40,000 rows in four files; a CHECK the data breaks (MariaDB told not to check
+    // it), added after the load, in the staging schema.
+    let db = MyDb::new("stage_exist_fail");
     db.exec(&[
+        "CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(255), n BIGINT)",
+        "INSERT INTO big SELECT seq, REPEAT('x', 20), seq * 100 FROM seq_1_to_40000",
         "SET SESSION check_constraint_checks = 0",
         "ALTER TABLE big ADD CONSTRAINT small_n CHECK (n < 4000000)",
     ]);
     let work = Work::new();
-    let dump = chunked_dump(&work, &db);
+    let dump = work.export(&db, &["--chunk-rows", "10000"]);
+    assert_eq!(
+        table(&manifest(&dump), "big")["files"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
     let pg = PgDb::new("stage_exist_fail");
     pg.exec(
         "CREATE TABLE big (id int PRIMARY KEY, note text);
@@ -438,4 +449,51 @@ fn into_an_existing_schema_on_update_triggers_use_its_own_function() {
             Some("1:true,2:false,3:true")
         );
     }
+}
+
+#[test]
+fn a_role_that_may_not_create_schemas_loads_in_one_transaction() {
+    let db = MyDb::new("stage_role");
+    db.exec(&[
+        "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10))",
+        "INSERT INTO t VALUES (1, 'a'), (2, 'b')",
+    ]);
+    let work = Work::new();
+    let dump = work.export(&db, &[]);
+    let pg = PgDb::new("stage_role");
+    let role = PgRole::create(&pg, "stage-role-pw-31");
+    // CREATE in `public` (PgRole::create grants it), not CREATE on the database.
+    pg.exec(&format!(
+        "REVOKE CREATE ON DATABASE \"{}\" FROM {r}; REVOKE CREATE ON DATABASE \"{}\" FROM PUBLIC;",
+        pg.name,
+        pg.name,
+        r = role.name
+    ));
+    let url = role.url_text(&pg);
+    let ran = work.run(
+        "waybill-import",
+        &[
+            "--target",
+            &url,
+            dump.to_str().unwrap(),
+            "--create-schema",
+            "--jobs",
+            "2",
+        ],
+    );
+    assert_eq!(ran.code, Some(0), "{}", ran.all());
+    let log = newest_log(&dump);
+    assert!(
+        log.contains(
+            "all or nothing in one transaction: the role may not create schemas in this \
+             database (CREATE on the database), and the staging schema is one"
+        ),
+        "{log}"
+    );
+    assert_eq!(
+        pg.text("SELECT string_agg(id || ':' || v, ',' ORDER BY id) FROM t")
+            .as_deref(),
+        Some("1:a,2:b")
+    );
+    assert_eq!(stages(&pg), Vec::<String>::new());
 }

@@ -126,7 +126,8 @@ pub(super) fn preflight<'m>(
                 .join(", ")
         ));
     }
-    let existing: BTreeSet<String> = if catalog::schema_exists(client, schema)? {
+    let schema_exists = catalog::schema_exists(client, schema)?;
+    let existing: BTreeSet<String> = if schema_exists {
         catalog::tables(client, schema)?
             .into_iter()
             .map(|t| t.name)
@@ -189,9 +190,11 @@ pub(super) fn preflight<'m>(
                 .collect(),
         })
         .collect();
-    // The schema statement first, then any drops, then the tables.
+    // The schema statement first (unless the schema exists: CREATE SCHEMA IF NOT EXISTS
+    // needs CREATE on the database even then), then any drops, then the tables.
     let mut sp_before = sp.before.into_iter();
-    let mut all_before: Vec<String> = sp_before.next().into_iter().collect();
+    let schema_stmt = sp_before.next().filter(|_| !schema_exists);
+    let mut all_before: Vec<String> = schema_stmt.into_iter().collect();
     all_before.extend(before);
     all_before.extend(sp_before);
     Ok(LoadPlan {

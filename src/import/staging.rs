@@ -83,6 +83,20 @@ pub(super) fn applies(
             "--references compares tables with each other before the commit".into(),
         ));
     }
+    let may_create: bool = client
+        .query_one(
+            "SELECT has_database_privilege(current_database(), 'CREATE')",
+            &[],
+        )
+        .ctx(|| "reading the role's privileges on the database".into())?
+        .get(0);
+    if !may_create {
+        return Ok(Err(
+            "the role may not create schemas in this database (CREATE on the database), and \
+             the staging schema is one"
+                .into(),
+        ));
+    }
     Ok(Ok(if catalog::schema_exists(client, &plan.schema)? {
         Destination::ExistingSchema
     } else {
