@@ -42,6 +42,7 @@ mod preflight;
 mod readback;
 mod references;
 mod resume;
+mod shadow;
 mod sidelog;
 mod staging;
 mod steps;
