@@ -22,10 +22,18 @@ const ROWS: u32 = 150_000;
 /// Each row of `big` as one text, the same expression in MariaDB and PostgreSQL.
 const ROW: &str = "CONCAT_WS('|', id, code, COALESCE(pad, '<null>'), n)";
 
-/// A table of 150,000 rows, exported in four files (chunks of the key range).
+/// Each row of the two small tables as one text.
+const SMALL_ROW: &str = "CONCAT_WS('|', id, label)";
+
+/// A table of 150,000 rows, exported in four files (chunks of the key range), and two
+/// small independent tables (loaded by two-phase commit groups beside it).
 fn source() -> MyDb {
     let db = MyDb::new("shadow");
     db.exec(&[
+        "CREATE TABLE a (id INT PRIMARY KEY, label VARCHAR(20) NOT NULL)",
+        "INSERT INTO a SELECT seq, CONCAT('a', seq) FROM seq_1_to_500",
+        "CREATE TABLE b (id INT PRIMARY KEY, label VARCHAR(20) NOT NULL)",
+        "INSERT INTO b SELECT seq, CONCAT('b', seq) FROM seq_1_to_400",
         "CREATE TABLE big (id INT AUTO_INCREMENT PRIMARY KEY, code VARCHAR(20) NOT NULL, \
          pad VARCHAR(120) NULL, n BIGINT NOT NULL, UNIQUE KEY (code), KEY (n))",
         &format!(
@@ -113,7 +121,10 @@ fn target(tag: &str) -> (PgDb, Role, Role) {
          COMMENT ON CONSTRAINT big_code_key ON big IS 'codes are unique';
          ALTER TABLE big OWNER TO \"{o}\";
          GRANT SELECT ON big TO \"{r}\";
-         INSERT INTO big (id, code, pad, n) VALUES (-1, 'kept', 'kept', 1);",
+         INSERT INTO big (id, code, pad, n) VALUES (-1, 'kept', 'kept', 1);
+         CREATE TABLE a (id int PRIMARY KEY, label text NOT NULL);
+         CREATE TABLE b (id int PRIMARY KEY, label text NOT NULL);
+         INSERT INTO a VALUES (-1, 'kept'); INSERT INTO b VALUES (-1, 'kept');",
         o = owner.name,
         r = reader.name
     ));
@@ -241,6 +252,16 @@ fn assert_unchanged(pg: &PgDb, oid_before: u32, definition_before: &[String]) {
         Some("-1,kept,kept,1"),
         "its rows are the old ones"
     );
+    for t in ["a", "b"] {
+        assert_eq!(
+            pg.text(&format!(
+                "SELECT string_agg(id || ',' || label, ';') FROM {t}"
+            ))
+            .as_deref(),
+            Some("-1,kept"),
+            "table {t} is unchanged"
+        );
+    }
     assert_eq!(stages(pg), Vec::<String>::new(), "no staging schema left");
     assert_eq!(
         pg.text("SELECT count(*)::text FROM pg_prepared_xacts")
@@ -268,6 +289,11 @@ fn assert_loaded(db: &MyDb, pg: &PgDb) {
     assert_eq!(expected.0, i64::from(ROWS));
     assert_eq!(pg_digest(pg, "big", ROW), expected, "every value of big");
     assert_eq!(pg.count("big WHERE id = -1"), 0, "the old row is gone");
+    for t in ["a", "b"] {
+        let expected = my_digest(&mut db.conn(), t, SMALL_ROW);
+        assert!(expected.0 > 0);
+        assert_eq!(pg_digest(pg, t, SMALL_ROW), expected, "every value of {t}");
+    }
     assert_sequences_past_max(pg, &[("big", "id"), ("big", "tick")]);
 }
 
@@ -346,6 +372,33 @@ fn one_large_table_loads_on_several_connections_through_a_shadow_table() {
         "{}",
         log.join("\n")
     );
+    // The two small tables on two connections, by two-phase commit, as without it.
+    let plan = log
+        .iter()
+        .find(|l| l.starts_with("all or nothing on 2 connections"))
+        .unwrap();
+    assert!(
+        plan.contains("; then the anchor transaction ")
+            && plan.contains(" and 1 prepared one(s) (waybill/")
+            && plan.ends_with("biggest first: a; b"),
+        "{plan}"
+    );
+    assert!(
+        has_line(&log, "PREPARE TRANSACTION 'waybill/"),
+        "{}",
+        log.join("\n")
+    );
+    assert!(
+        has_line(&log, "COMMIT PREPARED 'waybill/"),
+        "{}",
+        log.join("\n")
+    );
+    let swapped = log.iter().position(|l| l.starts_with("swapped ")).unwrap();
+    let prepared = log
+        .iter()
+        .position(|l| l.starts_with("PREPARE TRANSACTION"))
+        .unwrap();
+    assert!(swapped < prepared, "the swap comes before the PREPAREs");
     assert!(
         has_line(&log, "verified big against \"waybill_stage_"),
         "--verify reads the shadow table back: {}",
@@ -395,6 +448,27 @@ fn a_row_rejected_in_the_last_file_leaves_the_table_as_it_was() {
         ),
         "the failure dropped the staging schema"
     );
+
+    // A row of a small table rejected after the shadow table loaded (its keys and
+    // indexes built): that group's transaction fails, and with it everything.
+    pg.exec("ALTER TABLE big DROP CONSTRAINT big_not_last");
+    pg.exec("ALTER TABLE b ADD CONSTRAINT b_not_last CHECK (id <> 400)");
+    let before = definition(&pg);
+    let ran = s.work.import(&pg, &s.dump, &["--jobs", "2"]).failed();
+    assert!(
+        ran.stderr.contains("loading table `b` from b.csv failed")
+            && ran.stderr.contains("b_not_last"),
+        "{}",
+        ran.stderr
+    );
+    let log = last_import_log(&s.dump);
+    assert!(
+        has_line(&log, "loaded big into \"waybill_stage_"),
+        "the shadow table had loaded: {}",
+        log.join("\n")
+    );
+    assert_unchanged(&pg, oid_before, &before);
+    assert_rolled_back_then_failed(&s.work);
 }
 
 #[test]
@@ -511,7 +585,7 @@ fn a_table_altered_during_the_load_is_caught_at_the_swap() {
         stderr.contains(
             "\"public\".\"big\" changed while its shadow table loaded (by another session, e.g. \
              a migration), so it cannot be swapped for it; nothing was committed"
-        ) && stderr.contains("the table now has:\n    column 6 \"extra\": integer"),
+        ) && stderr.contains("the table now has:\n    column 6 extra: integer"),
         "{stderr}"
     );
     assert_unchanged(&pg, oid_before, &before);

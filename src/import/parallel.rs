@@ -28,13 +28,19 @@
 //! aborted, so roll them back; still in progress, so another import is deciding: leave
 //! them.
 //!
-//! Why not shadow tables swapped in: into the application's own schema the swap must
-//! recreate everything that points at the old tables (foreign keys, views, grants,
-//! triggers, policies, sequence ownership), and whatever it missed would be lost. Why
-//! not several connections for one table: PostgreSQL's TRUNCATE takes a lock no other
-//! transaction can share, and without it the load loses COPY FREEZE and the index
-//! rebuild. A single large table still loads on one backend, relieved of parsing by
-//! binary COPY.
+//! Why not several connections for one table in place: PostgreSQL's TRUNCATE takes a
+//! lock no other transaction can share, and without it the load loses COPY FREEZE and
+//! the index rebuild. Such a table (its dump in several files) goes through a *shadow
+//! table* instead (`shadow`): a copy in a staging schema, loaded file by file on every
+//! connection before the groups, swapped for the old table in the anchor at the
+//! decision. Why not every table: into the application's own schema the swap would
+//! have to recreate everything that points at the old table (foreign keys, views,
+//! triggers, policies, publications, column privileges), and whatever it missed would
+//! be lost. So only a table that nothing points at, and whose own properties the swap
+//! is proven to carry over (compared by a fingerprint at the decision), is swapped; the
+//! others load here, in place, on one backend each, relieved of parsing by binary COPY.
+//! The shadow tables are in no group; with any, the load takes this path even for one
+//! table, the anchor alone loading the other tables when two-phase commit is off.
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
