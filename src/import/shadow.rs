@@ -380,6 +380,14 @@ fn differences(old: &[String], new: &[String]) -> String {
             added.join("\n    ")
         ));
     }
+    if parts.is_empty() {
+        // The same lines, in another order or number.
+        parts.push(format!(
+            "the table now has:\n    {}\nthe shadow table has instead:\n    {}",
+            old.join("\n    "),
+            new.join("\n    ")
+        ));
+    }
     parts.join("\n  ")
 }
 
