@@ -559,6 +559,23 @@ fn a_table_altered_during_the_load_is_caught_at_the_swap() {
     let mut app = pg.client();
     app.batch_execute("BEGIN; SELECT count(*) FROM big")
         .unwrap();
+    // Past --lock-timeout, the import fails naming that session, and drops its stage.
+    let oid_before = oid(&pg);
+    let ran = s
+        .work
+        .import(&pg, &s.dump, &["--jobs", "2", "--lock-timeout", "1s"])
+        .failed();
+    assert!(
+        ran.stderr.contains(
+            "gave up waiting for a lock on \"public\".\"big\" after 1s (--lock-timeout), held by:"
+        ) && ran.stderr.contains("AccessShareLock on public.big"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(stages(&pg), Vec::<String>::new());
+    assert_eq!(oid(&pg), oid_before);
+    assert_rolled_back_then_failed(&s.work);
+
     let child = spawn_import(&s.work, &pg, &s.dump, &["--jobs", "2"]);
     let mut watch = pg.client();
     wait_for("the import to wait for its lock on big", || {
