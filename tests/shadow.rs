@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 use common::*;
 use waybill::dburl::DbUrl;
 
+/// Rows of `big` where a test watches its COPYs run (enough to catch them), and where it
+/// does not (still four files, quicker).
 const ROWS: u32 = 150_000;
+const FEW_ROWS: u32 = 40_000;
 
 /// Each row of `big` as one text, the same expression in MariaDB and PostgreSQL.
 const ROW: &str = "CONCAT_WS('|', id, code, COALESCE(pad, '<null>'), n)";
@@ -27,7 +30,7 @@ const SMALL_ROW: &str = "CONCAT_WS('|', id, label)";
 
 /// A table of 150,000 rows, exported in four files (chunks of the key range), and two
 /// small independent tables (loaded by two-phase commit groups beside it).
-fn source() -> MyDb {
+fn source(rows: u32) -> MyDb {
     let db = MyDb::new("shadow");
     db.exec(&[
         "CREATE TABLE a (id INT PRIMARY KEY, label VARCHAR(20) NOT NULL)",
@@ -38,28 +41,34 @@ fn source() -> MyDb {
          pad VARCHAR(120) NULL, n BIGINT NOT NULL, UNIQUE KEY (code), KEY (n))",
         &format!(
             "INSERT INTO big SELECT seq, CONCAT('c', seq), IF(seq % 1000 = 0, NULL, CONCAT(seq, ':', \
-             REPEAT(CHAR(65 + seq % 26), 90))), CAST(seq AS SIGNED) * 1000003 FROM seq_1_to_{ROWS}"
+             REPEAT(CHAR(65 + seq % 26), 90))), CAST(seq AS SIGNED) * 1000003 FROM seq_1_to_{rows}"
         ),
     ]);
     db
 }
 
 struct Setup {
+    rows: u32,
     db: MyDb,
     work: Work,
     dump: PathBuf,
 }
 
-fn setup() -> Setup {
-    let db = source();
+fn setup(rows: u32) -> Setup {
+    let db = source(rows);
     let work = Work::new();
-    let dump = work.export(&db, &["--chunk-rows", "40000"]);
+    let dump = work.export(&db, &["--chunk-rows", &(rows / 4 + 1).to_string()]);
     let files = table(&manifest(&dump), "big")["files"]
         .as_array()
         .unwrap()
         .len();
     assert_eq!(files, 4, "big is exported in four files");
-    Setup { db, work, dump }
+    Setup {
+        rows,
+        db,
+        work,
+        dump,
+    }
 }
 
 /// A role the test makes (`<db>_<tag>`, no login), dropped with what it holds at the end.
@@ -284,9 +293,10 @@ fn assert_rolled_back_then_failed(work: &Work) {
 
 /// Every value of `big` is the source's, the old row is gone, the sequences are past
 /// the data.
-fn assert_loaded(db: &MyDb, pg: &PgDb) {
+fn assert_loaded(s: &Setup, pg: &PgDb) {
+    let db = &s.db;
     let expected = my_digest(&mut db.conn(), "big", ROW);
-    assert_eq!(expected.0, i64::from(ROWS));
+    assert_eq!(expected.0, i64::from(s.rows));
     assert_eq!(pg_digest(pg, "big", ROW), expected, "every value of big");
     assert_eq!(pg.count("big WHERE id = -1"), 0, "the old row is gone");
     for t in ["a", "b"] {
@@ -303,7 +313,7 @@ fn wait_output(child: Child) -> Output {
 
 #[test]
 fn one_large_table_loads_on_several_connections_through_a_shadow_table() {
-    let s = setup();
+    let s = setup(ROWS);
     let (pg, _owner, _reader) = target("shadow_ok");
     let before = definition(&pg);
     let oid_before = oid(&pg);
@@ -326,7 +336,7 @@ fn one_large_table_loads_on_several_connections_through_a_shadow_table() {
         most, 2,
         "two connections copy files of big into its shadow table at once"
     );
-    assert_loaded(&s.db, &pg);
+    assert_loaded(&s, &pg);
     assert_ne!(
         oid(&pg),
         oid_before,
@@ -415,14 +425,36 @@ fn one_large_table_loads_on_several_connections_through_a_shadow_table() {
             .map(String::as_str),
         Some("completed")
     );
+
+    // A dump of one table (here --tables) takes the same path, with no other table.
+    pg.exec("INSERT INTO big (id, code, pad, n) VALUES (-1, 'kept', 'kept', 1)");
+    let oid_before = oid(&pg);
+    s.work
+        .import(&pg, &s.dump, &["--jobs", "2", "--tables", "big"])
+        .ok();
+    let log = last_import_log(&s.dump);
+    let plan = log
+        .iter()
+        .find(|l| l.starts_with("all or nothing on 2 connections"))
+        .unwrap_or_else(|| panic!("{}", log.join("\n")));
+    assert!(plan.ends_with("; then no other table"), "{plan}");
+    assert!(
+        !has_line(&log, "all or nothing in one transaction"),
+        "{}",
+        log.join("\n")
+    );
+    assert_ne!(oid(&pg), oid_before, "swapped again");
+    assert_eq!(definition(&pg), before);
+    assert_loaded(&s, &pg);
 }
 
 #[test]
 fn a_row_rejected_in_the_last_file_leaves_the_table_as_it_was() {
-    let s = setup();
+    let s = setup(FEW_ROWS);
     let (pg, _owner, _reader) = target("shadow_rej");
     pg.exec(&format!(
-        "ALTER TABLE big ADD CONSTRAINT big_not_last CHECK (id <> {ROWS})"
+        "ALTER TABLE big ADD CONSTRAINT big_not_last CHECK (id <> {})",
+        s.rows
     ));
     let before = definition(&pg);
     let oid_before = oid(&pg);
@@ -473,12 +505,33 @@ fn a_row_rejected_in_the_last_file_leaves_the_table_as_it_was() {
 
 #[test]
 fn a_killed_import_leaves_the_old_table_and_the_next_import_drops_its_stage() {
-    let s = setup();
+    let s = setup(ROWS);
     let (pg, _owner, _reader) = target("shadow_kill");
     let before = definition(&pg);
     let oid_before = oid(&pg);
-    let mut child = spawn_import(&s.work, &pg, &s.dump, &["--jobs", "2"]);
     let mut watch = pg.client();
+    // SIGTERM: the import rolls back and drops its staging schema itself.
+    let mut child = spawn_import(&s.work, &pg, &s.dump, &["--jobs", "2"]);
+    wait_for("a COPY into the shadow table", || {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the import ended first"
+        );
+        (copies_into_stage(&mut watch, &pg.name) > 0).then_some(())
+    });
+    send_signal(&child, "TERM");
+    let out = wait_output(child);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(
+        stderr.contains("waybill-import: error: interrupted (SIGTERM)"),
+        "{stderr}"
+    );
+    assert_unchanged(&pg, oid_before, &before);
+    assert_rolled_back_then_failed(&s.work);
+
+    // SIGKILL: nothing runs after it.
+    let mut child = spawn_import(&s.work, &pg, &s.dump, &["--jobs", "2"]);
     wait_for("a COPY into the shadow table", || {
         assert!(
             child.try_wait().unwrap().is_none(),
@@ -510,13 +563,13 @@ fn a_killed_import_leaves_the_old_table_and_the_next_import_drops_its_stage() {
         ran.stderr
     );
     assert_eq!(stages(&pg), Vec::<String>::new());
-    assert_loaded(&s.db, &pg);
+    assert_loaded(&s, &pg);
     assert_eq!(definition(&pg), before);
 }
 
 #[test]
 fn a_verify_difference_in_the_shadow_table_rolls_back() {
-    let s = setup();
+    let s = setup(FEW_ROWS);
     let (pg, _owner, _reader) = target("shadow_verify");
     // `real` keeps 24 bits: n (up to 1.5e11) changes, which --allow-lossy accepts and
     // --verify must then refuse.
@@ -552,7 +605,7 @@ fn a_verify_difference_in_the_shadow_table_rolls_back() {
 
 #[test]
 fn a_table_altered_during_the_load_is_caught_at_the_swap() {
-    let s = setup();
+    let s = setup(FEW_ROWS);
     let (pg, _owner, _reader) = target("shadow_alter");
     // Another session reads big: the shadow table is made (that needs no more), but the
     // anchor's lock waits; meanwhile that session adds a column, as a migration would.
@@ -611,7 +664,7 @@ fn a_table_altered_during_the_load_is_caught_at_the_swap() {
 
 #[test]
 fn an_importing_role_that_is_not_a_superuser_swaps_as_a_member_of_the_owner() {
-    let s = setup();
+    let s = setup(FEW_ROWS);
     let (pg, owner, _reader) = target("shadow_role");
     // The importing role: not a superuser, a member of the tables' owner, with CREATE on
     // the database and on schema public.
@@ -641,7 +694,7 @@ fn an_importing_role_that_is_not_a_superuser_swaps_as_a_member_of_the_owner() {
         log.join("\n")
     );
     assert_eq!(oid(&pg), oid_before);
-    assert_loaded(&s.db, &pg);
+    assert_loaded(&s, &pg);
     // With CREATE on public, the owner can take it: through a shadow table, with the
     // privileges granted again by the importing role as the owner.
     pg.exec(&format!(
@@ -657,19 +710,20 @@ fn an_importing_role_that_is_not_a_superuser_swaps_as_a_member_of_the_owner() {
     );
     assert_ne!(oid(&pg), oid_before);
     assert_eq!(definition(&pg), before);
-    assert_loaded(&s.db, &pg);
+    assert_loaded(&s, &pg);
     assert_eq!(stages(&pg), Vec::<String>::new());
 }
 
 #[test]
 fn tables_the_swap_cannot_carry_over_load_in_place_all_or_nothing() {
-    let s = setup();
+    let s = setup(FEW_ROWS);
     let (pg, _owner, _reader) = target("shadow_inplace");
     // A trigger: in place, and still all or nothing (a rejected last row).
     pg.exec(&format!(
         "CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
          CREATE TRIGGER noop AFTER INSERT ON big FOR EACH STATEMENT EXECUTE FUNCTION noop();
-         ALTER TABLE big ADD CONSTRAINT big_not_last CHECK (id <> {ROWS});"
+         ALTER TABLE big ADD CONSTRAINT big_not_last CHECK (id <> {});",
+        s.rows
     ));
     let before = definition(&pg);
     let oid_before = oid(&pg);
@@ -692,7 +746,7 @@ fn tables_the_swap_cannot_carry_over_load_in_place_all_or_nothing() {
     assert_unchanged(&pg, oid_before, &before);
     pg.exec("ALTER TABLE big DROP CONSTRAINT big_not_last");
     s.work.import(&pg, &s.dump, &["--jobs", "2"]).ok();
-    assert_loaded(&s.db, &pg);
+    assert_loaded(&s, &pg);
     assert_eq!(oid(&pg), oid_before, "loaded in place");
 
     // A view, then a foreign key: in place too, each with its reason.
@@ -722,6 +776,6 @@ fn tables_the_swap_cannot_carry_over_load_in_place_all_or_nothing() {
         log.join("\n")
     );
     assert_eq!(oid(&pg), oid_before);
-    assert_loaded(&s.db, &pg);
+    assert_loaded(&s, &pg);
     assert_eq!(stages(&pg), Vec::<String>::new());
 }
