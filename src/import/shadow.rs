@@ -395,7 +395,7 @@ fn differences(old: &[String], new: &[String]) -> String {
 pub(super) struct Shadows<'a> {
     loads: Vec<&'a TableLoad<'a>>,
     /// `waybill_stage_<anchor txid>`.
-    pub stage: String,
+    pub(super) stage: String,
     setup: Option<Client>,
     /// Whether the staging schema may exist (so a failure drops it).
     created: bool,
