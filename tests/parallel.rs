@@ -19,7 +19,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use mysql::prelude::Queryable;
 use waybill::dburl::DbUrl;
 
 /// Rows in each of the two big tables: enough for their COPYs to overlap, small enough to
@@ -346,29 +345,6 @@ fn log_line<'a>(log: &'a [String], prefix: &str) -> &'a str {
                 log.join("\n")
             )
         })
-}
-
-/// (row count, sum of the first 60 bits of each row's md5) of a MariaDB table.
-fn my_digest(c: &mut mysql::Conn, table: &str, row: &str) -> (i64, String) {
-    c.query_first(format!(
-        "SELECT COUNT(*), CAST(COALESCE(SUM(CAST(CONV(SUBSTR(MD5({row}), 1, 15), 16, 10) AS UNSIGNED)), 0) AS CHAR) FROM {table}"
-    ))
-    .unwrap()
-    .unwrap()
-}
-
-/// The same digest of a PostgreSQL table.
-fn pg_digest(pg: &PgDb, table: &str, row: &str) -> (i64, String) {
-    let r = pg
-        .client()
-        .query_one(
-            &format!(
-                "SELECT count(*), coalesce(sum(('x' || substr(md5({row}), 1, 15))::bit(60)::bigint), 0)::text FROM {table}"
-            ),
-            &[],
-        )
-        .unwrap();
-    (r.get(0), r.get(1))
 }
 
 /// Every value of every table of `source()` is the same in the target, the sentinel

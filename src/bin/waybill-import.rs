@@ -93,10 +93,12 @@ struct Args {
     /// Connections loading at once (default: the number of CPUs). With --commit all:
     /// tables that no foreign key links load on up to N connections, committed together
     /// by two-phase commit (needs max_prepared_transactions >= N - 1 on the target, else
-    /// one connection); index rebuilds may use the rest as parallel workers. With
-    /// --create-schema: files loaded at once, through a staging schema renamed (into an
-    /// existing schema: whose tables are moved) at the commit. With --commit per-table:
-    /// tables loaded at once, each committing on its own.
+    /// one connection); index rebuilds may use the rest as parallel workers; the files of
+    /// a large table load at once into a shadow table swapped in at the commit, when
+    /// nothing points at it that the swap cannot carry over (the import log says which
+    /// tables and why not). With --create-schema: files loaded at once, through a staging
+    /// schema renamed (into an existing schema: whose tables are moved) at the commit.
+    /// With --commit per-table: tables loaded at once, each committing on its own.
     #[arg(long, value_name = "N", default_value_t = default_jobs())]
     jobs: usize,
 

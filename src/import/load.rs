@@ -725,8 +725,9 @@ pub(super) fn load(client: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
             Err(why) => log.line(&format!("all or nothing in one transaction: {why}")),
         }
     } else {
-        match super::parallel::split(client, cx)? {
-            Ok(split) => return super::parallel::load(client, cx, split),
+        let shadow = super::shadow::choose(client, cx)?;
+        match super::parallel::split(client, cx, &shadow)? {
+            Ok(split) => return super::parallel::load(client, cx, split, &shadow),
             Err(why) => log.line(&format!("all or nothing in one transaction: {why}")),
         }
     }

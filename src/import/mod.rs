@@ -18,6 +18,8 @@
 //!   crash left behind;
 //! - `staging`: `--create-schema` into a new schema through a staging schema renamed at
 //!   the commit, the files of one table on several connections;
+//! - `shadow`: into an existing schema, a large table the swap can carry over loaded
+//!   the same way into a shadow table, swapped for the old one at the commit;
 //! - `copy`: one file streamed into `COPY`, and its errors in the user's terms;
 //! - `binary`: the CSV converted to PostgreSQL's binary COPY format on a client thread,
 //!   value for value what text COPY would store (the default where the types allow);
@@ -42,6 +44,7 @@ mod preflight;
 mod readback;
 mod references;
 mod resume;
+mod shadow;
 mod sidelog;
 mod staging;
 mod steps;

@@ -28,13 +28,19 @@
 //! aborted, so roll them back; still in progress, so another import is deciding: leave
 //! them.
 //!
-//! Why not shadow tables swapped in: into the application's own schema the swap must
-//! recreate everything that points at the old tables (foreign keys, views, grants,
-//! triggers, policies, sequence ownership), and whatever it missed would be lost. Why
-//! not several connections for one table: PostgreSQL's TRUNCATE takes a lock no other
-//! transaction can share, and without it the load loses COPY FREEZE and the index
-//! rebuild. A single large table still loads on one backend, relieved of parsing by
-//! binary COPY.
+//! Why not several connections for one table in place: PostgreSQL's TRUNCATE takes a
+//! lock no other transaction can share, and without it the load loses COPY FREEZE and
+//! the index rebuild. Such a table (its dump in several files) goes through a *shadow
+//! table* instead (`shadow`): a copy in a staging schema, loaded file by file on every
+//! connection before the groups, swapped for the old table in the anchor at the
+//! decision. Why not every table: into the application's own schema the swap would
+//! have to recreate everything that points at the old table (foreign keys, views,
+//! triggers, policies, publications, column privileges), and whatever it missed would
+//! be lost. So only a table that nothing points at, and whose own properties the swap
+//! is proven to carry over (compared by a fingerprint at the decision), is swapped; the
+//! others load here, in place, on one backend each, relieved of parsing by binary COPY.
+//! The shadow tables are in no group; with any, the load takes this path even for one
+//! table, the anchor alone loading the other tables when two-phase commit is off.
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -50,11 +56,12 @@ use super::load::{
     Reached, load_table, lock, lock_wait_error, parallel_index_builds, truncate, verify_loaded,
 };
 use super::preflight::TableLoad;
+use super::shadow::Shadows;
 use super::sidelog::SideLog;
 use super::steps::{lock_sql, truncate_of};
 use super::{Ctx, ImportObserver, TableReport, applied, readback};
 use crate::error::{Error, Result, ResultExt};
-use crate::target::sql::quote_literal;
+use crate::target::sql::{quote_ident, quote_literal};
 use crate::{interrupt, target};
 
 /// Tables that load in one transaction, because TRUNCATE ... CASCADE of one reaches
@@ -83,6 +90,8 @@ pub(super) struct Split<'c> {
     connections: usize,
     anchor_only: Vec<Group<'c>>,
     shared: Vec<Group<'c>>,
+    /// Why the anchor loads every group alone (with shadow tables only).
+    alone: Option<String>,
 }
 
 /// The groups not taken yet.
@@ -117,10 +126,13 @@ impl<'s, 'c> Queue<'s, 'c> {
 }
 
 /// How the load will be committed: on several connections (`Ok`), or in one
-/// transaction, and why (`Err`).
+/// transaction, and why (`Err`). The loads in `shadow` (indexes into the load plan) go
+/// through shadow tables and are in no group; with any, the load is always `Ok`, on one
+/// connection (the anchor alone) when the other tables cannot use two-phase commit.
 pub(super) fn split<'c>(
     client: &mut Client,
     cx: &Ctx<'c>,
+    shadow: &[usize],
 ) -> Result<std::result::Result<Split<'c>, String>> {
     let (plan, lp) = (cx.plan, cx.lp);
     if plan.jobs < 2 {
@@ -136,7 +148,10 @@ pub(super) fn split<'c>(
             "--references compares tables with each other before the commit".into(),
         ));
     }
-    if lp.loads.len() < 2 {
+    let rest: Vec<usize> = (0..lp.loads.len())
+        .filter(|i| !shadow.contains(i))
+        .collect();
+    if rest.len() < 2 && shadow.is_empty() {
         return Ok(Err("one table".into()));
     }
     // Union-find over the loaded tables: two are in one group when TRUNCATE ... CASCADE
@@ -155,13 +170,13 @@ pub(super) fn split<'c>(
         .iter()
         .map(|l| (plan.schema.clone(), l.target.clone()))
         .collect();
-    let mut reach: Vec<Vec<(String, String)>> = Vec::with_capacity(n);
+    let mut reach: Vec<Vec<(String, String)>> = vec![Vec::new(); n];
     let mut owner: HashMap<(String, String), usize> = HashMap::new();
-    for (i, l) in lp.loads.iter().enumerate() {
+    for &i in &rest {
         let r = crate::target::catalog::cascade_reach(
             client,
             &plan.schema,
-            std::slice::from_ref(&l.target),
+            std::slice::from_ref(&lp.loads[i].target),
         )?;
         for t in std::iter::once(&loaded[i]).chain(&r) {
             match owner.get(t) {
@@ -174,11 +189,11 @@ pub(super) fn split<'c>(
                 }
             }
         }
-        reach.push(r);
+        reach[i] = r;
     }
     let mut groups: Vec<Vec<usize>> = Vec::new();
     let mut index: HashMap<usize, usize> = HashMap::new();
-    for i in 0..n {
+    for &i in &rest {
         let r = root(&mut group, i);
         let g = *index.entry(r).or_insert_with(|| {
             groups.push(Vec::new());
@@ -186,7 +201,49 @@ pub(super) fn split<'c>(
         });
         groups[g].push(i);
     }
+    let make = |mut members: Vec<usize>| {
+        members.sort_unstable();
+        let mut cascaded: Vec<(String, String)> = members
+            .iter()
+            .flat_map(|&i| reach[i].iter())
+            .filter(|t| !loaded.contains(t))
+            .cloned()
+            .collect();
+        cascaded.sort();
+        cascaded.dedup();
+        let mut locks: Vec<(String, String)> = members.iter().map(|&i| loaded[i].clone()).collect();
+        locks.extend(cascaded.iter().cloned());
+        Group {
+            bytes: members.iter().map(|&i| lp.loads[i].entry.bytes).sum(),
+            loads: members.iter().map(|&i| &lp.loads[i]).collect(),
+            cascaded,
+            locks,
+        }
+    };
+    // With shadow tables, the other tables load in the anchor when two-phase commit
+    // cannot be used for them.
+    let staged = |g: &[usize]| g.iter().any(|&i| lp.loads[i].staged());
+    let alone = |groups: Vec<Vec<usize>>, why: String| {
+        let mut anchor_only: Vec<Group> = groups.into_iter().map(&make).collect();
+        anchor_only.sort_by_key(|g| std::cmp::Reverse(g.bytes));
+        Ok(Ok(Split {
+            connections: 1,
+            anchor_only,
+            shared: Vec::new(),
+            alone: Some(why),
+        }))
+    };
     if groups.len() < 2 {
+        let why = match groups.len() {
+            0 => "no other table".to_string(),
+            _ if rest.len() == 1 => "one other table".to_string(),
+            _ => "the other tables are linked by foreign keys (TRUNCATE ... CASCADE of one \
+                  reaches the others)"
+                .to_string(),
+        };
+        if !shadow.is_empty() {
+            return alone(groups, why);
+        }
         return Ok(Err(
             "its tables are linked by foreign keys (TRUNCATE ... CASCADE of one reaches the \
              others)"
@@ -212,40 +269,23 @@ pub(super) fn split<'c>(
             plan.jobs.min(groups.len()) - 1,
             plan.jobs.min(groups.len())
         ));
-        return Ok(Err(
-            "max_prepared_transactions is 0 on the target (two-phase commit is off)".into(),
-        ));
+        let why = "max_prepared_transactions is 0 on the target (two-phase commit is off)";
+        if !shadow.is_empty() {
+            return alone(groups, why.into());
+        }
+        return Ok(Err(why.into()));
     }
-    let staged = |g: &[usize]| g.iter().any(|&i| lp.loads[i].staged());
     let shared = groups.iter().filter(|g| !staged(g)).count();
     let connections = connections.min(shared + usize::from(shared < groups.len()));
     if connections < 2 {
-        return Ok(Err(
-            "the tables that need a temporary staging table (SET or generated columns) load \
-             in the committing transaction, as PostgreSQL cannot prepare one that used it, \
-             and no other table is left"
-                .into(),
-        ));
-    }
-    let make = |mut members: Vec<usize>| {
-        members.sort_unstable();
-        let mut cascaded: Vec<(String, String)> = members
-            .iter()
-            .flat_map(|&i| reach[i].iter())
-            .filter(|t| !loaded.contains(t))
-            .cloned()
-            .collect();
-        cascaded.sort();
-        cascaded.dedup();
-        let mut locks: Vec<(String, String)> = members.iter().map(|&i| loaded[i].clone()).collect();
-        locks.extend(cascaded.iter().cloned());
-        Group {
-            bytes: members.iter().map(|&i| lp.loads[i].entry.bytes).sum(),
-            loads: members.iter().map(|&i| &lp.loads[i]).collect(),
-            cascaded,
-            locks,
+        let why = "the tables that need a temporary staging table (SET or generated columns) \
+                   load in the committing transaction, as PostgreSQL cannot prepare one that \
+                   used it, and no other table is left";
+        if !shadow.is_empty() {
+            return alone(groups, why.into());
         }
-    };
+        return Ok(Err(why.into()));
+    }
     let (mut anchor_only, mut rest) = (Vec::new(), Vec::new());
     for g in groups {
         if staged(&g) {
@@ -260,6 +300,7 @@ pub(super) fn split<'c>(
         connections,
         anchor_only,
         shared: rest,
+        alone: None,
     }))
 }
 
@@ -436,12 +477,19 @@ pub(super) fn cancel_all(tokens: &Mutex<Vec<CancelToken>>, cx: &Ctx) {
     }
 }
 
-/// The load on `split`'s connections, all or nothing (see the module doc).
-pub(super) fn load(client: &mut Client, cx: &Ctx, split: Split) -> Result<Vec<TableReport>> {
+/// The load on `split`'s connections, all or nothing (see the module doc), with the
+/// loads in `shadow` through shadow tables (`shadow`).
+pub(super) fn load(
+    client: &mut Client,
+    cx: &Ctx,
+    split: Split,
+    shadow: &[usize],
+) -> Result<Vec<TableReport>> {
     let (obs, log) = (cx.obs, cx.log);
     let n = split.connections;
     let tokens = Mutex::new(vec![client.cancel_token()]);
     let (mut anchor, xid) = open_anchor(client)?;
+    let mut shadows = Shadows::new(cx, shadow, xid);
     let gid = |k: usize| format!("waybill/{xid}/{k}/{n}");
     let groups: Vec<String> = split
         .anchor_only
@@ -449,17 +497,49 @@ pub(super) fn load(client: &mut Client, cx: &Ctx, split: Split) -> Result<Vec<Ta
         .map(|g| format!("{} (anchor only)", g.names()))
         .chain(split.shared.iter().map(|g| g.names()))
         .collect();
-    log.line(&format!(
-        "all or nothing on {n} connections: the anchor transaction {xid} and {} prepared \
-         one(s) ({}), each taking the next group of tables as it becomes free, biggest first: \
-         {}",
+    let prepared = format!(
+        "the anchor transaction {xid} and {} prepared one(s) ({}), each taking the next group \
+         of tables as it becomes free, biggest first: {}",
         n - 1,
         (1..n).map(gid).collect::<Vec<_>>().join(", "),
         groups.join("; ")
-    ));
+    );
+    if shadows.is_empty() {
+        log.line(&format!("all or nothing on {n} connections: {prepared}"));
+    } else {
+        let files = cx.plan.jobs.min(shadows.files());
+        let others = match (&split.alone, groups.is_empty()) {
+            (Some(_), true) => "no other table".to_string(),
+            (Some(why), false) => format!(
+                "the anchor transaction {xid} alone loads the other tables ({why}): {}",
+                groups.join("; ")
+            ),
+            (None, _) => prepared,
+        };
+        log.line(&format!(
+            "all or nothing on {} connections: {} through shadow table(s) in the staging \
+             schema {} (their files on up to {files} connections at once), swapped in at the \
+             commit of the anchor transaction {xid}; then {others}",
+            files.max(n),
+            shadows.names(cx),
+            quote_ident(&shadows.stage),
+        ));
+    }
+    let mut outcome: Result<Vec<TableReport>> = match shadows.load(&mut anchor, cx) {
+        Ok(reports) => Ok(reports),
+        Err(e) => {
+            let _ = anchor.rollback();
+            shadows.discard(cx);
+            log.line("rolled back");
+            obs.rolled_back();
+            return Err(match e {
+                Error::LockTimeout(_) => lock_wait_error(client, cx, &shadows.locks(cx)),
+                e => e,
+            });
+        }
+    };
     let queue = Queue::new(&split);
     let (events_tx, events) = mpsc::channel::<(usize, Event)>();
-    let mut outcome: Result<Vec<TableReport>> = Ok(Vec::new());
     let mut anchor_failed = false;
     let mut anchor_locks: Vec<(String, String)> = Vec::new();
     let mut unsettled: Vec<String> = Vec::new();
@@ -555,7 +635,10 @@ pub(super) fn load(client: &mut Client, cx: &Ctx, split: Split) -> Result<Vec<Ta
         // 2. The anchor records the load; a stop signal now still rolls back.
         let recorded = match first_error.take() {
             Some(e) => Err(e),
-            None => applied::record(&mut anchor, cx).and_then(|()| interrupt::check()),
+            None => shadows
+                .swap(&mut anchor, cx)
+                .and_then(|()| applied::record(&mut anchor, cx))
+                .and_then(|()| interrupt::check()),
         };
         if let Err(e) = recorded {
             broadcast(Decision::Rollback);
@@ -647,6 +730,7 @@ pub(super) fn load(client: &mut Client, cx: &Ctx, split: Split) -> Result<Vec<Ta
         Err(e) => {
             log.line("rolled back");
             obs.rolled_back();
+            shadows.discard(cx);
             match e {
                 Error::LockTimeout(_) if anchor_failed => {
                     Err(lock_wait_error(client, cx, &anchor_locks))

@@ -30,7 +30,9 @@
 //! touched.
 //!
 //! Any failure drops the staging schema. One left by a crash is dropped by the next
-//! import (`parallel::recover`), once its anchor is no longer running.
+//! import (`recover`), once its anchor is no longer running. A load into an existing
+//! schema uses the same staging schema and piece loader for its shadow tables
+//! (`shadow`).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -253,7 +255,7 @@ fn move_tables(
 }
 
 /// Drops a staging schema after a failure (on a fresh connection if `client`'s broke).
-fn drop_stage(client: &mut Client, cx: &Ctx, stage: &str) {
+pub(super) fn drop_stage(client: &mut Client, cx: &Ctx, stage: &str) {
     let stmt = format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(stage));
     let dropped = client.batch_execute(&stmt).is_ok()
         || target::connect(&cx.plan.target, cx.plan.lock_timeout)
@@ -271,7 +273,7 @@ fn drop_stage(client: &mut Client, cx: &Ctx, stage: &str) {
 
 /// Step 3: every file (or staged table) on `--jobs` connections, biggest first, each in
 /// a transaction of its own. Returns the tables' reports.
-fn load_pieces(first: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
+pub(super) fn load_pieces(first: &mut Client, cx: &Ctx) -> Result<Vec<TableReport>> {
     let (plan, lp) = (cx.plan, cx.lp);
     let mut pieces: Vec<(u64, Piece)> = Vec::new();
     for (i, l) in lp.loads.iter().enumerate() {
@@ -435,7 +437,7 @@ fn load_piece(
 
 /// Step 4, in one transaction: keys, indexes, foreign keys, CHECK constraints, the
 /// sequences of the tables loaded file by file, and `--verify`.
-fn finish(c: &mut Client, cx: &Ctx, reports: &mut [TableReport]) -> Result<()> {
+pub(super) fn finish(c: &mut Client, cx: &Ctx, reports: &mut [TableReport]) -> Result<()> {
     let mut tx = c.transaction().ctx(|| "starting a transaction".into())?;
     parallel_index_builds(&mut tx, cx, 1)?;
     after_load(&mut tx, cx)?;
@@ -481,7 +483,8 @@ pub(super) fn recover(
 ) -> Result<()> {
     let rows = client
         .query(
-            "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, $1) ORDER BY 1",
+            "SELECT nspname, obj_description(oid, 'pg_namespace') FROM pg_namespace \
+             WHERE starts_with(nspname, $1) ORDER BY 1",
             &[&PREFIX],
         )
         .ctx(|| "looking for staging schemas".into())?;
@@ -493,17 +496,29 @@ pub(super) fn recover(
         if anchor_status(client, xid).as_deref() == Some("in progress") {
             continue;
         }
+        // A load into an existing schema marks its staging schema (`shadow`).
+        let shadow = r
+            .get::<_, Option<String>>(1)
+            .is_some_and(|c| c.starts_with("shadow tables of waybill-import"));
+        let (of, never) = if shadow {
+            ("", "its shadow tables were never swapped in")
+        } else {
+            (
+                " --create-schema",
+                "its tables were never renamed into place",
+            )
+        };
         let stmt = format!("DROP SCHEMA {} CASCADE", quote_ident(&name));
         let msg = if act {
             client.batch_execute(&stmt).ctx(|| stmt.clone())?;
             format!(
-                "dropped the staging schema {name}, left by an interrupted waybill-import \
-                 --create-schema (its tables were never renamed into place)"
+                "dropped the staging schema {name}, left by an interrupted \
+                 waybill-import{of} ({never})"
             )
         } else {
             format!(
-                "the staging schema {name} was left by an interrupted waybill-import \
-                 --create-schema; the import without --dry-run drops it"
+                "the staging schema {name} was left by an interrupted waybill-import{of}; \
+                 the import without --dry-run drops it"
             )
         };
         cx_log.line(&msg);

@@ -280,8 +280,10 @@ pub(super) fn script(cx: &Ctx) -> String {
         if plan.jobs > 1 && plan.create_schema.is_none() {
             s.push_str(&format!(
                 "-- waybill-import loads the tables that no foreign key links on up to {} \
-                 connections at once,\n-- committed together by two-phase commit (the import \
-                 log says how); this script runs the\n-- same statements in one transaction\n",
+                 connections at once,\n-- committed together by two-phase commit, and the files \
+                 of a large table at once into a shadow\n-- table swapped in at the commit (the \
+                 import log says how); this script runs the\n-- same statements in one \
+                 transaction\n",
                 plan.jobs
             ));
         } else if plan.jobs > 1 {

@@ -805,6 +805,29 @@ pub fn assert_sakila_values(pg: &PgDb, url: &DbUrl) {
     }
 }
 
+/// (row count, sum of the first 60 bits of each row's md5) of a MariaDB table.
+pub fn my_digest(c: &mut mysql::Conn, table: &str, row: &str) -> (i64, String) {
+    c.query_first(format!(
+        "SELECT COUNT(*), CAST(COALESCE(SUM(CAST(CONV(SUBSTR(MD5({row}), 1, 15), 16, 10) AS UNSIGNED)), 0) AS CHAR) FROM {table}"
+    ))
+    .unwrap()
+    .unwrap()
+}
+
+/// The same digest of a PostgreSQL table.
+pub fn pg_digest(pg: &PgDb, table: &str, row: &str) -> (i64, String) {
+    let r = pg
+        .client()
+        .query_one(
+            &format!(
+                "SELECT count(*), coalesce(sum(('x' || substr(md5({row}), 1, 15))::bit(60)::bigint), 0)::text FROM {table}"
+            ),
+            &[],
+        )
+        .unwrap();
+    (r.get(0), r.get(1))
+}
+
 /// Every `(table, column)` sequence hands out a value above the loaded maximum.
 pub fn assert_sequences_past_max(pg: &PgDb, columns: &[(&str, &str)]) {
     let mut c = pg.client();
