@@ -568,6 +568,71 @@ fn a_killed_import_leaves_the_old_table_and_the_next_import_drops_its_stage() {
 }
 
 #[test]
+fn sigint_and_terminated_backends_during_the_shadow_copy_leave_the_table_as_it_was() {
+    let s = setup(ROWS);
+    let (pg, _owner, _reader) = target("shadow_term");
+    let before = definition(&pg);
+    let oid_before = oid(&pg);
+    let mut watch = pg.client();
+    let start = |watch: &mut postgres::Client| {
+        let mut child = spawn_import(&s.work, &pg, &s.dump, &["--jobs", "2"]);
+        wait_for("a COPY into the shadow table", || {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "the import ended first"
+            );
+            (copies_into_stage(watch, &pg.name) > 0).then_some(())
+        });
+        child
+    };
+    // Ctrl-C.
+    let child = start(&mut watch);
+    send_signal(&child, "INT");
+    let out = wait_output(child);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("waybill-import: error: interrupted (SIGINT)"),
+        "{stderr}"
+    );
+    assert_unchanged(&pg, oid_before, &before);
+    assert_rolled_back_then_failed(&s.work);
+    // The server ends a backend: one that copies into the shadow table, then the
+    // anchor's (idle in its transaction, holding the lock on the old table).
+    let copying = "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND state = 'active' \
+                   AND query LIKE 'COPY \"waybill_stage_%\".\"big\"%' LIMIT 1";
+    let anchor = "SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+                  WHERE d.datname = $1 AND l.relation = (SELECT oid FROM pg_class \
+                  WHERE relname = 'big' AND relnamespace = 'public'::regnamespace) \
+                  AND l.mode = 'AccessExclusiveLock' AND l.granted LIMIT 1";
+    for (which, sql) in [
+        ("a copying backend", copying),
+        ("the anchor's backend", anchor),
+    ] {
+        let child = start(&mut watch);
+        let pid: i32 = wait_for(which, || {
+            watch.query_opt(sql, &[&pg.name]).unwrap().map(|r| r.get(0))
+        });
+        watch
+            .execute("SELECT pg_terminate_backend($1)", &[&pid])
+            .unwrap();
+        let out = wait_output(child);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{which}: {stderr}");
+        assert!(
+            stderr.contains("terminat") || stderr.contains("connection"),
+            "{which}: {stderr}"
+        );
+        assert_unchanged(&pg, oid_before, &before);
+        assert_rolled_back_then_failed(&s.work);
+    }
+    // And then a whole import loads.
+    s.work.import(&pg, &s.dump, &["--jobs", "2"]).ok();
+    assert_loaded(&s, &pg);
+    assert_eq!(definition(&pg), before);
+}
+
+#[test]
 fn a_verify_difference_in_the_shadow_table_rolls_back() {
     let s = setup(FEW_ROWS);
     let (pg, _owner, _reader) = target("shadow_verify");

@@ -178,6 +178,12 @@ pub(super) fn set_sequence(
         .ctx(|| format!("setting sequence {} of table `{}`", seq, l.entry.name()))?;
     let next: i64 = row.get(0);
     let seq: String = row.get(2);
+    // Set in a staging schema (`staging`, `shadow`), it is named as it will be: the
+    // staging schema's name is internal.
+    let seq = match seq.strip_prefix(super::staging::PREFIX) {
+        Some(rest) if rest.contains('.') => rest.split_once('.').map_or(rest, |(_, n)| n),
+        _ => &seq,
+    };
     if row.get::<_, bool>(1) {
         let msg = format!(
             "table `{}`: sequence {seq} is exhausted: the loaded data (or the source's \
