@@ -844,3 +844,76 @@ fn tables_the_swap_cannot_carry_over_load_in_place_all_or_nothing() {
     assert_loaded(&s, &pg);
     assert_eq!(stages(&pg), Vec::<String>::new());
 }
+
+#[test]
+fn tables_of_an_even_share_load_whole_beside_each_other() {
+    // Two tables of the same size, each in four files: on two connections each loads
+    // whole on one while the other loads the other; a shadow table would only add a
+    // phase. With --tables, one of them alone is the whole load and takes one.
+    let db = MyDb::new("shadow_share");
+    let rows = 20_000;
+    db.exec(&[
+        "CREATE TABLE p (id INT PRIMARY KEY, label VARCHAR(40) NOT NULL)",
+        &format!("INSERT INTO p SELECT seq, CONCAT('p', seq) FROM seq_1_to_{rows}"),
+        "CREATE TABLE q (id INT PRIMARY KEY, label VARCHAR(40) NOT NULL)",
+        &format!("INSERT INTO q SELECT seq, CONCAT('q', seq) FROM seq_1_to_{rows}"),
+    ]);
+    let work = Work::new();
+    let dump = work.export(&db, &["--chunk-rows", &(rows / 4).to_string()]);
+    for t in ["p", "q"] {
+        assert_eq!(
+            table(&manifest(&dump), t)["files"]
+                .as_array()
+                .unwrap()
+                .len(),
+            4
+        );
+    }
+    let pg = PgDb::new("shadow_share");
+    pg.exec(
+        "CREATE TABLE p (id int PRIMARY KEY, label text NOT NULL);
+         CREATE TABLE q (id int PRIMARY KEY, label text NOT NULL);",
+    );
+    let (p_oid, q_oid) = (
+        pg.text("SELECT 'p'::regclass::oid::text"),
+        pg.text("SELECT 'q'::regclass::oid::text"),
+    );
+    work.import(&pg, &dump, &["--jobs", "2"]).ok();
+    let log = last_import_log(&dump);
+    for t in ["p", "q"] {
+        let line = log
+            .iter()
+            .find(|l| l.starts_with(&format!("\"public\".\"{t}\" loads ")))
+            .unwrap_or_else(|| panic!("{log:?}"));
+        assert!(
+            line.contains(
+                "loads in place on one backend: it is no bigger than an even share of \
+                 the load ("
+            ),
+            "{line}"
+        );
+        assert_eq!(
+            pg_digest(&pg, t, SMALL_ROW),
+            my_digest(&mut db.conn(), t, SMALL_ROW)
+        );
+    }
+    assert!(has_line(&log, "all or nothing on 2 connections"), "{log:?}");
+    assert_eq!(pg.text("SELECT 'p'::regclass::oid::text"), p_oid);
+    assert_eq!(pg.text("SELECT 'q'::regclass::oid::text"), q_oid);
+    // Alone, p is more than half of its load: a shadow table.
+    work.import(&pg, &dump, &["--jobs", "2", "--tables", "p"])
+        .ok();
+    let log = last_import_log(&dump);
+    assert!(
+        has_line(
+            &log,
+            "\"public\".\"p\" loads through a shadow table: its 4 files"
+        ),
+        "{log:?}"
+    );
+    assert_ne!(pg.text("SELECT 'p'::regclass::oid::text"), p_oid);
+    assert_eq!(
+        pg_digest(&pg, "p", SMALL_ROW),
+        my_digest(&mut db.conn(), "p", SMALL_ROW)
+    );
+}

@@ -25,6 +25,11 @@
 //!    owner, privileges and sequences are compared with the old ones, and the staging
 //!    schema dropped. The anchor's commit decides everything at once.
 //!
+//! Only a table bigger than an even share of the load (its bytes over the total divided
+//! by `--jobs`) is worth it: a smaller one loads whole on one connection while the
+//! others load the rest, and the shadow path's phases (files, then indexes, then the
+//! other tables) would only add time.
+//!
 //! Why only *eligible* tables (`refusals`): whatever points at the old table (a view, a
 //! foreign key, a trigger, a policy, a publication, column privileges, ...) would have
 //! to be recreated by the swap, and what it missed would be lost silently. Rather than
@@ -68,6 +73,10 @@ pub(super) fn choose(client: &mut Client, cx: &Ctx) -> Result<Vec<usize>> {
         return Ok(Vec::new());
     }
     let general = plan_refusal(cx);
+    // A table no bigger than an even share of the load loads whole on one connection
+    // while the others load the rest: splitting it would only add a phase.
+    let total: u64 = lp.loads.iter().map(|l| l.entry.bytes).sum();
+    let share = total / plan.jobs as u64;
     let mut chosen = Vec::new();
     for (i, l) in lp.loads.iter().enumerate() {
         let name = qualified(&plan.schema, &l.target);
@@ -78,7 +87,15 @@ pub(super) fn choose(client: &mut Client, cx: &Ctx) -> Result<Vec<usize>> {
         } else if l.entry.files.len() < 2 {
             vec!["its dump has one file".into()]
         } else {
-            refusals(client, &plan.schema, &l.target)?
+            let mut why = refusals(client, &plan.schema, &l.target)?;
+            if why.is_empty() && l.entry.bytes <= share {
+                why.push(format!(
+                    "it is no bigger than an even share of the load ({} of {} bytes on {} \
+                     connections), so it loads whole beside the other tables",
+                    l.entry.bytes, total, plan.jobs
+                ));
+            }
+            why
         };
         if why.is_empty() {
             log.line(&format!(
