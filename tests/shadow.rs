@@ -49,6 +49,8 @@ fn source(rows: u32) -> MyDb {
 
 struct Setup {
     rows: u32,
+    /// The files of `big` (four, unless the server's row estimate is off).
+    files: usize,
     db: MyDb,
     work: Work,
     dump: PathBuf,
@@ -62,9 +64,11 @@ fn setup(rows: u32) -> Setup {
         .as_array()
         .unwrap()
         .len();
-    assert_eq!(files, 4, "big is exported in four files");
+    // The chunks follow the server's row estimate: four, or five if it is a little high.
+    assert!((4..=5).contains(&files), "big is exported in {files} files");
     Setup {
         rows,
+        files,
         db,
         work,
         dump,
@@ -363,7 +367,11 @@ fn one_large_table_loads_on_several_connections_through_a_shadow_table() {
     assert!(
         has_line(
             &log,
-            "\"public\".\"big\" loads through a shadow table: its 4 files on up to 2 connections"
+            &format!(
+                "\"public\".\"big\" loads through a shadow table: its {} files on up to 2 \
+                 connections",
+                s.files
+            )
         ),
         "{}",
         log.join("\n")
@@ -460,9 +468,10 @@ fn a_row_rejected_in_the_last_file_leaves_the_table_as_it_was() {
     let oid_before = oid(&pg);
     let ran = s.work.import(&pg, &s.dump, &["--jobs", "2"]).failed();
     assert!(
-        ran.stderr
-            .contains("loading table `big` from big.0004.csv failed")
-            && ran.stderr.contains("big_not_last"),
+        ran.stderr.contains(&format!(
+            "loading table `big` from big.{:04}.csv failed",
+            s.files
+        )) && ran.stderr.contains("big_not_last"),
         "the error names the table, its last file and the constraint: {}",
         ran.stderr
     );
@@ -847,9 +856,9 @@ fn tables_the_swap_cannot_carry_over_load_in_place_all_or_nothing() {
 
 #[test]
 fn tables_of_an_even_share_load_whole_beside_each_other() {
-    // Two tables of the same size, each in four files: on two connections each loads
-    // whole on one while the other loads the other; a shadow table would only add a
-    // phase. With --tables, one of them alone is the whole load and takes one.
+    // Three tables of the same size, each in several files: on two connections each
+    // loads whole on one while the other loads another; a shadow table would only add
+    // a phase. With --tables, one of them alone is the whole load and takes one.
     let db = MyDb::new("shadow_share");
     let rows = 20_000;
     db.exec(&[
@@ -857,22 +866,24 @@ fn tables_of_an_even_share_load_whole_beside_each_other() {
         &format!("INSERT INTO p SELECT seq, CONCAT('p', seq) FROM seq_1_to_{rows}"),
         "CREATE TABLE q (id INT PRIMARY KEY, label VARCHAR(40) NOT NULL)",
         &format!("INSERT INTO q SELECT seq, CONCAT('q', seq) FROM seq_1_to_{rows}"),
+        "CREATE TABLE r (id INT PRIMARY KEY, label VARCHAR(40) NOT NULL)",
+        &format!("INSERT INTO r SELECT seq, CONCAT('r', seq) FROM seq_1_to_{rows}"),
     ]);
     let work = Work::new();
+    // Chunks of the key range from the server's estimates: four or five files.
     let dump = work.export(&db, &["--chunk-rows", &(rows / 4).to_string()]);
-    for t in ["p", "q"] {
-        assert_eq!(
-            table(&manifest(&dump), t)["files"]
-                .as_array()
-                .unwrap()
-                .len(),
-            4
-        );
+    for t in ["p", "q", "r"] {
+        let files = table(&manifest(&dump), t)["files"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert!(files >= 2, "{t}: {files} file(s)");
     }
     let pg = PgDb::new("shadow_share");
     pg.exec(
         "CREATE TABLE p (id int PRIMARY KEY, label text NOT NULL);
-         CREATE TABLE q (id int PRIMARY KEY, label text NOT NULL);",
+         CREATE TABLE q (id int PRIMARY KEY, label text NOT NULL);
+         CREATE TABLE r (id int PRIMARY KEY, label text NOT NULL);",
     );
     let (p_oid, q_oid) = (
         pg.text("SELECT 'p'::regclass::oid::text"),
@@ -880,7 +891,7 @@ fn tables_of_an_even_share_load_whole_beside_each_other() {
     );
     work.import(&pg, &dump, &["--jobs", "2"]).ok();
     let log = last_import_log(&dump);
-    for t in ["p", "q"] {
+    for t in ["p", "q", "r"] {
         let line = log
             .iter()
             .find(|l| l.starts_with(&format!("\"public\".\"{t}\" loads ")))
@@ -905,10 +916,7 @@ fn tables_of_an_even_share_load_whole_beside_each_other() {
         .ok();
     let log = last_import_log(&dump);
     assert!(
-        has_line(
-            &log,
-            "\"public\".\"p\" loads through a shadow table: its 4 files"
-        ),
+        has_line(&log, "\"public\".\"p\" loads through a shadow table: its "),
         "{log:?}"
     );
     assert_ne!(pg.text("SELECT 'p'::regclass::oid::text"), p_oid);

@@ -348,7 +348,7 @@ fn into_an_existing_schema_the_tables_move_in_at_the_commit() {
 
 #[test]
 fn into_an_existing_schema_a_failure_keeps_the_old_tables() {
-    // 40,000 rows in four files; a CHECK the data breaks (MariaDB told not to check
+    // 40,000 rows in several files; a CHECK the data breaks (MariaDB told not to check
     // it), added after the load, in the staging schema.
     let db = MyDb::new("stage_exist_fail");
     db.exec(&[
@@ -359,13 +359,11 @@ fn into_an_existing_schema_a_failure_keeps_the_old_tables() {
     ]);
     let work = Work::new();
     let dump = work.export(&db, &["--chunk-rows", "10000"]);
-    assert_eq!(
-        table(&manifest(&dump), "big")["files"]
-            .as_array()
-            .unwrap()
-            .len(),
-        4
-    );
+    let files = table(&manifest(&dump), "big")["files"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(files >= 2, "{files} file(s)");
     let pg = PgDb::new("stage_exist_fail");
     pg.exec(
         "CREATE TABLE big (id int PRIMARY KEY, note text);
