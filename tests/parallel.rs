@@ -9,8 +9,7 @@
 
 mod common;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::fs;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
@@ -308,31 +307,6 @@ impl Sampler {
         self.stop.store(true, Ordering::SeqCst);
         self.handle.join().unwrap()
     }
-}
-
-/// The import logs in the dump directory.
-fn import_logs(dump: &Path) -> HashSet<PathBuf> {
-    fs::read_dir(dump)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("import_log_")
-        })
-        .collect()
-}
-
-/// The messages (timestamp removed) of the one import log written since `before`.
-fn new_import_log(dump: &Path, before: &HashSet<PathBuf>) -> Vec<String> {
-    let new: Vec<PathBuf> = import_logs(dump).difference(before).cloned().collect();
-    assert_eq!(new.len(), 1, "one new import log expected: {new:?}");
-    fs::read_to_string(&new[0])
-        .unwrap()
-        .lines()
-        .map(|l| l.split_once(' ').map_or(l, |(_, m)| m).to_string())
-        .collect()
 }
 
 /// The log line that starts with `prefix`.

@@ -184,19 +184,6 @@ fn oid(pg: &PgDb) -> u32 {
         .get(0)
 }
 
-/// The staging schemas in `pg` now.
-fn stages(pg: &PgDb) -> Vec<String> {
-    pg.client()
-        .query(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'waybill\\_stage\\_%' ORDER BY 1",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
-}
-
 fn spawn_import(work: &Work, pg: &PgDb, dump: &Path, extra: &[&str]) -> Child {
     work.command("waybill-import")
         .args(["--target", &pg.url_text(), dump.to_str().unwrap()])
@@ -218,6 +205,42 @@ fn copies_into_stage(c: &mut postgres::Client, db: &str) -> i64 {
     .get(0)
 }
 
+/// Starts an import of `s` and waits until one of its backends copies into the shadow
+/// table.
+fn import_until_copying(s: &Setup, pg: &PgDb, watch: &mut postgres::Client) -> Child {
+    let mut child = spawn_import(&s.work, pg, &s.dump, &["--jobs", "2"]);
+    wait_for("a COPY into the shadow table", || {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the import ended first"
+        );
+        (copies_into_stage(watch, &pg.name) > 0).then_some(())
+    });
+    child
+}
+
+/// Sends `signal` to an import that copies into the shadow table: it exits with `code`,
+/// says it was interrupted, and leaves the target as it was (`assert_unchanged`).
+fn assert_signal_rolls_back(
+    s: &Setup,
+    pg: &PgDb,
+    child: Child,
+    signal: &str,
+    code: i32,
+    unchanged: (u32, &[String]),
+) {
+    send_signal(&child, signal);
+    let out = wait_output(child);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert!(
+        stderr.contains(&format!("waybill-import: error: interrupted (SIG{signal})")),
+        "{stderr}"
+    );
+    assert_unchanged(pg, unchanged.0, unchanged.1);
+    assert_rolled_back_then_failed(&s.work);
+}
+
 /// Waits (bounded) until the server has ended every backend of the import.
 fn until_backends_gone(pg: &PgDb) {
     let mut c = pg.client();
@@ -232,21 +255,6 @@ fn until_backends_gone(pg: &PgDb) {
             == 0)
             .then_some(())
     });
-}
-
-/// The messages (timestamp removed) of the newest import log of the dump.
-fn last_import_log(dump: &Path) -> Vec<String> {
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(dump)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().contains("import_log_"))
-        .collect();
-    logs.sort();
-    std::fs::read_to_string(logs.last().expect("an import log"))
-        .unwrap()
-        .lines()
-        .map(|l| l.split_once(' ').map_or(l, |(_, m)| m).to_string())
-        .collect()
 }
 
 fn has_line(log: &[String], prefix: &str) -> bool {
@@ -275,7 +283,11 @@ fn assert_unchanged(pg: &PgDb, oid_before: u32, definition_before: &[String]) {
             "table {t} is unchanged"
         );
     }
-    assert_eq!(stages(pg), Vec::<String>::new(), "no staging schema left");
+    assert_eq!(
+        staging_schemas(pg),
+        Vec::<String>::new(),
+        "no staging schema left"
+    );
     assert_eq!(
         pg.text("SELECT count(*)::text FROM pg_prepared_xacts")
             .as_deref(),
@@ -351,7 +363,7 @@ fn one_large_table_loads_on_several_connections_through_a_shadow_table() {
         before,
         "the definition, owner, privileges and comments as before"
     );
-    assert_eq!(stages(&pg), Vec::<String>::new());
+    assert_eq!(staging_schemas(&pg), Vec::<String>::new());
     assert_eq!(
         pg.text("SELECT count(*)::text FROM waybill.applied WHERE complete")
             .as_deref(),
@@ -520,39 +532,16 @@ fn a_killed_import_leaves_the_old_table_and_the_next_import_drops_its_stage() {
     let oid_before = oid(&pg);
     let mut watch = pg.client();
     // SIGTERM: the import rolls back and drops its staging schema itself.
-    let mut child = spawn_import(&s.work, &pg, &s.dump, &["--jobs", "2"]);
-    wait_for("a COPY into the shadow table", || {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the import ended first"
-        );
-        (copies_into_stage(&mut watch, &pg.name) > 0).then_some(())
-    });
-    send_signal(&child, "TERM");
-    let out = wait_output(child);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(143), "{stderr}");
-    assert!(
-        stderr.contains("waybill-import: error: interrupted (SIGTERM)"),
-        "{stderr}"
-    );
-    assert_unchanged(&pg, oid_before, &before);
-    assert_rolled_back_then_failed(&s.work);
+    let child = import_until_copying(&s, &pg, &mut watch);
+    assert_signal_rolls_back(&s, &pg, child, "TERM", 143, (oid_before, &before));
 
     // SIGKILL: nothing runs after it.
-    let mut child = spawn_import(&s.work, &pg, &s.dump, &["--jobs", "2"]);
-    wait_for("a COPY into the shadow table", || {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the import ended first"
-        );
-        (copies_into_stage(&mut watch, &pg.name) > 0).then_some(())
-    });
+    let mut child = import_until_copying(&s, &pg, &mut watch);
     child.kill().unwrap();
     child.wait().unwrap();
     until_backends_gone(&pg);
     // The files already committed stay in the staging schema, which nobody reads.
-    let left = stages(&pg);
+    let left = staging_schemas(&pg);
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(oid(&pg), oid_before);
     assert_eq!(definition(&pg), before);
@@ -571,7 +560,7 @@ fn a_killed_import_leaves_the_old_table_and_the_next_import_drops_its_stage() {
         "{}",
         ran.stderr
     );
-    assert_eq!(stages(&pg), Vec::<String>::new());
+    assert_eq!(staging_schemas(&pg), Vec::<String>::new());
     assert_loaded(&s, &pg);
     assert_eq!(definition(&pg), before);
 }
@@ -583,29 +572,9 @@ fn sigint_and_terminated_backends_during_the_shadow_copy_leave_the_table_as_it_w
     let before = definition(&pg);
     let oid_before = oid(&pg);
     let mut watch = pg.client();
-    let start = |watch: &mut postgres::Client| {
-        let mut child = spawn_import(&s.work, &pg, &s.dump, &["--jobs", "2"]);
-        wait_for("a COPY into the shadow table", || {
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "the import ended first"
-            );
-            (copies_into_stage(watch, &pg.name) > 0).then_some(())
-        });
-        child
-    };
     // Ctrl-C.
-    let child = start(&mut watch);
-    send_signal(&child, "INT");
-    let out = wait_output(child);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(
-        stderr.contains("waybill-import: error: interrupted (SIGINT)"),
-        "{stderr}"
-    );
-    assert_unchanged(&pg, oid_before, &before);
-    assert_rolled_back_then_failed(&s.work);
+    let child = import_until_copying(&s, &pg, &mut watch);
+    assert_signal_rolls_back(&s, &pg, child, "INT", 130, (oid_before, &before));
     // The server ends a backend: one that copies into the shadow table, then the
     // anchor's (idle in its transaction, holding the lock on the old table).
     let copying = "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND state = 'active' \
@@ -618,7 +587,7 @@ fn sigint_and_terminated_backends_during_the_shadow_copy_leave_the_table_as_it_w
         ("a copying backend", copying),
         ("the anchor's backend", anchor),
     ] {
-        let child = start(&mut watch);
+        let child = import_until_copying(&s, &pg, &mut watch);
         let pid: i32 = wait_for(which, || {
             watch.query_opt(sql, &[&pg.name]).unwrap().map(|r| r.get(0))
         });
@@ -699,7 +668,7 @@ fn a_table_altered_during_the_load_is_caught_at_the_swap() {
         "{}",
         ran.stderr
     );
-    assert_eq!(stages(&pg), Vec::<String>::new());
+    assert_eq!(staging_schemas(&pg), Vec::<String>::new());
     assert_eq!(oid(&pg), oid_before);
     assert_rolled_back_then_failed(&s.work);
 
@@ -717,7 +686,7 @@ fn a_table_altered_during_the_load_is_caught_at_the_swap() {
             .get(0);
         (waiting > 0).then_some(())
     });
-    assert_eq!(stages(&pg).len(), 1, "the shadow table exists");
+    assert_eq!(staging_schemas(&pg).len(), 1, "the shadow table exists");
     app.batch_execute("ALTER TABLE big ADD COLUMN extra int; COMMIT")
         .unwrap();
     let before = definition(&pg);
@@ -785,7 +754,7 @@ fn an_importing_role_that_is_not_a_superuser_swaps_as_a_member_of_the_owner() {
     assert_ne!(oid(&pg), oid_before);
     assert_eq!(definition(&pg), before);
     assert_loaded(&s, &pg);
-    assert_eq!(stages(&pg), Vec::<String>::new());
+    assert_eq!(staging_schemas(&pg), Vec::<String>::new());
 }
 
 #[test]
@@ -851,7 +820,7 @@ fn tables_the_swap_cannot_carry_over_load_in_place_all_or_nothing() {
     );
     assert_eq!(oid(&pg), oid_before);
     assert_loaded(&s, &pg);
-    assert_eq!(stages(&pg), Vec::<String>::new());
+    assert_eq!(staging_schemas(&pg), Vec::<String>::new());
 }
 
 #[test]

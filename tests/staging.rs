@@ -13,19 +13,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// The staging schemas in `pg` now.
-fn stages(pg: &PgDb) -> Vec<String> {
-    pg.client()
-        .query(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'waybill\\_stage\\_%' ORDER BY 1",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
-}
-
 fn schema_exists(pg: &PgDb, schema: &str) -> bool {
     pg.text(&format!(
         "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = '{schema}')::text"
@@ -65,6 +52,18 @@ fn copies_into_big(c: &mut postgres::Client, db: &str) -> i64 {
     .get(0)
 }
 
+/// Waits for the import to end, sampling every 5 ms how many of its backends COPY into
+/// the staging schema's `big` at once; returns its output and the most seen.
+fn most_copies_into_big(mut child: Child, pg: &PgDb) -> (std::process::Output, i64) {
+    let mut watch = pg.client();
+    let mut most = 0;
+    while child.try_wait().unwrap().is_none() {
+        most = most.max(copies_into_big(&mut watch, &pg.name));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    (child.wait_with_output().unwrap(), most)
+}
+
 /// Every value of `big` in MariaDB and in `schema`.big of PostgreSQL, as one digest.
 fn assert_big_equal(db: &MyDb, pg: &PgDb, schema: &str) {
     use mysql::prelude::Queryable;
@@ -98,19 +97,13 @@ fn one_large_table_loads_on_several_connections_through_a_staging_schema() {
     let work = Work::new();
     let dump = chunked_dump(&work, &db);
     let pg = PgDb::new("stage_par");
-    let mut child = spawn_import(&work, &pg, &dump, &["--schema", "app", "--jobs", "2"]);
-    let mut watch = pg.client();
-    let mut most = 0;
-    while child.try_wait().unwrap().is_none() {
-        most = most.max(copies_into_big(&mut watch, &pg.name));
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let out = child.wait_with_output().unwrap();
+    let child = spawn_import(&work, &pg, &dump, &["--schema", "app", "--jobs", "2"]);
+    let (out, most) = most_copies_into_big(child, &pg);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(most, 2, "two connections copy files of big at once");
     assert_big_equal(&db, &pg, "app");
-    assert_eq!(stages(&pg), Vec::<String>::new());
+    assert_eq!(staging_schemas(&pg), Vec::<String>::new());
     // The key and the sequence as the one-transaction load makes them.
     assert_eq!(
         pg.text(
@@ -120,14 +113,7 @@ fn one_large_table_loads_on_several_connections_through_a_staging_schema() {
         .as_deref(),
         Some("PRIMARY KEY (id)")
     );
-    let log = std::fs::read_dir(&dump)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().contains("import_log_"))
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .next()
-        .unwrap();
+    let log = last_import_log(&dump).join("\n");
     assert!(
         log.contains("all or nothing through the staging schema \"waybill_stage_"),
         "{log}"
@@ -176,7 +162,7 @@ fn a_failure_after_the_load_leaves_no_schema() {
         .failed();
     assert!(ran.stderr.contains("small_n"), "{}", ran.stderr);
     assert!(!schema_exists(&pg, "app"));
-    assert_eq!(stages(&pg), Vec::<String>::new());
+    assert_eq!(staging_schemas(&pg), Vec::<String>::new());
     let statuses = last_run_statuses(&work, "import");
     assert_eq!(
         statuses[statuses.len() - 2..],
@@ -218,7 +204,7 @@ fn a_killed_import_leaves_a_staging_schema_the_next_one_drops() {
             .then_some(())
     });
     assert!(!schema_exists(&pg, "app"));
-    let left = stages(&pg);
+    let left = staging_schemas(&pg);
     assert_eq!(left.len(), 1, "{left:?}");
     // A dry run says what it would do; the import drops it, then loads.
     let dry = work
@@ -236,7 +222,7 @@ fn a_killed_import_leaves_a_staging_schema_the_next_one_drops() {
         "{}",
         dry.stderr
     );
-    assert_eq!(stages(&pg), left);
+    assert_eq!(staging_schemas(&pg), left);
     let ran = work
         .import(&pg, &dump, &["--create-schema", "--schema", "app"])
         .ok();
@@ -246,20 +232,8 @@ fn a_killed_import_leaves_a_staging_schema_the_next_one_drops() {
         "{}",
         ran.stderr
     );
-    assert_eq!(stages(&pg), Vec::<String>::new());
+    assert_eq!(staging_schemas(&pg), Vec::<String>::new());
     assert_eq!(pg.count("app.big"), 600_000);
-}
-
-/// The import log of the last run in `dump`.
-fn newest_log(dump: &Path) -> String {
-    let mut logs: Vec<std::path::PathBuf> = std::fs::read_dir(dump)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().contains("import_log_"))
-        .collect();
-    logs.sort_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap());
-    std::fs::read_to_string(logs.last().unwrap()).unwrap()
 }
 
 /// Relations of a schema with their kind and index definition (schema name left out).
@@ -294,19 +268,13 @@ fn into_an_existing_schema_the_tables_move_in_at_the_commit() {
          CREATE TABLE keep (id int PRIMARY KEY, big_id int REFERENCES big (id));
          INSERT INTO keep VALUES (1, 1), (2, 1), (3, NULL);",
     );
-    let mut child = spawn_import(&work, &pg, &dump, &["--drop-existing", "--jobs", "2"]);
-    let mut watch = pg.client();
-    let mut most = 0;
-    while child.try_wait().unwrap().is_none() {
-        most = most.max(copies_into_big(&mut watch, &pg.name));
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let out = child.wait_with_output().unwrap();
+    let child = spawn_import(&work, &pg, &dump, &["--drop-existing", "--jobs", "2"]);
+    let (out, most) = most_copies_into_big(child, &pg);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(most, 2, "two connections copy files of big at once");
     assert_big_equal(&db, &pg, "public");
-    assert_eq!(stages(&pg), Vec::<String>::new());
+    assert_eq!(staging_schemas(&pg), Vec::<String>::new());
     // The application's table is untouched, but for the foreign key to the dropped
     // table, which DROP ... CASCADE removes (as in one transaction).
     assert_eq!(
@@ -321,7 +289,7 @@ fn into_an_existing_schema_the_tables_move_in_at_the_commit() {
             .as_deref(),
         Some("0")
     );
-    let log = newest_log(&dump);
+    let log = last_import_log(&dump).join("\n");
     assert!(
         log.contains("its tables moved into the existing schema \"public\""),
         "{log}"
@@ -336,9 +304,11 @@ fn into_an_existing_schema_the_tables_move_in_at_the_commit() {
     work.import(&one, &dump, &["--create-schema", "--jobs", "1"])
         .ok();
     assert!(
-        newest_log(&dump).contains("all or nothing in one transaction: --jobs 1"),
+        last_import_log(&dump)
+            .join("\n")
+            .contains("all or nothing in one transaction: --jobs 1"),
         "{}",
-        newest_log(&dump)
+        last_import_log(&dump).join("\n")
     );
     assert_eq!(
         shape(&pg, "public", &["keep", "keep_pkey"]),
@@ -376,9 +346,11 @@ fn into_an_existing_schema_a_failure_keeps_the_old_tables() {
         .failed();
     assert!(ran.stderr.contains("small_n"), "{}", ran.stderr);
     assert!(
-        newest_log(&dump).contains("its tables moved into the existing schema"),
+        last_import_log(&dump)
+            .join("\n")
+            .contains("its tables moved into the existing schema"),
         "{}",
-        newest_log(&dump)
+        last_import_log(&dump).join("\n")
     );
     assert_eq!(
         pg.text("SELECT string_agg(id || ':' || note, ',') FROM big")
@@ -390,7 +362,7 @@ fn into_an_existing_schema_a_failure_keeps_the_old_tables() {
             .as_deref(),
         Some("1")
     );
-    assert_eq!(stages(&pg), Vec::<String>::new());
+    assert_eq!(staging_schemas(&pg), Vec::<String>::new());
     let statuses = last_run_statuses(&work, "import");
     assert_eq!(
         statuses[statuses.len() - 2..],
@@ -414,12 +386,12 @@ fn into_an_existing_schema_on_update_triggers_use_its_own_function() {
         let mut args = vec!["--create-schema", "--jobs", "2"];
         args.extend_from_slice(extra);
         work.import(&pg, &dump, &args).ok();
-        let log = newest_log(&dump);
+        let log = last_import_log(&dump).join("\n");
         assert!(
             log.contains("its tables moved into the existing schema \"public\""),
             "{log}"
         );
-        assert_eq!(stages(&pg), Vec::<String>::new());
+        assert_eq!(staging_schemas(&pg), Vec::<String>::new());
         assert_eq!(
             pg.text(
                 "SELECT string_agg(p.pronamespace::regnamespace::text, ',') FROM pg_trigger g \
@@ -480,7 +452,7 @@ fn a_role_that_may_not_create_schemas_loads_in_one_transaction() {
         ],
     );
     assert_eq!(ran.code, Some(0), "{}", ran.all());
-    let log = newest_log(&dump);
+    let log = last_import_log(&dump).join("\n");
     assert!(
         log.contains(
             "all or nothing in one transaction: the role may not create schemas in this \
@@ -493,5 +465,5 @@ fn a_role_that_may_not_create_schemas_loads_in_one_transaction() {
             .as_deref(),
         Some("1:a,2:b")
     );
-    assert_eq!(stages(&pg), Vec::<String>::new());
+    assert_eq!(staging_schemas(&pg), Vec::<String>::new());
 }

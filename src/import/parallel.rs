@@ -64,6 +64,10 @@ use crate::error::{Error, Result, ResultExt};
 use crate::target::sql::{quote_ident, quote_literal};
 use crate::{interrupt, target};
 
+/// Why `--references` keeps a load on one transaction: its checks read several tables.
+pub(super) const REFERENCES_WHY: &str =
+    "--references compares tables with each other before the commit";
+
 /// Tables that load in one transaction, because TRUNCATE ... CASCADE of one reaches
 /// another: in the load plan's order (parents first when foreign keys stay active), with
 /// the tables outside the load their TRUNCATE reaches.
@@ -144,9 +148,7 @@ pub(super) fn split<'c>(
         ));
     }
     if !cx.references.is_empty() {
-        return Ok(Err(
-            "--references compares tables with each other before the commit".into(),
-        ));
+        return Ok(Err(REFERENCES_WHY.into()));
     }
     let rest: Vec<usize> = (0..lp.loads.len())
         .filter(|i| !shadow.contains(i))

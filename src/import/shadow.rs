@@ -40,6 +40,7 @@
 use postgres::{Client, GenericClient};
 
 use super::load::{lock, set_sequence};
+use super::parallel::REFERENCES_WHY;
 use super::preflight::{LoadPlan, TableLoad};
 use super::staging::{self, PREFIX};
 use super::steps::{Step, lock_sql, table_steps};
@@ -57,7 +58,7 @@ fn plan_refusal(cx: &Ctx) -> Option<&'static str> {
     } else if plan.resume {
         Some("--resume keeps or loads again the tables in place")
     } else if !cx.references.is_empty() {
-        Some("--references compares tables with each other before the commit")
+        Some(REFERENCES_WHY)
     } else if plan.create_schema.is_some() || !lp.truncate {
         Some("--create-schema")
     } else {

@@ -44,10 +44,9 @@ use super::load::{
     after_load, copy_format, execute_logged, lock, lock_wait_error, parallel_index_builds,
     run_table, set_sequence,
 };
-use super::parallel::{anchor_status, cancel_all, open_anchor};
+use super::parallel::{REFERENCES_WHY, anchor_status, cancel_all, open_anchor};
 use super::preflight::LoadPlan;
-use super::steps::lock_sql;
-use super::steps::{Step, table_steps};
+use super::steps::{Step, lock_sql, table_steps};
 use super::{
     Ctx, ImportObserver, ImportPlan, Phase, TableReport, TableStatus, applied, copy::copy_file,
     create, readback,
@@ -81,9 +80,7 @@ pub(super) fn applies(
         return Ok(Err("--jobs 1".into()));
     }
     if !cx.references.is_empty() {
-        return Ok(Err(
-            "--references compares tables with each other before the commit".into(),
-        ));
+        return Ok(Err(REFERENCES_WHY.into()));
     }
     let may_create: bool = client
         .query_one(

@@ -952,3 +952,55 @@ pub fn audit_events(work: &Work) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// The import logs (`import_log_*`) in a dump directory.
+pub fn import_logs(dump: &Path) -> std::collections::BTreeSet<PathBuf> {
+    std::fs::read_dir(dump)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("import_log_")
+        })
+        .collect()
+}
+
+/// An import log's messages, the timestamp removed.
+fn log_messages(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| l.split_once(' ').map_or(l, |(_, m)| m).to_string())
+        .collect()
+}
+
+/// The messages of the one import log written since `before` (`import_logs`).
+pub fn new_import_log(dump: &Path, before: &std::collections::BTreeSet<PathBuf>) -> Vec<String> {
+    let new: Vec<PathBuf> = import_logs(dump).difference(before).cloned().collect();
+    assert_eq!(new.len(), 1, "one new import log expected: {new:?}");
+    log_messages(&new[0])
+}
+
+/// The messages of the newest import log of a dump (by time written, then name).
+pub fn last_import_log(dump: &Path) -> Vec<String> {
+    let newest = import_logs(dump)
+        .into_iter()
+        .max_by_key(|p| (std::fs::metadata(p).unwrap().modified().unwrap(), p.clone()))
+        .expect("an import log");
+    log_messages(&newest)
+}
+
+/// The staging schemas (`waybill_stage_<txid>`) in a PostgreSQL database now.
+pub fn staging_schemas(pg: &PgDb) -> Vec<String> {
+    pg.client()
+        .query(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'waybill\\_stage\\_%' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
