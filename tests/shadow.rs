@@ -298,15 +298,6 @@ fn assert_unchanged(pg: &PgDb, oid_before: u32, definition_before: &[String]) {
         .unwrap_or_else(|e| panic!("a lock is left on big: {e:?}"));
 }
 
-/// The last two events of the audit trail: `rolled_back`, then `failed`.
-fn assert_rolled_back_then_failed(work: &Work) {
-    let statuses = last_run_statuses(work, "import");
-    assert_eq!(
-        statuses[statuses.len() - 2..],
-        ["rolled_back".to_string(), "failed".to_string()]
-    );
-}
-
 /// Every value of `big` is the source's, the old row is gone, the sequences are past
 /// the data.
 fn assert_loaded(s: &Setup, pg: &PgDb) {

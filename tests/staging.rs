@@ -163,11 +163,7 @@ fn a_failure_after_the_load_leaves_no_schema() {
     assert!(ran.stderr.contains("small_n"), "{}", ran.stderr);
     assert!(!schema_exists(&pg, "app"));
     assert_eq!(staging_schemas(&pg), Vec::<String>::new());
-    let statuses = last_run_statuses(&work, "import");
-    assert_eq!(
-        statuses[statuses.len() - 2..],
-        ["rolled_back".to_string(), "failed".to_string()]
-    );
+    assert_rolled_back_then_failed(&work);
 }
 
 #[test]
@@ -363,11 +359,7 @@ fn into_an_existing_schema_a_failure_keeps_the_old_tables() {
         Some("1")
     );
     assert_eq!(staging_schemas(&pg), Vec::<String>::new());
-    let statuses = last_run_statuses(&work, "import");
-    assert_eq!(
-        statuses[statuses.len() - 2..],
-        ["rolled_back".to_string(), "failed".to_string()]
-    );
+    assert_rolled_back_then_failed(&work);
 }
 
 #[test]

@@ -1004,3 +1004,12 @@ pub fn staging_schemas(pg: &PgDb) -> Vec<String> {
         .map(|r| r.get(0))
         .collect()
 }
+
+/// The last two audit events of the last import in `work`: `rolled_back`, then `failed`.
+pub fn assert_rolled_back_then_failed(work: &Work) {
+    let statuses = last_run_statuses(work, "import");
+    assert_eq!(
+        statuses[statuses.len().saturating_sub(2)..],
+        ["rolled_back".to_string(), "failed".to_string()]
+    );
+}
